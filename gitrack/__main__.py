@@ -1,0 +1,5 @@
+import sys
+
+from gitrack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,273 @@
+"""The command line: parse, call one library function, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitrack import __version__
+from gitrack.errors import GitrackError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="gitrack")
+def cli() -> None:
+    """gitrack: every experiment run recorded in git itself.
+
+    \b
+    A run's code (uncommitted edits and untracked files included), command,
+    params, metrics and environment go into a git note on the current commit;
+    `git log` shows them and `gitrack checkout RUN` brings the exact state back.
+
+    \b
+    Start with:
+      gitrack install
+      gitrack run -p lr=0.1 -m metrics.json -- python train.py --lr 0.1
+      git log            # or: gitrack ls
+    """
+
+
+@cli.command()
+def install() -> None:
+    """Set up this repository: runs shown by `git log`, kept across amend and rebase.
+
+    \b
+    Adds notes.displayRef and notes.rewriteRef = refs/notes/gitrack and sets
+    notes.rewriteMode = cat_sort_uniq in the repository's own config. Safe to
+    run again; `gitrack uninstall` undoes exactly this.
+
+    \b
+    Example:
+      gitrack install
+    """
+    from gitrack import install as installer
+    from gitrack.git import Repo
+
+    for change in installer.install(Repo.discover()):
+        click.echo(change.describe())
+
+
+@cli.command()
+def uninstall() -> None:
+    """Undo `gitrack install`; recorded runs are kept.
+
+    \b
+    Example:
+      gitrack uninstall
+    """
+    from gitrack import install as installer
+    from gitrack.git import Repo
+
+    changes = installer.uninstall(Repo.discover())
+    for change in changes:
+        click.echo(change.describe())
+    if not changes:
+        click.echo("nothing to undo: gitrack is not installed here")
+
+
+@cli.command(
+    context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.option("--name", help="A name for the run (also accepted where a run id is).")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A parameter.")
+@click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag.")
+@click.option(
+    "-m",
+    "--metrics",
+    "metrics_file",
+    metavar="FILE",
+    help="JSON file the command writes; its numbers become the run's metrics.",
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(
+    name: str | None,
+    params: tuple[str, ...],
+    tags: tuple[str, ...],
+    metrics_file: str | None,
+    command: tuple[str, ...],
+) -> int:
+    """Run COMMAND and record it as a run on the current commit.
+
+    The working state (edits, staged or not, and untracked files) is saved
+    before COMMAND starts; COMMAND's output passes through; gitrack exits
+    with COMMAND's exit code. Failed and interrupted runs are recorded too.
+
+    \b
+    Examples:
+      gitrack run -- python train.py
+      gitrack run --name baseline -p lr=0.1 -p seed=1 -m metrics.json -- python train.py --lr 0.1
+    """
+    from gitrack import recorder
+
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    result = recorder.record_run(
+        argv,
+        name=name,
+        params=recorder.parse_assignments(params, "-p"),
+        tags=recorder.parse_assignments(tags, "-t"),
+        metrics_file=metrics_file,
+    )
+    if result.error:
+        click.echo(f"gitrack: {result.error}", err=True)
+    for warning in result.warnings:
+        click.echo(f"gitrack: warning: {warning}", err=True)
+    rec = result.record
+    click.echo(
+        f"gitrack: recorded run {rec.id} on {result.commit[:10]} "
+        f"({rec.status}, exit {rec.exit_code}, {rec.duration_s:.1f} s)",
+        err=True,
+    )
+    return result.exit_code
+
+
+@cli.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option("-n", "limit", type=click.IntRange(min=0), help="Show only the N newest runs.")
+def list_runs(as_json: bool, limit: int | None) -> None:
+    """List every run in the repository, newest first.
+
+    Runs on commits no branch reaches are listed too. A `*` after the status
+    marks a run made with uncommitted changes.
+
+    \b
+    Examples:
+      gitrack ls
+      gitrack ls -n 5
+      gitrack ls --json | python -m json.tool
+    """
+    from gitrack import history, render
+    from gitrack.git import Repo
+
+    loaded = history.load_runs(Repo.discover())
+    _warn_all(loaded.warnings)
+    runs = loaded.runs[:limit] if limit is not None else loaded.runs
+    if as_json:
+        _print_json([r.record.to_public(r.commit) for r in runs])
+    elif not runs:
+        click.echo("no runs yet: record one with `gitrack run -- COMMAND`", err=True)
+    else:
+        click.echo(render.table(runs, shutil.get_terminal_size((120, 24)).columns))
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
+@click.option("--patch", is_flag=True, help="Print the uncommitted changes the run ran with.")
+def show(run_ref: str, as_json: bool, patch: bool) -> None:
+    """Show one run. RUN is a run id, a unique prefix of 4+ characters, or a name.
+
+    \b
+    Examples:
+      gitrack show 3f2a
+      gitrack show 3f2a --json
+      gitrack show 3f2a --patch | git apply   # re-apply the run's edits elsewhere
+    """
+    from gitrack import operations
+
+    view = operations.show_run(run_ref)
+    _warn_all(view.warnings)
+    if patch:
+        click.echo(view.patch, nl=False)
+    elif as_json:
+        _print_json(view.run.record.to_public(view.run.commit))
+    else:
+        click.echo(view.text)
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--worktree",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Restore into a new linked worktree at PATH; the current one is left alone.",
+)
+def checkout(run_ref: str, worktree: Path | None) -> None:
+    """Bring back the exact working state of a run, and verify it.
+
+    HEAD is detached at the run's commit and the working tree becomes the
+    snapshot: the run's edits show as uncommitted changes, its untracked files
+    as untracked. Refuses, changing nothing, if that would lose uncommitted work.
+
+    \b
+    Examples:
+      gitrack checkout 3f2a
+      gitrack checkout 3f2a --worktree ../best-run
+    """
+    from gitrack import operations
+
+    result = operations.checkout(run_ref, worktree)
+    for warning in result.warnings:
+        click.echo(f"gitrack: warning: {warning}", err=True)
+    click.echo(
+        f"restored run at {result.root}: HEAD detached at {result.commit[:10]}, "
+        f"{result.changed} file(s) as uncommitted changes; verified exact"
+    )
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+def demo(directory: Path | None) -> None:
+    """Try gitrack on a throwaway repository with a tiny training script.
+
+    Builds the repository in DIRECTORY (default: a new temporary folder),
+    records a few runs with different params (one on an uncommitted edit),
+    shows them with `git log`, and restores the best one, checking it is exact.
+
+    \b
+    Example:
+      gitrack demo /tmp/gitrack-demo
+    """
+    from gitrack import demo as demo_module
+
+    demo_module.run_demo(directory, echo=click.echo)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _warn_all(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"gitrack: warning: {warning}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = cli.main(args=argv, prog_name="gitrack", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except GitrackError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0  # `gitrack ls | head`
+    except Exception as exc:  # noqa: BLE001 - last resort: a short report, exit 2
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        click.echo(
+            f"gitrack: unexpected error: {type(exc).__name__}: {exc} "
+            f"(at {Path(frame.filename).name}:{frame.lineno}); please report it",
+            err=True,
+        )
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

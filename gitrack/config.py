@@ -1,0 +1,73 @@
+"""Project configuration: ``[tool.gitrack]`` in pyproject.toml or ``gitrack.toml``."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitrack.errors import GitrackError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    # Untracked files larger than this stay out of the snapshot (and are listed in the run).
+    max_untracked_bytes: int = DEFAULT_MAX_UNTRACKED_BYTES
+    metrics: str | None = None
+
+
+def load(root: Path) -> Config:
+    table = _read_table(root)
+    max_untracked = table.get("max_untracked_size", DEFAULT_MAX_UNTRACKED_BYTES)
+    metrics = table.get("metrics")
+    if metrics is not None and not isinstance(metrics, str):
+        raise GitrackError("config: metrics must be a path string, e.g. metrics = \"metrics.json\"")
+    return Config(max_untracked_bytes=parse_size(max_untracked), metrics=metrics)
+
+
+def _read_table(root: Path) -> dict[str, Any]:
+    own = root / "gitrack.toml"
+    if own.is_file():
+        return _load_toml(own)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        tool = _load_toml(pyproject).get("tool", {})
+        section = tool.get("gitrack", {}) if isinstance(tool, dict) else {}
+        return section if isinstance(section, dict) else {}
+    return {}
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise GitrackError(f"cannot read {path.name}: {exc} (fix the TOML syntax)") from exc
+
+
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def parse_size(value: object) -> int:
+    """``10485760``, ``"10MiB"`` or ``"10 MB"`` -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = text[len(digits):]
+        if digits and unit in _UNITS:
+            try:
+                return int(float(digits) * _UNITS[unit])
+            except ValueError:
+                pass
+    raise GitrackError(f"config: cannot read size {value!r} (write e.g. 10485760 or \"10MiB\")")

@@ -1,0 +1,539 @@
+"""The one module that talks to git.
+
+Every pygit2 call and every spawn of the ``git`` binary lives here (ruff's banned-api
+enforces it); the rest of gitrack speaks the small dataclasses defined below, never
+pygit2 objects. The git binary is used only where the user's own git setup must apply
+(``git worktree add``, ``git config`` of the repository the user typed commands in).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import CheckoutStrategy, FileMode, FileStatus
+
+from gitrack.errors import (
+    BareRepositoryError,
+    ConcurrentUpdateError,
+    CorruptRecordError,
+    GitCommandError,
+    GitrackError,
+    NoCommitError,
+    NotARepositoryError,
+)
+
+# Ref updates race with other gitrack processes (parallel runs on one machine, a hook):
+# compare-and-swap, and on a lost race rebuild on the new tip and try again.
+CAS_ATTEMPTS = 200
+FALLBACK_SIGNATURE = ("gitrack", "gitrack@localhost")
+
+_WT_CHANGED = (
+    FileStatus.WT_NEW
+    | FileStatus.WT_MODIFIED
+    | FileStatus.WT_DELETED
+    | FileStatus.WT_TYPECHANGE
+    | FileStatus.WT_RENAMED
+    | FileStatus.WT_UNREADABLE
+    | FileStatus.CONFLICTED
+)
+
+
+@dataclass(frozen=True)
+class HeadState:
+    commit: str
+    branch: str | None  # full ref name (refs/heads/main), None when detached
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    id: str
+    tree: str
+    parents: tuple[str, ...]
+    summary: str
+    time: int  # committer time, seconds since the epoch
+
+
+@dataclass(frozen=True)
+class WorktreeTree:
+    """A tree object built from the working tree, as `git add -A` would stage it."""
+
+    tree: str
+    base_tree: str
+    skipped: dict[str, int] = field(default_factory=dict)  # untracked path -> size, too big
+
+    @property
+    def dirty(self) -> bool:
+        return self.tree != self.base_tree
+
+
+@dataclass(frozen=True)
+class NoteEntry:
+    commit: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TreeChange:
+    status: str  # "added", "deleted", "modified", "typechange", ...
+    path: str
+
+
+def run_git(args: list[str], cwd: str | os.PathLike[str] | None = None) -> str:
+    """Run the git binary; return stdout. Raise GitCommandError with git's own words."""
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise GitCommandError("the git binary was not found on PATH; install git") from exc
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        detail = lines[-1] if lines else f"exit {proc.returncode}"
+        raise GitCommandError(f"git {args[0]} failed: {detail}")
+    return proc.stdout
+
+
+class Repo:
+    """A non-bare git repository with a working tree (the main one or a linked worktree)."""
+
+    def __init__(self, repo: pygit2.Repository) -> None:
+        self._r = repo
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def discover(cls, path: str | os.PathLike[str] = ".") -> Repo:
+        where = os.path.abspath(path)
+        try:
+            found = pygit2.discover_repository(where)
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot open the repository at {where}: {exc}") from exc
+        if found is None:
+            raise NotARepositoryError(where)
+        try:
+            repo = pygit2.Repository(found)
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot open the repository at {found}: {exc}") from exc
+        if repo.is_bare or repo.workdir is None:
+            raise BareRepositoryError(found)
+        return cls(repo)
+
+    @property
+    def root(self) -> Path:
+        return Path(self._r.workdir.rstrip("/\\") or "/")
+
+    @property
+    def git_dir(self) -> Path:
+        return Path(self._r.path.rstrip("/\\"))
+
+    @property
+    def common_dir(self) -> Path:
+        # pygit2 has no direct accessor; a linked worktree's gitdir holds a `commondir` file.
+        marker = self.git_dir / "commondir"
+        if marker.is_file():
+            return (self.git_dir / marker.read_text().strip()).resolve()
+        return self.git_dir
+
+    # ----------------------------------------------------------------- reading
+    def head(self) -> HeadState:
+        if self._r.head_is_unborn:
+            raise NoCommitError()
+        try:
+            ref = self._r.lookup_reference("HEAD")
+        except (KeyError, pygit2.GitError) as exc:
+            raise CorruptRecordError(f"cannot read HEAD: {exc}") from exc
+        commit = str(self._r.head.peel(pygit2.Commit).id)
+        branch = None if self._r.head_is_detached else str(ref.target)
+        return HeadState(commit=commit, branch=branch)
+
+    def commit_info(self, rev: str) -> CommitInfo:
+        try:
+            commit = self._r.revparse_single(rev).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise CorruptRecordError(f"commit {rev} is not in this repository") from exc
+        return CommitInfo(
+            id=str(commit.id),
+            tree=str(commit.tree_id),
+            parents=tuple(str(p) for p in commit.parent_ids),
+            summary=commit.message.splitlines()[0] if commit.message else "",
+            time=commit.commit_time,
+        )
+
+    def has_object(self, oid: str) -> bool:
+        try:
+            return pygit2.Oid(hex=oid) in self._r.odb
+        except (ValueError, pygit2.GitError):
+            return False
+
+    def read_blob(self, oid: str) -> bytes:
+        try:
+            obj = self._r[oid]
+        except (KeyError, ValueError) as exc:
+            raise CorruptRecordError(f"object {oid} is missing from this repository") from exc
+        if not isinstance(obj, pygit2.Blob):
+            raise CorruptRecordError(f"object {oid} is not a blob")
+        return bytes(obj.data)
+
+    def write_blob(self, data: bytes) -> str:
+        return str(self._r.create_blob(data))
+
+    def tree_files(self, tree_id: str) -> dict[str, tuple[str, int]]:
+        """Every blob and link under a tree: path -> (blob id, mode)."""
+        out: dict[str, tuple[str, int]] = {}
+
+        def walk(tree: pygit2.Tree, prefix: str) -> None:
+            for entry in tree:
+                path = prefix + entry.name
+                if entry.filemode == FileMode.TREE:
+                    walk(self._r[entry.id], path + "/")
+                else:
+                    out[path] = (str(entry.id), int(entry.filemode))
+
+        walk(self._tree(tree_id), "")
+        return out
+
+    def reachable_from_user_refs(self, commit: str) -> bool:
+        """Is the commit in the history of a branch, remote branch, tag or HEAD?"""
+        target = pygit2.Oid(hex=commit)
+        for tip in self._user_ref_tips():
+            if tip == target or self._r.descendant_of(tip, target):
+                return True
+        return False
+
+    def _user_ref_tips(self) -> list[pygit2.Oid]:
+        if not hasattr(self, "_tips"):
+            tips: list[pygit2.Oid] = []
+            names = [
+                n
+                for n in self._r.references
+                if n.startswith(("refs/heads/", "refs/remotes/", "refs/tags/"))
+            ]
+            for name in [*names, "HEAD"]:
+                try:
+                    tips.append(self._r.revparse_single(name).peel(pygit2.Commit).id)
+                except (KeyError, ValueError, pygit2.GitError):
+                    continue
+            self._tips = tips
+        return self._tips
+
+    def diff_patch(self, old_tree: str, new_tree: str) -> str:
+        diff = self._r.diff(self._tree(old_tree), self._tree(new_tree))
+        return diff.patch or ""
+
+    def tree_changes(self, old_tree: str, new_tree: str) -> list[TreeChange]:
+        diff = self._r.diff(self._tree(old_tree), self._tree(new_tree))
+        changes = []
+        for delta in diff.deltas:
+            status = delta.status_char()
+            name = {
+                "A": "added",
+                "D": "deleted",
+                "M": "modified",
+                "T": "typechange",
+            }.get(status, status)
+            path = delta.new_file.path if status != "D" else delta.old_file.path
+            changes.append(TreeChange(status=name, path=path))
+        return changes
+
+    def _tree(self, tree_id: str) -> pygit2.Tree:
+        try:
+            return self._r[tree_id].peel(pygit2.Tree)
+        except (KeyError, ValueError) as exc:
+            raise CorruptRecordError(
+                f"object {tree_id} is missing; fetch gitrack's refs "
+                "(git fetch origin 'refs/gitrack/*:refs/gitrack/*')"
+            ) from exc
+
+    # ------------------------------------------------------- working tree state
+    def pending_changes(self) -> list[str]:
+        """Paths with uncommitted changes or untracked (not ignored) files."""
+        status = self._r.status(untracked_files="normal", ignored=False)
+        return sorted(p for p, f in status.items() if not f & FileStatus.IGNORED)
+
+    def build_worktree_tree(
+        self,
+        max_untracked_bytes: int | None = None,
+        extra_paths: Iterable[str] = (),
+    ) -> WorktreeTree:
+        """Write the working tree as a tree object, leaving the user's index untouched.
+
+        Starts from HEAD's tree and applies what `git status` reports: tracked edits
+        (staged or not), deletions, mode changes, symlinks, and untracked files that
+        .gitignore does not exclude. Untracked files over ``max_untracked_bytes`` are
+        left out and reported. ``extra_paths`` are taken from the working tree even if
+        ignored (used when verifying a restore on a machine with other excludes).
+        """
+        repo = self._r
+        if repo.head_is_unborn:
+            raise NoCommitError()
+        head = repo.head.peel(pygit2.Commit)
+        user_index = repo.index
+        index = pygit2.Index()
+        index.read_tree(head.tree)
+        status = repo.status(untracked_files="all", ignored=False)
+        extras = [p for p in extra_paths if p not in status and p not in index]
+        filemode = self._config_bool("core.fileMode", True)
+        root = self.root
+        skipped: dict[str, int] = {}
+        additions: list[tuple[str, pygit2.Oid, int]] = []
+        removals: list[str] = []
+        for path, flags in [*status.items(), *((p, FileStatus.WT_NEW) for p in extras)]:
+            if flags & FileStatus.IGNORED or path.endswith("/"):
+                continue  # ignored, or an untracked nested repository: not ours to capture
+            if not flags & _WT_CHANGED and path in user_index:
+                # Staged and unchanged since: the working file is exactly the index entry.
+                entry = user_index[path]
+                additions.append((path, entry.id, entry.mode))
+                continue
+            try:
+                st = os.lstat(root / path)
+            except (FileNotFoundError, NotADirectoryError):
+                removals.append(path)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if path in index and index[path].mode == FileMode.COMMIT:
+                    continue  # a submodule: keep the recorded gitlink
+                removals.append(path)
+                continue
+            blob = self._blob_from_worktree(path, st, flags, max_untracked_bytes, skipped)
+            if blob is None:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                mode = FileMode.LINK
+            elif not filemode and path in index:
+                mode = index[path].mode
+            else:
+                mode = FileMode.BLOB_EXECUTABLE if st.st_mode & stat.S_IXUSR else FileMode.BLOB
+            additions.append((path, blob, int(mode)))
+        for path in removals:
+            _index_remove(index, path)
+        for path, oid, mode in additions:
+            _index_remove_prefix_conflicts(index, path)
+            index.add(pygit2.IndexEntry(path, oid, mode))
+        tree = index.write_tree(repo)
+        return WorktreeTree(tree=str(tree), base_tree=str(head.tree_id), skipped=skipped)
+
+    def _blob_from_worktree(
+        self,
+        path: str,
+        st: os.stat_result,
+        flags: int,
+        max_untracked_bytes: int | None,
+        skipped: dict[str, int],
+    ) -> pygit2.Oid | None:
+        full = os.fsencode(self.root / path)
+        if stat.S_ISLNK(st.st_mode):
+            return self._r.create_blob(os.readlink(full))
+        if not stat.S_ISREG(st.st_mode):
+            return None  # sockets, fifos, devices: git cannot store them either
+        untracked = bool(flags & FileStatus.WT_NEW) and not flags & FileStatus.INDEX_NEW
+        if untracked and max_untracked_bytes is not None and st.st_size > max_untracked_bytes:
+            skipped[path] = st.st_size
+            return None
+        try:
+            # From the work dir so that the repository's clean filters (eol) apply.
+            return self._r.create_blob_fromworkdir(path)
+        except (OSError, pygit2.GitError):
+            return self._r.create_blob_fromdisk(os.fsdecode(full))
+
+    def _config_bool(self, name: str, default: bool) -> bool:
+        try:
+            return bool(self._r.config.get_bool(name))
+        except (KeyError, pygit2.GitError):
+            return default
+
+    # ----------------------------------------------------------------- writing
+    def _signature(self) -> pygit2.Signature:
+        try:
+            return self._r.default_signature
+        except (KeyError, pygit2.GitError):
+            # No user.name configured (a fresh CI box): gitrack's own commits still work.
+            return pygit2.Signature(*FALLBACK_SIGNATURE)
+
+    def create_commit(self, tree: str, parents: list[str], message: str) -> str:
+        """A commit object that no ref points to (yet)."""
+        sig = self._signature()
+        oid = self._r.create_commit(
+            None, sig, sig, message, pygit2.Oid(hex=tree), [pygit2.Oid(hex=p) for p in parents]
+        )
+        return str(oid)
+
+    def tree_from_files(self, files: dict[str, bytes]) -> str:
+        """A flat tree holding the given small files."""
+        builder = self._r.TreeBuilder()
+        for name, data in sorted(files.items()):
+            builder.insert(name, self._r.create_blob(data), FileMode.BLOB)
+        return str(builder.write())
+
+    def append_to_chain(self, refname: str, pinned: list[str], tree: str, message: str) -> str:
+        """Add a commit to ``refname`` whose extra parents keep ``pinned`` reachable.
+
+        One ref for every pin (not one ref per run): its history is the list of pins,
+        so `git gc` keeps them all and a single refspec moves them all.
+        """
+
+        def build(old: pygit2.Commit | None) -> pygit2.Oid:
+            parents = ([old.id] if old is not None else []) + [pygit2.Oid(hex=p) for p in pinned]
+            sig = self._signature()
+            return self._r.create_commit(None, sig, sig, message, pygit2.Oid(hex=tree), parents)
+
+        return self._compare_and_swap(refname, build, message)
+
+    def update_note(
+        self, refname: str, commit: str, transform: Callable[[str], str], message: str
+    ) -> str:
+        """Replace the note on ``commit`` with ``transform(old_text)``, atomically.
+
+        Unlike `git notes add`, the ref moves only if nobody moved it meanwhile; a lost
+        race re-reads the note and applies ``transform`` again, so no writer is lost.
+        """
+
+        def build(old: pygit2.Commit | None) -> pygit2.Oid:
+            old_tree = old.tree if old is not None else None
+            new_tree = self._edit_note_tree(old_tree, commit, transform)
+            sig = self._signature()
+            parents = [old.id] if old is not None else []
+            return self._r.create_commit(None, sig, sig, message, new_tree, parents)
+
+        return self._compare_and_swap(refname, build, message)
+
+    def _edit_note_tree(
+        self, tree: pygit2.Tree | None, hexpath: str, transform: Callable[[str], str]
+    ) -> pygit2.Oid:
+        """Rewrite one note in a notes tree, keeping whatever fan-out the tree uses."""
+        builder = self._r.TreeBuilder(tree) if tree is not None else self._r.TreeBuilder()
+        if tree is not None and hexpath in tree:
+            old = self._r[tree[hexpath].id]
+            text = old.data.decode("utf-8", "replace") if isinstance(old, pygit2.Blob) else ""
+            builder.insert(hexpath, self._r.create_blob(transform(text)), FileMode.BLOB)
+            return builder.write()
+        prefix = hexpath[:2]
+        fanned = tree is not None and any(
+            len(e.name) == 2 and e.filemode == FileMode.TREE for e in tree
+        )
+        if tree is not None and prefix in tree and tree[prefix].filemode == FileMode.TREE:
+            sub = self._edit_note_tree(self._r[tree[prefix].id], hexpath[2:], transform)
+            builder.insert(prefix, sub, FileMode.TREE)
+        elif fanned and len(hexpath) > 2:
+            sub = self._edit_note_tree(None, hexpath[2:], transform)
+            builder.insert(prefix, sub, FileMode.TREE)
+        else:
+            builder.insert(hexpath, self._r.create_blob(transform("")), FileMode.BLOB)
+        return builder.write()
+
+    def _compare_and_swap(
+        self, refname: str, build: Callable[[pygit2.Commit | None], pygit2.Oid], message: str
+    ) -> str:
+        delay = 0.001
+        for _ in range(CAS_ATTEMPTS):
+            ref = self._r.references.get(refname)
+            old = ref.peel(pygit2.Commit) if ref is not None else None
+            new = build(old)
+            try:
+                if ref is None:
+                    self._r.references.create(refname, new)
+                else:
+                    ref.set_target(new, message)
+                return str(new)
+            except (pygit2.GitError, pygit2.AlreadyExistsError):
+                # Lost the race (or the ref is locked by another writer): back off, retry.
+                time.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 1.5, 0.05)
+        raise ConcurrentUpdateError(refname)
+
+    def iter_notes(self, refname: str) -> Iterator[NoteEntry]:
+        if self._r.references.get(refname) is None:
+            return
+        for note in self._r.notes(refname):
+            blob = self._r[note.id]
+            data = blob.data if isinstance(blob, pygit2.Blob) else b""
+            yield NoteEntry(commit=str(note.annotated_id), text=data.decode("utf-8", "replace"))
+
+    # --------------------------------------------------------------- restoring
+    def checkout_detached(self, commit: str) -> None:
+        """`git checkout --detach COMMIT` for a clean working tree."""
+        target = self._r[commit].peel(pygit2.Commit)
+        self._r.checkout_tree(target.tree, strategy=CheckoutStrategy.SAFE)
+        self._r.set_head(target.id)
+
+    def write_tree_to_worktree(self, tree: str) -> None:
+        """Make the working tree equal ``tree`` while HEAD and the index stay put,
+        so the differences show as uncommitted changes and untracked files."""
+        self._r.checkout_tree(
+            self._tree(tree),
+            strategy=CheckoutStrategy.FORCE | CheckoutStrategy.DONT_UPDATE_INDEX,
+        )
+
+    def restore_head(self, state: HeadState) -> None:
+        """Put HEAD, index and files back to a previous (clean) HEAD."""
+        target = self._r[state.commit].peel(pygit2.Commit)
+        self._r.checkout_tree(target.tree, strategy=CheckoutStrategy.FORCE)
+        if state.branch is not None:
+            self._r.set_head(state.branch)
+        else:
+            self._r.set_head(target.id)
+
+    def add_detached_worktree(self, path: Path, commit: str) -> Repo:
+        run_git(["worktree", "add", "--detach", "--quiet", str(path), commit], cwd=self.root)
+        return Repo.discover(path)
+
+    def remove_worktree(self, path: Path) -> None:
+        run_git(["worktree", "remove", "--force", str(path)], cwd=self.root)
+
+    # ------------------------------------------------------------------ config
+    def local_config_get_all(self, name: str) -> list[str]:
+        try:
+            out = run_git(["config", "--local", "--get-all", name], cwd=self.root)
+        except GitCommandError:
+            return []  # git exits 1 when the key is absent
+        return out.splitlines()
+
+    def local_config_add(self, name: str, value: str) -> None:
+        run_git(["config", "--local", "--add", name, value], cwd=self.root)
+
+    def local_config_set(self, name: str, value: str) -> None:
+        run_git(["config", "--local", "--replace-all", name, value], cwd=self.root)
+
+    def local_config_unset(self, name: str, value: str | None = None) -> None:
+        args = ["config", "--local", "--unset-all", name]
+        if value is not None:
+            args.append("^" + _regex_escape(value) + "$")
+        try:
+            run_git(args, cwd=self.root)
+        except GitCommandError:
+            pass  # already absent
+
+
+def _regex_escape(value: str) -> str:
+    return "".join("\\" + c if c in r".^$*+?()[]{}|\/" else c for c in value)
+
+
+def _index_remove(index: pygit2.Index, path: str) -> None:
+    try:
+        index.remove(path)
+    except (OSError, KeyError, pygit2.GitError):
+        pass
+    try:
+        index.remove_directory(path)
+    except (OSError, KeyError, pygit2.GitError):
+        pass
+
+
+def _index_remove_prefix_conflicts(index: pygit2.Index, path: str) -> None:
+    """A file at a/b needs no file at a (a file turned into a directory)."""
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        parent = "/".join(parts[:i])
+        if parent in index:
+            index.remove(parent)

@@ -1,0 +1,224 @@
+"""The run record: one JSON object per run, one line in the commit's note.
+
+The line starts with the ``started`` timestamp (fixed width, UTC) so that sorting a
+note's lines sorts its runs by time; this is what makes `git notes merge -s
+cat_sort_uniq` (and our own append) keep every run of two clones, in time order.
+See docs/format.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+FORMAT_VERSION = 1
+STATUSES = ("ok", "failed", "interrupted")
+
+# Key order of the note line; ``started`` must stay first (see module docstring).
+_LINE_KEYS = (
+    "started",
+    "v",
+    "id",
+    "name",
+    "status",
+    "exit_code",
+    "signal",
+    "duration_s",
+    "cpu_s",
+    "max_rss_bytes",
+    "command",
+    "cwd",
+    "base_commit",
+    "snapshot",
+    "dirty",
+    "params",
+    "metrics",
+    "tags",
+    "user",
+    "host",
+    "env",
+    "untracked_skipped",
+    "warnings",
+)
+
+
+def new_run_id() -> str:
+    """16 hex digits: random, so two clones never mint the same id."""
+    return secrets.token_hex(8)
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """ISO 8601 in UTC, microseconds, always the same width (sortable as text)."""
+    moment = moment or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class RunRecord:
+    started: str
+    id: str
+    command: list[str]
+    base_commit: str  # the commit the run was made on (the snapshot's parent)
+    snapshot: str  # the commit holding the working state the run used
+    dirty: bool
+    status: str = "ok"
+    exit_code: int = 0
+    signal: str | None = None
+    duration_s: float = 0.0
+    cpu_s: float | None = None
+    max_rss_bytes: int | None = None
+    name: str | None = None
+    cwd: str = "."
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    user: str = ""
+    host: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    untracked_skipped: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    v: int = FORMAT_VERSION
+
+    def to_line(self) -> str:
+        data = {key: getattr(self, key) for key in _LINE_KEYS}
+        # Leave out empty optional fields: the line stays short in `git log`.
+        for key in ("name", "signal", "untracked_skipped", "warnings", "cpu_s", "max_rss_bytes"):
+            if data[key] in (None, {}, []):
+                del data[key]
+        data["metrics"] = {k: encode_number(v) for k, v in self.metrics.items()}
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_line(cls, line: str) -> RunRecord:
+        """Parse one note line. Raises ValueError for anything that is not a run."""
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        for key, kind in (
+            ("started", str),
+            ("id", str),
+            ("command", list),
+            ("base_commit", str),
+            ("snapshot", str),
+        ):
+            if not isinstance(data.get(key), kind):
+                raise ValueError(f"missing or invalid {key!r}")
+        parse_timestamp(data["started"])
+        if not all(_is_hex(data[k]) for k in ("id", "snapshot", "base_commit")):
+            raise ValueError("id, snapshot and base_commit must be hexadecimal")
+        return cls(
+            started=data["started"],
+            id=data["id"],
+            command=[str(a) for a in data["command"]],
+            base_commit=data["base_commit"],
+            snapshot=data["snapshot"],
+            dirty=bool(data.get("dirty", False)),
+            status=str(data.get("status", "ok")),
+            exit_code=int(data.get("exit_code", 0)),
+            signal=data.get("signal"),
+            duration_s=float(data.get("duration_s", 0.0)),
+            cpu_s=_opt_float(data.get("cpu_s")),
+            max_rss_bytes=_opt_int(data.get("max_rss_bytes")),
+            name=data.get("name"),
+            cwd=str(data.get("cwd", ".")),
+            params=_str_dict(data.get("params")),
+            metrics=_metrics(data.get("metrics")),
+            tags=_str_dict(data.get("tags")),
+            user=str(data.get("user", "")),
+            host=str(data.get("host", "")),
+            env=_str_dict(data.get("env")),
+            untracked_skipped={k: int(v) for k, v in _dict(data.get("untracked_skipped")).items()},
+            warnings=[str(w) for w in data.get("warnings", []) if isinstance(w, str)],
+            v=int(data.get("v", FORMAT_VERSION)),
+        )
+
+    def to_public(self, commit: str) -> dict[str, Any]:
+        """The JSON shape of `ls --json` / `show --json`; ``commit`` holds the note."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "commit": commit,
+            "base_commit": self.base_commit,
+            "started": self.started,
+            "duration_s": self.duration_s,
+            "command": self.command,
+            "cwd": self.cwd,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "status": self.status,
+            "params": self.params,
+            "metrics": {k: encode_number(v) for k, v in self.metrics.items()},
+            "tags": self.tags,
+            "dirty": self.dirty,
+            "snapshot": self.snapshot,
+            "user": self.user,
+            "host": self.host,
+            "env": self.env,
+            "cpu_s": self.cpu_s,
+            "max_rss_bytes": self.max_rss_bytes,
+            "untracked_skipped": self.untracked_skipped,
+            "warnings": self.warnings,
+        }
+        return out
+
+
+def add_line(note_text: str, line: str) -> str:
+    """A note with ``line`` added: sorted, unique lines, what cat_sort_uniq would make."""
+    lines = {ln for ln in note_text.splitlines() if ln.strip()}
+    lines.add(line)
+    return "\n".join(sorted(lines)) + "\n"
+
+
+def encode_number(value: float) -> float | str:
+    """JSON has no NaN or infinity: keep them as strings that say what they are."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def decode_number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a metric")
+    if isinstance(value, (int, float)):
+        return value
+    if value in ("NaN", "Infinity", "-Infinity"):
+        return float(value.replace("Infinity", "inf"))
+    raise ValueError(f"not a number: {value!r}")
+
+
+def _metrics(value: Any) -> dict[str, float]:
+    out = {}
+    for key, raw in _dict(value).items():
+        try:
+            out[key] = decode_number(raw)
+        except ValueError:
+            continue  # another tool's non-numeric value: not a metric, not fatal
+    return out
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdef" for c in text)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _str_dict(value: Any) -> dict[str, str]:
+    return {k: str(v) for k, v in _dict(value).items()}
+
+
+def _opt_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None

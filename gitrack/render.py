@@ -1,0 +1,131 @@
+"""Text shown to people: the `ls` table and the `show` page. No click here."""
+
+from __future__ import annotations
+
+import math
+import shlex
+from datetime import datetime
+
+from gitrack.history import Run
+from gitrack.record import parse_timestamp
+
+_STATUS_MARK = {"ok": "ok", "failed": "FAILED", "interrupted": "interrupted"}
+
+
+def local_time(started: str) -> str:
+    try:
+        return parse_timestamp(started).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return started
+
+
+def format_number(value: float) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    return str(value)
+
+
+def command_text(argv: list[str]) -> str:
+    return shlex.join(argv)
+
+
+def metrics_text(run: Run, limit: int = 3) -> str:
+    items = sorted(run.record.metrics.items())
+    shown = [f"{k}={format_number(v)}" for k, v in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"+{len(items) - limit}")
+    return " ".join(shown)
+
+
+def table(runs: list[Run], width: int = 120) -> str:
+    headers = ("ID", "STARTED", "COMMIT", "STATUS", "DUR", "COMMAND", "METRICS")
+    rows = [
+        (
+            run.id[:8],
+            local_time(run.record.started),
+            run.commit[:7],
+            _STATUS_MARK.get(run.record.status, run.record.status)
+            + ("*" if run.record.dirty else ""),
+            _duration(run.record.duration_s),
+            command_text(run.record.command),
+            metrics_text(run),
+        )
+        for run in runs
+    ]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    # The command column gives way first when the terminal is narrow.
+    fixed = sum(w + 2 for i, w in enumerate(widths) if i != 5)
+    widths[5] = max(12, min(widths[5], width - fixed))
+    lines = [_row(headers, widths)]
+    lines.extend(_row(r, widths) for r in rows)
+    if any(run.record.dirty for run in runs):
+        lines.append("* ran with uncommitted changes (gitrack show ID --patch)")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _row(cells: tuple[str, ...], widths: list[int]) -> str:
+    out = []
+    for cell, width in zip(cells, widths):
+        text = cell if len(cell) <= width else cell[: max(1, width - 1)] + "…"
+        out.append(text.ljust(width))
+    return "  ".join(out)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
+    rec = run.record
+    lines = [f"run       {rec.id}" + (f"  ({rec.name})" if rec.name else "")]
+    lines.append(f"commit    {run.commit}  {commit_summary}".rstrip())
+    if rec.base_commit != run.commit:
+        lines.append(f"ran on    {rec.base_commit}  (rewritten since)")
+    lines.append(f"started   {local_time(rec.started)}  ({rec.started})")
+    extra = []
+    if rec.cpu_s is not None:
+        extra.append(f"cpu {rec.cpu_s:.2f} s")
+    if rec.max_rss_bytes is not None:
+        extra.append(f"peak memory {rec.max_rss_bytes / 2**20:.1f} MiB")
+    lines.append(f"duration  {rec.duration_s:.3f} s" + (f"  ({', '.join(extra)})" if extra else ""))
+    lines.append(f"command   {command_text(rec.command)}" + (f"  (in {rec.cwd})" if rec.cwd != "." else ""))
+    status = f"{rec.status} (exit {rec.exit_code}" + (f", {rec.signal}" if rec.signal else "") + ")"
+    lines.append(f"status    {status}")
+    if rec.dirty:
+        lines.append(f"dirty     yes: {len(changed_files)} file(s) differ from the commit")
+        lines.extend(f"            {p}" for p in changed_files[:20])
+        if len(changed_files) > 20:
+            lines.append(f"            … {len(changed_files) - 20} more (--patch shows all)")
+    else:
+        lines.append("dirty     no")
+    lines.append(f"snapshot  {rec.snapshot}")
+    for title, values in (("params", rec.params), ("tags", rec.tags)):
+        if values:
+            lines.append(f"{title:<9} " + "  ".join(f"{k}={v}" for k, v in sorted(values.items())))
+    if rec.metrics:
+        lines.append("metrics   " + "  ".join(
+            f"{k}={format_number(v)}" for k, v in sorted(rec.metrics.items())))
+    lines.append(f"by        {rec.user}@{rec.host}")
+    env = rec.env
+    if env:
+        lines.append(
+            f"env       Python {env.get('python', '?')} ({env.get('implementation', '?')}), "
+            f"{env.get('platform', '?')}; packages: git show {env.get('packages', '?')[:12]}"
+        )
+    for path, size in sorted(rec.untracked_skipped.items()):
+        lines.append(f"skipped   {path} ({size} bytes, over max_untracked_size)")
+    for warning in rec.warnings:
+        lines.append(f"warning   {warning}")
+    return "\n".join(lines)
+
+
+def when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")

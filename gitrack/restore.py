@@ -1,0 +1,123 @@
+"""`gitrack checkout`: bring back a run's exact working state, then prove it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitrack.errors import CorruptRecordError, DirtyWorktreeError, GitrackError, VerificationError
+from gitrack.git import HeadState, Repo
+from gitrack.history import Run
+
+
+@dataclass
+class CheckoutResult:
+    root: Path  # where the run was restored (the repository, or the new worktree)
+    commit: str  # HEAD is detached here
+    changed: int  # files that differ from that commit (uncommitted edits, untracked files)
+    warnings: list[str] = field(default_factory=list)
+
+
+def checkout_run(repo: Repo, run: Run, worktree: Path | None = None) -> CheckoutResult:
+    base, tree = _snapshot_of(repo, run)
+    warnings = [
+        f"untracked file {p!r} was over the size limit when the run was recorded; not restored"
+        for p in sorted(run.record.untracked_skipped)
+    ]
+    if worktree is not None:
+        return _into_new_worktree(repo, base, tree, worktree, warnings)
+    return _in_place(repo, base, tree, warnings)
+
+
+def _snapshot_of(repo: Repo, run: Run) -> tuple[str, str]:
+    """(base commit, snapshot tree), checked: the note is untrusted input."""
+    if not repo.has_object(run.record.snapshot):
+        raise CorruptRecordError(
+            f"run {run.id}: its snapshot {run.record.snapshot[:12]} is not in this repository; "
+            "fetch gitrack's refs (git fetch origin '+refs/gitrack/*:refs/gitrack/*')"
+        )
+    snap = repo.commit_info(run.record.snapshot)
+    if snap.parents[:1] != (run.record.base_commit,):
+        raise CorruptRecordError(
+            f"run {run.id}: snapshot {snap.id[:12]} is not based on commit "
+            f"{run.record.base_commit[:12]}; the note is inconsistent, refusing to restore it"
+        )
+    return run.record.base_commit, snap.tree
+
+
+def _in_place(repo: Repo, base: str, tree: str, warnings: list[str]) -> CheckoutResult:
+    pending = repo.pending_changes()
+    if pending:
+        raise DirtyWorktreeError(pending)
+    previous = repo.head()
+    current_tree = repo.commit_info(previous.commit).tree
+    clobbered = _ignored_files_in_the_way(repo, current_tree, tree)
+    if clobbered:
+        raise DirtyWorktreeError(clobbered, what="ignored files")
+    added = [c.path for c in repo.tree_changes(current_tree, tree) if c.status == "added"]
+    try:
+        repo.checkout_detached(base)
+        repo.write_tree_to_worktree(tree)
+        changed = verify(repo, base, tree)
+    except BaseException as exc:
+        _roll_back(repo, previous, added)
+        if isinstance(exc, GitrackError):
+            raise GitrackError(f"{exc} (the working tree was put back as it was)") from exc
+        raise
+    return CheckoutResult(repo.root, base, changed, warnings)
+
+
+def _into_new_worktree(
+    repo: Repo, base: str, tree: str, path: Path, warnings: list[str]
+) -> CheckoutResult:
+    path = path.resolve()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise GitrackError(f"{path} already exists and is not empty; choose a new --worktree path")
+    created = repo.add_detached_worktree(path, base)
+    try:
+        created.write_tree_to_worktree(tree)
+        changed = verify(created, base, tree)
+    except BaseException:
+        repo.remove_worktree(path)
+        raise
+    return CheckoutResult(created.root, base, changed, warnings)
+
+
+def verify(repo: Repo, base: str, tree: str) -> int:
+    """The working tree, read back as git would stage it, must be the recorded tree."""
+    base_tree = repo.commit_info(base).tree
+    untracked = [c.path for c in repo.tree_changes(base_tree, tree) if c.status == "added"]
+    # Files untracked in the run may be ignored by this machine's excludes: read them too.
+    actual = repo.build_worktree_tree(None, extra_paths=untracked)
+    if actual.tree != tree:
+        differences = [f"{c.path} ({c.status})" for c in repo.tree_changes(tree, actual.tree)]
+        raise VerificationError(str(repo.root), differences or ["tree ids differ"])
+    return len(repo.tree_changes(base_tree, tree))
+
+
+def _ignored_files_in_the_way(repo: Repo, current_tree: str, tree: str) -> list[str]:
+    """Files the restore would write over that git does not track: ignored files."""
+    in_the_way = []
+    for change in repo.tree_changes(current_tree, tree):
+        if change.status != "added":
+            continue
+        parts = change.path.split("/")
+        for depth in range(1, len(parts) + 1):
+            candidate = repo.root.joinpath(*parts[:depth])
+            last = depth == len(parts)
+            if os.path.lexists(candidate) and (last or not candidate.is_dir()
+                                               or candidate.is_symlink()):
+                in_the_way.append("/".join(parts[:depth]))
+                break
+    return sorted(set(in_the_way))
+
+
+def _roll_back(repo: Repo, previous: HeadState, added: list[str]) -> None:
+    try:
+        repo.restore_head(previous)
+    finally:
+        for rel in added:
+            target = repo.root / rel
+            if target.is_symlink() or target.is_file():
+                target.unlink()
