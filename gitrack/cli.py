@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0  # `gitrack ls | head`
-    except Exception as exc:  # noqa: BLE001 - last resort: a short report, exit 2
+    except Exception as exc:
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         click.echo(
             f"gitrack: unexpected error: {type(exc).__name__}: {exc} "

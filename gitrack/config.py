@@ -29,7 +29,7 @@ def load(root: Path) -> Config:
     max_untracked = table.get("max_untracked_size", DEFAULT_MAX_UNTRACKED_BYTES)
     metrics = table.get("metrics")
     if metrics is not None and not isinstance(metrics, str):
-        raise GitrackError("config: metrics must be a path string, e.g. metrics = \"metrics.json\"")
+        raise GitrackError('config: metrics must be a path string, e.g. metrics = "metrics.json"')
     return Config(max_untracked_bytes=parse_size(max_untracked), metrics=metrics)
 
 
@@ -53,8 +53,16 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise GitrackError(f"cannot read {path.name}: {exc} (fix the TOML syntax)") from exc
 
 
-_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3,
-          "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
 
 
 def parse_size(value: object) -> int:
@@ -64,10 +72,10 @@ def parse_size(value: object) -> int:
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
         digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = text[len(digits):]
+        unit = text[len(digits) :]
         if digits and unit in _UNITS:
             try:
                 return int(float(digits) * _UNITS[unit])
             except ValueError:
                 pass
-    raise GitrackError(f"config: cannot read size {value!r} (write e.g. 10485760 or \"10MiB\")")
+    raise GitrackError(f'config: cannot read size {value!r} (write e.g. 10485760 or "10MiB")')

@@ -15,7 +15,6 @@ def describe() -> dict[str, str]:
         "python": platform.python_version(),
         "implementation": sys.implementation.name,
         "platform": f"{uname.sysname}-{uname.release}-{uname.machine}",
-        "executable": sys.executable,
     }
 
 

@@ -48,14 +48,17 @@ class AmbiguousRunError(GitrackError):
     def __init__(self, ref: str, candidates: list[str]) -> None:
         shown = ", ".join(candidates[:5]) + (" …" if len(candidates) > 5 else "")
         super().__init__(
-            f"run prefix {ref!r} is ambiguous ({len(candidates)} runs: {shown}); type more characters"
+            f"run prefix {ref!r} is ambiguous ({len(candidates)} runs: {shown}); "
+            "type more characters"
         )
         self.ref = ref
         self.candidates = candidates
 
 
 class DirtyWorktreeError(GitrackError):
-    def __init__(self, paths: list[str], what: str = "uncommitted changes or untracked files") -> None:
+    def __init__(
+        self, paths: list[str], what: str = "uncommitted changes or untracked files"
+    ) -> None:
         shown = ", ".join(repr(p) for p in paths[:5]) + (" …" if len(paths) > 5 else "")
         super().__init__(
             f"the working tree has {what} that would be lost ({shown}); commit or stash them, "

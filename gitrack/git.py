@@ -8,6 +8,7 @@ pygit2 objects. The git binary is used only where the user's own git setup must 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import stat
@@ -509,10 +510,8 @@ class Repo:
         args = ["config", "--local", "--unset-all", name]
         if value is not None:
             args.append("^" + _regex_escape(value) + "$")
-        try:
+        with contextlib.suppress(GitCommandError):  # already absent
             run_git(args, cwd=self.root)
-        except GitCommandError:
-            pass  # already absent
 
 
 def _regex_escape(value: str) -> str:
@@ -520,14 +519,10 @@ def _regex_escape(value: str) -> str:
 
 
 def _index_remove(index: pygit2.Index, path: str) -> None:
-    try:
+    with contextlib.suppress(OSError, KeyError, pygit2.GitError):
         index.remove(path)
-    except (OSError, KeyError, pygit2.GitError):
-        pass
-    try:
+    with contextlib.suppress(OSError, KeyError, pygit2.GitError):
         index.remove_directory(path)
-    except (OSError, KeyError, pygit2.GitError):
-        pass
 
 
 def _index_remove_prefix_conflicts(index: pygit2.Index, path: str) -> None:

@@ -34,7 +34,9 @@ def show_run(ref: str, cwd: str | Path = ".") -> RunView:
     return RunView(run, render.show(run, summary, changed), patch, warnings)
 
 
-def checkout(ref: str, worktree: Path | None = None, cwd: str | Path = ".") -> restore.CheckoutResult:
+def checkout(
+    ref: str, worktree: Path | None = None, cwd: str | Path = "."
+) -> restore.CheckoutResult:
     repo = Repo.discover(cwd)
     run = history.resolve(history.load_runs(repo), ref)
     return restore.checkout_run(repo, run, worktree)

@@ -69,7 +69,7 @@ def table(runs: list[Run], width: int = 120) -> str:
 
 def _row(cells: tuple[str, ...], widths: list[int]) -> str:
     out = []
-    for cell, width in zip(cells, widths):
+    for cell, width in zip(cells, widths, strict=True):
         text = cell if len(cell) <= width else cell[: max(1, width - 1)] + "…"
         out.append(text.ljust(width))
     return "  ".join(out)
@@ -96,7 +96,9 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
     if rec.max_rss_bytes is not None:
         extra.append(f"peak memory {rec.max_rss_bytes / 2**20:.1f} MiB")
     lines.append(f"duration  {rec.duration_s:.3f} s" + (f"  ({', '.join(extra)})" if extra else ""))
-    lines.append(f"command   {command_text(rec.command)}" + (f"  (in {rec.cwd})" if rec.cwd != "." else ""))
+    lines.append(
+        f"command   {command_text(rec.command)}" + (f"  (in {rec.cwd})" if rec.cwd != "." else "")
+    )
     status = f"{rec.status} (exit {rec.exit_code}" + (f", {rec.signal}" if rec.signal else "") + ")"
     lines.append(f"status    {status}")
     if rec.dirty:
@@ -111,8 +113,10 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
         if values:
             lines.append(f"{title:<9} " + "  ".join(f"{k}={v}" for k, v in sorted(values.items())))
     if rec.metrics:
-        lines.append("metrics   " + "  ".join(
-            f"{k}={format_number(v)}" for k, v in sorted(rec.metrics.items())))
+        lines.append(
+            "metrics   "
+            + "  ".join(f"{k}={format_number(v)}" for k, v in sorted(rec.metrics.items()))
+        )
     lines.append(f"by        {rec.user}@{rec.host}")
     env = rec.env
     if env:

@@ -106,8 +106,9 @@ def _ignored_files_in_the_way(repo: Repo, current_tree: str, tree: str) -> list[
         for depth in range(1, len(parts) + 1):
             candidate = repo.root.joinpath(*parts[:depth])
             last = depth == len(parts)
-            if os.path.lexists(candidate) and (last or not candidate.is_dir()
-                                               or candidate.is_symlink()):
+            if os.path.lexists(candidate) and (
+                last or not candidate.is_dir() or candidate.is_symlink()
+            ):
                 in_the_way.append("/".join(parts[:depth]))
                 break
     return sorted(set(in_the_way))

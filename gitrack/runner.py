@@ -68,12 +68,11 @@ def execute(argv: list[str]) -> Outcome:
         signum = os.WTERMSIG(wait_status)
         name = signal.Signals(signum).name
         stopped = signum in _STOP_SIGNALS or signum == signal.SIGKILL or bool(received)
-        return Outcome(128 + signum, "interrupted" if stopped else "failed", name, duration, cpu, rss)
+        return Outcome(
+            128 + signum, "interrupted" if stopped else "failed", name, duration, cpu, rss
+        )
     code = os.WEXITSTATUS(wait_status)
-    if code == 0:
-        status = "ok"
-    else:
-        status = "interrupted" if received else "failed"
+    status = "ok" if code == 0 else "interrupted" if received else "failed"
     sig = signal.Signals(received[0]).name if received else None
     return Outcome(code, status, sig, duration, cpu, rss)
 
