@@ -106,6 +106,15 @@ def run_git(args: list[str], cwd: str | os.PathLike[str] | None = None) -> str:
     return proc.stdout
 
 
+def init_repository(path: Path) -> Repo:
+    """`git init` plus a first commit of every file in ``path`` (used by the demo)."""
+    run_git(["init", "--quiet", str(path)])
+    identity = ["-c", "user.name=gitrack demo", "-c", "user.email=demo@gitrack.invalid"]
+    run_git(["add", "--all"], cwd=path)
+    run_git([*identity, "commit", "--quiet", "-m", "Train a line on data.csv"], cwd=path)
+    return Repo.discover(path)
+
+
 class Repo:
     """A non-bare git repository with a working tree (the main one or a linked worktree)."""
 
@@ -491,6 +500,10 @@ class Repo:
 
     def remove_worktree(self, path: Path) -> None:
         run_git(["worktree", "remove", "--force", str(path)], cwd=self.root)
+
+    def log_text(self, count: int) -> str:
+        """What plain `git log` prints (notes included per the repository's config)."""
+        return run_git(["log", f"-{count}"], cwd=self.root)
 
     # ------------------------------------------------------------------ config
     def local_config_get_all(self, name: str) -> list[str]:

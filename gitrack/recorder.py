@@ -66,7 +66,7 @@ def record_run(
     # collect the snapshot.
     repo.append_to_chain(PINS_REF, [snapshot], payload, f"gitrack: pin run {run_id}\n")
 
-    outcome = runner.execute(argv)
+    outcome = runner.execute(argv, cwd)
 
     warnings = [
         f"untracked file {path!r} ({size} bytes) is over max_untracked_size and was not captured"

@@ -27,8 +27,8 @@ class Outcome:
     error: str | None = None  # the command could not be started at all
 
 
-def execute(argv: list[str]) -> Outcome:
-    """Run ``argv`` in the current directory, inheriting stdin, stdout and stderr.
+def execute(argv: list[str], cwd: str | os.PathLike[str] | None = None) -> Outcome:
+    """Run ``argv`` in ``cwd`` (default: here), inheriting stdin, stdout and stderr.
 
     Ctrl-C reaches the command through the terminal's process group; a SIGINT sent to
     gitrack alone, SIGTERM and SIGHUP are forwarded. gitrack itself keeps running until
@@ -36,7 +36,7 @@ def execute(argv: list[str]) -> Outcome:
     """
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(argv)
+        proc = subprocess.Popen(argv, cwd=cwd)
     except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
         code = 126 if isinstance(exc, PermissionError) else 127
         return Outcome(

@@ -1,0 +1,31 @@
+"""A tiny training script for `gitrack demo`: fit y = a*x + b by gradient descent.
+
+Reads data.csv, trains for --epochs with learning rate --lr, writes metrics.json.
+Deterministic: the same code, data and params give the same metrics, bit for bit.
+"""
+
+import argparse
+import csv
+import json
+
+EPOCHS = 30
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.01)
+parser.add_argument("--epochs", type=int, default=EPOCHS)
+args = parser.parse_args()
+
+with open("data.csv", newline="") as fh:
+    rows = [(float(r["x"]), float(r["y"])) for r in csv.DictReader(fh)]
+
+a = b = 0.0
+for _ in range(args.epochs):
+    grad_a = sum(2 * (a * x + b - y) * x for x, y in rows) / len(rows)
+    grad_b = sum(2 * (a * x + b - y) for x, y in rows) / len(rows)
+    a -= args.lr * grad_a
+    b -= args.lr * grad_b
+
+mse = sum((a * x + b - y) ** 2 for x, y in rows) / len(rows)
+print(f"lr={args.lr} epochs={args.epochs}: a={a:.4f} b={b:.4f} mse={mse:.6f}")
+with open("metrics.json", "w") as fh:
+    json.dump({"mse": mse, "weights": {"a": a, "b": b}}, fh)
