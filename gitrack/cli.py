@@ -86,12 +86,30 @@ def uninstall() -> None:
     metavar="FILE",
     help="JSON file the command writes; its numbers become the run's metrics.",
 )
+@click.option(
+    "-d",
+    "--data",
+    "datasets",
+    multiple=True,
+    metavar="PATH",
+    help="A dataset (file or folder): hashed and cached when the run starts.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="PATH",
+    help="An output (model, plots, predictions): hashed and cached when the run ends.",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
     name: str | None,
     params: tuple[str, ...],
     tags: tuple[str, ...],
     metrics_file: str | None,
+    datasets: tuple[str, ...],
+    outputs: tuple[str, ...],
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND and record it as a run on the current commit.
@@ -99,11 +117,14 @@ def run(
     The working state (edits, staged or not, and untracked files) is saved
     before COMMAND starts; COMMAND's output passes through; gitrack exits
     with COMMAND's exit code. Failed and interrupted runs are recorded too.
+    Datasets (-d) and outputs (-o) are hashed with xxh128 and kept in the
+    content-addressed cache, so `gitrack checkout` brings them back too.
 
     \b
     Examples:
       gitrack run -- python train.py
       gitrack run --name baseline -p lr=0.1 -p seed=1 -m metrics.json -- python train.py --lr 0.1
+      gitrack run -d data/train.parquet -d data/images -o model.pt -- python train.py
     """
     from gitrack import recorder
 
@@ -116,6 +137,8 @@ def run(
         params=recorder.parse_assignments(params, "-p"),
         tags=recorder.parse_assignments(tags, "-t"),
         metrics_file=metrics_file,
+        datasets=datasets,
+        outputs=outputs,
     )
     if result.error:
         click.echo(f"gitrack: {result.error}", err=True)
@@ -192,27 +215,113 @@ def show(run_ref: str, as_json: bool, patch: bool) -> None:
     metavar="PATH",
     help="Restore into a new linked worktree at PATH; the current one is left alone.",
 )
-def checkout(run_ref: str, worktree: Path | None) -> None:
+@click.option("--no-data", is_flag=True, help="Restore the code only, not datasets and outputs.")
+def checkout(run_ref: str, worktree: Path | None, no_data: bool) -> None:
     """Bring back the exact working state of a run, and verify it.
 
     HEAD is detached at the run's commit and the working tree becomes the
     snapshot: the run's edits show as uncommitted changes, its untracked files
     as untracked. Refuses, changing nothing, if that would lose uncommitted work.
+    The run's datasets and outputs come back from the cache, verified by hash;
+    data they replace is kept in the cache first, so nothing is lost.
 
     \b
     Examples:
       gitrack checkout 3f2a
       gitrack checkout 3f2a --worktree ../best-run
+      gitrack checkout 3f2a --no-data
     """
     from gitrack import operations
 
-    result = operations.checkout(run_ref, worktree)
+    result = operations.checkout(run_ref, worktree, with_data=not no_data)
     for warning in result.warnings:
         click.echo(f"gitrack: warning: {warning}", err=True)
+    data = (
+        f"; {result.data_paths} data path(s) restored ({result.data_files_written} file(s) written)"
+        if result.data_paths
+        else ""
+    )
     click.echo(
         f"restored run at {result.root}: HEAD detached at {result.commit[:10]}, "
-        f"{result.changed} file(s) as uncommitted changes; verified exact"
+        f"{result.changed} file(s) as uncommitted changes{data}; verified exact"
     )
+
+
+@cli.command(name="hash")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def hash_command(paths: tuple[Path, ...]) -> None:
+    """Print the xxh128 hash of files and folders, as runs record them.
+
+    For a file it is exactly the digest `xxh128sum` prints; a folder's hash is
+    that of its manifest, marked `.dir` (see docs/format.md). Unchanged files
+    are not read again (a stat cache in the repository).
+
+    \b
+    Examples:
+      gitrack hash data/train.parquet
+      gitrack hash data/images
+    """
+    from gitrack import operations
+
+    for digest, path in operations.hash_paths(list(paths)):
+        click.echo(f"{digest}  {path}")
+
+
+@cli.command()
+def status() -> None:
+    """Do the configured datasets match the newest run on HEAD?
+
+    Datasets come from `data = [...]` in the config and from that run. Fast:
+    unchanged files are checked by stat, not read.
+
+    \b
+    Example:
+      gitrack status
+    """
+    from gitrack import operations
+
+    report = operations.data_status()
+    if report.run is None:
+        click.echo("no run on HEAD yet")
+    else:
+        click.echo(f"newest run on HEAD: {report.run.id}")
+    for state, path in report.rows:
+        click.echo(f"{state:>11}  {path}")
+    if not report.rows:
+        click.echo("no datasets configured or recorded")
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
+def gc(dry_run: bool) -> None:
+    """Remove cache objects that no recorded run references.
+
+    Objects of runs still in progress are kept. Only this repository's runs
+    count: do not run it on a cache folder that other repositories share.
+
+    \b
+    Examples:
+      gitrack gc --dry-run
+      gitrack gc
+    """
+    from gitrack import operations
+
+    report = operations.collect_garbage(dry_run)
+    _warn_all(report.warnings)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {report.removed} object(s), {_size(report.freed_bytes)}; "
+        f"kept {report.kept} referenced object(s)"
+    )
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{count} B"
+        value /= 1024
+    return f"{count} B"
 
 
 @cli.command()

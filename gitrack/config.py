@@ -22,6 +22,9 @@ class Config:
     # Untracked files larger than this stay out of the snapshot (and are listed in the run).
     max_untracked_bytes: int = DEFAULT_MAX_UNTRACKED_BYTES
     metrics: str | None = None
+    data: tuple[str, ...] = ()  # datasets recorded by every run, relative to the root
+    outputs: tuple[str, ...] = ()  # outputs recorded by every run
+    cache: str | None = None  # where the data cache lives (default: in the git dir)
 
 
 def load(root: Path) -> Config:
@@ -30,7 +33,27 @@ def load(root: Path) -> Config:
     metrics = table.get("metrics")
     if metrics is not None and not isinstance(metrics, str):
         raise GitrackError('config: metrics must be a path string, e.g. metrics = "metrics.json"')
-    return Config(max_untracked_bytes=parse_size(max_untracked), metrics=metrics)
+    cache = table.get("cache")
+    if cache is not None and not isinstance(cache, str):
+        raise GitrackError('config: cache must be a folder path string, e.g. cache = "/data/cache"')
+    return Config(
+        max_untracked_bytes=parse_size(max_untracked),
+        metrics=metrics,
+        data=_path_list(table, "data"),
+        outputs=_path_list(table, "outputs"),
+        cache=cache,
+    )
+
+
+def _path_list(table: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise GitrackError(
+            f'config: {key} must be a list of paths, e.g. {key} = ["data/train.csv"]'
+        )
+    return tuple(value)
 
 
 def _read_table(root: Path) -> dict[str, Any]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitrack import history, render, restore
+from gitrack import config, history, render, restore
+from gitrack.errors import GitrackError
 from gitrack.git import Repo
+from gitrack.odb import Cache
+from gitrack.state import StatCache
 
 
 @dataclass
@@ -35,11 +39,100 @@ def show_run(ref: str, cwd: str | Path = ".") -> RunView:
 
 
 def checkout(
-    ref: str, worktree: Path | None = None, cwd: str | Path = "."
+    ref: str, worktree: Path | None = None, with_data: bool = True, cwd: str | Path = "."
 ) -> restore.CheckoutResult:
     repo = Repo.discover(cwd)
+    settings = config.load(repo.root)
     run = history.resolve(history.load_runs(repo), ref)
-    return restore.checkout_run(repo, run, worktree)
+    return restore.checkout_run(repo, run, worktree, with_data, settings.cache)
+
+
+def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path]]:
+    """``xxh128:<hex>`` per path; inside a repository, its stat cache makes re-checks free."""
+    from gitrack.data import DataStore
+
+    try:
+        repo = Repo.discover(cwd)
+    except GitrackError:
+        repo = None  # outside a repository: hash without a stat cache
+    out = []
+    for path in paths:
+        absolute = Path(os.path.abspath(Path(cwd) / path))
+        if repo is not None:
+            store = DataStore.open(absolute.parent, repo.common_dir, None)
+        else:
+            store = DataStore(absolute.parent, Cache(Path(os.devnull)), StatCache(None))
+        try:
+            out.append((store.hash_path(absolute.name).hash, path))
+        finally:
+            store.state.close()
+    return out
+
+
+@dataclass
+class DataStatus:
+    run: history.Run | None
+    rows: list[tuple[str, str]]  # (state, path): unchanged | changed | missing | not in run
+
+
+def data_status(cwd: str | Path = ".") -> DataStatus:
+    """Do the configured datasets match the newest run on HEAD?"""
+    from gitrack.data import DataStore, MissingDataError
+
+    repo = Repo.discover(cwd)
+    settings = config.load(repo.root)
+    head = repo.head().commit
+    on_head = [
+        r for r in history.load_runs(repo).runs if r.record.base_commit == head or r.commit == head
+    ]
+    newest = on_head[0] if on_head else None
+    recorded = newest.record.datasets if newest else {}
+    store = DataStore.open(repo.root, repo.common_dir, settings.cache)
+    rows = []
+    for path in dict.fromkeys([*settings.data, *recorded]):
+        try:
+            current = store.hash_path(path, f"checking {path}").hash
+        except MissingDataError:
+            rows.append(("missing", path))
+            continue
+        if path not in recorded:
+            rows.append(("not in run", path))
+        else:
+            rows.append(("unchanged" if recorded[path] == current else "changed", path))
+    return DataStatus(newest, rows)
+
+
+@dataclass
+class GcReport:
+    removed: int
+    freed_bytes: int
+    kept: int
+    warnings: list[str]
+
+
+def collect_garbage(dry_run: bool = False, cwd: str | Path = ".") -> GcReport:
+    """Remove cache objects that no run (and no run in progress) references."""
+    from gitrack.data import DataStore
+
+    repo = Repo.discover(cwd)
+    settings = config.load(repo.root)
+    store = DataStore.open(repo.root, repo.common_dir, settings.cache)
+    loaded = history.load_runs(repo)
+    wanted: list[str] = list(store.pending_hashes())
+    for run in loaded.runs:
+        rec = run.record
+        wanted += [*rec.datasets.values(), *rec.outputs.values(), *rec.large_files.values()]
+    keep, warnings = store.referenced_objects(wanted)
+    removed = freed = kept = 0
+    for obj in store.cache.iter_objects():
+        if obj.hash in keep:
+            kept += 1
+            continue
+        removed += 1
+        freed += obj.size
+        if not dry_run:
+            store.cache.remove(obj)
+    return GcReport(removed, freed, kept, [*loaded.warnings, *warnings])
 
 
 def _trees(repo: Repo, run: history.Run) -> tuple[str, str]:

@@ -38,6 +38,10 @@ _LINE_KEYS = (
     "params",
     "metrics",
     "tags",
+    "datasets",
+    "outputs",
+    "large_files",
+    "links",
     "user",
     "host",
     "env",
@@ -85,12 +89,17 @@ class RunRecord:
     env: dict[str, str] = field(default_factory=dict)
     untracked_skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    datasets: dict[str, str] = field(default_factory=dict)  # path -> xxh128 hash
+    outputs: dict[str, str] = field(default_factory=dict)
+    large_files: dict[str, str] = field(default_factory=dict)  # big untracked files, cached
+    links: dict[str, str] = field(default_factory=dict)  # data path -> symlink target
     v: int = FORMAT_VERSION
 
     def to_line(self) -> str:
         data = {key: getattr(self, key) for key in _LINE_KEYS}
         # Leave out empty optional fields: the line stays short in `git log`.
-        for key in ("name", "signal", "untracked_skipped", "warnings", "cpu_s", "max_rss_bytes"):
+        optional = ("name", "signal", "untracked_skipped", "warnings", "cpu_s", "max_rss_bytes")
+        for key in (*optional, "datasets", "outputs", "large_files", "links"):
             if data[key] in (None, {}, []):
                 del data[key]
         data["metrics"] = {k: encode_number(v) for k, v in self.metrics.items()}
@@ -137,6 +146,10 @@ class RunRecord:
             env=_str_dict(data.get("env")),
             untracked_skipped={k: int(v) for k, v in _dict(data.get("untracked_skipped")).items()},
             warnings=[str(w) for w in data.get("warnings", []) if isinstance(w, str)],
+            datasets=_str_dict(data.get("datasets")),
+            outputs=_str_dict(data.get("outputs")),
+            large_files=_str_dict(data.get("large_files")),
+            links=_str_dict(data.get("links")),
             v=int(data.get("v", FORMAT_VERSION)),
         )
 
@@ -166,6 +179,10 @@ class RunRecord:
             "max_rss_bytes": self.max_rss_bytes,
             "untracked_skipped": self.untracked_skipped,
             "warnings": self.warnings,
+            "datasets": self.datasets,
+            "outputs": self.outputs,
+            "large_files": self.large_files,
+            "links": self.links,
         }
         return out
 

@@ -8,13 +8,17 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitrack import config, envinfo, runner
 from gitrack.errors import UsageError
 from gitrack.git import Repo
+from gitrack.paths import check_relative, repo_relative
 from gitrack.record import RunRecord, add_line, new_run_id, utc_timestamp
 from gitrack.refs import NOTES_REF, PINS_REF
+
+if TYPE_CHECKING:
+    from gitrack.rundata import RunData
 
 
 @dataclass
@@ -44,19 +48,34 @@ def record_run(
     params: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
     metrics_file: str | None = None,
+    datasets: list[str] | tuple[str, ...] = (),
+    outputs: list[str] | tuple[str, ...] = (),
     cwd: str | os.PathLike[str] = ".",
 ) -> RunResult:
-    """Run ``argv`` and record it on HEAD. Raises before the command starts if it cannot record."""
+    """Run ``argv`` and record it on HEAD. Raises before the command starts if it cannot record.
+
+    ``datasets`` and ``outputs`` are paths as the user typed them (relative to ``cwd``);
+    the ones in the config (relative to the repository root) are added.
+    """
     if not argv:
         raise UsageError("no command given (write e.g. gitrack run -- python train.py)")
-    repo = Repo.discover(cwd)
+    here = Path(cwd)
+    repo = Repo.discover(here)
     head = repo.head()
     settings = config.load(repo.root)
-    metrics_path = _metrics_path(metrics_file, settings.metrics, repo.root, Path(cwd))
+    metrics_path = _metrics_path(metrics_file, settings.metrics, repo.root, here)
+    data_paths = _data_paths(repo.root, here, datasets, settings.data)
+    output_paths = _data_paths(repo.root, here, outputs, settings.outputs)
     run_id = new_run_id()
     started = utc_timestamp()
 
+    data = _open_data(repo, settings, run_id) if data_paths or output_paths else None
+    if data is not None:
+        data.take_inputs(data_paths)  # a missing dataset stops us here, nothing recorded
     state = repo.build_worktree_tree(settings.max_untracked_bytes)
+    if state.skipped:
+        data = data or _open_data(repo, settings, run_id)
+        data.take_large_files(sorted(state.skipped))
     snapshot = repo.create_commit(state.tree, [head.commit], f"gitrack snapshot of run {run_id}\n")
     env = envinfo.describe()
     packages = envinfo.installed_packages().encode()
@@ -66,12 +85,13 @@ def record_run(
     # collect the snapshot.
     repo.append_to_chain(PINS_REF, [snapshot], payload, f"gitrack: pin run {run_id}\n")
 
-    outcome = runner.execute(argv, cwd)
+    outcome = runner.execute(argv, here)
 
-    warnings = [
-        f"untracked file {path!r} ({size} bytes) is over max_untracked_size and was not captured"
-        for path, size in sorted(state.skipped.items())
-    ]
+    warnings: list[str] = []
+    if data is not None:
+        data.check_inputs_unchanged()
+        data.take_outputs(output_paths)
+        warnings.extend(data.warnings)
     metrics: dict[str, float] = {}
     if metrics_path is not None:
         metrics, problem = read_metrics(metrics_path)
@@ -82,7 +102,7 @@ def record_run(
         id=run_id,
         name=name,
         command=list(argv),
-        cwd=_relative_cwd(repo.root, Path(cwd)),
+        cwd=_relative_cwd(repo.root, here),
         base_commit=head.commit,
         snapshot=snapshot,
         dirty=state.dirty,
@@ -100,6 +120,10 @@ def record_run(
         env=env,
         untracked_skipped=dict(state.skipped),
         warnings=warnings,
+        datasets=data.datasets if data else {},
+        outputs=data.outputs if data else {},
+        large_files=data.large_files if data else {},
+        links=data.links if data else {},
     )
     line = record.to_line()
     with runner.signals_deferred():
@@ -109,7 +133,26 @@ def record_run(
             lambda text: add_line(text, line),
             f"gitrack: record run {run_id}\n",
         )
+        if data is not None:
+            data.finish()
     return RunResult(record, head.commit, outcome.exit_code, warnings, outcome.error)
+
+
+def _open_data(repo: Repo, settings: config.Config, run_id: str) -> RunData:
+    # sqlite and thread pools are imported only by runs that use data.
+    from gitrack.data import DataStore
+    from gitrack.rundata import RunData
+
+    return RunData(DataStore.open(repo.root, repo.common_dir, settings.cache), run_id)
+
+
+def _data_paths(
+    root: Path, cwd: Path, typed: list[str] | tuple[str, ...], configured: tuple[str, ...]
+) -> list[str]:
+    """Typed paths are relative to where the user is; configured ones to the root."""
+    found = [repo_relative(root, cwd / p) for p in typed]
+    found += [str(check_relative(p)) for p in configured]
+    return list(dict.fromkeys(found))
 
 
 def read_metrics(path: Path) -> tuple[dict[str, float], str | None]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitrack.errors import CorruptRecordError, DirtyWorktreeError, GitrackError, VerificationError
 from gitrack.git import HeadState, Repo
 from gitrack.history import Run
+
+if TYPE_CHECKING:
+    from gitrack.data import DataStore
 
 
 @dataclass
@@ -17,17 +21,48 @@ class CheckoutResult:
     commit: str  # HEAD is detached here
     changed: int  # files that differ from that commit (uncommitted edits, untracked files)
     warnings: list[str] = field(default_factory=list)
+    data_paths: int = 0  # datasets, outputs and big files restored and verified
+    data_files_written: int = 0
 
 
-def checkout_run(repo: Repo, run: Run, worktree: Path | None = None) -> CheckoutResult:
+def checkout_run(
+    repo: Repo,
+    run: Run,
+    worktree: Path | None = None,
+    with_data: bool = True,
+    cache_setting: str | None = None,
+) -> CheckoutResult:
     base, tree = _snapshot_of(repo, run)
+    rec = run.record
+    items = {**rec.large_files, **rec.datasets, **rec.outputs} if with_data else {}
+    not_cached = set(rec.untracked_skipped) - set(rec.large_files if with_data else {})
     warnings = [
         f"untracked file {p!r} was over the size limit when the run was recorded; not restored"
-        for p in sorted(run.record.untracked_skipped)
+        for p in sorted(not_cached)
     ]
+    target_root = worktree.resolve() if worktree is not None else repo.root
+    store = _data_store(repo, target_root, cache_setting) if items else None
+    if store is not None:
+        store.check_restorable(items)  # before anything changes: paths safe, objects present
     if worktree is not None:
-        return _into_new_worktree(repo, base, tree, worktree, warnings)
-    return _in_place(repo, base, tree, warnings)
+        result = _into_new_worktree(repo, base, tree, worktree, warnings)
+    else:
+        result = _in_place(repo, base, tree, warnings)
+    if store is not None:
+        try:
+            result.data_files_written = sum(store.restore(p, h) for p, h in items.items())
+        except GitrackError as exc:
+            raise GitrackError(
+                f"the code was restored in {result.root}, but not all data: {exc}"
+            ) from exc
+        result.data_paths = len(items)
+    return result
+
+
+def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:
+    from gitrack.data import DataStore
+
+    return DataStore.open(root, repo.common_dir, cache_setting)
 
 
 def _snapshot_of(repo: Repo, run: Run) -> tuple[str, str]:

@@ -1,0 +1,352 @@
+"""Datasets and outputs: hashed (stat cache first), stored in the cache, restored exactly.
+
+A restore never loses data: a file about to be replaced or removed is first put in the
+cache (where `gitrack gc` can drop it later), every restored file is verified by hash
+as it is written, and the finished path is hashed again against the run's record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitrack import hashing
+from gitrack.errors import GitrackError, VerificationError
+from gitrack.manifest import FileEntry, Manifest
+from gitrack.odb import Cache, CacheError
+from gitrack.paths import UnsafePathError, safe_target
+from gitrack.progress import Progress
+from gitrack.state import StatCache, StatKey, now_ns, stat_key
+
+WORKERS = min(32, 2 * (os.cpu_count() or 1))
+PENDING_MAX_AGE_S = 14 * 24 * 3600  # a pending marker older than this is a crashed run
+
+
+class MissingDataError(GitrackError):
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"data path {path!r} does not exist; check the path (relative to the repository root)"
+        )
+        self.path = path
+
+
+@dataclass
+class PathState:
+    """One dataset or output as it was hashed."""
+
+    path: str  # relative to the repository root
+    hash: str
+    link: str | None = None  # the path itself was a symlink to this target
+    files: list[tuple[Path, FileEntry]] = field(default_factory=list)
+    manifest: Manifest | None = None
+    stats: dict[str, StatKey] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(entry.size for _, entry in self.files)
+
+
+class DataStore:
+    def __init__(self, root: Path, cache: Cache, state: StatCache) -> None:
+        self.root = root
+        self.cache = cache
+        self.state = state
+
+    @classmethod
+    def open(cls, root: Path, common_dir: Path, cache_setting: str | None) -> DataStore:
+        """The cache lives in the git common dir (shared by linked worktrees) unless moved."""
+        if cache_setting:
+            configured = Path(os.path.expanduser(cache_setting))
+            cache_root = configured if configured.is_absolute() else root / configured
+        else:
+            cache_root = common_dir / "gitrack" / "cache"
+        return cls(root, Cache(cache_root), StatCache(common_dir / "gitrack" / "state.sqlite"))
+
+    # ---------------------------------------------------------------- hashing
+    def hash_path(self, rel: str, label: str = "hashing") -> PathState:
+        target = self.root / rel
+        if not os.path.lexists(target):
+            raise MissingDataError(rel)
+        link = os.readlink(target) if os.path.islink(target) else None
+        try:
+            st = os.stat(target)
+        except OSError as exc:
+            raise GitrackError(f"cannot read data path {rel!r}: {exc.strerror}") from exc
+        if stat.S_ISDIR(st.st_mode):
+            return self._hash_dir(rel, target, link, label)
+        if not stat.S_ISREG(st.st_mode):
+            raise GitrackError(f"data path {rel!r} is neither a file nor a folder")
+        hashes = self.hash_files([(target, st)], label)
+        entry = FileEntry("", st.st_size, bool(st.st_mode & stat.S_IXUSR), hashes[str(target)])
+        return PathState(
+            rel, entry.hash, link, [(target, entry)], None, {str(target): stat_key(st)}
+        )
+
+    def _hash_dir(self, rel: str, top: Path, link: str | None, label: str) -> PathState:
+        found, empty_dirs, warnings = _walk(top)
+        hashes = self.hash_files([(path, st) for _, path, st in found], label)
+        entries = [
+            (path, FileEntry(name, st.st_size, bool(st.st_mode & stat.S_IXUSR), hashes[str(path)]))
+            for name, path, st in found
+        ]
+        manifest = Manifest(tuple(e for _, e in entries), tuple(empty_dirs))
+        stats = {str(path): stat_key(st) for _, path, st in found}
+        return PathState(rel, manifest.digest(), link, entries, manifest, stats, warnings)
+
+    def hash_files(self, files: list[tuple[Path, os.stat_result]], label: str) -> dict[str, str]:
+        """Hashes by absolute path; unchanged files come from the stat cache, unread."""
+        if not files:
+            return {}
+        started = now_ns()
+        known = self.state.lookup_tree(os.path.commonpath([str(p) for p, _ in files]))
+        out: dict[str, str] = {}
+        todo: list[tuple[Path, os.stat_result]] = []
+        for path, st in files:
+            hit = known.get(str(path))
+            if hit is not None and hit[0] == stat_key(st):
+                out[str(path)] = hit[1]
+            else:
+                todo.append((path, st))
+        if todo:
+            with Progress(label, sum(st.st_size for _, st in todo)) as bar:
+                if len(todo) == 1:
+                    digests = [hashing.hash_file(todo[0][0], bar.advance)]
+                else:
+                    with ThreadPoolExecutor(WORKERS) as pool:
+                        digests = list(
+                            pool.map(lambda t: hashing.hash_file(t[0], bar.advance), todo)
+                        )
+            fresh = [(str(p), stat_key(st), d) for (p, st), d in zip(todo, digests, strict=True)]
+            self.state.store(fresh, started)
+            out.update({p: d for p, _, d in fresh})
+        return out
+
+    def changed_since(self, before: PathState) -> bool:
+        """Did the path change after it was hashed (by stat: no reading)?"""
+        target = self.root / before.path
+        try:
+            if before.manifest is None:
+                return {str(target): stat_key(os.stat(target))} != before.stats
+            found, _, _ = _walk(target)
+        except OSError:
+            return True
+        return {str(p): stat_key(st) for _, p, st in found} != before.stats
+
+    # ---------------------------------------------------------------- caching
+    def store(self, state: PathState, label: str = "caching") -> None:
+        missing = [(p, e) for p, e in state.files if not self.cache.exists(e.hash)]
+        if missing:
+            with Progress(label, sum(e.size for _, e in missing)) as bar:
+                if len(missing) == 1:
+                    self.cache.add_file(missing[0][0], missing[0][1].hash, bar.advance)
+                else:
+                    with ThreadPoolExecutor(WORKERS) as pool:
+                        list(
+                            pool.map(
+                                lambda t: self.cache.add_file(t[0], t[1].hash, bar.advance), missing
+                            )
+                        )
+        if state.manifest is not None:
+            self.cache.add_bytes(state.manifest.to_bytes(), state.hash)
+
+    # -------------------------------------------------------------- restoring
+    def check_restorable(self, items: dict[str, str]) -> None:
+        """Before anything is written: every path safe, every needed object present."""
+        for rel, digest in items.items():
+            target = safe_target(self.root, rel)
+            if not hashing.is_valid(digest):
+                raise UnsafePathError(rel, f"its hash {digest!r} is not an xxh128 hash")
+            if hashing.is_dir_hash(digest):
+                manifest = self._manifest(rel, digest)
+                for entry in manifest.files:
+                    if not self.cache.exists(entry.hash):
+                        self._missing(f"{rel}/{entry.path}", entry.hash, target / entry.path)
+            elif not self.cache.exists(digest):
+                self._missing(rel, digest, target)
+
+    def _missing(self, rel: str, digest: str, target: Path) -> None:
+        if target.is_file() and not target.is_symlink():
+            current = self.hash_files([(target, os.stat(target))], "checking")[str(target)]
+            if current == digest:
+                return  # already right in the working tree: nothing to fetch
+        raise CacheError(
+            f"cannot restore {rel!r}: object {digest} is not in the cache at {self.cache.root} "
+            "(fetch it from the team's cache, or use --no-data)"
+        )
+
+    def _manifest(self, rel: str, digest: str) -> Manifest:
+        try:
+            return Manifest.from_bytes(self.cache.read_verified(digest))
+        except ValueError as exc:
+            raise CacheError(
+                f"cannot restore {rel!r}: manifest {digest} is invalid ({exc})"
+            ) from exc
+
+    def restore(self, rel: str, digest: str) -> int:
+        """Make ``rel`` hold exactly ``digest``; return how many files were written."""
+        target = safe_target(self.root, rel)
+        if hashing.is_dir_hash(digest):
+            written = self._restore_dir(rel, target, self._manifest(rel, digest))
+        else:
+            written = self._restore_file(rel, target, digest, executable=None)
+        actual = self.hash_path(rel, "verifying").hash
+        if actual != digest:
+            raise VerificationError(str(self.root), [f"{rel} (now {actual}, recorded {digest})"])
+        return written
+
+    def _restore_file(self, rel: str, target: Path, digest: str, executable: bool | None) -> int:
+        if os.path.islink(target):
+            if os.path.isfile(target) and self._current_hash(target) == digest:
+                return 0
+            raise UnsafePathError(rel, "it is a symlink here; gitrack does not write through links")
+        if target.is_file():
+            mode = os.stat(target).st_mode
+            same_exec = executable is None or bool(mode & stat.S_IXUSR) == executable
+            if self._current_hash(target) == digest and same_exec:
+                return 0
+            self._preserve(target)
+        elif target.is_dir():
+            self._preserve_tree(target)
+            shutil.rmtree(target)
+        self._make_parents(rel, target)
+        if executable is None:
+            executable = False
+        self.cache.restore_to(digest, target, executable)
+        return 1
+
+    def _restore_dir(self, rel: str, target: Path, manifest: Manifest) -> int:
+        if os.path.islink(target):
+            raise UnsafePathError(rel, "it is a symlink here; gitrack does not write through links")
+        if target.exists() and not target.is_dir():
+            self._preserve(target)
+            target.unlink()
+        target.mkdir(parents=True, exist_ok=True)
+        wanted = {entry.path: entry for entry in manifest.files}
+        found, _, _ = _walk(target)
+        for name, path, _st in found:
+            if name not in wanted:
+                self._preserve(path)
+                path.unlink()
+        written = 0
+        for entry in manifest.files:
+            dest = safe_target(target, entry.path)
+            written += self._restore_file(f"{rel}/{entry.path}", dest, entry.hash, entry.executable)
+        _remove_empty_dirs(target, keep=set(manifest.empty_dirs))
+        for folder in manifest.empty_dirs:
+            safe_target(target, folder).mkdir(parents=True, exist_ok=True)
+        return written
+
+    def _current_hash(self, path: Path) -> str:
+        return self.hash_files([(path, os.stat(path))], "checking")[str(path)]
+
+    def _preserve(self, path: Path) -> None:
+        """Keep a copy of what is about to be replaced: a restore loses nothing."""
+        if path.is_file() and not path.is_symlink():
+            self.cache.add_file(path, self._current_hash(path))
+
+    def _preserve_tree(self, top: Path) -> None:
+        for _, path, _ in _walk(top)[0]:
+            self._preserve(path)
+
+    def _make_parents(self, rel: str, target: Path) -> None:
+        parent = target.parent
+        for ancestor in [*reversed(parent.parents), parent]:
+            if os.path.islink(ancestor) or not ancestor.exists() or ancestor.is_dir():
+                continue
+            self._preserve(ancestor)  # a file where a folder must go
+            ancestor.unlink()
+        parent.mkdir(parents=True, exist_ok=True)
+
+    # ----------------------------------------------------------- pending runs
+    def mark_pending(self, run_id: str, hashes: Iterable[str]) -> Path:
+        """Objects of a run still in progress: `gitrack gc` must not collect them."""
+        folder = self.cache.root / "pending"
+        folder.mkdir(parents=True, exist_ok=True)
+        marker = folder / f"{run_id}.json"
+        marker.write_text(json.dumps(sorted(set(hashes))))
+        return marker
+
+    def pending_hashes(self) -> set[str]:
+        folder = self.cache.root / "pending"
+        out: set[str] = set()
+        if not folder.is_dir():
+            return out
+        cutoff = time.time() - PENDING_MAX_AGE_S
+        for marker in folder.glob("*.json"):
+            try:
+                if marker.stat().st_mtime < cutoff:
+                    continue
+                out.update(str(h) for h in json.loads(marker.read_text()))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def referenced_objects(self, hashes: Iterable[str]) -> tuple[set[str], list[str]]:
+        """Every object the given hashes need (manifests and their files); warnings."""
+        keep: set[str] = set()
+        warnings: list[str] = []
+        for digest in hashes:
+            if not hashing.is_valid(digest):
+                continue
+            keep.add(hashing.PREFIX + hashing.hex_of(digest))
+            if hashing.is_dir_hash(digest):
+                try:
+                    manifest = Manifest.from_bytes(self.cache.read_verified(digest))
+                except (CacheError, ValueError) as exc:
+                    warnings.append(
+                        f"manifest {digest} unreadable ({exc}); its files may be collected"
+                    )
+                    continue
+                keep.update(entry.hash for entry in manifest.files)
+        return keep, warnings
+
+
+def _walk(top: Path) -> tuple[list[tuple[str, Path, os.stat_result]], list[str], list[str]]:
+    """Files under ``top`` (links to files followed), empty folders, warnings."""
+    found: list[tuple[str, Path, os.stat_result]] = []
+    empty: list[str] = []
+    warnings: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        base = Path(dirpath)
+        rel_dir = base.relative_to(top).as_posix()
+        for name in list(dirnames):
+            if os.path.islink(base / name):
+                warnings.append(f"{base / name}: a symlink to a folder inside a dataset is skipped")
+                dirnames.remove(name)
+        if not dirnames and not filenames and base != top:
+            empty.append(rel_dir)
+        for name in sorted(filenames):
+            path = base / name
+            try:
+                st = os.stat(path)
+            except OSError:
+                warnings.append(f"{path}: a broken symlink is skipped")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            found.append((rel, path, st))
+    found.sort(key=lambda item: item[0])
+    return found, sorted(empty), warnings
+
+
+def _remove_empty_dirs(top: Path, keep: set[str]) -> None:
+    for dirpath, _dirnames, _filenames in os.walk(top, topdown=False):
+        base = Path(dirpath)
+        if base == top or any(base.iterdir()):
+            continue
+        rel = base.relative_to(top).as_posix()
+        if rel not in keep and not any(k.startswith(rel + "/") for k in keep):
+            try:
+                base.rmdir()
+            except OSError:
+                continue

@@ -1,0 +1,74 @@
+"""A directory's manifest: what a directory dataset holds, file by file.
+
+Canonical JSON (keys sorted, no spaces, UTF-8), so the same directory always gives the
+same bytes and so the same hash::
+
+    {"dirs":["empty/sub"],"files":[{"exec":false,"hash":"xxh128:…","path":"a.csv",
+     "size":12}],"v":1}
+
+``files`` is sorted by path; ``dirs`` lists empty sub-folders. The directory's hash is
+``xxh128:<xxh128 of these bytes>.dir``. See docs/format.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from gitrack import hashing
+from gitrack.paths import check_relative
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # relative to the directory, POSIX separators
+    size: int
+    executable: bool
+    hash: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    files: tuple[FileEntry, ...]
+    empty_dirs: tuple[str, ...] = ()
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "v": VERSION,
+            "files": [
+                {"path": f.path, "size": f.size, "exec": f.executable, "hash": f.hash}
+                for f in sorted(self.files, key=lambda f: f.path)
+            ],
+            "dirs": sorted(self.empty_dirs),
+        }
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8")
+
+    def digest(self) -> str:
+        return hashing.hash_bytes(self.to_bytes()) + hashing.DIR_SUFFIX
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        """Parse and validate (manifests are untrusted: they may come from a remote)."""
+        try:
+            raw = json.loads(data.decode("utf-8"))
+            files = tuple(
+                FileEntry(str(f["path"]), int(f["size"]), bool(f["exec"]), str(f["hash"]))
+                for f in raw["files"]
+            )
+            dirs = tuple(str(d) for d in raw.get("dirs", []))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a gitrack manifest: {exc}") from exc
+        for entry in files:
+            check_relative(entry.path)
+            if not hashing.is_valid(entry.hash) or hashing.is_dir_hash(entry.hash):
+                raise ValueError(f"bad hash in manifest: {entry.hash!r}")
+        for folder in dirs:
+            check_relative(folder)
+        return cls(files, dirs)

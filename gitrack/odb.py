@@ -1,0 +1,185 @@
+"""The content-addressed cache: ``<cache>/xxh128/ab/cdef…`` (32 hex split 2/30).
+
+Objects appear complete or not at all (written to a temporary file in the cache, then
+renamed), are read-only, and are verified by hash whenever they are read back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from gitrack import hashing
+from gitrack.errors import GitrackError
+
+_FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere
+
+
+class CacheError(GitrackError):
+    """A cache object is missing, corrupt or cannot be written."""
+
+
+@dataclass(frozen=True)
+class CachedObject:
+    hash: str
+    path: Path
+    size: int
+
+
+class Cache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_for(self, digest: str) -> Path:
+        hexpart = hashing.hex_of(digest)
+        return self.root / hashing.ALGORITHM / hexpart[:2] / hexpart[2:]
+
+    def exists(self, digest: str) -> bool:
+        return self.path_for(digest).is_file()
+
+    # ----------------------------------------------------------------- adding
+    def add_file(
+        self, source: Path, known_hash: str | None = None, progress: hashing.Progress | None = None
+    ) -> str:
+        """Store a copy of ``source``; return its hash. A no-op if already stored."""
+        if known_hash is not None and self.exists(known_hash):
+            return known_hash
+        with self._staging() as (handle, temp):
+            if _reflink(source, handle):
+                digest = hashing.hash_file(temp, progress)
+            else:
+                digest = hashing.copy_and_hash(source, handle, progress)
+            handle.flush()
+            if known_hash is not None and digest != known_hash:
+                raise CacheError(
+                    f"{source} changed while it was being cached "
+                    f"({known_hash} -> {digest}); run again once it is stable"
+                )
+            self._publish(temp, digest)
+        return digest
+
+    def add_bytes(self, data: bytes, digest: str) -> str:
+        if self.exists(digest):
+            return digest
+        with self._staging() as (handle, temp):
+            handle.write(data)
+            handle.flush()
+            self._publish(temp, digest)
+        return digest
+
+    @contextlib.contextmanager
+    def _staging(self) -> Iterator[tuple[BinaryIO, Path]]:
+        staging = self.root / "tmp"
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=staging, prefix="incoming-")
+        except OSError as exc:
+            raise CacheError(f"cannot write to the cache at {self.root}: {exc.strerror}") from exc
+        temp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle, temp
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            if exc.errno == errno.ENOSPC:
+                raise CacheError(
+                    f"disk full while writing to the cache at {self.root}; nothing partial "
+                    'was kept (free space, or move the cache with `cache = "..."` in config)'
+                ) from exc
+            raise CacheError(f"cannot write to the cache at {self.root}: {exc}") from exc
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        temp.unlink(missing_ok=True)  # published objects were renamed away already
+
+    def _publish(self, temp: Path, digest: str) -> None:
+        final = self.path_for(digest)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(temp, 0o444)  # cache objects are read-only
+        os.replace(temp, final)  # atomic: a reader sees nothing or the whole object
+
+    # ---------------------------------------------------------------- reading
+    def read_verified(self, digest: str) -> bytes:
+        """A small object (a manifest), checked against its hash."""
+        path = self._existing(digest)
+        data = path.read_bytes()
+        if hashing.hash_bytes(data) != digest.removesuffix(hashing.DIR_SUFFIX):
+            raise CacheError(f"cache object {path} is corrupt (its hash is not {digest})")
+        return data
+
+    def restore_to(
+        self,
+        digest: str,
+        target: Path,
+        executable: bool = False,
+        progress: hashing.Progress | None = None,
+    ) -> None:
+        """Replace ``target`` atomically with a verified copy of the object."""
+        source = self._existing(digest)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.gitrack-")
+        temp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if _reflink(source, handle):
+                    actual = hashing.hash_file(temp, progress)
+                else:
+                    actual = hashing.copy_and_hash(source, handle, progress)
+            if actual != digest:
+                raise CacheError(
+                    f"cache object {source} is corrupt (hash {actual}, expected {digest}); "
+                    f"{target} was left as it was. Remove the object and fetch it again"
+                )
+            os.chmod(temp, 0o755 if executable else 0o644)
+            os.replace(temp, target)
+        except OSError as exc:
+            raise CacheError(f"cannot restore {target}: {exc}") from exc
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def _existing(self, digest: str) -> Path:
+        path = self.path_for(digest)
+        if not path.is_file():
+            raise CacheError(
+                f"cache object for {digest} is missing from {self.root}; "
+                "fetch it from the team's cache or re-create the data"
+            )
+        return path
+
+    def iter_objects(self) -> Iterator[CachedObject]:
+        base = self.root / hashing.ALGORITHM
+        if not base.is_dir():
+            return
+        for shard in sorted(base.iterdir()):
+            if not shard.is_dir():
+                continue
+            for entry in sorted(shard.iterdir()):
+                st = entry.lstat()
+                if stat.S_ISREG(st.st_mode):
+                    yield CachedObject(
+                        f"{hashing.PREFIX}{shard.name}{entry.name}", entry, st.st_size
+                    )
+
+    def remove(self, obj: CachedObject) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            obj.path.unlink()
+        with contextlib.suppress(OSError):
+            obj.path.parent.rmdir()  # only succeeds once the shard is empty
+
+
+def _reflink(source: Path, handle: BinaryIO) -> bool:
+    """Share blocks with ``source`` where the filesystem can (copy-on-write)."""
+    try:
+        import fcntl
+
+        with open(source, "rb") as src:
+            fcntl.ioctl(handle.fileno(), _FICLONE, src.fileno())
+        return True
+    except (OSError, ImportError):
+        return False

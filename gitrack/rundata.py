@@ -1,0 +1,76 @@
+"""The data side of one `gitrack run`: datasets hashed and cached before the command,
+outputs after it, big untracked files kept in the cache instead of git."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from gitrack.data import DataStore, MissingDataError, PathState
+
+
+class RunData:
+    def __init__(self, store: DataStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.datasets: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
+        self.large_files: dict[str, str] = {}
+        self.links: dict[str, str] = {}
+        self.warnings: list[str] = []
+        self._inputs: list[PathState] = []
+        self._marker: Path | None = None
+
+    def take_inputs(self, paths: list[str]) -> None:
+        """Hash and cache the datasets; a missing one raises before the command starts."""
+        states = [self.store.hash_path(p, f"hashing {p}") for p in paths]
+        self._protect(s.hash for s in states)
+        for state in states:
+            self.store.store(state, f"caching {state.path}")
+            self._note(state)
+            self.datasets[state.path] = state.hash
+        self._inputs = states
+
+    def take_large_files(self, paths: list[str]) -> None:
+        for path in paths:
+            state = self.store.hash_path(path, f"hashing {path}")
+            self._protect([state.hash])
+            self.store.store(state, f"caching {path}")
+            self.large_files[path] = state.hash
+
+    def take_outputs(self, paths: list[str]) -> None:
+        for path in paths:
+            try:
+                state = self.store.hash_path(path, f"hashing {path}")
+            except MissingDataError:
+                self.warnings.append(f"output {path!r} was not written by the command")
+                continue
+            self._protect([state.hash])
+            self.store.store(state, f"caching {path}")
+            self._note(state)
+            self.outputs[path] = state.hash
+
+    def check_inputs_unchanged(self) -> None:
+        for state in self._inputs:
+            if self.store.changed_since(state):
+                self.warnings.append(
+                    f"dataset {state.path!r} changed during the run; "
+                    "the recorded hash is of its state when the run started"
+                )
+
+    def finish(self) -> None:
+        """The run is recorded: its objects are referenced by the note from now on."""
+        if self._marker is not None:
+            with contextlib.suppress(OSError):
+                self._marker.unlink()
+
+    def _protect(self, hashes: Iterable[str]) -> None:
+        """Until the note is written, a pending marker keeps `gitrack gc` off the objects."""
+        known = [*self.datasets.values(), *self.outputs.values(), *self.large_files.values()]
+        self._marker = self.store.mark_pending(self.run_id, [*known, *hashes])
+
+    def _note(self, state: PathState) -> None:
+        self.warnings.extend(state.warnings)
+        if state.link is not None:
+            self.links[state.path] = state.link
