@@ -118,12 +118,10 @@ class DataStore:
         if todo:
             with Progress(label, sum(st.st_size for _, st in todo)) as bar:
                 if len(todo) == 1:
-                    digests = [hashing.hash_file(todo[0][0], bar.advance)]
+                    digests = [_hash_one(todo[0][0], bar.advance)]
                 else:
                     with ThreadPoolExecutor(WORKERS) as pool:
-                        digests = list(
-                            pool.map(lambda t: hashing.hash_file(t[0], bar.advance), todo)
-                        )
+                        digests = list(pool.map(lambda t: _hash_one(t[0], bar.advance), todo))
             fresh = [(str(p), stat_key(st), d) for (p, st), d in zip(todo, digests, strict=True)]
             self.state.store(fresh, started)
             out.update({p: d for p, _, d in fresh})
@@ -307,6 +305,15 @@ class DataStore:
                     continue
                 keep.update(entry.hash for entry in manifest.files)
         return keep, warnings
+
+
+def _hash_one(path: Path, progress: hashing.Progress) -> str:
+    try:
+        return hashing.hash_file(path, progress)
+    except OSError as exc:
+        raise GitrackError(
+            f"cannot read {path}: {exc.strerror or exc}; check it exists and is readable"
+        ) from exc
 
 
 def _walk(top: Path) -> tuple[list[tuple[str, Path, os.stat_result]], list[str], list[str]]:
