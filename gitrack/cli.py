@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -368,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0  # `gitrack ls | head`
     except Exception as exc:
+        import traceback
+
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         click.echo(
             f"gitrack: unexpected error: {type(exc).__name__}: {exc} "

@@ -9,11 +9,6 @@ from typing import Any
 
 from gitrack.errors import GitrackError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 DEFAULT_MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
 
 
@@ -69,6 +64,11 @@ def _read_table(root: Path) -> dict[str, Any]:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
+    # Imported here: most runs have no config file and should not pay for the parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

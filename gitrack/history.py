@@ -38,7 +38,7 @@ def load_runs(repo: Repo) -> Runs:
     by_id: dict[str, list[Run]] = {}
     warnings: list[str] = []
     for entry in repo.iter_notes(NOTES_REF):
-        for number, line in enumerate(entry.text.splitlines(), start=1):
+        for number, line in enumerate(entry.text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -52,7 +52,7 @@ _LINE_KEYS = (
 
 def new_run_id() -> str:
     """16 hex digits: random, so two clones never mint the same id."""
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -189,7 +189,9 @@ class RunRecord:
 
 def add_line(note_text: str, line: str) -> str:
     """A note with ``line`` added: sorted, unique lines, what cat_sort_uniq would make."""
-    lines = {ln for ln in note_text.splitlines() if ln.strip()}
+    # Split on "\n" only, as git does: str.splitlines() would also split inside a JSON
+    # string holding U+2028 or U+0085 (json.dumps leaves them unescaped).
+    lines = {ln for ln in note_text.split("\n") if ln.strip()}
     lines.add(line)
     return "\n".join(sorted(lines)) + "\n"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +115,7 @@ def record_run(
         metrics=metrics,
         tags=tags or {},
         user=_user(),
-        host=socket.gethostname(),
+        host=os.uname().nodename,
         env=env,
         untracked_skipped=dict(state.skipped),
         warnings=warnings,
