@@ -314,6 +314,55 @@ def gc(dry_run: bool) -> None:
     )
 
 
+@cli.command()
+@click.argument("remote", required=False)
+@click.option("--no-data", is_flag=True, help="Runs only; leave the data for checkout to fetch.")
+def pull(remote: str | None, no_data: bool) -> None:
+    """Fetch and merge the runs of a remote (default: the branch's remote, else origin).
+
+    The remote's notes are fetched into a tracking ref and merged with yours:
+    both sides' runs are kept, each once, in time order; nothing is
+    force-fetched over your runs. The data the new runs reference comes from
+    the remote cache (`[remote] url = ...` in the config), verified by hash.
+
+    \b
+    Examples:
+      gitrack pull
+      gitrack pull upstream --no-data
+    """
+    from gitrack import operations
+
+    report = operations.pull(remote, with_data=not no_data)
+    _warn_all(report.warnings)
+    data = f", {report.objects} object(s) fetched ({_size(report.bytes)})" if report.objects else ""
+    click.echo(f"pulled from {report.remote}: {report.new_runs} new run(s){data}")
+
+
+@cli.command()
+@click.argument("remote", required=False)
+@click.option("--no-data", is_flag=True, help="Runs only; do not upload data to the remote cache.")
+def push(remote: str | None, no_data: bool) -> None:
+    """Publish your runs to a remote (default: the branch's remote, else origin).
+
+    Merges the remote's runs first, never forces, and retries when another
+    push wins a race. Then uploads the data your runs reference to the remote
+    cache, if one is configured. `gitrack install` makes `git push` do this too.
+
+    \b
+    Examples:
+      gitrack push
+      gitrack push origin --no-data
+    """
+    from gitrack import operations
+
+    report = operations.push(remote, with_data=not no_data)
+    _warn_all(report.warnings)
+    sent = f", {report.objects} object(s) uploaded ({_size(report.bytes)})"
+    data = sent if report.objects else ""
+    verb = "pushed runs to" if report.pushed else "nothing pushed to"
+    click.echo(f"{verb} {report.remote}{data}")
+
+
 def _size(count: int) -> str:
     value = float(count)
     for unit in ("B", "KiB", "MiB", "GiB"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,14 @@ DEFAULT_MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    url: str
+    endpoint: str | None = None  # S3-compatible stores: http://host:port
+    region: str | None = None
+    anonymous: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     # Untracked files larger than this stay out of the snapshot (and are listed in the run).
     max_untracked_bytes: int = DEFAULT_MAX_UNTRACKED_BYTES
@@ -20,6 +29,9 @@ class Config:
     data: tuple[str, ...] = ()  # datasets recorded by every run, relative to the root
     outputs: tuple[str, ...] = ()  # outputs recorded by every run
     cache: str | None = None  # where the data cache lives (default: in the git dir)
+    remote: RemoteSettings | None = None  # the team's data cache ([remote] url = ...)
+    push_runs: bool = True  # the pre-push hook publishes runs with the branch
+    restore_data: bool = False  # post-checkout/merge hooks restore datasets, not just warn
 
 
 def load(root: Path) -> Config:
@@ -31,13 +43,26 @@ def load(root: Path) -> Config:
     cache = table.get("cache")
     if cache is not None and not isinstance(cache, str):
         raise GitrackError('config: cache must be a folder path string, e.g. cache = "/data/cache"')
+    remote_table = table.get("remote", {})
+    if not isinstance(remote_table, dict):
+        raise GitrackError('config: remote must be a table: [remote] url = "s3://bucket/prefix"')
     return Config(
         max_untracked_bytes=parse_size(max_untracked),
         metrics=metrics,
         data=_path_list(table, "data"),
         outputs=_path_list(table, "outputs"),
         cache=cache,
+        remote=settings_from(remote_table),
+        push_runs=_flag(table, "push_runs", True),
+        restore_data=_flag(table, "restore_data", False),
     )
+
+
+def _flag(table: dict[str, Any], key: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise GitrackError(f"config: {key} must be true or false")
+    return value
 
 
 def _path_list(table: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -102,3 +127,20 @@ def parse_size(value: object) -> int:
             except ValueError:
                 pass
     raise GitrackError(f'config: cannot read size {value!r} (write e.g. 10485760 or "10MiB")')
+
+
+def settings_from(table: dict[str, Any]) -> RemoteSettings | None:
+    """The ``[remote]`` table of the config, checked."""
+    if not table:
+        return None
+    url = table.get("url")
+    if not isinstance(url, str) or not url:
+        raise GitrackError('config: [remote] needs url = "s3://bucket/prefix" (or a folder path)')
+    endpoint = table.get("endpoint") or os.environ.get("GITRACK_REMOTE_ENDPOINT")
+    region = table.get("region")
+    anonymous = table.get("anonymous", False)
+    if endpoint is not None and not isinstance(endpoint, str):
+        raise GitrackError("config: [remote] endpoint must be a string like http://host:9000")
+    if region is not None and not isinstance(region, str):
+        raise GitrackError("config: [remote] region must be a string like us-east-1")
+    return RemoteSettings(url, endpoint, region, bool(anonymous))

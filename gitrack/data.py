@@ -156,29 +156,47 @@ class DataStore:
             self.cache.add_bytes(state.manifest.to_bytes(), state.hash)
 
     # -------------------------------------------------------------- restoring
-    def check_restorable(self, items: dict[str, str]) -> None:
-        """Before anything is written: every path safe, every needed object present."""
+    def missing_objects(self, items: dict[str, str]) -> list[tuple[str, str]]:
+        """(path, hash) of objects a restore needs and the cache lacks; paths checked.
+
+        A file already right in the working tree needs nothing. A directory whose
+        manifest is missing is reported by its own hash (fetch that first).
+        """
+        missing: list[tuple[str, str]] = []
         for rel, digest in items.items():
             target = safe_target(self.root, rel)
             if not hashing.is_valid(digest):
                 raise UnsafePathError(rel, f"its hash {digest!r} is not an xxh128 hash")
-            if hashing.is_dir_hash(digest):
-                manifest = self._manifest(rel, digest)
-                for entry in manifest.files:
-                    if not self.cache.exists(entry.hash):
-                        self._missing(f"{rel}/{entry.path}", entry.hash, target / entry.path)
-            elif not self.cache.exists(digest):
-                self._missing(rel, digest, target)
+            if not hashing.is_dir_hash(digest):
+                if not self.cache.exists(digest) and not self._already_there(target, digest):
+                    missing.append((rel, digest))
+                continue
+            if not self.cache.exists(digest):
+                missing.append((rel, digest))
+                continue
+            for entry in self._manifest(rel, digest).files:
+                if not self.cache.exists(entry.hash) and not self._already_there(
+                    target / entry.path, entry.hash
+                ):
+                    missing.append((f"{rel}/{entry.path}", entry.hash))
+        return missing
 
-    def _missing(self, rel: str, digest: str, target: Path) -> None:
-        if target.is_file() and not target.is_symlink():
-            current = self.hash_files([(target, os.stat(target))], "checking")[str(target)]
-            if current == digest:
-                return  # already right in the working tree: nothing to fetch
-        raise CacheError(
-            f"cannot restore {rel!r}: object {digest} is not in the cache at {self.cache.root} "
-            "(fetch it from the team's cache, or use --no-data)"
-        )
+    def check_restorable(self, items: dict[str, str]) -> None:
+        """Before anything is written: every path safe, every needed object present."""
+        missing = self.missing_objects(items)
+        if missing:
+            rel, digest = missing[0]
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise CacheError(
+                f"cannot restore {rel!r}: object {digest} is not in the cache at "
+                f"{self.cache.root}{more}; fetch it (gitrack pull, or a [remote] cache in "
+                "the config), or use --no-data"
+            )
+
+    def _already_there(self, target: Path, digest: str) -> bool:
+        if not target.is_file() or target.is_symlink():
+            return False
+        return self.hash_files([(target, os.stat(target))], "checking")[str(target)] == digest
 
     def _manifest(self, rel: str, digest: str) -> Manifest:
         try:

@@ -505,6 +505,145 @@ class Repo:
         """What plain `git log` prints (notes included per the repository's config)."""
         return run_git(["log", f"-{count}"], cwd=self.root)
 
+    # ----------------------------------------------------------------- sharing
+    def default_remote(self) -> str:
+        """The current branch's remote, else ``origin``; it must exist."""
+        remotes = list(self._r.remotes.names())
+        name = "origin"
+        if not self._r.head_is_detached and not self._r.head_is_unborn:
+            branch = self._r.head.shorthand
+            configured = self.config_value(f"branch.{branch}.remote")
+            if configured and configured != ".":
+                name = configured
+        if name not in remotes:
+            raise GitrackError(
+                f"no remote named {name!r} (remotes: {', '.join(remotes) or 'none'}); "
+                "name one, e.g. gitrack pull upstream, or add it with git remote add"
+            )
+        return name
+
+    def config_value(self, name: str) -> str | None:
+        try:
+            value = self._r.config[name]
+        except (KeyError, pygit2.GitError):
+            return None
+        return str(value)
+
+    def remote_refs(self, remote: str, refs: list[str]) -> dict[str, str]:
+        """`git ls-remote`: which of ``refs`` the remote has, and where they point."""
+        out = run_git(["ls-remote", "--quiet", remote, *refs], cwd=self.root)
+        found = {}
+        for line in out.splitlines():
+            oid, _, name = line.partition("\t")
+            if name in refs:
+                found[name] = oid
+        return found
+
+    def fetch(self, remote: str, refspecs: list[str]) -> None:
+        """`git fetch` with the user's own transport and credentials."""
+        run_git(["fetch", "--quiet", "--no-write-fetch-head", remote, *refspecs], cwd=self.root)
+
+    def push(self, remote: str, refspecs: list[str]) -> bool:
+        """`git push` without force and without hooks (ours would recurse).
+
+        True when pushed; False when the remote moved meanwhile (fetch, merge, retry).
+        """
+        proc = subprocess.run(
+            ["git", "push", "--quiet", "--no-verify", remote, *refspecs],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode == 0:
+            return True
+        if any(w in proc.stderr for w in ("non-fast-forward", "fetch first", "[rejected]")):
+            return False
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise GitCommandError(f"git push failed: {lines[-1] if lines else proc.returncode}")
+
+    def ref_target(self, refname: str) -> str | None:
+        ref = self._r.references.get(refname)
+        return str(ref.peel(pygit2.Commit).id) if ref is not None else None
+
+    def delete_ref(self, refname: str) -> None:
+        ref = self._r.references.get(refname)
+        if ref is not None:
+            ref.delete()
+
+    def merge_notes(
+        self, refname: str, other: str, combine: Callable[[str, str], str], message: str
+    ) -> str:
+        """Merge the notes commit ``other`` into ``refname`` (compare-and-swap).
+
+        Fast-forwards when one side contains the other; otherwise a merge commit whose
+        tree holds, for every annotated commit, ``combine(ours, theirs)``.
+        """
+        theirs = self._r[other].peel(pygit2.Commit)
+        their_notes = self._notes_of_tree(theirs.tree)
+
+        def build(old: pygit2.Commit | None) -> pygit2.Oid:
+            if old is None or self._r.descendant_of(theirs.id, old.id):
+                return theirs.id
+            if old.id == theirs.id or self._r.descendant_of(old.id, theirs.id):
+                return old.id
+            ours = self._notes_of_tree(old.tree)
+            tree = old.tree
+            for commit, text in their_notes.items():
+                merged = combine(ours.get(commit, ""), text)
+                if merged != ours.get(commit):
+                    tree = self._r[self._edit_note_tree(tree, commit, _constant(merged))]
+            sig = self._signature()
+            return self._r.create_commit(None, sig, sig, message, tree.id, [old.id, theirs.id])
+
+        return self._compare_and_swap(refname, build, message)
+
+    def merge_history(self, refname: str, other: str, message: str) -> str:
+        """Join two histories of a chain ref (the pins) so both stay reachable."""
+        theirs = self._r[other].peel(pygit2.Commit)
+
+        def build(old: pygit2.Commit | None) -> pygit2.Oid:
+            if old is None or self._r.descendant_of(theirs.id, old.id):
+                return theirs.id
+            if old.id == theirs.id or self._r.descendant_of(old.id, theirs.id):
+                return old.id
+            sig = self._signature()
+            return self._r.create_commit(None, sig, sig, message, old.tree_id, [old.id, theirs.id])
+
+        return self._compare_and_swap(refname, build, message)
+
+    def _notes_of_tree(self, tree: pygit2.Tree) -> dict[str, str]:
+        """annotated commit id -> note text, whatever the fan-out."""
+        out: dict[str, str] = {}
+
+        def walk(node: pygit2.Tree, prefix: str) -> None:
+            for entry in node:
+                name = prefix + entry.name
+                if entry.filemode == FileMode.TREE:
+                    walk(self._r[entry.id], name)
+                elif len(name) in (40, 64):
+                    blob = self._r[entry.id]
+                    out[name] = bytes(blob.data).decode("utf-8", "replace")
+
+        walk(tree, "")
+        return out
+
+    def note_text(self, refname: str, commit: str) -> str:
+        try:
+            note = self._r.lookup_note(commit, refname)
+        except (KeyError, pygit2.GitError):
+            return ""
+        return str(note.message)
+
+    def hooks_dir(self) -> Path:
+        """Where git runs hooks from (honours core.hooksPath)."""
+        out = run_git(["rev-parse", "--git-path", "hooks"], cwd=self.root).strip()
+        path = Path(out)
+        return path if path.is_absolute() else (self.root / path)
+
+    def in_rebase(self) -> bool:
+        return any((self.git_dir / name).exists() for name in ("rebase-merge", "rebase-apply"))
+
     # ------------------------------------------------------------------ config
     def local_config_get_all(self, name: str) -> list[str]:
         try:
@@ -525,6 +664,10 @@ class Repo:
             args.append("^" + _regex_escape(value) + "$")
         with contextlib.suppress(GitCommandError):  # already absent
             run_git(args, cwd=self.root)
+
+
+def _constant(text: str) -> Callable[[str], str]:
+    return lambda _old: text
 
 
 def _regex_escape(value: str) -> str:

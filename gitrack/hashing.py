@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import xxhash
 
@@ -61,6 +61,18 @@ def copy_and_hash(
             target.write(view[:count])
             if progress is not None:
                 progress(count)
+    return PREFIX + digest.hexdigest()
+
+
+def copy_stream(source: Any, target: Any) -> str:
+    """Copy between any file-like objects with read/write (pyarrow streams too), hashing."""
+    digest = xxhash.xxh3_128()
+    while True:
+        chunk = source.read(CHUNK)
+        if not chunk:
+            break
+        digest.update(chunk)
+        target.write(chunk)
     return PREFIX + digest.hexdigest()
 
 

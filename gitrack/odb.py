@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from gitrack import hashing
 from gitrack.errors import GitrackError
@@ -64,6 +64,18 @@ class Cache:
                 )
             self._publish(temp, digest)
         return digest
+
+    def add_stream(self, stream: Any, digest: str) -> int:
+        """Store what ``stream`` yields, only if it hashes to ``digest``; return its size."""
+        expected = hashing.PREFIX + hashing.hex_of(digest)
+        with self._staging() as (handle, temp):
+            actual = hashing.copy_stream(stream, handle)
+            handle.flush()
+            if actual != expected:
+                raise CacheError(f"content hashes to {actual}, not {expected}; not stored")
+            size = temp.stat().st_size
+            self._publish(temp, digest)
+        return size
 
     def add_bytes(self, data: bytes, digest: str) -> str:
         if self.exists(digest):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitrack import config, history, render, restore
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
 from gitrack.odb import Cache
 from gitrack.state import StatCache
+
+if TYPE_CHECKING:
+    from gitrack.sync import SyncReport
 
 
 @dataclass
@@ -44,7 +48,7 @@ def checkout(
     repo = Repo.discover(cwd)
     settings = config.load(repo.root)
     run = history.resolve(history.load_runs(repo), ref)
-    return restore.checkout_run(repo, run, worktree, with_data, settings.cache)
+    return restore.checkout_run(repo, run, worktree, with_data, settings.cache, settings.remote)
 
 
 def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path]]:
@@ -140,3 +144,15 @@ def _trees(repo: Repo, run: history.Run) -> tuple[str, str]:
     if not (repo.has_object(rec.snapshot) and repo.has_object(rec.base_commit)):
         return "", ""
     return repo.commit_info(rec.base_commit).tree, repo.commit_info(rec.snapshot).tree
+
+
+def pull(remote: str | None = None, with_data: bool = True, cwd: str | Path = ".") -> SyncReport:
+    from gitrack import sync
+
+    return sync.pull(Repo.discover(cwd), remote, with_data)
+
+
+def push(remote: str | None = None, with_data: bool = True, cwd: str | Path = ".") -> SyncReport:
+    from gitrack import sync
+
+    return sync.push(Repo.discover(cwd), remote, with_data)

@@ -196,6 +196,12 @@ def add_line(note_text: str, line: str) -> str:
     return "\n".join(sorted(lines)) + "\n"
 
 
+def merge_note_texts(ours: str, theirs: str) -> str:
+    """Both sides' lines, each once, sorted: `git notes merge -s cat_sort_uniq`."""
+    lines = {ln for ln in (ours + "\n" + theirs).split("\n") if ln.strip()}
+    return "\n".join(sorted(lines)) + "\n" if lines else ""
+
+
 def encode_number(value: float) -> float | str:
     """JSON has no NaN or infinity: keep them as strings that say what they are."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitrack.config import RemoteSettings
 from gitrack.errors import CorruptRecordError, DirtyWorktreeError, GitrackError, VerificationError
 from gitrack.git import HeadState, Repo
 from gitrack.history import Run
@@ -31,6 +32,7 @@ def checkout_run(
     worktree: Path | None = None,
     with_data: bool = True,
     cache_setting: str | None = None,
+    remote: RemoteSettings | None = None,
 ) -> CheckoutResult:
     base, tree = _snapshot_of(repo, run)
     rec = run.record
@@ -43,6 +45,7 @@ def checkout_run(
     target_root = worktree.resolve() if worktree is not None else repo.root
     store = _data_store(repo, target_root, cache_setting) if items else None
     if store is not None:
+        _fetch_missing(store, items, remote, repo.root)
         store.check_restorable(items)  # before anything changes: paths safe, objects present
     if worktree is not None:
         result = _into_new_worktree(repo, base, tree, worktree, warnings)
@@ -57,6 +60,21 @@ def checkout_run(
             ) from exc
         result.data_paths = len(items)
     return result
+
+
+def _fetch_missing(
+    store: DataStore, items: dict[str, str], remote: RemoteSettings | None, config_root: Path
+) -> None:
+    """Objects the local cache lacks come from the team's cache, verified, if there is one."""
+    if remote is None:
+        return
+    from gitrack.remote import RemoteCache
+    from gitrack.sync import fetch_objects
+
+    missing = store.missing_objects(items)
+    if missing:
+        cache = RemoteCache(remote, config_root)
+        fetch_objects(store, cache, [digest for _, digest in missing])
 
 
 def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:

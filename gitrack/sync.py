@@ -1,0 +1,157 @@
+"""`gitrack pull` / `gitrack push`: runs through the git remote, data through the remote cache.
+
+Pull fetches the remote's notes and pins into tracking refs (never force-fetched over the
+local ones), merges them (both sides' runs kept, each once, in time order) and fetches the
+cache objects the new runs need. Push merges first, pushes without force and retries when
+it loses a race with another pusher, then uploads the data the runs reference.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gitrack import config, history
+from gitrack.errors import GitrackError
+from gitrack.git import Repo
+from gitrack.record import merge_note_texts
+from gitrack.refs import NOTES_REF, PINS_REF
+
+if TYPE_CHECKING:
+    from gitrack.data import DataStore
+    from gitrack.remote import RemoteCache
+
+PUSH_ATTEMPTS = 8
+TRACKING_PREFIX = "refs/gitrack-remotes"
+
+
+@dataclass
+class SyncReport:
+    remote: str
+    new_runs: int = 0
+    pushed: bool = False
+    objects: int = 0  # cache objects uploaded or downloaded
+    bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def tracking_ref(remote: str, ref: str) -> str:
+    """Where the remote's copy of one of our refs is fetched to."""
+    leaf = "notes" if ref == NOTES_REF else "pins"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in remote)
+    return f"{TRACKING_PREFIX}/{safe}/{leaf}"
+
+
+def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
+    remote = remote or repo.default_remote()
+    report = SyncReport(remote)
+    before = {run.id for run in history.load_runs(repo).runs}
+    _fetch_and_merge(repo, remote)
+    after = history.load_runs(repo)
+    new_runs = [run for run in after.runs if run.id not in before]
+    report.new_runs = len(new_runs)
+    report.warnings.extend(after.warnings)
+    if with_data and new_runs:
+        _download(repo, new_runs, report)
+    return report
+
+
+def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
+    remote = remote or repo.default_remote()
+    report = SyncReport(remote)
+    refs = [ref for ref in (NOTES_REF, PINS_REF) if repo.ref_target(ref) is not None]
+    if not refs:
+        report.warnings.append("no runs recorded yet: nothing to push")
+        return report
+    delay = 0.05
+    for _ in range(PUSH_ATTEMPTS):
+        _fetch_and_merge(repo, remote)
+        if repo.push(remote, [f"{ref}:{ref}" for ref in refs]):
+            report.pushed = True
+            break
+        time.sleep(delay * random.uniform(0.5, 1.5))  # lost a race: merge theirs, retry
+        delay *= 2
+    else:
+        raise GitrackError(
+            f"could not push runs to {remote}: it kept moving ({PUSH_ATTEMPTS} attempts); try again"
+        )
+    if with_data:
+        _upload(repo, history.load_runs(repo).runs, report)
+    return report
+
+
+def _fetch_and_merge(repo: Repo, remote: str) -> None:
+    present = repo.remote_refs(remote, [NOTES_REF, PINS_REF])
+    if not present:
+        return
+    repo.fetch(remote, [f"+{ref}:{tracking_ref(remote, ref)}" for ref in present])
+    if NOTES_REF in present:
+        theirs = repo.ref_target(tracking_ref(remote, NOTES_REF))
+        if theirs is not None:
+            repo.merge_notes(
+                NOTES_REF, theirs, merge_note_texts, f"gitrack: merge runs from {remote}\n"
+            )
+    if PINS_REF in present:
+        theirs = repo.ref_target(tracking_ref(remote, PINS_REF))
+        if theirs is not None:
+            repo.merge_history(PINS_REF, theirs, f"gitrack: merge pins from {remote}\n")
+
+
+def run_objects(runs: Iterable[history.Run]) -> list[str]:
+    """Every data hash a set of runs refers to (directory hashes: their manifests)."""
+    out: list[str] = []
+    for run in runs:
+        rec = run.record
+        out += [*rec.datasets.values(), *rec.outputs.values(), *rec.large_files.values()]
+    return out
+
+
+def _download(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
+    from gitrack.data import DataStore
+    from gitrack.remote import RemoteCache
+
+    settings = config.load(repo.root)
+    wanted = run_objects(runs)
+    if settings.remote is None or not wanted:
+        return
+    store = DataStore.open(repo.root, repo.common_dir, settings.cache)
+    remote = RemoteCache(settings.remote, repo.root)
+    report.objects, report.bytes = fetch_objects(store, remote, wanted)
+
+
+def fetch_objects(store: DataStore, remote: RemoteCache, wanted: list[str]) -> tuple[int, int]:
+    """Download manifests first (they name the files), then the files, all verified."""
+    from gitrack import hashing
+
+    manifests = [h for h in wanted if hashing.is_dir_hash(h)]
+    first = remote.download(store.cache, manifests)
+    files, problems = store.referenced_objects(wanted)
+    if problems:
+        raise GitrackError(problems[0])
+    second = remote.download(store.cache, files)
+    return first.count + second.count, first.bytes + second.bytes
+
+
+def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
+    from gitrack.data import DataStore
+    from gitrack.remote import RemoteCache
+
+    settings = config.load(repo.root)
+    wanted = run_objects(runs)
+    if settings.remote is None or not wanted:
+        return
+    store = DataStore.open(repo.root, repo.common_dir, settings.cache)
+    keep, warnings = store.referenced_objects(wanted)
+    report.warnings.extend(warnings)
+    remote = RemoteCache(settings.remote, repo.root)
+    sent = remote.upload(store.cache, keep)
+    report.objects, report.bytes = sent.count, sent.bytes
+    local_missing = [h for h in keep if not store.cache.exists(h)]
+    if local_missing:
+        report.warnings.append(
+            f"{len(local_missing)} object(s) the runs reference are not in the local cache "
+            "and were not uploaded"
+        )
