@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
-from gitrack.record import RunRecord
+from gitrack.record import RunRecord, parse_committed_line
 from gitrack.refs import NOTES_REF
 
 MIN_PREFIX = 4
@@ -26,6 +26,7 @@ class Run:
 class Runs:
     runs: list[Run]  # newest first
     warnings: list[str] = field(default_factory=list)
+    committed_as: dict[str, list[str]] = field(default_factory=dict)  # run id -> commits
 
 
 def load_runs(repo: Repo) -> Runs:
@@ -37,9 +38,14 @@ def load_runs(repo: Repo) -> Runs:
     """
     by_id: dict[str, list[Run]] = {}
     warnings: list[str] = []
+    committed_as: dict[str, list[str]] = {}
     for entry in repo.iter_notes(NOTES_REF):
         for number, line in enumerate(entry.text.split("\n"), start=1):
             if not line.strip():
+                continue
+            committed = parse_committed_line(line)
+            if committed is not None:
+                committed_as.setdefault(committed, []).append(entry.commit)
                 continue
             try:
                 record = RunRecord.from_line(line)
@@ -52,7 +58,7 @@ def load_runs(repo: Repo) -> Runs:
             by_id.setdefault(record.id, []).append(Run(record, entry.commit))
     runs = [_pick_current(repo, copies) for copies in by_id.values()]
     runs.sort(key=lambda r: (r.record.started, r.id), reverse=True)
-    return Runs(runs, warnings)
+    return Runs(runs, warnings, committed_as)
 
 
 def _pick_current(repo: Repo, copies: list[Run]) -> Run:

@@ -1,11 +1,25 @@
-"""`gitrack install` / `uninstall`: the git config that makes runs visible and durable."""
+"""`gitrack install` / `uninstall`: git config and hooks that make runs visible and shared.
+
+Hooks chain, never clobber (pre-commit's way): a hook already in place is moved beside
+ours as ``NAME.gitrack-chained`` and runs first, its exit status kept; uninstall moves
+it back byte for byte. The hooks go where git runs them (``core.hooksPath`` honoured).
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
+from gitrack.errors import GitrackError
 from gitrack.git import Repo
 from gitrack.refs import NOTES_REF
+
+HOOK_NAMES = ("post-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+HOOK_MARKER = "# gitrack-hook v"
+CHAINED_SUFFIX = ".gitrack-chained"
 
 # Multi-valued keys get our value added beside the user's own; single-valued keys are
 # set, and the user's previous value is saved under gitrack.saved.* to be put back.
@@ -21,7 +35,7 @@ _SAVED_PREFIX = "gitrack.saved-"
 class Change:
     key: str
     value: str
-    action: str  # "added", "set", "already", "removed", "restored"
+    action: str  # added, set, already, removed, restored, chained (hooks), kept (hooks)
 
     def describe(self) -> str:
         verbs = {
@@ -30,12 +44,25 @@ class Change:
             "already": "already set",
             "removed": "removed",
             "restored": "restored",
+            "chained": "chained",
+            "kept": "kept",
         }
         return f"{verbs[self.action]:>11}  {self.key} = {self.value}"
 
 
 def install(repo: Repo) -> list[Change]:
     """Idempotent: a second install changes nothing and says so."""
+    changes = _install_config(repo)
+    changes += install_hooks(repo)
+    return changes
+
+
+def uninstall(repo: Repo) -> list[Change]:
+    """Undo exactly what install did; values and hooks the user had before come back."""
+    return uninstall_hooks(repo) + _uninstall_config(repo)
+
+
+def _install_config(repo: Repo) -> list[Change]:
     changes = []
     for key, value in _ADDED:
         if value in repo.local_config_get_all(key):
@@ -56,8 +83,7 @@ def install(repo: Repo) -> list[Change]:
     return changes
 
 
-def uninstall(repo: Repo) -> list[Change]:
-    """Undo exactly what install did; values the user had before stay or come back."""
+def _uninstall_config(repo: Repo) -> list[Change]:
     changes = []
     for key, value in _ADDED:
         if value in repo.local_config_get_all(key):
@@ -74,6 +100,77 @@ def uninstall(repo: Repo) -> list[Change]:
             repo.local_config_unset(key)
             changes.append(Change(key, value, "removed"))
     return changes
+
+
+def hook_script(name: str, python: str | None = None) -> str:
+    template = (resources.files("gitrack.hook_scripts") / "hook.sh").read_text()
+    return template.replace("@HOOK@", name).replace("@PYTHON@", python or sys.executable)
+
+
+def install_hooks(repo: Repo) -> list[Change]:
+    folder = repo.hooks_dir()
+    plan = [(name, folder / name) for name in HOOK_NAMES]
+    for _name, path in plan:  # check everything before changing anything
+        chained = _chained(path)
+        if path.exists() and not _is_ours(path) and chained.exists():
+            raise GitrackError(
+                f"{path} was replaced after gitrack was installed, and {chained.name} still "
+                "holds the hook from before; merge the two by hand, remove "
+                f"{chained.name}, then run gitrack install again"
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    changes = []
+    for name, path in plan:
+        script = hook_script(name)
+        if _is_ours(path) and path.read_text() == script:
+            changes.append(Change(f"hook {name}", str(path), "already"))
+            continue
+        action = "set"
+        if path.exists() and not _is_ours(path):
+            os.replace(path, _chained(path))  # keeps the user's hook byte for byte
+            action = "chained"
+        _write_executable(path, script)
+        changes.append(Change(f"hook {name}", str(path), action))
+    return changes
+
+
+def uninstall_hooks(repo: Repo) -> list[Change]:
+    folder = repo.hooks_dir()
+    changes = []
+    for name in HOOK_NAMES:
+        path = folder / name
+        chained = _chained(path)
+        if not _is_ours(path):
+            if path.exists():
+                changes.append(Change(f"hook {name}", f"{path} (not gitrack's, left)", "kept"))
+            continue
+        if chained.exists():
+            os.replace(chained, path)
+            changes.append(Change(f"hook {name}", str(path), "restored"))
+        else:
+            path.unlink()
+            changes.append(Change(f"hook {name}", str(path), "removed"))
+    return changes
+
+
+def _chained(path: Path) -> Path:
+    return path.with_name(path.name + CHAINED_SUFFIX)
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(200)
+    except OSError:
+        return False
+    return HOOK_MARKER.encode() in head
+
+
+def _write_executable(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.gitrack-tmp")
+    temp.write_text(text)
+    os.chmod(temp, 0o755)
+    os.replace(temp, path)
 
 
 def _saved_key(key: str) -> str:

@@ -106,6 +106,20 @@ def data_status(cwd: str | Path = ".") -> DataStatus:
     return DataStatus(newest, rows)
 
 
+def restore_datasets(run: history.Run, paths: list[str], cwd: str | Path = ".") -> int:
+    """Restore some of a run's datasets in place (the post-checkout hook's job)."""
+    from gitrack.data import DataStore
+
+    repo = Repo.discover(cwd)
+    settings = config.load(repo.root)
+    items = {p: run.record.datasets[p] for p in paths if p in run.record.datasets}
+    store = DataStore.open(repo.root, repo.common_dir, settings.cache)
+    store.check_restorable(items)
+    for path, digest in items.items():
+        store.restore(path, digest)
+    return len(items)
+
+
 @dataclass
 class GcReport:
     removed: int

@@ -187,6 +187,38 @@ class RunRecord:
         return out
 
 
+COMMITTED_TYPE = "committed"
+
+
+def committed_line(run_id: str, snapshot: str) -> str:
+    """A note line saying: this commit holds exactly the code run ``run_id`` used.
+
+    Not a run: it has a ``type``, which run lines never have (readers skip it).
+    """
+    data = {
+        "started": utc_timestamp(),
+        "v": FORMAT_VERSION,
+        "type": COMMITTED_TYPE,
+        "run": run_id,
+        "snapshot": snapshot,
+    }
+    return json.dumps(data, separators=(",", ":"))
+
+
+def parse_committed_line(line: str) -> str | None:
+    """The run id of a ``committed`` line, or None for any other line."""
+    if '"type":' not in line:
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("type") == COMMITTED_TYPE:
+        run = data.get("run")
+        return run if isinstance(run, str) and _is_hex(run) else None
+    return None
+
+
 def add_line(note_text: str, line: str) -> str:
     """A note with ``line`` added: sorted, unique lines, what cat_sort_uniq would make."""
     # Split on "\n" only, as git does: str.splitlines() would also split inside a JSON
