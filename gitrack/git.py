@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import CheckoutStrategy, FileMode, FileStatus
+from pygit2.enums import CheckoutStrategy, DiffOption, FileMode, FileStatus
 
 from gitrack.errors import (
     BareRepositoryError,
@@ -238,11 +238,17 @@ class Repo:
         return self._tips
 
     def diff_patch(self, old_tree: str, new_tree: str) -> str:
-        diff = self._r.diff(self._tree(old_tree), self._tree(new_tree))
+        """What `git diff --binary OLD NEW` prints: `git apply` takes it, binaries too."""
+        diff = self._r.diff(
+            self._tree(old_tree), self._tree(new_tree), flags=DiffOption.SHOW_BINARY
+        )
         return diff.patch or ""
 
     def tree_changes(self, old_tree: str, new_tree: str) -> list[TreeChange]:
-        diff = self._r.diff(self._tree(old_tree), self._tree(new_tree))
+        # Without INCLUDE_TYPECHANGE a file turned symlink reads as deleted + added.
+        diff = self._r.diff(
+            self._tree(old_tree), self._tree(new_tree), flags=DiffOption.INCLUDE_TYPECHANGE
+        )
         changes = []
         for delta in diff.deltas:
             status = delta.status_char()
@@ -474,16 +480,22 @@ class Repo:
     def checkout_detached(self, commit: str) -> None:
         """`git checkout --detach COMMIT` for a clean working tree."""
         target = self._r[commit].peel(pygit2.Commit)
-        self._r.checkout_tree(target.tree, strategy=CheckoutStrategy.SAFE)
+        try:
+            self._r.checkout_tree(target.tree, strategy=CheckoutStrategy.SAFE)
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot check out {commit[:10]} in {self.root}: {exc}") from exc
         self._r.set_head(target.id)
 
     def write_tree_to_worktree(self, tree: str) -> None:
         """Make the working tree equal ``tree`` while HEAD and the index stay put,
         so the differences show as uncommitted changes and untracked files."""
-        self._r.checkout_tree(
-            self._tree(tree),
-            strategy=CheckoutStrategy.FORCE | CheckoutStrategy.DONT_UPDATE_INDEX,
-        )
+        try:
+            self._r.checkout_tree(
+                self._tree(tree),
+                strategy=CheckoutStrategy.FORCE | CheckoutStrategy.DONT_UPDATE_INDEX,
+            )
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot write the snapshot into {self.root}: {exc}") from exc
 
     def restore_head(self, state: HeadState) -> None:
         """Put HEAD, index and files back to a previous (clean) HEAD."""

@@ -11,6 +11,7 @@ from gitrack.config import RemoteSettings
 from gitrack.errors import CorruptRecordError, DirtyWorktreeError, GitrackError, VerificationError
 from gitrack.git import HeadState, Repo
 from gitrack.history import Run
+from gitrack.paths import check_relative
 
 if TYPE_CHECKING:
     from gitrack.data import DataStore
@@ -85,6 +86,7 @@ def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:
 
 def _snapshot_of(repo: Repo, run: Run) -> tuple[str, str]:
     """(base commit, snapshot tree), checked: the note is untrusted input."""
+    _check_hex(run)
     if not repo.has_object(run.record.snapshot):
         raise CorruptRecordError(
             f"run {run.id}: its snapshot {run.record.snapshot[:12]} is not in this repository; "
@@ -96,7 +98,14 @@ def _snapshot_of(repo: Repo, run: Run) -> tuple[str, str]:
             f"run {run.id}: snapshot {snap.id[:12]} is not based on commit "
             f"{run.record.base_commit[:12]}; the note is inconsistent, refusing to restore it"
         )
+    _check_snapshot_paths(repo, snap.tree)
     return run.record.base_commit, snap.tree
+
+
+def _check_hex(run: Run) -> None:
+    for value in (run.record.snapshot, run.record.base_commit):
+        if len(value) not in (40, 64):
+            raise CorruptRecordError(f"run {run.id}: {value!r} is not a full object id")
 
 
 def _in_place(repo: Repo, base: str, tree: str, warnings: list[str]) -> CheckoutResult:
@@ -152,19 +161,46 @@ def verify(repo: Repo, base: str, tree: str) -> int:
 def _ignored_files_in_the_way(repo: Repo, current_tree: str, tree: str) -> list[str]:
     """Files the restore would write over that git does not track: ignored files."""
     in_the_way = []
+    tracked = repo.tree_files(current_tree)  # tracked files are safe: they are in history
     for change in repo.tree_changes(current_tree, tree):
-        if change.status != "added":
+        if change.status != "added" or change.path in tracked:
             continue
         parts = change.path.split("/")
         for depth in range(1, len(parts) + 1):
             candidate = repo.root.joinpath(*parts[:depth])
             last = depth == len(parts)
-            if os.path.lexists(candidate) and (
-                last or not candidate.is_dir() or candidate.is_symlink()
-            ):
+            prefix = "/".join(parts[:depth])
+            if prefix in tracked:
+                break
+            if _untracked_content(candidate, prefix, tracked, last):
                 in_the_way.append("/".join(parts[:depth]))
                 break
     return sorted(set(in_the_way))
+
+
+def _untracked_content(
+    candidate: Path, prefix: str, tracked: dict[str, tuple[str, int]], last: bool
+) -> bool:
+    """Is there something at ``candidate`` that git does not track (and a write would lose)?"""
+    if not os.path.lexists(candidate):
+        return False
+    if candidate.is_symlink() or not candidate.is_dir():
+        return True
+    if not last:
+        return False  # a folder on the way to the new file: it stays
+    for folder, _dirs, files in os.walk(candidate):
+        rel = Path(folder).relative_to(candidate).as_posix()
+        for name in files:
+            inner = f"{prefix}/{name}" if rel == "." else f"{prefix}/{rel}/{name}"
+            if inner not in tracked:
+                return True
+    return False
+
+
+def _check_snapshot_paths(repo: Repo, tree: str) -> None:
+    """Snapshot trees come with notes from other clones: no path may leave the work tree."""
+    for path in repo.tree_files(tree):
+        check_relative(path)
 
 
 def _roll_back(repo: Repo, previous: HeadState, added: list[str]) -> None:
