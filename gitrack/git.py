@@ -462,8 +462,9 @@ class Repo:
                 else:
                     ref.set_target(new, message)
                 return str(new)
-            except (pygit2.GitError, pygit2.AlreadyExistsError):
-                # Lost the race (or the ref is locked by another writer): back off, retry.
+            except (pygit2.GitError, pygit2.AlreadyExistsError, OSError):
+                # Lost the race, or another writer holds the ref's lock file (libgit2
+                # reports that as OSError): back off and retry on the new tip.
                 time.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 1.5, 0.05)
         raise ConcurrentUpdateError(refname)

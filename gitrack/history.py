@@ -85,6 +85,9 @@ def _pick_current(repo: Repo, copies: list[Run]) -> Run:
 
 def resolve(runs: Runs, ref: str) -> Run:
     """A run by id or unique prefix (at least 4 characters), or by exact name."""
+    named = [r for r in runs.runs if r.record.name == ref]
+    if len(named) == 1:
+        return named[0]
     wanted = ref.strip().lower()
     if len(wanted) < MIN_PREFIX:
         raise UsageError(f"run id {ref!r} is too short: give at least {MIN_PREFIX} characters")
@@ -93,7 +96,7 @@ def resolve(runs: Runs, ref: str) -> Run:
         return exact[0]
     matches = [r for r in runs.runs if r.id.startswith(wanted)]
     if not matches:
-        matches = [r for r in runs.runs if r.record.name == ref]
+        matches = named
     if not matches:
         raise RunNotFoundError(ref)
     if len(matches) > 1:

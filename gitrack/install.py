@@ -28,7 +28,7 @@ _ADDED = (
     ("notes.rewriteRef", NOTES_REF),  # amend and rebase carry the runs to the new commit
 )
 _SET = (("notes.rewriteMode", "cat_sort_uniq"),)  # both commits' runs kept, each once
-_SAVED_PREFIX = "gitrack.saved-"
+_INSTALLED_KEY = "gitrack.installed"  # what install added or set (multi-valued)
 
 
 @dataclass(frozen=True)
@@ -63,42 +63,55 @@ def uninstall(repo: Repo) -> list[Change]:
 
 
 def _install_config(repo: Repo) -> list[Change]:
+    """Each key gitrack adds or sets is listed under gitrack.installed, so uninstall
+    removes exactly those and leaves what the user had before alone."""
     changes = []
+    installed = repo.local_config_get_all(_INSTALLED_KEY)
     for key, value in _ADDED:
         if value in repo.local_config_get_all(key):
             changes.append(Change(key, value, "already"))
-        else:
-            repo.local_config_add(key, value)
-            changes.append(Change(key, value, "added"))
+            continue
+        repo.local_config_add(key, value)
+        _remember(repo, key, installed)
+        changes.append(Change(key, value, "added"))
     for key, value in _SET:
         current = repo.local_config_get_all(key)
         if current == [value]:
             changes.append(Change(key, value, "already"))
             continue
-        saved_key = _saved_key(key)
-        if current and not repo.local_config_get_all(saved_key):
-            repo.local_config_set(saved_key, current[-1])
+        if current:
+            repo.local_config_set(_saved_key(key), current[-1])
         repo.local_config_set(key, value)
+        _remember(repo, key, installed)
         changes.append(Change(key, value, "set"))
     return changes
 
 
+def _remember(repo: Repo, key: str, installed: list[str]) -> None:
+    if key not in installed:
+        repo.local_config_add(_INSTALLED_KEY, key)
+        installed.append(key)
+
+
 def _uninstall_config(repo: Repo) -> list[Change]:
     changes = []
+    installed = repo.local_config_get_all(_INSTALLED_KEY)
     for key, value in _ADDED:
-        if value in repo.local_config_get_all(key):
+        if key in installed and value in repo.local_config_get_all(key):
             repo.local_config_unset(key, value)
             changes.append(Change(key, value, "removed"))
     for key, value in _SET:
-        saved_key = _saved_key(key)
-        saved = repo.local_config_get_all(saved_key)
+        if key not in installed:
+            continue
+        saved = repo.local_config_get_all(_saved_key(key))
         if saved:
             repo.local_config_set(key, saved[-1])
-            repo.local_config_unset(saved_key)
+            repo.local_config_unset(_saved_key(key))
             changes.append(Change(key, saved[-1], "restored"))
         elif repo.local_config_get_all(key) == [value]:
             repo.local_config_unset(key)
             changes.append(Change(key, value, "removed"))
+    repo.local_config_unset(_INSTALLED_KEY)
     return changes
 
 

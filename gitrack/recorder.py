@@ -86,7 +86,11 @@ def record_run(
 
     outcome = runner.execute(argv, here)
 
-    warnings: list[str] = []
+    warnings = [
+        f"untracked file {path!r} ({size} bytes) is over max_untracked_size: "
+        "kept in the data cache instead of git"
+        for path, size in sorted(state.skipped.items())
+    ]
     if data is not None:
         data.check_inputs_unchanged()
         data.take_outputs(output_paths)
