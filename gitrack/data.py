@@ -316,7 +316,7 @@ class DataStore:
             if hashing.is_dir_hash(digest):
                 try:
                     manifest = Manifest.from_bytes(self.cache.read_verified(digest))
-                except (CacheError, ValueError) as exc:
+                except (GitrackError, ValueError) as exc:
                     warnings.append(
                         f"manifest {digest} unreadable ({exc}); its files may be collected"
                     )

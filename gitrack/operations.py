@@ -11,6 +11,7 @@ from gitrack import config, history, render, restore
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
 from gitrack.odb import Cache
+from gitrack.paths import safe_target
 from gitrack.state import StatCache
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path
 @dataclass
 class DataStatus:
     run: history.Run | None
-    rows: list[tuple[str, str]]  # (state, path): unchanged | changed | missing | not in run
+    rows: list[tuple[str, str]]  # (state, path): unchanged|changed|missing|not in run|refused
 
 
 def data_status(cwd: str | Path = ".") -> DataStatus:
@@ -94,6 +95,11 @@ def data_status(cwd: str | Path = ".") -> DataStatus:
     store = DataStore.open(repo.root, repo.common_dir, settings.cache)
     rows = []
     for path in dict.fromkeys([*settings.data, *recorded]):
+        try:
+            safe_target(repo.root, path)  # paths in notes are untrusted: never read outside
+        except GitrackError:
+            rows.append(("refused", path))
+            continue
         try:
             current = store.hash_path(path, f"checking {path}").hash
         except MissingDataError:

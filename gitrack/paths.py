@@ -27,6 +27,8 @@ def check_relative(path: str) -> PurePosixPath:
         raise UnsafePathError(path, "it is absolute")
     pure = PurePosixPath(path)
     parts = pure.parts
+    if not parts or parts == (".",):
+        raise UnsafePathError(path, "it names the whole repository")
     if any(p in ("..", "") for p in parts) or "\\" in path:
         raise UnsafePathError(path, "it leaves its folder ('..' or backslashes)")
     if any(p.lower() == ".git" for p in parts):
@@ -45,6 +47,9 @@ def safe_target(root: Path, path: str) -> Path:
             resolved = os.path.realpath(current)
             if resolved != real_root and not resolved.startswith(real_root + os.sep):
                 raise UnsafePathError(path, f"{current} is a symlink out of the repository")
+            inside = Path(os.path.relpath(resolved, real_root)).parts
+            if inside and inside[0].lower() == ".git":
+                raise UnsafePathError(path, f"{current} is a symlink into .git")
     return Path(root).joinpath(*pure.parts)
 
 

@@ -21,11 +21,12 @@ class RunData:
         self.warnings: list[str] = []
         self._inputs: list[PathState] = []
         self._marker: Path | None = None
+        self._protected: set[str] = set()
 
     def take_inputs(self, paths: list[str]) -> None:
         """Hash and cache the datasets; a missing one raises before the command starts."""
         states = [self.store.hash_path(p, f"hashing {p}") for p in paths]
-        self._protect(s.hash for s in states)
+        self._protect(_all_hashes(states))
         for state in states:
             self.store.store(state, f"caching {state.path}")
             self._note(state)
@@ -35,7 +36,7 @@ class RunData:
     def take_large_files(self, paths: list[str]) -> None:
         for path in paths:
             state = self.store.hash_path(path, f"hashing {path}")
-            self._protect([state.hash])
+            self._protect(_all_hashes([state]))
             self.store.store(state, f"caching {path}")
             self.large_files[path] = state.hash
 
@@ -46,7 +47,7 @@ class RunData:
             except MissingDataError:
                 self.warnings.append(f"output {path!r} was not written by the command")
                 continue
-            self._protect([state.hash])
+            self._protect(_all_hashes([state]))
             self.store.store(state, f"caching {path}")
             self._note(state)
             self.outputs[path] = state.hash
@@ -66,11 +67,16 @@ class RunData:
                 self._marker.unlink()
 
     def _protect(self, hashes: Iterable[str]) -> None:
-        """Until the note is written, a pending marker keeps `gitrack gc` off the objects."""
-        known = [*self.datasets.values(), *self.outputs.values(), *self.large_files.values()]
-        self._marker = self.store.mark_pending(self.run_id, [*known, *hashes])
+        """Until the note is written, a pending marker keeps `gitrack gc` off the objects
+        (every file's too: a folder's manifest is written only after its files)."""
+        self._protected.update(hashes)
+        self._marker = self.store.mark_pending(self.run_id, self._protected)
 
     def _note(self, state: PathState) -> None:
         self.warnings.extend(state.warnings)
         if state.link is not None:
             self.links[state.path] = state.link
+
+
+def _all_hashes(states: list[PathState]) -> list[str]:
+    return [h for s in states for h in (s.hash, *(entry.hash for _, entry in s.files))]

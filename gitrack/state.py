@@ -46,6 +46,8 @@ class StatCache:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_SCHEMA)
             self._conn = conn
+        except OSError:
+            self._conn = None  # no place for it: work without a stat cache
         except sqlite3.Error:
             self._reset(db_path)
 
