@@ -61,11 +61,22 @@ class DataStore:
         self.state = state
 
     @classmethod
-    def open(cls, root: Path, common_dir: Path, cache_setting: str | None) -> DataStore:
-        """The cache lives in the git common dir (shared by linked worktrees) unless moved."""
+    def open(
+        cls,
+        root: Path,
+        common_dir: Path,
+        cache_setting: str | None,
+        config_root: Path | None = None,
+    ) -> DataStore:
+        """The cache lives in the git common dir (shared by linked worktrees) unless moved.
+
+        A relative ``cache`` setting is relative to ``config_root`` (where the config file
+        was read; default ``root``).
+        """
         if cache_setting:
             configured = Path(os.path.expanduser(cache_setting))
-            cache_root = configured if configured.is_absolute() else root / configured
+            base = config_root or root
+            cache_root = configured if configured.is_absolute() else base / configured
         else:
             cache_root = common_dir / "gitrack" / "cache"
         return cls(root, Cache(cache_root), StatCache(common_dir / "gitrack" / "state.sqlite"))
@@ -164,22 +175,33 @@ class DataStore:
         """
         missing: list[tuple[str, str]] = []
         for rel, digest in items.items():
-            target = safe_target(self.root, rel)
+            target = safe_target(self.root, rel, final_link_ok=True)
             if not hashing.is_valid(digest):
                 raise UnsafePathError(rel, f"its hash {digest!r} is not an xxh128 hash")
+            if self._path_matches(rel, digest):
+                continue  # already right in the working tree: nothing to fetch or write
+            if os.path.islink(target):
+                raise UnsafePathError(
+                    rel, "it is a symlink here; gitrack does not write through links"
+                )
             if not hashing.is_dir_hash(digest):
-                if not self.cache.exists(digest) and not self._already_there(target, digest):
+                if not self.cache.exists(digest):
                     missing.append((rel, digest))
                 continue
             if not self.cache.exists(digest):
                 missing.append((rel, digest))
                 continue
             for entry in self._manifest(rel, digest).files:
-                if not self.cache.exists(entry.hash) and not self._already_there(
-                    target / entry.path, entry.hash
-                ):
+                dest = safe_target(target, entry.path)  # no link inside the folder leads out
+                if not self.cache.exists(entry.hash) and not self._already_there(dest, entry.hash):
                     missing.append((f"{rel}/{entry.path}", entry.hash))
         return missing
+
+    def _path_matches(self, rel: str, digest: str) -> bool:
+        try:
+            return self.hash_path(rel, f"checking {rel}").hash == digest
+        except GitrackError:
+            return False  # missing or unreadable: it will be written
 
     def check_restorable(self, items: dict[str, str]) -> None:
         """Before anything is written: every path safe, every needed object present."""
@@ -208,7 +230,9 @@ class DataStore:
 
     def restore(self, rel: str, digest: str) -> int:
         """Make ``rel`` hold exactly ``digest``; return how many files were written."""
-        target = safe_target(self.root, rel)
+        target = safe_target(self.root, rel, final_link_ok=True)
+        if self._path_matches(rel, digest):
+            return 0
         if hashing.is_dir_hash(digest):
             written = self._restore_dir(rel, target, self._manifest(rel, digest))
         else:
@@ -339,7 +363,7 @@ def _walk(top: Path) -> tuple[list[tuple[str, Path, os.stat_result]], list[str],
     found: list[tuple[str, Path, os.stat_result]] = []
     empty: list[str] = []
     warnings: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(top):
+    for dirpath, dirnames, filenames in os.walk(top, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         base = Path(dirpath)
         rel_dir = base.relative_to(top).as_posix()
@@ -362,6 +386,12 @@ def _walk(top: Path) -> tuple[list[tuple[str, Path, os.stat_result]], list[str],
             found.append((rel, path, st))
     found.sort(key=lambda item: item[0])
     return found, sorted(empty), warnings
+
+
+def _walk_error(exc: OSError) -> None:
+    raise GitrackError(
+        f"cannot read folder {exc.filename}: {exc.strerror}; check its permissions"
+    ) from exc
 
 
 def _remove_empty_dirs(top: Path, keep: set[str]) -> None:

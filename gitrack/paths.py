@@ -36,13 +36,19 @@ def check_relative(path: str) -> PurePosixPath:
     return pure
 
 
-def safe_target(root: Path, path: str) -> Path:
-    """Where ``path`` lands under ``root``, after checking no link leads elsewhere."""
+def safe_target(root: Path, path: str, final_link_ok: bool = False) -> Path:
+    """Where ``path`` lands under ``root``, after checking no link leads elsewhere.
+
+    With ``final_link_ok`` the last component may be a link anywhere: the caller reads
+    through it but never writes through it.
+    """
     pure = check_relative(path)
     real_root = os.path.realpath(root)
     current = Path(root)
-    for part in pure.parts:
+    for index, part in enumerate(pure.parts):
         current = current / part
+        if final_link_ok and index == len(pure.parts) - 1:
+            break
         if os.path.islink(current):
             resolved = os.path.realpath(current)
             if resolved != real_root and not resolved.startswith(real_root + os.sep):
@@ -72,4 +78,6 @@ def repo_relative(root: Path, path: Path) -> str:
     text = rel.as_posix()
     if text in ("", "."):
         raise GitrackError(f"{path} is the repository itself; name a file or folder in it")
+    if rel.parts[0].lower() == ".git":
+        raise GitrackError(f"{path} is inside .git; data must be a file or folder of the work tree")
     return text

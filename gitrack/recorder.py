@@ -69,75 +69,79 @@ def record_run(
     started = utc_timestamp()
 
     data = _open_data(repo, settings, run_id) if data_paths or output_paths else None
-    if data is not None:
-        data.take_inputs(data_paths)  # a missing dataset stops us here, nothing recorded
-    state = repo.build_worktree_tree(settings.max_untracked_bytes)
-    if state.skipped:
-        data = data or _open_data(repo, settings, run_id)
-        data.take_large_files(sorted(state.skipped))
-    snapshot = repo.create_commit(state.tree, [head.commit], f"gitrack snapshot of run {run_id}\n")
-    env = envinfo.describe()
-    packages = envinfo.installed_packages().encode()
-    env["packages"] = repo.write_blob(packages)
-    payload = repo.tree_from_files({"packages.txt": packages})
-    # Pin before the command starts: a `git gc --prune=now` during a long run must not
-    # collect the snapshot.
-    repo.append_to_chain(PINS_REF, [snapshot], payload, f"gitrack: pin run {run_id}\n")
-
-    outcome = runner.execute(argv, here)
-
-    warnings = [
-        f"untracked file {path!r} ({size} bytes) is over max_untracked_size: "
-        "kept in the data cache instead of git"
-        for path, size in sorted(state.skipped.items())
-    ]
-    if data is not None:
-        data.check_inputs_unchanged()
-        data.take_outputs(output_paths)
-        warnings.extend(data.warnings)
-    metrics: dict[str, float] = {}
-    if metrics_path is not None:
-        metrics, problem = read_metrics(metrics_path)
-        if problem:
-            warnings.append(problem)
-    record = RunRecord(
-        started=started,
-        id=run_id,
-        name=name,
-        command=list(argv),
-        cwd=_relative_cwd(repo.root, here),
-        base_commit=head.commit,
-        snapshot=snapshot,
-        dirty=state.dirty,
-        status=outcome.status,
-        exit_code=outcome.exit_code,
-        signal=outcome.signal,
-        duration_s=round(outcome.duration_s, 6),
-        cpu_s=None if outcome.cpu_s is None else round(outcome.cpu_s, 6),
-        max_rss_bytes=outcome.max_rss_bytes,
-        params=params or {},
-        metrics=metrics,
-        tags=tags or {},
-        user=_user(),
-        host=os.uname().nodename,
-        env=env,
-        untracked_skipped=dict(state.skipped),
-        warnings=warnings,
-        datasets=data.datasets if data else {},
-        outputs=data.outputs if data else {},
-        large_files=data.large_files if data else {},
-        links=data.links if data else {},
-    )
-    line = record.to_line()
-    with runner.signals_deferred():
-        repo.update_note(
-            NOTES_REF,
-            head.commit,
-            lambda text: add_line(text, line),
-            f"gitrack: record run {run_id}\n",
-        )
+    try:
         if data is not None:
-            data.finish()
+            data.take_inputs(data_paths)  # a missing dataset stops us here, nothing recorded
+        state = repo.build_worktree_tree(settings.max_untracked_bytes)
+        if state.skipped:
+            data = data or _open_data(repo, settings, run_id)
+            data.take_large_files(sorted(state.skipped))
+        snapshot = repo.create_commit(
+            state.tree, [head.commit], f"gitrack snapshot of run {run_id}\n"
+        )
+        env = envinfo.describe()
+        packages = envinfo.installed_packages().encode()
+        env["packages"] = repo.write_blob(packages)
+        payload = repo.tree_from_files({"packages.txt": packages})
+        # Pin before the command starts: a `git gc --prune=now` during a long run must not
+        # collect the snapshot.
+        repo.append_to_chain(PINS_REF, [snapshot], payload, f"gitrack: pin run {run_id}\n")
+
+        outcome = runner.execute(argv, here)
+
+        warnings = [
+            f"untracked file {path!r} ({size} bytes) is over max_untracked_size: "
+            "kept in the data cache instead of git"
+            for path, size in sorted(state.skipped.items())
+        ]
+        if data is not None:
+            data.check_inputs_unchanged()
+            data.take_outputs(output_paths)
+            warnings.extend(data.warnings)
+        metrics: dict[str, float] = {}
+        if metrics_path is not None:
+            metrics, problem = read_metrics(metrics_path)
+            if problem:
+                warnings.append(problem)
+        record = RunRecord(
+            started=started,
+            id=run_id,
+            name=name,
+            command=list(argv),
+            cwd=_relative_cwd(repo.root, here),
+            base_commit=head.commit,
+            snapshot=snapshot,
+            dirty=state.dirty,
+            status=outcome.status,
+            exit_code=outcome.exit_code,
+            signal=outcome.signal,
+            duration_s=round(outcome.duration_s, 6),
+            cpu_s=None if outcome.cpu_s is None else round(outcome.cpu_s, 6),
+            max_rss_bytes=outcome.max_rss_bytes,
+            params=params or {},
+            metrics=metrics,
+            tags=tags or {},
+            user=_user(),
+            host=os.uname().nodename,
+            env=env,
+            untracked_skipped=dict(state.skipped),
+            warnings=warnings,
+            datasets=data.datasets if data else {},
+            outputs=data.outputs if data else {},
+            large_files=data.large_files if data else {},
+            links=data.links if data else {},
+        )
+        line = record.to_line()
+        with runner.signals_deferred():
+            repo.update_note(
+                NOTES_REF,
+                head.commit,
+                lambda text: add_line(text, line),
+                f"gitrack: record run {run_id}\n",
+            )
+    finally:
+        if data is not None:
+            data.finish()  # the pending marker goes, recorded or not
     return RunResult(record, head.commit, outcome.exit_code, warnings, outcome.error)
 
 

@@ -81,7 +81,7 @@ def _fetch_missing(
 def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:
     from gitrack.data import DataStore
 
-    return DataStore.open(root, repo.common_dir, cache_setting)
+    return DataStore.open(root, repo.common_dir, cache_setting, config_root=repo.root)
 
 
 def _snapshot_of(repo: Repo, run: Run) -> tuple[str, str]:
