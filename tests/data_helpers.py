@@ -1,0 +1,221 @@
+"""Helpers for the data tests (datasets, outputs, the cache): trees, caches, forged notes.
+
+Kept apart from conftest.py (owned by the core tests). Import with
+``from data_helpers import ...``.
+
+- ``tree_state(root)``: every file *and directory* under ``root``: bytes, exec bit, empty
+  folders; what a directory restore must reproduce exactly.
+- ``make_data_repo(path)``: a repository whose ``.gitignore`` keeps data folders out of git.
+- ``cache_objects(cache)``: the hashes stored in a cache folder.
+- ``forge_run(repo, edit)``: a copy of the newest run line with ``edit`` applied, written
+  into the note with plain ``git notes`` (notes are untrusted input).
+- ``reference_file_hash`` / ``reference_dir_hash``: the documented formats, computed here
+  independently of gitrack's own code, from xxhash and json directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xxhash
+from conftest import git, gitrack, make_repo
+
+XXH128SUM = shutil.which("xxh128sum")
+needs_xxh128sum = pytest.mark.skipif(XXH128SUM is None, reason="xxh128sum is not installed")
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+skip_if_root = pytest.mark.skipif(
+    IS_ROOT, reason="running as root: permission bits do not stop root from reading"
+)
+UNSHARE = shutil.which("unshare")
+
+DATA_IGNORE = "data/\nout/\nbig/\n"
+
+TreeEntry = tuple[str, bytes, bool]  # ("file", bytes, exec) or ("dir", b"", False)
+
+
+# ------------------------------------------------------------------------- trees
+def tree_state(root: str | os.PathLike[str]) -> dict[str, TreeEntry]:
+    """path -> ("file", bytes, executable) or ("dir", b"", False) for every folder below.
+
+    Unlike conftest.worktree_state, folders are entries (empty ones must come back) and
+    ``.git`` is not special (a dataset folder holds no repository).
+    """
+    root = Path(root)
+    out: dict[str, TreeEntry] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        for name in dirnames:
+            out[(base / name).relative_to(root).as_posix()] = ("dir", b"", False)
+        for name in filenames:
+            path = base / name
+            st = os.lstat(path)
+            assert stat.S_ISREG(st.st_mode), f"unexpected non-file {path}"
+            out[path.relative_to(root).as_posix()] = (
+                "file",
+                path.read_bytes(),
+                bool(st.st_mode & stat.S_IXUSR),
+            )
+    return out
+
+
+def write_files(root: Path, files: dict[str, str | bytes]) -> None:
+    for name, content in files.items():
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.encode()
+        target.write_bytes(content)
+
+
+def set_executable(path: Path, executable: bool) -> None:
+    mode = path.stat().st_mode
+    path.chmod(mode | 0o111 if executable else mode & ~0o111)
+
+
+def age_files(root: Path, seconds: float = 3600) -> None:
+    """Move every mtime (and atime) ``seconds`` into the past (ctime stays now)."""
+    then = int((os.stat(root).st_mtime - seconds) * 1e9)
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            os.utime(Path(dirpath) / name, ns=(then, then))
+
+
+# -------------------------------------------------------------------- repository
+def make_data_repo(path: Path, files: dict[str, str | bytes] | None = None) -> Path:
+    """A repository with train.py and a .gitignore keeping data/, out/ and big/ out of git."""
+    base: dict[str, str | bytes] = {"train.py": "print('training')\n", ".gitignore": DATA_IGNORE}
+    base.update(files or {})
+    return make_repo(path, base)
+
+
+def common_dir(repo: Path) -> Path:
+    text = git("rev-parse", "--git-common-dir", cwd=repo).strip()
+    path = Path(text)
+    return path if path.is_absolute() else (repo / path).resolve()
+
+
+def default_cache(repo: Path) -> Path:
+    return common_dir(repo) / "gitrack" / "cache"
+
+
+def object_path(cache: Path, digest: str) -> Path:
+    hexpart = digest.split(":", 1)[1].removesuffix(".dir")
+    return cache / "xxh128" / hexpart[:2] / hexpart[2:]
+
+
+def cache_objects(cache: Path) -> set[str]:
+    """``xxh128:<hex>`` of every object file in ``cache`` (no ``.dir`` suffixes)."""
+    base = cache / "xxh128"
+    if not base.is_dir():
+        return set()
+    return {f"xxh128:{shard.name}{obj.name}" for shard in base.iterdir() for obj in shard.iterdir()}
+
+
+def run_gitrack(*args: str, cwd: Path) -> tuple[int, str, str]:
+    res = gitrack(*args, cwd=cwd)
+    return res.code, res.out, res.err
+
+
+def record_data(
+    repo: Path, *options: str, command: tuple[str, ...] = ("true",), cwd: Path | None = None
+) -> str:
+    """`gitrack run OPTIONS -- COMMAND` in-process, asserted to record; returns the run id."""
+    res = gitrack("run", *options, "--", *command, cwd=cwd or repo)
+    lines = res.err_lines
+    assert lines and lines[-1].startswith("gitrack: recorded run "), res.err
+    return lines[-1].split()[3]
+
+
+def show(repo: Path, run_id: str) -> dict[str, Any]:
+    res = gitrack("show", run_id, "--json", cwd=repo)
+    assert res.code == 0, res.err
+    data = res.json()
+    assert isinstance(data, dict)
+    return data
+
+
+def fresh_clone(src: Path, dst: Path) -> Path:
+    """A teammate's clone: branches by `git clone --no-local`, gitrack's refs fetched."""
+    git("clone", "-q", "--no-local", str(src), str(dst), cwd=src.parent)
+    git(
+        "fetch",
+        "-q",
+        "origin",
+        "+refs/notes/*:refs/notes/*",
+        "+refs/gitrack/*:refs/gitrack/*",
+        cwd=dst,
+    )
+    return dst
+
+
+def forge_run(repo: Path, edit: Callable[[dict[str, Any]], None], rev: str = "HEAD") -> str:
+    """Append an edited copy of the newest run line on ``rev`` to its note; the new run id.
+
+    As another clone could: plain `git notes add -f`, no gitrack code involved.
+    """
+    note = git("notes", "--ref=gitrack", "show", rev, cwd=repo)
+    lines = [line for line in note.split("\n") if line.strip()]
+    data = json.loads(lines[-1])
+    data["id"] = secrets.token_hex(8)
+    data["started"] = "2099-01-01T00:00:00.000000Z"
+    edit(data)
+    lines.append(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    git("notes", "--ref=gitrack", "add", "-f", "-F", "-", rev, cwd=repo, input="\n".join(lines))
+    return str(data["id"])
+
+
+# --------------------------------------------------------------- reference hashes
+def reference_file_hash(data: bytes) -> str:
+    return "xxh128:" + xxhash.xxh3_128_hexdigest(data)
+
+
+def reference_manifest_bytes(root: Path) -> bytes:
+    """The manifest of a folder as its format is documented (gitrack/manifest.py)."""
+    files = []
+    dirs = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        if base != root and not dirnames and not filenames:
+            dirs.append(base.relative_to(root).as_posix())
+        for name in filenames:
+            path = base / name
+            files.append(
+                {
+                    "path": path.relative_to(root).as_posix(),
+                    "size": path.stat().st_size,
+                    "exec": bool(path.stat().st_mode & stat.S_IXUSR),
+                    "hash": reference_file_hash(path.read_bytes()),
+                }
+            )
+    files.sort(key=lambda f: str(f["path"]))
+    doc = {"v": 1, "files": files, "dirs": sorted(dirs)}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def reference_dir_hash(root: Path) -> str:
+    return reference_file_hash(reference_manifest_bytes(root)) + ".dir"
+
+
+# ------------------------------------------------------------------ namespaces
+def userns_available(*flags: str) -> bool:
+    """Can this process make a user (and mount) namespace? Needed for two tests only."""
+    if UNSHARE is None:
+        return False
+    proc = subprocess.run(
+        [UNSHARE, "--user", *flags, "true"], capture_output=True, check=False, timeout=10
+    )
+    return proc.returncode == 0
+
+
+def python_exe() -> str:
+    return sys.executable

@@ -1,0 +1,95 @@
+"""gitrack/git.py against the git binary: snapshots equal `git add -A`, notes git can read."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from conftest import git, gitrack, make_repo, note_lines, record, runs
+from hypothesis import HealthCheck, given, settings
+from mutations import Op, apply_ops, make_base_repo, mutation_lists
+
+from gitrack.git import Repo
+
+
+def git_add_all_tree(repo: Path, scratch: Path) -> str:
+    """The tree `git add -A` would stage, built in a throwaway index."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(scratch / "oracle-index")}
+    for args in (["read-tree", "HEAD"], ["add", "-A"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    return subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=mutation_lists)
+def test_worktree_tree_is_what_git_add_all_would_stage(ops: list[Op]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        src = make_base_repo(Path(tmp) / "src")
+        apply_ops(src, ops)
+        index = (src / ".git" / "index").read_bytes()
+
+        state = Repo.discover(src).build_worktree_tree()
+
+        assert (src / ".git" / "index").read_bytes() == index
+        assert state.tree == git_add_all_tree(src, Path(tmp))
+        head_tree = git("rev-parse", "HEAD^{tree}", cwd=src).strip()
+        assert state.base_tree == head_tree
+        assert state.dirty == (state.tree != head_tree)
+
+
+def test_notes_in_a_fanned_out_tree_stay_readable(tmp_path: Path) -> None:
+    """Past a few hundred notes git stores them as ab/cdef...; gitrack must keep that readable."""
+    repo = make_repo(tmp_path / "repo")
+    base = git("rev-parse", "HEAD", cwd=repo).strip()
+    count = 300
+    stream = []
+    for i in range(count):
+        stream.append(f"commit refs/heads/main\nmark :{i + 1}\n")
+        stream.append("committer T <t@e> 1700000000 +0000\ndata 2\nc\n")
+        stream.append(f"from {base}\n" if i == 0 else "")
+        stream.append(f"M 100644 inline f{i}.txt\ndata 2\n{i % 10}\n\n")
+    for i in range(count):
+        line = json.dumps(
+            {
+                "started": f"2020-01-01T00:00:{i % 60:02d}.{i:06d}Z",
+                "id": f"{i:016x}",
+                "command": ["old"],
+                "base_commit": "0" * 40,
+                "snapshot": "0" * 40,
+            }
+        )
+        data = (line + "\n").encode()
+        stream.append(
+            "commit refs/notes/gitrack\ncommitter T <t@e> 1700000000 +0000\ndata 5\nnotes\n"
+            + (f"N inline :{i + 1}\ndata {len(data)}\n{line}\n\n")
+        )
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=repo, input="".join(stream).encode(), check=True
+    )
+    git("reset", "-q", "--hard", "main", cwd=repo)
+    top = git("ls-tree", "refs/notes/gitrack", cwd=repo).splitlines()
+    assert all(len(entry.split("\t")[1]) == 2 for entry in top)  # fanned out: ab/cdef...
+
+    on_noted = record("true", cwd=repo)  # HEAD already has a note (in a subtree)
+    git("commit", "-q", "--allow-empty", "-m", "new", cwd=repo)
+    on_new = record("true", cwd=repo)  # HEAD has none yet
+
+    assert len(git("notes", "--ref=gitrack", "list", cwd=repo).splitlines()) == count + 1
+    assert json.loads(note_lines(repo)[0])["id"] == on_new
+    assert [json.loads(x)["id"] for x in note_lines(repo, "HEAD~1")] == [
+        f"{count - 1:016x}",
+        on_noted,
+    ]
+    listed = runs(repo)
+    assert len(listed) == count + 2
+    assert git("fsck", "--no-progress", cwd=repo, check=False).count("error") == 0
+    assert gitrack("show", on_noted, "--json", cwd=repo).json()["id"] == on_noted
