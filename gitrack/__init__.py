@@ -1,3 +1,36 @@
-"""gitrack: experiment tracking that lives inside git."""
+"""gitrack: experiment tracking that lives inside git.
+
+The Python API (``gitrack.start_run``, ``gitrack.log_metric``, ``gitrack.runs`` …) is
+loaded on first use, so ``import gitrack`` stays instant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = (
+    "Run",
+    "start_run",
+    "end_run",
+    "active_run",
+    "log_param",
+    "log_params",
+    "log_metric",
+    "log_metrics",
+    "set_tag",
+    "log_artifact",
+    "log_dataset",
+    "get_run",
+    "runs",
+)
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from gitrack import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'gitrack' has no attribute {name!r}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from gitrack import __version__
+from gitrack import __version__, render
 from gitrack.errors import GitrackError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -154,25 +154,33 @@ def run(
 
 @cli.command(name="ls")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@click.option("-n", "limit", type=click.IntRange(min=0), help="Show only the N newest runs.")
-def list_runs(as_json: bool, limit: int | None) -> None:
+@click.option("-n", "limit", type=click.IntRange(min=0), help="Show only the first N runs.")
+@click.option("--where", metavar="EXPR", help="Only runs matching EXPR (see examples).")
+@click.option("--sort", metavar="[-]KEY", help="Order by KEY; a leading - for descending.")
+def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | None) -> None:
     """List every run in the repository, newest first.
 
     Runs on commits no branch reaches are listed too. A `*` after the status
-    marks a run made with uncommitted changes.
+    marks a run made with uncommitted changes. --where takes MLflow's search
+    grammar (metrics.KEY, params.KEY, tags.KEY, datasets.PATH, attributes
+    such as status, commit, started, duration_s, dirty; = != < <= > >= LIKE
+    ILIKE IN), plus `or`, `not` and parentheses. Numbers compare as numbers.
 
     \b
     Examples:
       gitrack ls
       gitrack ls -n 5
+      gitrack ls --where "metrics.auc > 0.9 and params.model = 'tree'" --sort -metrics.auc
+      gitrack ls --where "(status = 'failed' or dirty = true) and not tags.team = 'x'"
       gitrack ls --json | python -m json.tool
     """
-    from gitrack import history, render
+    from gitrack import history, render, table
     from gitrack.git import Repo
 
     loaded = history.load_runs(Repo.discover())
     _warn_all(loaded.warnings)
-    runs = loaded.runs[:limit] if limit is not None else loaded.runs
+    selected = table.select(loaded.runs, where, sort)
+    runs = selected[:limit] if limit is not None else selected
     if as_json:
         _print_json([r.record.to_public(r.commit) for r in runs])
     elif not runs:
@@ -185,7 +193,8 @@ def list_runs(as_json: bool, limit: int | None) -> None:
 @click.argument("run_ref", metavar="RUN")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as a JSON object.")
 @click.option("--patch", is_flag=True, help="Print the uncommitted changes the run ran with.")
-def show(run_ref: str, as_json: bool, patch: bool) -> None:
+@click.option("--metric", "metric_key", metavar="KEY", help="Print the step history of a metric.")
+def show(run_ref: str, as_json: bool, patch: bool, metric_key: str | None) -> None:
     """Show one run. RUN is a run id, a unique prefix of 4+ characters, or a name.
 
     \b
@@ -193,12 +202,18 @@ def show(run_ref: str, as_json: bool, patch: bool) -> None:
       gitrack show 3f2a
       gitrack show 3f2a --json
       gitrack show 3f2a --patch | git apply   # re-apply the run's edits elsewhere
+      gitrack show 3f2a --metric loss
     """
     from gitrack import operations
 
     view = operations.show_run(run_ref)
     _warn_all(view.warnings)
-    if patch:
+    if metric_key is not None:
+        steps = operations.metric_history(view.run, metric_key)
+        if not steps:
+            raise GitrackError(f"run {view.run.id} has no metric {metric_key!r}")
+        click.echo(render.steps_table(steps))
+    elif patch:
         click.echo(view.patch, nl=False)
     elif as_json:
         _print_json(view.run.record.to_public(view.run.commit))
@@ -244,6 +259,54 @@ def checkout(run_ref: str, worktree: Path | None, no_data: bool) -> None:
         f"restored run at {result.root}: HEAD detached at {result.commit[:10]}, "
         f"{result.changed} file(s) as uncommitted changes{data}; verified exact"
     )
+
+
+@cli.command()
+@click.argument("run_refs", metavar="RUN RUN...", nargs=-1, required=True)
+@click.option("--code", is_flag=True, help="Also show the code diff between the runs' snapshots.")
+def compare(run_refs: tuple[str, ...], code: bool) -> None:
+    """Compare runs side by side: params, metrics, datasets and outputs.
+
+    Rows that differ between the runs are marked with `*`. With --code, the
+    diff from the first run's code to each other run's code follows.
+
+    \b
+    Examples:
+      gitrack compare 3f2a 9c1b
+      gitrack compare 3f2a 9c1b 77e0 --code
+    """
+    from gitrack import operations
+
+    result = operations.compare_runs(list(run_refs), with_code=code)
+    click.echo(render.comparison(result.runs, result.rows))
+    for first, other, patch in result.code_diffs:
+        click.echo(f"\n# code: {first[:8]} -> {other[:8]}")
+        click.echo(patch or "(identical code)\n", nl=False)
+
+
+@cli.command()
+@click.argument("path", metavar="FILE", type=click.Path(path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl"]), help="Default: by extension."
+)
+@click.option("--where", metavar="EXPR", help="Only runs matching EXPR (as in gitrack ls).")
+@click.option("--sort", metavar="[-]KEY", help="Order by KEY; a leading - for descending.")
+def export(path: Path, fmt: str | None, where: str | None, sort: str | None) -> None:
+    """Write every run as a table: one row per run, one column per field.
+
+    Columns: id, name, commit, started, duration_s, status, dirty, exit_code,
+    user, host, then params.*, metrics.*, tags.*, datasets.*, outputs.*.
+
+    \b
+    Examples:
+      gitrack export runs.parquet
+      gitrack export runs.csv --where "status = 'ok'" --sort -metrics.auc
+      gitrack export runs.txt --format jsonl
+    """
+    from gitrack import operations
+
+    count = operations.export_runs(path, fmt, where, sort)
+    click.echo(f"wrote {count} run(s) to {path}", err=True)
 
 
 @cli.command(name="hash")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from gitrack import hashing
 from gitrack.errors import GitrackError, VerificationError
+from gitrack.layout import cache_root
 from gitrack.manifest import FileEntry, Manifest
 from gitrack.odb import Cache, CacheError
 from gitrack.paths import UnsafePathError, safe_target
@@ -73,13 +74,8 @@ class DataStore:
         A relative ``cache`` setting is relative to ``config_root`` (where the config file
         was read; default ``root``).
         """
-        if cache_setting:
-            configured = Path(os.path.expanduser(cache_setting))
-            base = config_root or root
-            cache_root = configured if configured.is_absolute() else base / configured
-        else:
-            cache_root = common_dir / "gitrack" / "cache"
-        return cls(root, Cache(cache_root), StatCache(common_dir / "gitrack" / "state.sqlite"))
+        folder = cache_root(common_dir, cache_setting, config_root or root)
+        return cls(root, Cache(folder), StatCache(common_dir / "gitrack" / "state.sqlite"))
 
     # ---------------------------------------------------------------- hashing
     def hash_path(self, rel: str, label: str = "hashing") -> PathState:

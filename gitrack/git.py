@@ -392,6 +392,13 @@ class Repo:
             builder.insert(name, self._r.create_blob(data), FileMode.BLOB)
         return str(builder.write())
 
+    def tree_from_blobs(self, blobs: dict[str, str]) -> str:
+        """A flat tree of existing blobs: name -> blob id."""
+        builder = self._r.TreeBuilder()
+        for name, blob in sorted(blobs.items()):
+            builder.insert(name, pygit2.Oid(hex=blob), FileMode.BLOB)
+        return str(builder.write())
+
     def append_to_chain(self, refname: str, pinned: list[str], tree: str, message: str) -> str:
         """Add a commit to ``refname`` whose extra parents keep ``pinned`` reachable.
 

@@ -176,3 +176,67 @@ def push(remote: str | None = None, with_data: bool = True, cwd: str | Path = ".
     from gitrack import sync
 
     return sync.push(Repo.discover(cwd), remote, with_data)
+
+
+def metric_history(
+    run: history.Run, key: str, cwd: str | Path = "."
+) -> list[tuple[int, float, float]]:
+    """``(step, value, timestamp)`` of one metric, from the parquet blob the run names."""
+    from gitrack import steps
+
+    blob = run.record.metric_history
+    if blob is None:
+        value = run.record.metrics.get(key)
+        return [] if value is None else [(0, value, 0.0)]
+    data = Repo.discover(cwd).read_blob(blob)
+    return [(step, value, t) for k, step, value, t in steps.decode(data) if k == key]
+
+
+@dataclass
+class Comparison:
+    runs: list[history.Run]
+    rows: list[tuple[str, list[str], bool]]  # field, value per run, differs
+    code_diffs: list[tuple[str, str, str]]  # (from run id, to run id, patch)
+
+
+def compare_runs(refs: list[str], with_code: bool = False, cwd: str | Path = ".") -> Comparison:
+    """Params, metrics, datasets and outputs side by side; the code diff between snapshots."""
+    from gitrack import table
+
+    if len(refs) < 2:
+        raise GitrackError("compare needs at least two runs, e.g. gitrack compare 3f2a 9c1b")
+    repo = Repo.discover(cwd)
+    loaded = history.load_runs(repo)
+    chosen = [history.resolve(loaded, ref) for ref in refs]
+    rows_by_run = [table.row_of(run) for run in chosen]
+    fields = [c for c in table.columns_of(rows_by_run) if "." in c]
+    rows = []
+    for name in ["status", "commit", "dirty", "duration_s", *fields]:
+        values = [_cell(row.get(name)) for row in rows_by_run]
+        rows.append((name, values, len(set(values)) > 1))
+    diffs = []
+    if with_code:
+        first = chosen[0]
+        base = repo.commit_info(first.record.snapshot).tree
+        for other in chosen[1:]:
+            tree = repo.commit_info(other.record.snapshot).tree
+            diffs.append((first.id, other.id, repo.diff_patch(base, tree)))
+    return Comparison(chosen, rows, diffs)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return render.format_number(value)
+    return str(value)
+
+
+def export_runs(
+    path: Path, fmt: str | None, where: str | None, sort: str | None, cwd: str | Path = "."
+) -> int:
+    from gitrack import table
+
+    return table.export(path, fmt, where, sort, cwd)

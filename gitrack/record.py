@@ -42,6 +42,7 @@ _LINE_KEYS = (
     "outputs",
     "large_files",
     "links",
+    "metric_history",
     "user",
     "host",
     "env",
@@ -93,13 +94,14 @@ class RunRecord:
     outputs: dict[str, str] = field(default_factory=dict)
     large_files: dict[str, str] = field(default_factory=dict)  # big untracked files, cached
     links: dict[str, str] = field(default_factory=dict)  # data path -> symlink target
+    metric_history: str | None = None  # blob id of the step metrics (parquet)
     v: int = FORMAT_VERSION
 
     def to_line(self) -> str:
         data = {key: getattr(self, key) for key in _LINE_KEYS}
         # Leave out empty optional fields: the line stays short in `git log`.
         optional = ("name", "signal", "untracked_skipped", "warnings", "cpu_s", "max_rss_bytes")
-        for key in (*optional, "datasets", "outputs", "large_files", "links"):
+        for key in (*optional, "datasets", "outputs", "large_files", "links", "metric_history"):
             if data[key] in (None, {}, []):
                 del data[key]
         data["metrics"] = {k: encode_number(v) for k, v in self.metrics.items()}
@@ -150,6 +152,7 @@ class RunRecord:
             outputs=_str_dict(data.get("outputs")),
             large_files=_str_dict(data.get("large_files")),
             links=_str_dict(data.get("links")),
+            metric_history=_opt_hex(data.get("metric_history")),
             v=int(data.get("v", FORMAT_VERSION)),
         )
 
@@ -183,6 +186,7 @@ class RunRecord:
             "outputs": self.outputs,
             "large_files": self.large_files,
             "links": self.links,
+            "metric_history": self.metric_history,
         }
         return out
 
@@ -271,6 +275,10 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _str_dict(value: Any) -> dict[str, str]:
     return {k: str(v) for k, v in _dict(value).items()}
+
+
+def _opt_hex(value: Any) -> str | None:
+    return value if isinstance(value, str) and _is_hex(value) else None
 
 
 def _opt_float(value: Any) -> float | None:

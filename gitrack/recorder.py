@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from gitrack import config, envinfo, runner
 from gitrack.errors import UsageError
-from gitrack.git import Repo
+from gitrack.git import Repo, WorktreeTree
+from gitrack.layout import cache_root, pending_markers
 from gitrack.paths import check_relative, repo_relative
 from gitrack.record import RunRecord, add_line, new_run_id, utc_timestamp
 from gitrack.refs import NOTES_REF, PINS_REF
@@ -40,6 +41,19 @@ def parse_assignments(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str
     return out
 
 
+@dataclass
+class Logged:
+    """What the Python API logged during a run (see gitrack.api and gitrack.events)."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # last value per key
+    steps: list[tuple[str, int, float, float]] = field(default_factory=list)  # key, step, value, t
+    datasets: dict[str, str] = field(default_factory=dict)  # path -> hash, taken when logged
+    outputs: list[str] = field(default_factory=list)  # paths, hashed when the run ends
+    failed: bool = False  # an exception left a start_run() block
+
+
 def record_run(
     argv: list[str],
     *,
@@ -54,95 +68,227 @@ def record_run(
     """Run ``argv`` and record it on HEAD. Raises before the command starts if it cannot record.
 
     ``datasets`` and ``outputs`` are paths as the user typed them (relative to ``cwd``);
-    the ones in the config (relative to the repository root) are added.
+    the ones in the config (relative to the repository root) are added. A command that
+    uses gitrack's Python API logs into this same run.
     """
     if not argv:
         raise UsageError("no command given (write e.g. gitrack run -- python train.py)")
-    here = Path(cwd)
-    repo = Repo.discover(here)
-    head = repo.head()
-    settings = config.load(repo.root)
-    metrics_path = _metrics_path(metrics_file, settings.metrics, repo.root, here)
-    data_paths = _data_paths(repo.root, here, datasets, settings.data)
-    output_paths = _data_paths(repo.root, here, outputs, settings.outputs)
-    run_id = new_run_id()
-    started = utc_timestamp()
-
-    data = _open_data(repo, settings, run_id) if data_paths or output_paths else None
+    recording = Recording.begin(
+        list(argv),
+        name=name,
+        params=params,
+        tags=tags,
+        metrics_file=metrics_file,
+        datasets=datasets,
+        outputs=outputs,
+        cwd=cwd,
+    )
     try:
-        if data is not None:
-            data.take_inputs(data_paths)  # a missing dataset stops us here, nothing recorded
-        state = repo.build_worktree_tree(settings.max_untracked_bytes)
-        if state.skipped:
-            data = data or _open_data(repo, settings, run_id)
-            data.take_large_files(sorted(state.skipped))
-        snapshot = repo.create_commit(
-            state.tree, [head.commit], f"gitrack snapshot of run {run_id}\n"
+        from gitrack import events
+
+        events_path = recording.events_path()
+        outcome = runner.execute(
+            argv,
+            recording.here,
+            events.child_environment(recording.run_id, events_path, recording.params),
         )
-        env = envinfo.describe()
+        logged = events.read_events(events_path)
+        return recording.finish(outcome, logged)
+    finally:
+        recording.close()
+
+
+class Recording:
+    """One run being recorded: begun (snapshot pinned, data cached), then finished."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        settings: config.Config,
+        here: Path,
+        command: list[str],
+        name: str | None,
+        params: dict[str, str],
+        tags: dict[str, str],
+        metrics_path: Path | None,
+        output_paths: list[str],
+    ) -> None:
+        self.repo = repo
+        self.settings = settings
+        self.here = here
+        self.command = command
+        self.name = name
+        self.params = params
+        self.tags = tags
+        self.metrics_path = metrics_path
+        self.output_paths = output_paths
+        self.run_id = new_run_id()
+        self.started = utc_timestamp()
+        self.head = repo.head()
+        self.data: RunData | None = None
+        self.snapshot = ""
+        self.state: WorktreeTree | None = None
+        self.env: dict[str, str] = {}
+
+    @classmethod
+    def begin(
+        cls,
+        command: list[str],
+        *,
+        name: str | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+        metrics_file: str | None = None,
+        datasets: list[str] | tuple[str, ...] = (),
+        outputs: list[str] | tuple[str, ...] = (),
+        cwd: str | os.PathLike[str] = ".",
+    ) -> Recording:
+        """Everything before the command: data hashed and cached, snapshot taken and pinned."""
+        here = Path(cwd)
+        repo = Repo.discover(here)
+        repo.head()  # no commit yet: stop before anything is written
+        settings = config.load(repo.root)
+        recording = cls(
+            repo,
+            settings,
+            here,
+            command,
+            name,
+            dict(params or {}),
+            dict(tags or {}),
+            _metrics_path(metrics_file, settings.metrics, repo.root, here),
+            _data_paths(repo.root, here, outputs, settings.outputs),
+        )
+        data_paths = _data_paths(repo.root, here, datasets, settings.data)
+        try:
+            recording._take_snapshot(data_paths)
+        except BaseException:
+            recording.close()
+            raise
+        return recording
+
+    def _take_snapshot(self, data_paths: list[str]) -> None:
+        repo, run_id = self.repo, self.run_id
+        if data_paths or self.output_paths:
+            self.data = _open_data(repo, self.settings, run_id)
+            self.data.take_inputs(data_paths)  # a missing dataset stops us here
+        state = repo.build_worktree_tree(self.settings.max_untracked_bytes)
+        if state.skipped:
+            self.data = self.data or _open_data(repo, self.settings, run_id)
+            self.data.take_large_files(sorted(state.skipped))
+        self.state = state
+        self.snapshot = repo.create_commit(
+            state.tree, [self.head.commit], f"gitrack snapshot of run {run_id}\n"
+        )
+        self.env = envinfo.describe()
         packages = envinfo.installed_packages().encode()
-        env["packages"] = repo.write_blob(packages)
+        self.env["packages"] = repo.write_blob(packages)
         payload = repo.tree_from_files({"packages.txt": packages})
         # Pin before the command starts: a `git gc --prune=now` during a long run must not
         # collect the snapshot.
-        repo.append_to_chain(PINS_REF, [snapshot], payload, f"gitrack: pin run {run_id}\n")
+        repo.append_to_chain(PINS_REF, [self.snapshot], payload, f"gitrack: pin run {run_id}\n")
 
-        outcome = runner.execute(argv, here)
+    def events_path(self) -> Path:
+        """Where the Python API inside the command logs to (removed when the run ends)."""
+        folder = self.repo.common_dir / "gitrack" / "live"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{self.run_id}.jsonl"
 
+    def finish(self, outcome: runner.Outcome, logged: Logged | None = None) -> RunResult:
+        """Everything after the command: outputs, metrics, and the note line (atomically)."""
+        assert self.state is not None
+        logged = logged or Logged()
         warnings = [
             f"untracked file {path!r} ({size} bytes) is over max_untracked_size: "
             "kept in the data cache instead of git"
-            for path, size in sorted(state.skipped.items())
+            for path, size in sorted(self.state.skipped.items())
         ]
-        if data is not None:
-            data.check_inputs_unchanged()
-            data.take_outputs(output_paths)
-            warnings.extend(data.warnings)
+        if logged.outputs or logged.datasets:
+            self.data = self.data or _open_data(self.repo, self.settings, self.run_id)
+        if self.data is not None:
+            self.data.check_inputs_unchanged()
+            self.data.datasets.update(logged.datasets)
+            self.data.take_outputs(list(dict.fromkeys([*self.output_paths, *logged.outputs])))
+            warnings.extend(self.data.warnings)
         metrics: dict[str, float] = {}
-        if metrics_path is not None:
-            metrics, problem = read_metrics(metrics_path)
+        if self.metrics_path is not None:
+            metrics, problem = read_metrics(self.metrics_path)
             if problem:
                 warnings.append(problem)
-        record = RunRecord(
-            started=started,
-            id=run_id,
-            name=name,
-            command=list(argv),
-            cwd=_relative_cwd(repo.root, here),
-            base_commit=head.commit,
-            snapshot=snapshot,
-            dirty=state.dirty,
-            status=outcome.status,
+        metrics.update(logged.metrics)
+        params = {**self.params, **logged.params}
+        history = self._store_steps(logged.steps) if logged.steps else None
+        status = outcome.status
+        if logged.failed and status == "ok":
+            status = "failed"
+        record = self._record(outcome, status, params, {**self.tags, **logged.tags}, metrics)
+        record.warnings = warnings
+        record.metric_history = history
+        line = record.to_line()
+        with runner.signals_deferred():
+            self.repo.update_note(
+                NOTES_REF,
+                self.head.commit,
+                lambda text: add_line(text, line),
+                f"gitrack: record run {self.run_id}\n",
+            )
+        return RunResult(record, self.head.commit, outcome.exit_code, warnings, outcome.error)
+
+    def _record(
+        self,
+        outcome: runner.Outcome,
+        status: str,
+        params: dict[str, str],
+        tags: dict[str, str],
+        metrics: dict[str, float],
+    ) -> RunRecord:
+        assert self.state is not None
+        data = self.data
+        return RunRecord(
+            started=self.started,
+            id=self.run_id,
+            name=self.name,
+            command=list(self.command),
+            cwd=_relative_cwd(self.repo.root, self.here),
+            base_commit=self.head.commit,
+            snapshot=self.snapshot,
+            dirty=self.state.dirty,
+            status=status,
             exit_code=outcome.exit_code,
             signal=outcome.signal,
             duration_s=round(outcome.duration_s, 6),
             cpu_s=None if outcome.cpu_s is None else round(outcome.cpu_s, 6),
             max_rss_bytes=outcome.max_rss_bytes,
-            params=params or {},
+            params=params,
             metrics=metrics,
-            tags=tags or {},
+            tags=tags,
             user=_user(),
             host=os.uname().nodename,
-            env=env,
-            untracked_skipped=dict(state.skipped),
-            warnings=warnings,
+            env=self.env,
+            untracked_skipped=dict(self.state.skipped),
             datasets=data.datasets if data else {},
             outputs=data.outputs if data else {},
             large_files=data.large_files if data else {},
             links=data.links if data else {},
         )
-        line = record.to_line()
-        with runner.signals_deferred():
-            repo.update_note(
-                NOTES_REF,
-                head.commit,
-                lambda text: add_line(text, line),
-                f"gitrack: record run {run_id}\n",
-            )
-    finally:
-        if data is not None:
-            data.finish()  # the pending marker goes, recorded or not
-    return RunResult(record, head.commit, outcome.exit_code, warnings, outcome.error)
+
+    def _store_steps(self, steps: list[tuple[str, int, float, float]]) -> str:
+        """Step metrics as parquet in git, pinned, so the history travels with the runs."""
+        from gitrack import steps as step_store
+
+        blob = self.repo.write_blob(step_store.encode(steps))
+        tree = self.repo.tree_from_blobs({step_store.FILE_NAME: blob})
+        self.repo.append_to_chain(PINS_REF, [], tree, f"gitrack: metrics of run {self.run_id}\n")
+        return blob
+
+    def close(self) -> None:
+        """The pending data marker and the API's event file go, recorded or not."""
+        if self.data is not None:
+            self.data.finish()
+        live = self.repo.common_dir / "gitrack" / "live" / f"{self.run_id}.jsonl"
+        folder = cache_root(self.repo.common_dir, self.settings.cache, self.repo.root)
+        for leftover in [live, *pending_markers(folder, self.run_id)]:
+            leftover.unlink(missing_ok=True)
 
 
 def _open_data(repo: Repo, settings: config.Config, run_id: str) -> RunData:

@@ -133,3 +133,24 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
 
 def when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def steps_table(steps: list[tuple[int, float, float]]) -> str:
+    lines = [f"{'STEP':>8}  {'VALUE':>14}  LOGGED"]
+    for step, value, moment in steps:
+        when = (
+            datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if moment else "-"
+        )
+        lines.append(f"{step:>8}  {format_number(value):>14}  {when}")
+    return "\n".join(lines)
+
+
+def comparison(runs: list[Run], rows: list[tuple[str, list[str], bool]]) -> str:
+    headers = ["", "FIELD", *(run.id[:8] for run in runs)]
+    table_rows = [["*" if differs else "", name, *values] for name, values, differs in rows]
+    widths = [max(len(r[i]) for r in [headers, *table_rows]) for i in range(len(headers))]
+    widths = [min(w, 40) for w in widths]
+    out = [_row(tuple(headers), widths)]
+    out.extend(_row(tuple(r), widths) for r in table_rows)
+    out.append("* differs between the runs")
+    return "\n".join(line.rstrip() for line in out)

@@ -27,7 +27,11 @@ class Outcome:
     error: str | None = None  # the command could not be started at all
 
 
-def execute(argv: list[str], cwd: str | os.PathLike[str] | None = None) -> Outcome:
+def execute(
+    argv: list[str],
+    cwd: str | os.PathLike[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Outcome:
     """Run ``argv`` in ``cwd`` (default: here), inheriting stdin, stdout and stderr.
 
     Ctrl-C reaches the command through the terminal's process group; a SIGINT sent to
@@ -36,7 +40,8 @@ def execute(argv: list[str], cwd: str | os.PathLike[str] | None = None) -> Outco
     """
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd)
+        env = {**os.environ, **extra_env} if extra_env else None
+        proc = subprocess.Popen(argv, cwd=cwd, env=env)
     except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
         code = 126 if isinstance(exc, PermissionError) else 127
         return Outcome(

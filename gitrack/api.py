@@ -1,0 +1,363 @@
+"""gitrack's Python API, with MLflow's verbs: log from inside training code.
+
+    import gitrack
+
+    with gitrack.start_run(params={"lr": 0.1}) as run:
+        for epoch in range(10):
+            run.log_metric("loss", loss, step=epoch)
+
+Outside `gitrack run`, ``start_run`` records a run of its own: the snapshot is taken when
+it starts and the run is recorded when the block ends, under the same rules as
+`gitrack run`. Inside a command launched by `gitrack run`, the API attaches to that run
+(one run, not two) and its module-level functions work without ``start_run``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import numbers
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from gitrack import events
+from gitrack.errors import GitrackError
+from gitrack.recorder import Logged, Recording
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from gitrack.history import Run as HistoryRun
+
+
+class RunStateError(GitrackError):
+    """An API call at the wrong moment: no active run, a finished run, two at once."""
+
+
+class ParamConflictError(GitrackError):
+    def __init__(self, key: str, old: str, new: str) -> None:
+        super().__init__(
+            f"param {key!r} is already {old!r} in this run; a param cannot change "
+            f"(to {new!r}): log it under another name, or use a metric or tag"
+        )
+
+
+class MetricValueError(GitrackError):
+    def __init__(self, key: str, value: object) -> None:
+        super().__init__(f"metric {key!r} must be a number, not {type(value).__name__} {value!r}")
+
+
+_active: Run | None = None
+
+
+class Run:
+    """A run: being logged (from ``start_run``) or recorded (from ``get_run``)."""
+
+    def __init__(self, run_id: str, logged: Logged, history: HistoryRun | None = None) -> None:
+        self._id = run_id
+        self._logged = logged
+        self._history = history
+        self._recording: Recording | None = None
+        self._writer: events.EventWriter | None = None
+        self._steps: dict[str, int] = {}
+        self._started = time.monotonic()
+        self._usage = resource.getrusage(resource.RUSAGE_SELF)
+        self._open = False
+        self._fixed_params: dict[str, str] = {}
+
+    # ----------------------------------------------------------------- reading
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def params(self) -> dict[str, str]:
+        if self._history is not None:
+            return dict(self._history.record.params)
+        return {**self._fixed_params, **self._logged.params}
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        if self._history is not None:
+            return dict(self._history.record.metrics)
+        return dict(self._logged.metrics)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        if self._history is not None:
+            return dict(self._history.record.tags)
+        return dict(self._logged.tags)
+
+    @property
+    def datasets(self) -> dict[str, str]:
+        if self._history is not None:
+            return dict(self._history.record.datasets)
+        return dict(self._logged.datasets)
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        if self._history is not None:
+            return dict(self._history.record.outputs)
+        return {path: "" for path in self._logged.outputs}  # hashed when the run ends
+
+    @property
+    def status(self) -> str:
+        return self._history.record.status if self._history is not None else "running"
+
+    @property
+    def commit(self) -> str | None:
+        return self._history.commit if self._history is not None else None
+
+    def metric_history(self, key: str) -> list[tuple[int, float, float]]:
+        """``(step, value, timestamp)`` for every value logged under ``key``, in order."""
+        if self._history is None:
+            return [(s, v, t) for k, s, v, t in self._logged.steps if k == key]
+        from gitrack.operations import metric_history
+
+        return metric_history(self._history, key)
+
+    def __repr__(self) -> str:
+        return f"<gitrack.Run {self._id} {self.status}>"
+
+    # ----------------------------------------------------------------- logging
+    def log_param(self, key: str, value: Any) -> None:
+        self._check_open()
+        text = str(value)
+        old = self.params.get(key)
+        if old is not None and old != text:
+            raise ParamConflictError(key, old, text)
+        self._logged.params[key] = text
+        self._emit({"e": "param", "k": key, "v": text})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        for key, value in params.items():
+            self.log_param(key, value)
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Microseconds: values are buffered and written when the run ends (or each second)."""
+        if not self._open:
+            self._check_open()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise MetricValueError(key, value)
+        number = float(value)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        self._steps[key] = step
+        now = time.time()
+        self._logged.metrics[key] = number
+        self._logged.steps.append((key, step, number, now))
+        if self._writer is not None:
+            self._writer.add({"e": "metric", "k": key, "v": number, "s": step, "t": now})
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self._check_open()
+        self._logged.tags[key] = str(value)
+        self._emit({"e": "tag", "k": key, "v": str(value)})
+
+    def log_artifact(self, path: str | os.PathLike[str]) -> None:
+        """An output: hashed and cached when the run ends."""
+        self._check_open()
+        rel = _repo_path(path)
+        self._logged.outputs.append(rel)
+        self._emit({"e": "output", "k": rel})
+
+    def log_dataset(self, path: str | os.PathLike[str]) -> None:
+        """A dataset: hashed and cached now, so later changes do not alter the record."""
+        self._check_open()
+        rel = _repo_path(path)
+        digest = _cache_dataset(rel, self._id)
+        self._logged.datasets[rel] = digest
+        self._emit({"e": "dataset", "k": rel, "h": digest})
+
+    # -------------------------------------------------------------- lifecycle
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.end()
+        elif issubclass(kind, KeyboardInterrupt):
+            self.end("interrupted")
+        else:
+            self.end("failed")  # the exception propagates: we only record it
+
+    def end(self, status: str = "ok") -> None:
+        """Record the run (``start_run``'s ``with`` block does it for you)."""
+        global _active
+        if not self._open:
+            return
+        self._open = False
+        if _active is self:
+            _active = None
+        if self._writer is not None:
+            if status != "ok":
+                self._writer.add({"e": "failed"})
+            self._writer.flush()
+            return  # `gitrack run` records the run when the command exits
+        assert self._recording is not None
+        self._logged.failed = status != "ok"
+        try:
+            self._recording.finish(self._outcome(status), self._logged)
+        finally:
+            self._recording.close()
+
+    def _outcome(self, status: str) -> Any:
+        from gitrack.runner import Outcome
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (usage.ru_utime - self._usage.ru_utime) + (usage.ru_stime - self._usage.ru_stime)
+        rss = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
+        code = {"ok": 0, "interrupted": 130}.get(status, 1)
+        return Outcome(code, status, None, time.monotonic() - self._started, cpu, rss)
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self._writer is not None:
+            self._writer.add(event)
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise RunStateError(
+                f"run {self._id} is not active: log inside `with gitrack.start_run():`"
+            )
+
+
+def start_run(
+    name: str | None = None,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+) -> Run:
+    """Start a run (a context manager); inside `gitrack run`, attach to that run."""
+    global _active
+    if _active is not None:
+        raise RunStateError(f"run {_active.id} is already active; end it before starting another")
+    attached = events.attached_run()
+    if attached is not None:
+        run_id, path, fixed = attached
+        run = Run(run_id, Logged())
+        run._writer = events.EventWriter(path)
+        run._fixed_params = fixed
+        run._open = True
+        if name:
+            run.set_tag("name", name)
+    else:
+        recording = Recording.begin(
+            [sys.executable, *sys.argv],
+            name=name,
+            params={k: str(v) for k, v in (params or {}).items()},
+            tags={k: str(v) for k, v in (tags or {}).items()},
+        )
+        run = Run(recording.run_id, Logged())
+        run._recording = recording
+        run._fixed_params = dict(recording.params)
+        run._logged.tags.update(recording.tags)
+        run._open = True
+        _active = run
+        return run
+    _active = run
+    for key, value in (params or {}).items():
+        run.log_param(key, value)
+    for key, value in (tags or {}).items():
+        run.set_tag(key, value)
+    return run
+
+
+def end_run(status: str = "ok") -> None:
+    if _active is not None:
+        _active.end(status)
+
+
+def active_run() -> Run:
+    """The active run: started here, or the `gitrack run` this process runs under."""
+    global _active
+    if _active is None:
+        if events.attached_run() is None:
+            raise RunStateError(
+                "no active run: use `with gitrack.start_run():`, or run the script with "
+                "gitrack run -- python script.py"
+            )
+        start_run()
+        atexit.register(end_run)
+    assert _active is not None
+    return _active
+
+
+def log_param(key: str, value: Any) -> None:
+    active_run().log_param(key, value)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    active_run().log_params(params)
+
+
+def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    (_active or active_run()).log_metric(key, value, step)
+
+
+def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
+    active_run().log_metrics(metrics, step)
+
+
+def set_tag(key: str, value: Any) -> None:
+    active_run().set_tag(key, value)
+
+
+def log_artifact(path: str | os.PathLike[str]) -> None:
+    active_run().log_artifact(path)
+
+
+def log_dataset(path: str | os.PathLike[str]) -> None:
+    active_run().log_dataset(path)
+
+
+def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:
+    """A recorded run by id, unique prefix (4+ characters) or name."""
+    from gitrack import history
+    from gitrack.git import Repo
+
+    found = history.resolve(history.load_runs(Repo.discover(cwd)), id_or_prefix)
+    return Run(found.id, Logged(), found)
+
+
+def runs(
+    where: str | None = None, sort: str | None = None, cwd: str | os.PathLike[str] = "."
+) -> pa.Table:
+    """One row per run: id, commit, started, duration_s, status, dirty, params.*, metrics.*,
+    tags.*, datasets.* — filtered by ``where`` (MLflow's search grammar, plus or/not/
+    parentheses) and ordered by ``sort`` (``"-metrics.auc"`` for descending)."""
+    from gitrack.table import runs_table
+
+    return runs_table(where, sort, cwd)
+
+
+def _repo_path(path: str | os.PathLike[str]) -> str:
+    from gitrack.git import Repo
+    from gitrack.paths import repo_relative
+
+    return repo_relative(Repo.discover(".").root, Path(path))
+
+
+def _cache_dataset(rel: str, run_id: str) -> str:
+    from gitrack import config
+    from gitrack.data import DataStore
+    from gitrack.git import Repo
+
+    repo = Repo.discover(".")
+    settings = config.load(repo.root)
+    store = DataStore.open(repo.root, repo.common_dir, settings.cache)
+    state = store.hash_path(rel, f"hashing {rel}")
+    store.mark_pending(f"{run_id}.api", [state.hash, *(e.hash for _, e in state.files)])
+    store.store(state, f"caching {rel}")
+    return state.hash

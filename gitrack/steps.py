@@ -1,0 +1,39 @@
+"""Step metrics (the full history of each logged metric) as parquet bytes.
+
+One row per logged value: ``key`` (string), ``step`` (int64), ``value`` (float64, NaN and
+±inf kept), ``timestamp`` (float64, seconds since the epoch). Stored as a git blob that
+the run's note line names (``metric_history``); see docs/format.md.
+"""
+
+from __future__ import annotations
+
+import io
+
+FILE_NAME = "metrics.parquet"
+
+Step = tuple[str, int, float, float]
+
+
+def encode(steps: list[Step]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "key": pa.array([s[0] for s in steps], pa.string()),
+            "step": pa.array([s[1] for s in steps], pa.int64()),
+            "value": pa.array([s[2] for s in steps], pa.float64()),
+            "timestamp": pa.array([s[3] for s in steps], pa.float64()),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def decode(data: bytes) -> list[Step]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(data))
+    columns = [table.column(name).to_pylist() for name in ("key", "step", "value", "timestamp")]
+    return [(str(k), int(s), float(v), float(t)) for k, s, v, t in zip(*columns, strict=True)]

@@ -1,0 +1,173 @@
+"""Runs as rows and columns: `--where` / `--sort`, `gitrack.runs()` and `gitrack export`.
+
+Columns: id, name, commit, started, duration_s, status, dirty, exit_code, user, host,
+then ``params.*``, ``metrics.*``, ``tags.*``, ``datasets.*``, ``outputs.*`` in key order.
+pyarrow is imported only to build a table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gitrack import history, query
+from gitrack.errors import GitrackError
+from gitrack.git import Repo
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ATTRIBUTE_COLUMNS = (
+    "id", "name", "commit", "started", "duration_s", "status", "dirty", "exit_code",
+    "user", "host",
+)  # fmt: skip
+GROUPS = ("params", "metrics", "tags", "datasets", "outputs")
+FORMATS = ("parquet", "csv", "jsonl")
+
+
+def row_of(run: history.Run) -> query.Row:
+    rec = run.record
+    row: query.Row = {
+        "id": rec.id,
+        "name": rec.name,
+        "commit": run.commit,
+        "base_commit": rec.base_commit,
+        "snapshot": rec.snapshot,
+        "started": rec.started,
+        "duration_s": rec.duration_s,
+        "status": rec.status,
+        "dirty": rec.dirty,
+        "exit_code": rec.exit_code,
+        "user": rec.user,
+        "host": rec.host,
+        "cpu_s": rec.cpu_s,
+        "max_rss_bytes": rec.max_rss_bytes,
+    }
+    for group in GROUPS:
+        for key, value in getattr(rec, group).items():
+            row[f"{group}.{key}"] = value
+    return row
+
+
+def select(runs: list[history.Run], where: str | None, sort: str | None) -> list[history.Run]:
+    """The runs matching ``where``, ordered by ``sort`` (default: newest first)."""
+    if not where and not sort:
+        return runs
+    pairs = [(row_of(run), run) for run in runs]
+    if where:
+        predicate = query.compile_where(where)
+        pairs = [(row, run) for row, run in pairs if predicate(row)]
+    if sort:
+        by_id = {id(row): run for row, run in pairs}
+        return [by_id[id(row)] for row in query.sort_rows([row for row, _ in pairs], sort)]
+    return [run for _, run in pairs]
+
+
+def columns_of(rows: list[query.Row]) -> list[str]:
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(k for k in row if "." in k and k.split(".", 1)[0] in GROUPS))
+    grouped = sorted(keys, key=lambda k: (GROUPS.index(k.split(".", 1)[0]), k))
+    return [*ATTRIBUTE_COLUMNS, *grouped]
+
+
+def to_arrow(runs: list[history.Run]) -> pa.Table:
+    import pyarrow as pa
+
+    rows = [row_of(run) for run in runs]
+    names = columns_of(rows)
+    arrays = []
+    for name in names:
+        values = [row.get(name) for row in rows]
+        arrays.append(pa.array(_column(name, values), type=_arrow_type(name)))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _arrow_type(name: str) -> pa.DataType:
+    import pyarrow as pa
+
+    if name == "started":
+        return pa.timestamp("us", tz="UTC")
+    if name in ("duration_s",) or name.startswith("metrics."):
+        return pa.float64()
+    if name == "dirty":
+        return pa.bool_()
+    if name == "exit_code":
+        return pa.int64()
+    return pa.string()
+
+
+def _column(name: str, values: list[Any]) -> list[Any]:
+    if name == "started":
+        from gitrack.record import parse_timestamp
+
+        return [parse_timestamp(v) if v else None for v in values]
+    if name.startswith("metrics."):
+        return [None if v is None else float(v) for v in values]
+    return values
+
+
+def runs_table(
+    where: str | None = None, sort: str | None = None, cwd: str | os.PathLike[str] = "."
+) -> pa.Table:
+    loaded = history.load_runs(Repo.discover(cwd))
+    return to_arrow(select(loaded.runs, where, sort))
+
+
+def export(
+    path: Path,
+    fmt: str | None,
+    where: str | None = None,
+    sort: str | None = None,
+    cwd: str | os.PathLike[str] = ".",
+) -> int:
+    """Write the runs table to ``path``; the format comes from ``fmt`` or the extension."""
+    chosen = (fmt or path.suffix.lstrip(".")).lower()
+    if chosen not in FORMATS:
+        raise GitrackError(
+            f"cannot tell the export format of {path.name!r}: name it .parquet, .csv or "
+            ".jsonl, or pass --format"
+        )
+    loaded = history.load_runs(Repo.discover(cwd))
+    runs = select(loaded.runs, where, sort)
+    temp = path.with_name(f".{path.name}.gitrack-tmp")
+    try:
+        if chosen == "jsonl":
+            _write_jsonl(temp, runs)
+        else:
+            _write_arrow(temp, to_arrow(runs), chosen)
+        os.replace(temp, path)  # a failed export never leaves half a file under the name
+    except OSError as exc:
+        raise GitrackError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        temp.unlink(missing_ok=True)
+    return len(runs)
+
+
+def _write_jsonl(path: Path, runs: list[history.Run]) -> None:
+    rows = [row_of(run) for run in runs]
+    names = columns_of(rows)
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            record = {name: _json_value(row.get(name)) for name in names}
+            fh.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def _write_arrow(path: Path, table: pa.Table, fmt: str) -> None:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
