@@ -39,30 +39,39 @@ def execute(
     the command has exited, so that the run is recorded either way.
     """
     start = time.monotonic()
-    try:
-        env = {**os.environ, **extra_env} if extra_env else None
-        proc = subprocess.Popen(argv, cwd=cwd, env=env)
-    except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
-        code = 126 if isinstance(exc, PermissionError) else 127
-        return Outcome(
-            exit_code=code,
-            status="failed",
-            signal=None,
-            duration_s=time.monotonic() - start,
-            cpu_s=None,
-            max_rss_bytes=None,
-            error=f"cannot run {argv[0]!r}: {exc.strerror or exc}",
-        )
     received: list[int] = []
+    procs: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
+        if not procs:
+            return  # not started yet: forwarded right after it starts
         if signum == signal.SIGINT and _in_terminal_foreground():
             return  # the terminal already delivered Ctrl-C to the whole process group
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signum)
+            procs[0].send_signal(signum)
 
+    # Handlers first, then the command: a SIGTERM in between must not kill gitrack and
+    # leave the command running unrecorded.
     with _handlers(forward):
+        try:
+            env = {**os.environ, **extra_env} if extra_env else None
+            procs.append(subprocess.Popen(argv, cwd=cwd, env=env))
+        except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
+            code = 126 if isinstance(exc, PermissionError) else 127
+            return Outcome(
+                exit_code=code,
+                status="failed",
+                signal=None,
+                duration_s=time.monotonic() - start,
+                cpu_s=None,
+                max_rss_bytes=None,
+                error=f"cannot run {argv[0]!r}: {exc.strerror or exc}",
+            )
+        proc = procs[0]
+        for signum in received:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signum)
         _, wait_status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(wait_status)
     duration = time.monotonic() - start
