@@ -47,8 +47,9 @@ class ParamConflictError(GitrackError):
 
 
 class MetricValueError(GitrackError):
-    def __init__(self, key: str, value: object) -> None:
-        super().__init__(f"metric {key!r} must be a number, not {type(value).__name__} {value!r}")
+    def __init__(self, key: str, value: object, problem: str | None = None) -> None:
+        problem = problem or f"its value must be a number, not {type(value).__name__} {value!r}"
+        super().__init__(f"metric {key!r}: {problem}")
 
 
 _active: Run | None = None
@@ -57,8 +58,15 @@ _active: Run | None = None
 class Run:
     """A run: being logged (from ``start_run``) or recorded (from ``get_run``)."""
 
-    def __init__(self, run_id: str, logged: Logged, history: HistoryRun | None = None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        logged: Logged,
+        history: HistoryRun | None = None,
+        where: str | os.PathLike[str] = ".",
+    ) -> None:
         self._id = run_id
+        self._where = where
         self._logged = logged
         self._history = history
         self._recording: Recording | None = None
@@ -118,7 +126,7 @@ class Run:
             return [(s, v, t) for k, s, v, t in self._logged.steps if k == key]
         from gitrack.operations import metric_history
 
-        return metric_history(self._history, key)
+        return metric_history(self._history, key, os.fspath(self._where))
 
     def __repr__(self) -> str:
         return f"<gitrack.Run {self._id} {self.status}>"
@@ -141,11 +149,21 @@ class Run:
         """Microseconds: values are buffered and written when the run ends (or each second)."""
         if not self._open:
             self._check_open()
+        if not isinstance(key, str) or not key:
+            raise MetricValueError(str(key), value, "its key must be a non-empty string")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise MetricValueError(key, value)
-        number = float(value)
+        try:
+            number = float(value)
+        except (OverflowError, ValueError) as exc:
+            raise MetricValueError(key, value) from exc
         if step is None:
             step = self._steps.get(key, -1) + 1
+        elif isinstance(step, bool) or not isinstance(step, numbers.Integral):
+            raise MetricValueError(key, value, f"its step must be a whole number, not {step!r}")
+        elif not -(2**63) <= int(step) < 2**63:
+            raise MetricValueError(key, value, f"its step {step} does not fit in 64 bits")
+        step = int(step)
         self._steps[key] = step
         now = time.time()
         self._logged.metrics[key] = number
@@ -251,7 +269,7 @@ def start_run(
         run._fixed_params = fixed
         run._open = True
         if name:
-            run.set_tag("name", name)
+            run._emit({"e": "name", "v": name})
     else:
         recording = Recording.begin(
             [sys.executable, *sys.argv],
@@ -328,7 +346,7 @@ def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:
     from gitrack.git import Repo
 
     found = history.resolve(history.load_runs(Repo.discover(cwd)), id_or_prefix)
-    return Run(found.id, Logged(), found)
+    return Run(found.id, Logged(), found, where=os.path.abspath(cwd))
 
 
 def runs(

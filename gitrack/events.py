@@ -109,3 +109,5 @@ def _apply(logged: Logged, event: dict[str, Any]) -> None:
         logged.outputs.append(str(event["k"]))
     elif kind == "failed":
         logged.failed = True
+    elif kind == "name":
+        logged.name = str(event["v"])

@@ -296,7 +296,10 @@ def _compare(field: str, op: str, literal: Any) -> Predicate:
         if actual is None:
             return False
         if isinstance(literal, bool) or isinstance(actual, bool):
-            return check(_as_bool(actual), literal) if op in ("=", "==", "!=", "<>") else False
+            if op not in ("=", "==", "!=", "<>"):
+                return False
+            flag_left, flag_right = _as_bool(actual), _as_bool(literal)
+            return flag_left is not None and flag_right is not None and check(flag_left, flag_right)
         left, right = _as_number(actual), _as_number(literal)
         if left is not None and right is not None:
             return check(left, right)
@@ -341,9 +344,9 @@ def sort_key(spec: str) -> tuple[str, bool]:
     text = spec.strip()
     descending = text.startswith("-")
     name = text.lstrip("-+").strip()
-    if name.endswith((" desc", " DESC")):
+    if name.lower().endswith(" desc"):
         name, descending = name[:-5].strip(), True
-    elif name.endswith((" asc", " ASC")):
+    elif name.lower().endswith(" asc"):
         name = name[:-4].strip()
     tokens = tokenize(name)
     if len(tokens) != 2 or tokens[0].kind != "name":
@@ -358,15 +361,20 @@ def sort_key(spec: str) -> tuple[str, bool]:
 def sort_rows(rows: list[Row], spec: str) -> list[Row]:
     """Sort by one field; numbers as numbers; runs without the field go last."""
     field, descending = sort_key(spec)
-    present = [row for row in rows if row.get(field) is not None]
-    absent = [row for row in rows if row.get(field) is None]
+    present: list[Row] = []
+    last: list[Row] = []
+    for row in rows:
+        value = row.get(field)
+        number = _as_number(value)
+        # A run without the field, or with NaN, goes last whichever the direction.
+        (last if value is None or (number is not None and number != number) else present).append(
+            row
+        )
 
     def key(row: Row) -> tuple[int, float, str]:
         value = row[field]
         number = _as_number(value)
-        if number is not None and number == number:  # NaN sorts with the texts, last
-            return (0, number, "")
-        return (1, 0.0, str(value))
+        return (0, number, "") if number is not None else (1, 0.0, str(value))
 
     present.sort(key=key, reverse=descending)
-    return present + absent
+    return present + last

@@ -52,6 +52,7 @@ class Logged:
     datasets: dict[str, str] = field(default_factory=dict)  # path -> hash, taken when logged
     outputs: list[str] = field(default_factory=list)  # paths, hashed when the run ends
     failed: bool = False  # an exception left a start_run() block
+    name: str | None = None  # start_run(name=...) inside `gitrack run`
 
 
 def record_run(
@@ -217,7 +218,14 @@ class Recording:
                 warnings.append(problem)
         metrics.update(logged.metrics)
         params = {**self.params, **logged.params}
-        history = self._store_steps(logged.steps) if logged.steps else None
+        history = None
+        if logged.steps:
+            try:
+                history = self._store_steps(logged.steps)
+            except Exception as exc:  # never lose the run over its step history
+                warnings.append(f"step metrics not stored: {exc}")
+        if logged.name and not self.name:
+            self.name = logged.name
         status = outcome.status
         if logged.failed and status == "ok":
             status = "failed"
