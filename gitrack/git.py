@@ -579,8 +579,12 @@ class Repo:
             return True
         if any(w in proc.stderr for w in ("non-fast-forward", "fetch first", "[rejected]")):
             return False
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        raise GitCommandError(f"git push failed: {lines[-1] if lines else proc.returncode}")
+        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        # The reason (e.g. "[remote rejected] … (pre-receive hook declined)") beats git's
+        # closing "failed to push some refs".
+        reasons = [ln for ln in lines if "rejected" in ln or ln.startswith(("fatal:", "remote:"))]
+        detail = (reasons or lines or [f"exit {proc.returncode}"])[-1]
+        raise GitCommandError(f"git push failed: {detail}")
 
     def ref_target(self, refname: str) -> str | None:
         ref = self._r.references.get(refname)

@@ -33,6 +33,7 @@ class RemoteError(GitrackError):
 class Transfer:
     count: int
     bytes: int
+    missing: tuple[str, ...] = ()  # asked for, but the remote does not have them
 
 
 class RemoteCache:
@@ -60,9 +61,11 @@ class RemoteCache:
         return Transfer(len(todo), sum(sizes))
 
     def download(self, cache: Cache, hashes: Iterable[str]) -> Transfer:
-        todo = sorted({h for h in hashes if not cache.exists(h)})
+        wanted = sorted({h for h in hashes if not cache.exists(h)})
+        absent = set(self.missing(wanted))
+        todo = [h for h in wanted if h not in absent]
         sizes = list(_parallel(lambda h: self._download_one(cache, h), todo))
-        return Transfer(len(todo), sum(sizes))
+        return Transfer(len(todo), sum(sizes), tuple(sorted(absent)))
 
     def _upload_one(self, cache: Cache, digest: str) -> int:
         final = self.path_for(digest)
