@@ -577,7 +577,15 @@ class Repo:
         )
         if proc.returncode == 0:
             return True
-        if any(w in proc.stderr for w in ("non-fast-forward", "fetch first", "[rejected]")):
+        lost_race = (
+            "non-fast-forward",
+            "fetch first",
+            "[rejected]",
+            "cannot lock ref",  # the remote moved while receive-pack was updating it
+            "but expected",
+            "incorrect old value",
+        )
+        if any(w in proc.stderr for w in lost_race):
             return False
         lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
         # The reason (e.g. "[remote rejected] … (pre-receive hook declined)") beats git's

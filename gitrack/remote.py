@@ -40,6 +40,28 @@ class RemoteCache:
     def __init__(self, settings: RemoteSettings, root: Path) -> None:
         self.url = settings.url
         self._fs, self._base = _filesystem(settings, root)
+        self._local = urlparse(settings.url).scheme in ("", "file")
+        self._checked = False
+
+    def _check_root(self) -> None:
+        """A missing bucket or folder is an error, not a cache that happens to be empty."""
+        if self._checked:
+            return
+        from pyarrow.fs import FileType
+
+        root = self._base if self._local else self._base.split("/", 1)[0]
+        info = self._call(lambda: self._fs.get_file_info(root))
+        if info.type == FileType.NotFound:
+            if self._local:
+                self._call(lambda: self._fs.create_dir(root, recursive=True))
+            else:
+                raise RemoteError(
+                    f"remote cache {self.url}: bucket {root!r} does not exist; create it or "
+                    "fix [remote] url in the config"
+                )
+        elif info.type != FileType.Directory:
+            raise RemoteError(f"remote cache {self.url}: {root} is not a folder or bucket")
+        self._checked = True
 
     def path_for(self, digest: str) -> str:
         hexpart = hashing.hex_of(digest)
@@ -52,6 +74,7 @@ class RemoteCache:
         wanted = sorted(set(hashes))
         if not wanted:
             return []
+        self._check_root()
         infos = self._call(lambda: self._fs.get_file_info([self.path_for(h) for h in wanted]))
         return [h for h, info in zip(wanted, infos, strict=True) if info.type != FileType.File]
 
