@@ -215,6 +215,7 @@ def machine_info(workdir: Path, env: dict[str, str]) -> list[tuple[str, str]]:
         ("platform", platform.platform()),
         ("cpu", f"{cpu} ({cpus} usable)"),
         ("memory", memory),
+        ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"),
         ("python", f"{platform.python_version()} ({sys.executable})"),
         ("gitrack", f"{__version__} via {' '.join(gitrack_command())}"),
         ("xxhash (python)", f"{xxhash.VERSION} (libxxhash {xxhash.XXHASH_VERSION})"),
@@ -369,6 +370,10 @@ def bench_run_with_data(work: Path, env: dict[str, str], size: int) -> float:
     print(
         f"gitrack run -d BIG -- true (new)  median {data_run:.3f} s  {samples_text(data_s)}  "
         f"-> {gib_per_s(size, data_run - floor)} hash+cache beyond the floor"
+    )
+    print(
+        f"  the first sample ({data_s[0]:.3f} s) is the first copy into a fresh cache; "
+        f"the others re-use a cache whose previous object was just deleted"
     )
     big.unlink()
     return data_run

@@ -673,6 +673,9 @@ class Repo:
         path = Path(out)
         return path if path.is_absolute() else (self.root / path)
 
+    def is_unborn(self) -> bool:
+        return bool(self._r.head_is_unborn)
+
     def in_rebase(self) -> bool:
         return any((self.git_dir / name).exists() for name in ("rebase-merge", "rebase-apply"))
 

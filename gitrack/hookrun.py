@@ -80,6 +80,8 @@ def post_checkout(repo: Repo, _args: list[str]) -> None:
     """One line when the datasets differ from the newest run here; restore if configured."""
     if repo.in_rebase() or "rebase" in os.environ.get("GIT_REFLOG_ACTION", ""):
         return  # silent while a rebase replays commits
+    if repo.is_unborn():
+        return  # `git checkout --orphan`: no commit, no runs
     from gitrack import operations
 
     report = operations.data_status(repo.root)

@@ -51,7 +51,9 @@ class Change:
 
 
 def install(repo: Repo) -> list[Change]:
-    """Idempotent: a second install changes nothing and says so."""
+    """Idempotent: a second install changes nothing and says so. Refuses, changing
+    nothing, when a hook cannot be chained safely."""
+    _check_hooks(repo)
     changes = _install_config(repo)
     changes += install_hooks(repo)
     return changes
@@ -121,16 +123,9 @@ def hook_script(name: str, python: str | None = None) -> str:
 
 
 def install_hooks(repo: Repo) -> list[Change]:
+    _check_hooks(repo)
     folder = repo.hooks_dir()
     plan = [(name, folder / name) for name in HOOK_NAMES]
-    for _name, path in plan:  # check everything before changing anything
-        chained = _chained(path)
-        if path.exists() and not _is_ours(path) and chained.exists():
-            raise GitrackError(
-                f"{path} was replaced after gitrack was installed, and {chained.name} still "
-                "holds the hook from before; merge the two by hand, remove "
-                f"{chained.name}, then run gitrack install again"
-            )
     folder.mkdir(parents=True, exist_ok=True)
     changes = []
     for name, path in plan:
@@ -145,6 +140,20 @@ def install_hooks(repo: Repo) -> list[Change]:
         _write_executable(path, script)
         changes.append(Change(f"hook {name}", str(path), action))
     return changes
+
+
+def _check_hooks(repo: Repo) -> None:
+    """Before anything changes: every hook can be chained without losing one."""
+    folder = repo.hooks_dir()
+    for name in HOOK_NAMES:
+        path = folder / name
+        chained = _chained(path)
+        if path.exists() and not _is_ours(path) and chained.exists():
+            raise GitrackError(
+                f"{path} was replaced after gitrack was installed, and {chained.name} still "
+                "holds the hook from before; merge the two by hand, remove "
+                f"{chained.name}, then run gitrack install again"
+            )
 
 
 def uninstall_hooks(repo: Repo) -> list[Change]:

@@ -120,6 +120,7 @@ def restore_datasets(run: history.Run, paths: list[str], cwd: str | Path = ".") 
     settings = config.load(repo.root)
     items = {p: run.record.datasets[p] for p in paths if p in run.record.datasets}
     store = DataStore.open(repo.root, repo.common_dir, settings.cache)
+    restore.fetch_missing(store, items, settings.remote, repo.root)
     store.check_restorable(items)
     for path, digest in items.items():
         store.restore(path, digest)

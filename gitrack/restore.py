@@ -46,7 +46,7 @@ def checkout_run(
     target_root = worktree.resolve() if worktree is not None else repo.root
     store = _data_store(repo, target_root, cache_setting) if items else None
     if store is not None:
-        _fetch_missing(store, items, remote, repo.root)
+        fetch_missing(store, items, remote, repo.root)
         store.check_restorable(items)  # before anything changes: paths safe, objects present
     if worktree is not None:
         result = _into_new_worktree(repo, base, tree, worktree, warnings)
@@ -63,7 +63,7 @@ def checkout_run(
     return result
 
 
-def _fetch_missing(
+def fetch_missing(
     store: DataStore, items: dict[str, str], remote: RemoteSettings | None, config_root: Path
 ) -> None:
     """Objects the local cache lacks come from the team's cache, verified, if there is one."""

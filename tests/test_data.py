@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import git, gitrack, note_lines, repo_state, worktree_state
 from data_helpers import (
+    DATA_IGNORE,
     IS_ROOT,
     UNSHARE,
     XXH128SUM,
@@ -226,12 +227,19 @@ def test_the_repository_root_is_not_a_dataset(drepo: Path, path: str) -> None:
     assert repo_state(drepo) == before
 
 
-def test_dataset_inside_git_dir_is_refused_when_recording(drepo: Path) -> None:
-    """BUG: `-d .git/config` is recorded; every later checkout of the run then fails
-    ("refusing path '.git/config'"). It should be refused up front, nothing recorded."""
+@pytest.mark.parametrize("path", [".git/config", "vendor/lib/.git/config"])
+def test_dataset_inside_git_dir_is_refused_when_recording(drepo: Path, path: str) -> None:
+    """`-d .git/config` was recorded and every later checkout of the run then failed
+    ("refusing path '.git/config'"); fixed in 0425f63 for the top .git only.
+    BUG: an embedded repository's .git (vendor/lib/.git/config) is still recorded
+    (repo_relative checks rel.parts[0] only, gitrack/paths.py), and refused at checkout."""
+    git("init", "-q", str(drepo / "vendor/lib"), cwd=drepo)
+    (drepo / ".gitignore").write_text(DATA_IGNORE + "vendor/\n")
+    git("commit", "-q", "-am", "ignore vendor", cwd=drepo)
     before = repo_state(drepo)
-    res = gitrack("run", "-d", ".git/config", "--", "true", cwd=drepo)
+    res = gitrack("run", "-d", path, "--", "true", cwd=drepo)
     assert res.code == 1, res.err
+    assert ".git" in res.err
     assert repo_state(drepo) == before
 
 
@@ -290,11 +298,10 @@ def test_symlinked_datasets_hash_the_content_and_note_the_link(drepo: Path, tmp_
 
 
 def test_unchanged_symlinked_dataset_can_be_checked_out(drepo: Path, tmp_path: Path) -> None:
-    """BUG: a run whose dataset is a symlink (to a folder, or anywhere outside the repo)
-    can never be checked out, even with nothing changed: 'refusing path ...: it is a
-    symlink here' / 'is a symlink out of the repository'. For a folder link the refusal
-    comes after the code was already restored. A link that still points to the recorded
-    content should verify and pass (never write through it)."""
+    """A run whose dataset is a symlink (to a folder, or anywhere outside the repo) could
+    never be checked out, even unchanged ('it is a symlink here' / 'a symlink out of the
+    repository'), for a folder link only after the code was restored. Fixed in 0425f63:
+    a link that still holds the recorded content verifies and passes."""
     outside = tmp_path / "big-disk"
     write_files(outside, {"shard0": b"0" * 100})
     os.symlink(outside, drepo / "data/linked")
@@ -469,10 +476,8 @@ def test_objects_already_in_place_need_no_cache(drepo: Path, tmp_path: Path) -> 
 
 
 def test_folder_already_in_place_needs_no_cache(drepo: Path, tmp_path: Path) -> None:
-    """BUG (minor): the file version of the test above passes, but for a folder dataset the
-    manifest is always required: a teammate who copied data/images by hand, exactly as
-    recorded, still gets "object xxh128:….dir is not in the cache". missing_objects could
-    hash the folder in place and accept it when it equals the recorded folder hash."""
+    """A folder copied by hand, exactly as recorded, needs neither manifest nor objects
+    (it failed with "object xxh128:….dir is not in the cache" before 0425f63)."""
     run_id = record_data(drepo, "-d", "data/images")
     clone = fresh_clone(drepo, tmp_path / "clone")
     shutil.copytree(drepo / "data/images", clone / "data/images")
@@ -596,10 +601,9 @@ def test_forged_bad_hashes_are_refused(drepo: Path, digest: str) -> None:
 
 
 def test_forged_dot_dataset_does_not_wipe_the_working_tree(drepo: Path) -> None:
-    """BUG (data loss): a dataset path '.' passes check_relative (PurePosixPath('.').parts
-    is empty) and safe_target returns the repository root. `gitrack checkout` then
-    restores the *whole working tree* as that folder: train.py, .gitignore and every
-    other file not in the manifest are deleted, and exit 0 'verified exact'."""
+    """Data loss before 2cf6816: a dataset path '.' passed check_relative and named the
+    repository root; checkout restored the *whole working tree* as that folder, deleting
+    train.py, .gitignore and every file not in the manifest, and said 'verified exact'."""
     run_id = record_data(drepo, "-d", "data/images")
     digest = show(drepo, run_id)["datasets"]["data/images"]
     forged = forge_run(drepo, lambda d: d.update(datasets={".": digest}))
@@ -611,11 +615,11 @@ def test_forged_dot_dataset_does_not_wipe_the_working_tree(drepo: Path) -> None:
 
 
 def test_forged_symlink_into_git_dir_cannot_write_git_config(drepo: Path, tmp_path: Path) -> None:
-    """BUG (code execution): the snapshot of a forged run holds a symlink 'foo' -> '.git'
-    (git checks symlinks out as they are); the forged note names the dataset 'foo/config'.
-    check_relative sees no '.git' part and safe_target allows links that stay inside the
-    repository, so checkout overwrites .git/config with the attacker's bytes (for instance
-    core.fsmonitor = <command>, run by the next `git status`)."""
+    """Code execution before 2cf6816: the snapshot of a forged run holds a symlink 'foo' ->
+    '.git' (git checks symlinks out as they are); the forged note names the dataset
+    'foo/config'. check_relative saw no '.git' part and safe_target allowed links that stay
+    inside the repository, so checkout overwrote .git/config with the attacker's bytes
+    (e.g. core.fsmonitor = <command>, run by the next `git status`)."""
     payload = b'[core]\n\trepositoryformatversion = 0\n\tfsmonitor = "echo harmless-test-payload"\n'
     write_files(drepo, {"data/payload": payload})
     os.symlink(".git", drepo / "foo")  # untracked, so it is in the run's snapshot
@@ -635,10 +639,9 @@ def test_forged_symlink_into_git_dir_cannot_write_git_config(drepo: Path, tmp_pa
 def test_symlinked_subfolder_inside_a_dataset_is_refused_before_any_change(
     drepo: Path, tmp_path: Path
 ) -> None:
-    """BUG: check_restorable validates the dataset path but not the paths *inside* its
-    manifest; a sub-folder that became a symlink out is refused only in the middle of the
-    restore, after HEAD moved, extra files were deleted and other files replaced. Nothing
-    is written through the link (good), but 'refused before anything is written' fails."""
+    """Before 0425f63 the paths *inside* a manifest were checked only mid-restore: a
+    sub-folder that became a symlink out was refused after HEAD moved, extra files were
+    deleted and others replaced (nothing went through the link, but things changed)."""
     run_id = record_data(drepo, "-d", "data/images")
     outside = tmp_path / "outside"
     write_files(outside, {"c.png": "theirs"})
@@ -668,10 +671,9 @@ def test_runs_in_linked_worktrees_share_the_cache(drepo: Path, tmp_path: Path) -
 
 
 def test_relative_cache_setting_works_for_worktree_checkout(tmp_path: Path) -> None:
-    """BUG: with `cache = ".cache/gitrack"` (relative), runs store objects under the
-    worktree that recorded them, but `checkout --worktree NEW` looks in NEW/.cache/gitrack
-    (DataStore.open resolves against the restore target's root): every object is
-    'missing'. Resolve a relative cache against the repository the config was read from."""
+    """With `cache = ".cache/gitrack"` (relative), `checkout --worktree NEW` looked in
+    NEW/.cache/gitrack and found every object 'missing' (fixed in 0425f63: a relative
+    cache is relative to where the config was read)."""
     repo = make_data_repo(
         tmp_path / "repo",
         {"gitrack.toml": 'cache = ".cache/gitrack"\n', ".gitignore": "data/\n.cache/\n"},
@@ -697,9 +699,8 @@ def test_unreadable_file_is_a_clear_error_and_nothing_is_recorded(drepo: Path) -
 
 @skip_if_root
 def test_unreadable_subfolder_is_not_silently_left_out(drepo: Path) -> None:
-    """BUG: _walk uses os.walk without onerror: a sub-folder that cannot be listed is
-    silently missing from the manifest (no error, no warning); the run records a hash
-    of less data than the dataset holds."""
+    """Before 0425f63, os.walk without onerror silently left an unlistable sub-folder out
+    of the manifest: the run recorded a hash of less data than the dataset holds."""
     (drepo / "data/images/sub").chmod(0)
     try:
         res = gitrack("run", "-d", "data/images", "--", "true", cwd=drepo)
@@ -743,7 +744,7 @@ def test_unreadable_file_as_unprivileged_user(drepo: Path, tmp_path: Path) -> No
 
 @needs_unprivileged_userns
 def test_unreadable_subfolder_as_unprivileged_user(drepo: Path) -> None:
-    """BUG (see test_unreadable_subfolder_is_not_silently_left_out)."""
+    """See test_unreadable_subfolder_is_not_silently_left_out (fixed in 0425f63)."""
     (drepo / "data/images/sub").chmod(0)
     try:
         proc = _unprivileged('"$1" -m gitrack run -d data/images -- true', drepo)
@@ -802,8 +803,8 @@ def test_disk_full_fails_the_run_before_the_command_and_keeps_nothing(
 
 @needs_mount_ns
 def test_failed_run_leaves_no_pending_marker(drepo: Path, tmp_path: Path) -> None:
-    """BUG (minor): when caching fails (here: disk full), RunData never removes its
-    <cache>/pending/<run>.json marker, so `gitrack gc` keeps those objects for 14 days."""
+    """When caching failed (here: disk full) the <cache>/pending/<run>.json marker stayed,
+    and `gitrack gc` kept those objects for 14 days (fixed in 0425f63)."""
     proc = _run_with_tiny_cache(drepo, tmp_path)
     pending = [ln for ln in proc.stdout.splitlines() if "/pending/" in ln]
     assert pending == [], proc.stdout

@@ -92,10 +92,9 @@ def test_status_uses_the_newest_run_on_head(drepo: Path) -> None:
 def test_status_does_not_read_paths_from_notes_outside_the_repository(
     drepo: Path, tmp_path: Path
 ) -> None:
-    """BUG: `gitrack status` hashes every dataset path of the newest run's note without
-    validating it (operations.data_status -> DataStore.hash_path). A forged note with
-    '../secret.txt' or '/etc/...' makes status read files outside the repository and
-    reveal whether they match a guessed hash ('unchanged')."""
+    """Before 2cf6816 `gitrack status` hashed every dataset path of the newest run's note
+    unvalidated: a forged '../secret.txt' or '/etc/...' was read, and 'unchanged' revealed
+    whether it matched a guessed hash."""
     (tmp_path / "secret.txt").write_text("hunter2\n")
     record_data(drepo)
     guess = reference_file_hash(b"hunter2\n")
@@ -105,6 +104,26 @@ def test_status_does_not_read_paths_from_notes_outside_the_repository(
     res = gitrack("status", cwd=drepo)
     assert "unchanged  ../secret.txt" not in res.out
     assert "../secret.txt" in res.out + res.err  # reported as refused, not silently dropped
+
+
+def test_status_of_a_symlinked_dataset(drepo: Path, tmp_path: Path) -> None:
+    """Regression: (regression of 2cf6816): status now runs safe_target on every path, which
+    refuses a final symlink out of the repository, so a legitimately symlinked dataset
+    (data/linked -> /mnt/big, recorded with its link noted) shows 'refused' instead of
+    unchanged/changed. checkout accepts it (safe_target(..., final_link_ok=True)); status
+    only reads, so it can pass final_link_ok=True as well."""
+    outside = tmp_path / "big-disk"
+    write_files(outside, {"shard": b"s"})
+    os.symlink(outside, drepo / "data/linked")
+    run_id = record_data(drepo, "-d", "data/linked")
+    assert _status(drepo) == [
+        f"newest run on HEAD: {run_id}",
+        "unchanged  data/train.csv",
+        "unchanged  data/images",
+        "unchanged  data/linked",
+    ]
+    (outside / "shard").write_bytes(b"t")
+    assert _status(drepo)[3] == "changed  data/linked"
 
 
 # ----------------------------------------------------------------------------- gc
@@ -220,13 +239,10 @@ def test_gc_during_a_run_keeps_its_objects(drepo: Path, tmp_path: Path) -> None:
 def test_gc_between_caching_files_and_writing_the_manifest(
     drepo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """BUG (data loss): a run's pending marker names a folder dataset only by its manifest
-    hash, and the manifest is written *after* the folder's files. A `gitrack gc` in that
-    window cannot read the manifest, warns 'its files may be collected', and deletes the
-    file objects the run just cached; the run is then recorded with objects gone and can
-    never be restored. (Deterministic here: gc is run at the instant the manifest is about
-    to be stored. Fix: put every file hash of a folder in the marker, or store the
-    manifest first.)"""
+    """Data loss before 2cf6816: the pending marker named a folder only by its manifest
+    hash, and the manifest is written *after* the folder's files; a `gitrack gc` in that
+    window deleted the file objects the run had just cached, and the run was recorded
+    unrestorable. (Deterministic here: gc runs at the instant the manifest is stored.)"""
     write_files(drepo, {"data/images/fresh.png": os.urandom(100)})
     real_add_bytes = Cache.add_bytes
     reports: list[operations.GcReport] = []
@@ -245,9 +261,9 @@ def test_gc_between_caching_files_and_writing_the_manifest(
 
 
 def test_gc_survives_a_forged_manifest(drepo: Path) -> None:
-    """BUG: a manifest holding an unsafe path ('../x') makes Manifest.from_bytes raise
-    UnsafePathError, which referenced_objects does not catch (only CacheError and
-    ValueError): one bad note from a teammate's clone stops `gitrack gc` entirely."""
+    """A manifest holding an unsafe path ('../x') raised UnsafePathError through
+    referenced_objects: one bad note from a teammate's clone stopped `gitrack gc` entirely
+    (fixed in 2cf6816)."""
     record_data(drepo)
     entry = {"path": "../evil", "size": 1, "exec": False, "hash": "xxh128:" + "0" * 32}
     manifest = json.dumps(

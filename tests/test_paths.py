@@ -58,10 +58,10 @@ def test_check_relative_refuses(path: str) -> None:
 
 @pytest.mark.parametrize("path", [".", "./", "./."])
 def test_check_relative_refuses_dot_paths(path: str) -> None:
-    """BUG: '.' names the repository root itself (PurePosixPath('.').parts == ()).
+    """'.' names the repository root itself (PurePosixPath('.').parts == ()).
 
-    As a dataset path in a forged note, `gitrack checkout` restores the *whole working
-    tree* as that folder: every file not in the manifest is deleted (see
+    As a dataset path in a forged note, `gitrack checkout` restored the *whole working
+    tree* as that folder, deleting every file not in the manifest (fixed in 2cf6816; see
     test_data.py::test_forged_dot_dataset_does_not_wipe_the_working_tree).
     """
     with pytest.raises(UnsafePathError):
@@ -121,14 +121,25 @@ def test_nested_symlink_out_is_refused(root: Path) -> None:
 
 @pytest.mark.parametrize("link", [".git", ".git/hooks", "data/../.git"])
 def test_symlink_into_the_git_dir_is_refused(root: Path, link: str) -> None:
-    """BUG: a link inside the repository to .git passes (it does not *leave* the root).
-
-    The snapshot of a forged run can hold such a link (git checks out symlinks), so a
-    data path 'foo/config' then writes .git/config: arbitrary code execution through
-    core.fsmonitor or core.hooksPath (see test_data.py::test_forged_symlink_into_git_dir).
+    """A link inside the repository to .git does not *leave* the root, yet writing through
+    it is code execution: the snapshot of a forged run can hold such a link, and a data
+    path 'foo/config' then wrote .git/config (core.fsmonitor, core.hooksPath). Fixed in
+    2cf6816; see test_data.py::test_forged_symlink_into_git_dir_cannot_write_git_config.
     """
     (root / ".git" / "hooks").mkdir()
     os.symlink(link, root / "foo")
+    with pytest.raises(UnsafePathError):
+        safe_target(root, "foo/config")
+
+
+def test_symlink_into_a_nested_repositorys_git_dir_is_refused(root: Path) -> None:
+    """Regression: safe_target refuses a link whose target's *first* part is .git only
+    (`inside[0].lower() == ".git"`, gitrack/paths.py). A link to 'vendor/lib/.git' (an
+    embedded repository in the work tree) passes, so a forged data path 'foo/config'
+    writes vendor/lib/.git/config: code execution at the next `git` in vendor/lib.
+    check_relative refuses '.git' as *any* part; the link check should too."""
+    (root / "vendor" / "lib" / ".git").mkdir(parents=True)
+    os.symlink("vendor/lib/.git", root / "foo")
     with pytest.raises(UnsafePathError):
         safe_target(root, "foo/config")
 

@@ -101,6 +101,7 @@ def test_a_corrupt_database_is_replaced(tmp_path: Path) -> None:
 
 
 def test_an_unusable_location_only_disables_the_cache(tmp_path: Path) -> None:
+    """(An OSError from mkdir crashed `gitrack hash` with exit 2 before 2cf6816.)"""
     (tmp_path / "file").write_text("a file where a folder should be")
     cache = StatCache(tmp_path / "file" / "state.sqlite")
     cache.store([("/r/f", (1, 0, 1, 0), FAKE)], hashed_at_ns=10 * RACY_NS)
