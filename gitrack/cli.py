@@ -183,6 +183,8 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
     runs = selected[:limit] if limit is not None else selected
     if as_json:
         _print_json([r.record.to_public(r.commit) for r in runs])
+    elif not runs and where:
+        click.echo(f"no run matches --where {where!r} ({len(loaded.runs)} run(s) in all)", err=True)
     elif not runs:
         click.echo("no runs yet: record one with `gitrack run -- COMMAND`", err=True)
     else:

@@ -49,7 +49,7 @@ def load_runs(repo: Repo) -> Runs:
                 continue
             try:
                 record = RunRecord.from_line(line)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 warnings.append(
                     f"skipped note line {number} on commit {entry.commit[:10]}: "
                     f"not a gitrack run ({exc})"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrack import config, history, render, restore
-from gitrack.errors import GitrackError
+from gitrack.errors import CorruptRecordError, GitrackError
 from gitrack.git import Repo
 from gitrack.odb import Cache
 from gitrack.paths import safe_target
@@ -190,7 +190,13 @@ def metric_history(
         value = run.record.metrics.get(key)
         return [] if value is None else [(0, value, 0.0)]
     data = Repo.discover(cwd).read_blob(blob)
-    return [(step, value, t) for k, step, value, t in steps.decode(data) if k == key]
+    try:
+        decoded = steps.decode(data)
+    except Exception as exc:  # the blob is named by a note: untrusted input
+        raise CorruptRecordError(
+            f"the step metrics of run {run.id} ({blob[:12]}) are unreadable: {exc}"
+        ) from exc
+    return [(step, value, t) for k, step, value, t in decoded if k == key]
 
 
 @dataclass
@@ -213,8 +219,8 @@ def compare_runs(refs: list[str], with_code: bool = False, cwd: str | Path = "."
     fields = [c for c in table.columns_of(rows_by_run) if "." in c]
     rows = []
     for name in ["status", "commit", "dirty", "duration_s", *fields]:
-        values = [_cell(row.get(name)) for row in rows_by_run]
-        rows.append((name, values, len(set(values)) > 1))
+        raw = [row.get(name) for row in rows_by_run]
+        rows.append((name, [_cell(v) for v in raw], _differ(raw)))
     diffs = []
     if with_code:
         first = chosen[0]
@@ -223,6 +229,12 @@ def compare_runs(refs: list[str], with_code: bool = False, cwd: str | Path = "."
             tree = repo.commit_info(other.record.snapshot).tree
             diffs.append((first.id, other.id, repo.diff_patch(base, tree)))
     return Comparison(chosen, rows, diffs)
+
+
+def _differ(values: list[object]) -> bool:
+    """Exact comparison of the raw values (the cells round to 6 digits); NaN equals NaN."""
+    keys = {("nan",) if isinstance(v, float) and v != v else (type(v).__name__, v) for v in values}
+    return len(keys) > 1
 
 
 def _cell(value: object) -> str:

@@ -45,9 +45,9 @@ KEYWORDS = ("and", "or", "not", "like", "ilike", "in", "true", "false", "null")
 
 
 class QueryError(GitrackError):
-    def __init__(self, text: str, position: int, message: str) -> None:
+    def __init__(self, text: str, position: int, message: str, option: str = "--where") -> None:
         pointer = f"{text[:position]}▶{text[position:]}"
-        super().__init__(f"cannot read --where at column {position + 1}: {message}: {pointer}")
+        super().__init__(f"cannot read {option} at column {position + 1}: {message}: {pointer}")
         self.position = position
 
 
@@ -348,12 +348,16 @@ def sort_key(spec: str) -> tuple[str, bool]:
         name, descending = name[:-5].strip(), True
     elif name.lower().endswith(" asc"):
         name = name[:-4].strip()
-    tokens = tokenize(name)
+    offset = spec.find(name) if name else len(spec)
+    try:
+        tokens = tokenize(name)
+    except QueryError as exc:
+        raise QueryError(spec, offset + exc.position, "unexpected character", "--sort") from exc
     if len(tokens) != 2 or tokens[0].kind != "name":
-        raise QueryError(spec, 0, "expected a field to sort by, e.g. -metrics.auc")
+        raise QueryError(spec, offset, "expected a field to sort by, e.g. -metrics.auc", "--sort")
 
     def fail(message: str) -> QueryError:
-        return QueryError(spec, 0, message)
+        return QueryError(spec, offset, message, "--sort")
 
     return resolve_field(tokens[0].value, fail), descending
 

@@ -249,7 +249,10 @@ def decode_number(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a metric")
     if isinstance(value, (int, float)):
-        return value
+        try:
+            return float(value)
+        except OverflowError as exc:  # a forged 10**400 in a note
+            raise ValueError(f"number out of range: {value}") from exc
     if value in ("NaN", "Infinity", "-Infinity"):
         return float(value.replace("Infinity", "inf"))
     raise ValueError(f"not a number: {value!r}")

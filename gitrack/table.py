@@ -8,7 +8,6 @@ pyarrow is imported only to build a table.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,14 +151,10 @@ def _write_jsonl(path: Path, runs: list[history.Run]) -> None:
     names = columns_of(rows)
     with path.open("w", encoding="utf-8") as fh:
         for row in rows:
-            record = {name: _json_value(row.get(name)) for name in names}
-            fh.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
+            record = {name: row.get(name) for name in names}
+            # NaN/Infinity literals, as Python's json and pyarrow read them: a metric column
+            # stays numeric (strings would make it mixed).
+            fh.write(json.dumps(record, ensure_ascii=False, allow_nan=True) + "\n")
 
 
 def _write_arrow(path: Path, table: pa.Table, fmt: str) -> None:
