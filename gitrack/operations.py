@@ -96,7 +96,9 @@ def data_status(cwd: str | Path = ".") -> DataStatus:
     rows = []
     for path in dict.fromkeys([*settings.data, *recorded]):
         try:
-            safe_target(repo.root, path)  # paths in notes are untrusted: never read outside
+            # Paths in notes are untrusted: never read outside the repository (a dataset
+            # that is itself a link is read through, as when it was recorded).
+            safe_target(repo.root, path, final_link_ok=True)
         except GitrackError:
             rows.append(("refused", path))
             continue

@@ -54,8 +54,8 @@ def safe_target(root: Path, path: str, final_link_ok: bool = False) -> Path:
             if resolved != real_root and not resolved.startswith(real_root + os.sep):
                 raise UnsafePathError(path, f"{current} is a symlink out of the repository")
             inside = Path(os.path.relpath(resolved, real_root)).parts
-            if inside and inside[0].lower() == ".git":
-                raise UnsafePathError(path, f"{current} is a symlink into .git")
+            if any(part.lower() == ".git" for part in inside):  # nested repositories too
+                raise UnsafePathError(path, f"{current} is a symlink into a .git folder")
     return Path(root).joinpath(*pure.parts)
 
 
@@ -78,6 +78,6 @@ def repo_relative(root: Path, path: Path) -> str:
     text = rel.as_posix()
     if text in ("", "."):
         raise GitrackError(f"{path} is the repository itself; name a file or folder in it")
-    if rel.parts[0].lower() == ".git":
+    if any(part.lower() == ".git" for part in rel.parts):
         raise GitrackError(f"{path} is inside .git; data must be a file or folder of the work tree")
     return text
