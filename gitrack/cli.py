@@ -456,7 +456,11 @@ def demo(directory: Path | None) -> None:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    # Indented for people; compact for pipes and scripts (Python's C encoder, 2x faster).
+    if sys.stdout.isatty():
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
 def _warn_all(warnings: list[str]) -> None:

@@ -34,9 +34,35 @@ def hash_stream(stream: BinaryIO, progress: Progress | None = None) -> str:
     return PREFIX + digest.hexdigest()
 
 
+MMAP_MIN = 1024 * 1024  # below this, a read is cheaper than setting up a mapping
+
+
 def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
     with open(path, "rb", buffering=0) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size >= MMAP_MIN:
+            try:
+                return _hash_mapped(stream.fileno(), size, progress)
+            except (OSError, ValueError):
+                stream.seek(0)  # a file that cannot be mapped (a pipe, /proc): read it
         return hash_stream(stream, progress)
+
+
+def _hash_mapped(fd: int, size: int, progress: Progress | None) -> str:
+    """Hash through a read-only mapping: no copy into Python buffers, ~2x a read loop."""
+    import mmap
+
+    digest = xxhash.xxh3_128()
+    with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+        if hasattr(mmap, "MADV_SEQUENTIAL"):
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
+        with memoryview(mapped) as view:
+            for start in range(0, size, CHUNK):
+                with view[start : start + CHUNK] as chunk:
+                    digest.update(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+    return PREFIX + digest.hexdigest()
 
 
 def hash_bytes(data: bytes) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -109,51 +110,57 @@ class RunRecord:
 
     @classmethod
     def from_line(cls, line: str) -> RunRecord:
-        """Parse one note line. Raises ValueError for anything that is not a run."""
+        """Parse one note line. Raises ValueError for anything that is not a run.
+
+        Called for every run on every `gitrack ls`: cheap checks (precompiled regexes,
+        conversions only for fields that are present).
+        """
         data = json.loads(line)
-        if not isinstance(data, dict):
+        if type(data) is not dict:
             raise ValueError("not a JSON object")
-        for key, kind in (
-            ("started", str),
-            ("id", str),
-            ("command", list),
-            ("base_commit", str),
-            ("snapshot", str),
-        ):
-            if not isinstance(data.get(key), kind):
-                raise ValueError(f"missing or invalid {key!r}")
-        parse_timestamp(data["started"])
-        if not all(_is_hex(data[k]) for k in ("id", "snapshot", "base_commit")):
-            raise ValueError("id, snapshot and base_commit must be hexadecimal")
+        started, run_id = data.get("started"), data.get("id")
+        snapshot, base = data.get("snapshot"), data.get("base_commit")
+        command = data.get("command")
+        if not (isinstance(started, str) and _TIMESTAMP(started)):
+            raise ValueError("missing or invalid 'started'")
+        if not (isinstance(run_id, str) and _HEX(run_id)):
+            raise ValueError("missing or invalid 'id'")
+        if not (isinstance(snapshot, str) and _HEX(snapshot)):
+            raise ValueError("missing or invalid 'snapshot'")
+        if not (isinstance(base, str) and _HEX(base)):
+            raise ValueError("missing or invalid 'base_commit'")
+        if not isinstance(command, list):
+            raise ValueError("missing or invalid 'command'")
+        get = data.get
         return cls(
-            started=data["started"],
-            id=data["id"],
-            command=[str(a) for a in data["command"]],
-            base_commit=data["base_commit"],
-            snapshot=data["snapshot"],
-            dirty=bool(data.get("dirty", False)),
-            status=str(data.get("status", "ok")),
-            exit_code=int(data.get("exit_code", 0)),
-            signal=data.get("signal"),
-            duration_s=float(data.get("duration_s", 0.0)),
-            cpu_s=_opt_float(data.get("cpu_s")),
-            max_rss_bytes=_opt_int(data.get("max_rss_bytes")),
-            name=data.get("name"),
-            cwd=str(data.get("cwd", ".")),
-            params=_str_dict(data.get("params")),
-            metrics=_metrics(data.get("metrics")),
-            tags=_str_dict(data.get("tags")),
-            user=str(data.get("user", "")),
-            host=str(data.get("host", "")),
-            env=_str_dict(data.get("env")),
-            untracked_skipped={k: int(v) for k, v in _dict(data.get("untracked_skipped")).items()},
-            warnings=[str(w) for w in data.get("warnings", []) if isinstance(w, str)],
-            datasets=_str_dict(data.get("datasets")),
-            outputs=_str_dict(data.get("outputs")),
-            large_files=_str_dict(data.get("large_files")),
-            links=_str_dict(data.get("links")),
-            metric_history=_opt_hex(data.get("metric_history")),
-            v=int(data.get("v", FORMAT_VERSION)),
+            started=started,
+            id=run_id,
+            command=[a if type(a) is str else str(a) for a in command],
+            base_commit=base,
+            snapshot=snapshot,
+            dirty=bool(get("dirty", False)),
+            status=str(get("status", "ok")),
+            exit_code=int(get("exit_code", 0)),
+            signal=get("signal"),
+            duration_s=float(get("duration_s", 0.0)),
+            cpu_s=_opt_float(get("cpu_s")),
+            max_rss_bytes=_opt_int(get("max_rss_bytes")),
+            name=get("name"),
+            cwd=str(get("cwd", ".")),
+            params=_str_dict(get("params")),
+            metrics=_metrics(get("metrics")),
+            tags=_str_dict(get("tags")),
+            user=str(get("user", "")),
+            host=str(get("host", "")),
+            env=_str_dict(get("env")),
+            untracked_skipped=_int_dict(get("untracked_skipped")),
+            warnings=[w for w in get("warnings") or () if isinstance(w, str)],
+            datasets=_str_dict(get("datasets")),
+            outputs=_str_dict(get("outputs")),
+            large_files=_str_dict(get("large_files")),
+            links=_str_dict(get("links")),
+            metric_history=_opt_hex(get("metric_history")),
+            v=int(get("v", FORMAT_VERSION)),
         )
 
     def to_public(self, commit: str) -> dict[str, Any]:
@@ -259,8 +266,13 @@ def decode_number(value: Any) -> float:
 
 
 def _metrics(value: Any) -> dict[str, float]:
-    out = {}
-    for key, raw in _dict(value).items():
+    out: dict[str, float] = {}
+    if not value or type(value) is not dict:
+        return out
+    for key, raw in value.items():
+        if type(raw) is float:
+            out[str(key)] = raw
+            continue
         try:
             out[key] = decode_number(raw)
         except ValueError:
@@ -268,8 +280,12 @@ def _metrics(value: Any) -> dict[str, float]:
     return out
 
 
+_HEX = re.compile(r"[0-9a-f]+\Z").match
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z").match
+
+
 def _is_hex(text: str) -> bool:
-    return bool(text) and all(c in "0123456789abcdef" for c in text)
+    return bool(_HEX(text))
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -277,7 +293,17 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _str_dict(value: Any) -> dict[str, str]:
-    return {k: str(v) for k, v in _dict(value).items()}
+    if not value or type(value) is not dict:
+        return {}
+    return {str(k): v if type(v) is str else str(v) for k, v in value.items()}
+
+
+def _int_dict(value: Any) -> dict[str, int]:
+    out = {}
+    for key, number in _dict(value).items():
+        if isinstance(number, int) and not isinstance(number, bool):
+            out[key] = number
+    return out
 
 
 def _opt_hex(value: Any) -> str | None:
