@@ -12,10 +12,11 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from gitrack import hashing
 from gitrack.errors import GitrackError, VerificationError
@@ -45,7 +46,7 @@ class PathState:
     path: str  # relative to the repository root
     hash: str
     link: str | None = None  # the path itself was a symlink to this target
-    files: list[tuple[Path, FileEntry]] = field(default_factory=list)
+    files: list[tuple[str | Path, FileEntry]] = field(default_factory=list)
     manifest: Manifest | None = None
     stats: dict[str, StatKey] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -100,22 +101,26 @@ class DataStore:
     def _hash_dir(self, rel: str, top: Path, link: str | None, label: str) -> PathState:
         found, empty_dirs, warnings = _walk(top)
         hashes = self.hash_files([(path, st) for _, path, st in found], label)
-        entries = [
-            (path, FileEntry(name, st.st_size, bool(st.st_mode & stat.S_IXUSR), hashes[str(path)]))
+        entries: list[tuple[str | Path, FileEntry]] = [
+            (path, FileEntry(name, st.st_size, bool(st.st_mode & stat.S_IXUSR), hashes[path]))
             for name, path, st in found
         ]
         manifest = Manifest(tuple(e for _, e in entries), tuple(empty_dirs))
-        stats = {str(path): stat_key(st) for _, path, st in found}
+        stats = {path: stat_key(st) for _, path, st in found}
         return PathState(rel, manifest.digest(), link, entries, manifest, stats, warnings)
 
-    def hash_files(self, files: list[tuple[Path, os.stat_result]], label: str) -> dict[str, str]:
+    def hash_files(
+        self,
+        files: Sequence[tuple[str | Path, os.stat_result]],
+        label: str,
+    ) -> dict[str, str]:
         """Hashes by absolute path; unchanged files come from the stat cache, unread."""
         if not files:
             return {}
         started = now_ns()
         known = self.state.lookup_tree(os.path.commonpath([str(p) for p, _ in files]))
         out: dict[str, str] = {}
-        todo: list[tuple[Path, os.stat_result]] = []
+        todo: list[tuple[str | Path, os.stat_result]] = []
         for path, st in files:
             hit = known.get(str(path))
             if hit is not None and hit[0] == stat_key(st):
@@ -269,8 +274,8 @@ class DataStore:
         found, _, _ = _walk(target)
         for name, path, _st in found:
             if name not in wanted:
-                self._preserve(path)
-                path.unlink()
+                self._preserve(Path(path))
+                os.unlink(path)
         written = 0
         for entry in manifest.files:
             dest = safe_target(target, entry.path)
@@ -290,7 +295,7 @@ class DataStore:
 
     def _preserve_tree(self, top: Path) -> None:
         for _, path, _ in _walk(top)[0]:
-            self._preserve(path)
+            self._preserve(Path(path))
 
     def _make_parents(self, rel: str, target: Path) -> None:
         parent = target.parent
@@ -345,7 +350,7 @@ class DataStore:
         return keep, warnings
 
 
-def _hash_one(path: Path, progress: hashing.Progress) -> str:
+def _hash_one(path: str | Path, progress: hashing.Progress) -> str:
     try:
         return hashing.hash_file(path, progress)
     except OSError as exc:
@@ -354,37 +359,42 @@ def _hash_one(path: Path, progress: hashing.Progress) -> str:
         ) from exc
 
 
-def _walk(top: Path) -> tuple[list[tuple[str, Path, os.stat_result]], list[str], list[str]]:
-    """Files under ``top`` (links to files followed), empty folders, warnings."""
-    found: list[tuple[str, Path, os.stat_result]] = []
+def _walk(top: Path) -> tuple[list[tuple[str, str, os.stat_result]], list[str], list[str]]:
+    """Files under ``top`` (links to files followed): (relative path, path, stat), sorted;
+    empty folders; warnings. Plain strings and os.scandir: this runs over 100,000 files."""
+    found: list[tuple[str, str, os.stat_result]] = []
     empty: list[str] = []
     warnings: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(top, onerror=_walk_error):
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
-        base = Path(dirpath)
-        rel_dir = base.relative_to(top).as_posix()
-        for name in list(dirnames):
-            if os.path.islink(base / name):
-                warnings.append(f"{base / name}: a symlink to a folder inside a dataset is skipped")
-                dirnames.remove(name)
-        if not dirnames and not filenames and base != top:
-            empty.append(rel_dir)
-        for name in sorted(filenames):
-            path = base / name
+    stack = [(os.fspath(top), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listing = list(entries)
+        except OSError as exc:
+            _walk_error(exc)
+        if not listing and prefix:
+            empty.append(prefix[:-1])
+        for entry in listing:
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name != ".git":
+                    stack.append((entry.path, rel + "/"))
+                continue
             try:
-                st = os.stat(path)
+                st = entry.stat()  # follows a link to a file: its content is hashed
             except OSError:
-                warnings.append(f"{path}: a broken symlink is skipped")
+                warnings.append(f"{entry.path}: a broken symlink is skipped")
                 continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            found.append((rel, path, st))
+            if stat.S_ISDIR(st.st_mode):
+                warnings.append(f"{entry.path}: a symlink to a folder inside a dataset is skipped")
+            elif stat.S_ISREG(st.st_mode):
+                found.append((rel, entry.path, st))
     found.sort(key=lambda item: item[0])
     return found, sorted(empty), warnings
 
 
-def _walk_error(exc: OSError) -> None:
+def _walk_error(exc: OSError) -> NoReturn:
     raise GitrackError(
         f"cannot read folder {exc.filename}: {exc.strerror}; check its permissions"
     ) from exc

@@ -9,6 +9,7 @@ pygit2 objects. The git binary is used only where the user's own git setup must 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import stat
@@ -17,9 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pygit2
-from pygit2.enums import CheckoutStrategy, DiffOption, FileMode, FileStatus
+from typing import TYPE_CHECKING, Any
 
 from gitrack.errors import (
     BareRepositoryError,
@@ -36,15 +35,47 @@ from gitrack.errors import (
 CAS_ATTEMPTS = 200
 FALLBACK_SIGNATURE = ("gitrack", "gitrack@localhost")
 
-_WT_CHANGED = (
-    FileStatus.WT_NEW
-    | FileStatus.WT_MODIFIED
-    | FileStatus.WT_DELETED
-    | FileStatus.WT_TYPECHANGE
-    | FileStatus.WT_RENAMED
-    | FileStatus.WT_UNREADABLE
-    | FileStatus.CONFLICTED
-)
+
+class _LazyModule:
+    """pygit2 costs ~60 ms to import: commands that never open a repository through it
+    (`gitrack hash`, `--help`, most hooks' fast paths) should not pay for it."""
+
+    def __init__(self, name: str, member: str | None = None) -> None:
+        self._name = name
+        self._member = member
+
+    def __getattr__(self, attr: str) -> Any:
+        import importlib
+
+        target: Any = importlib.import_module(self._name)
+        if self._member is not None:
+            target = getattr(target, self._member)
+        return getattr(target, attr)
+
+
+if TYPE_CHECKING:
+    import pygit2
+    from pygit2.enums import CheckoutStrategy, DiffOption, FileMode, FileStatus
+else:
+    pygit2 = _LazyModule("pygit2")
+    CheckoutStrategy = _LazyModule("pygit2.enums", "CheckoutStrategy")
+    DiffOption = _LazyModule("pygit2.enums", "DiffOption")
+    FileMode = _LazyModule("pygit2.enums", "FileMode")
+    FileStatus = _LazyModule("pygit2.enums", "FileStatus")
+
+
+@functools.cache
+def _wt_changed() -> Any:
+    status = FileStatus
+    return (
+        status.WT_NEW
+        | status.WT_MODIFIED
+        | status.WT_DELETED
+        | status.WT_TYPECHANGE
+        | status.WT_RENAMED
+        | status.WT_UNREADABLE
+        | status.CONFLICTED
+    )
 
 
 @dataclass(frozen=True)
@@ -104,6 +135,19 @@ def run_git(args: list[str], cwd: str | os.PathLike[str] | None = None) -> str:
         detail = lines[-1] if lines else f"exit {proc.returncode}"
         raise GitCommandError(f"git {args[0]} failed: {detail}")
     return proc.stdout
+
+
+def find_common_dir(start: Path) -> Path | None:
+    """The git common dir of the repository around ``start``, or None outside one.
+
+    Cheap (one `git rev-parse`, no pygit2): for `gitrack hash`, which only needs to know
+    where the stat cache lives.
+    """
+    try:
+        out = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=start)
+    except GitCommandError:
+        return None
+    return Path(out.strip()) if out.strip() else None
 
 
 def init_repository(path: Path) -> Repo:
@@ -307,7 +351,7 @@ class Repo:
         for path, flags in [*status.items(), *((p, FileStatus.WT_NEW) for p in extras)]:
             if flags & FileStatus.IGNORED or path.endswith("/"):
                 continue  # ignored, or an untracked nested repository: not ours to capture
-            if not flags & _WT_CHANGED and path in user_index:
+            if not flags & _wt_changed() and path in user_index:
                 # Staged and unchanged since: the working file is exactly the index entry.
                 entry = user_index[path]
                 additions.append((path, entry.id, entry.mode))

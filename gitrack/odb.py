@@ -46,7 +46,10 @@ class Cache:
 
     # ----------------------------------------------------------------- adding
     def add_file(
-        self, source: Path, known_hash: str | None = None, progress: hashing.Progress | None = None
+        self,
+        source: str | Path,
+        known_hash: str | None = None,
+        progress: hashing.Progress | None = None,
     ) -> str:
         """Store a copy of ``source``; return its hash. A no-op if already stored."""
         if known_hash is not None and self.exists(known_hash):
@@ -185,7 +188,7 @@ class Cache:
             obj.path.parent.rmdir()  # only succeeds once the shard is empty
 
 
-def _reflink(source: Path, handle: BinaryIO) -> bool:
+def _reflink(source: str | Path, handle: BinaryIO) -> bool:
     """Share blocks with ``source`` where the filesystem can (copy-on-write)."""
     try:
         import fcntl

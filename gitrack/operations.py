@@ -55,22 +55,18 @@ def checkout(
 def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path]]:
     """``xxh128:<hex>`` per path; inside a repository, its stat cache makes re-checks free."""
     from gitrack.data import DataStore
+    from gitrack.git import find_common_dir
 
-    try:
-        repo = Repo.discover(cwd)
-    except GitrackError:
-        repo = None  # outside a repository: hash without a stat cache
+    common = find_common_dir(Path(cwd))  # the stat cache of the repository we are in
+    state = StatCache(common / "gitrack" / "state.sqlite" if common else None)
     out = []
-    for path in paths:
-        absolute = Path(os.path.abspath(Path(cwd) / path))
-        if repo is not None:
-            store = DataStore.open(absolute.parent, repo.common_dir, None)
-        else:
-            store = DataStore(absolute.parent, Cache(Path(os.devnull)), StatCache(None))
-        try:
+    try:
+        for path in paths:
+            absolute = Path(os.path.abspath(Path(cwd) / path))
+            store = DataStore(absolute.parent, Cache(Path(os.devnull)), state)
             out.append((store.hash_path(absolute.name).hash, path))
-        finally:
-            store.state.close()
+    finally:
+        state.close()
     return out
 
 

@@ -257,9 +257,10 @@ def decode_number(value: Any) -> float:
         raise ValueError("a boolean is not a metric")
     if isinstance(value, (int, float)):
         try:
-            return float(value)
-        except OverflowError as exc:  # a forged 10**400 in a note
+            float(value)  # a forged 10**400 in a note has no float: not a metric
+        except OverflowError as exc:
             raise ValueError(f"number out of range: {value}") from exc
+        return value  # an int stays an int: the line round-trips byte for byte
     if value in ("NaN", "Infinity", "-Infinity"):
         return float(value.replace("Infinity", "inf"))
     raise ValueError(f"not a number: {value!r}")
