@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from gitrack import __version__, render
+from gitrack import __version__
 from gitrack.errors import GitrackError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -181,7 +181,9 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
     _warn_all(loaded.warnings)
     selected = table.select(loaded.runs, where, sort)
     runs = selected[:limit] if limit is not None else selected
-    if as_json:
+    if as_json and not sys.stdout.isatty():
+        click.echo("[" + ",".join(run.public_json() for run in runs) + "]")  # compact, fast
+    elif as_json:
         _print_json([r.record.to_public(r.commit) for r in runs])
     elif not runs and where:
         click.echo(f"no run matches --where {where!r} ({len(loaded.runs)} run(s) in all)", err=True)
@@ -206,7 +208,7 @@ def show(run_ref: str, as_json: bool, patch: bool, metric_key: str | None) -> No
       gitrack show 3f2a --patch | git apply   # re-apply the run's edits elsewhere
       gitrack show 3f2a --metric loss
     """
-    from gitrack import operations
+    from gitrack import operations, render
 
     view = operations.show_run(run_ref)
     _warn_all(view.warnings)
@@ -277,7 +279,7 @@ def compare(run_refs: tuple[str, ...], code: bool) -> None:
       gitrack compare 3f2a 9c1b
       gitrack compare 3f2a 9c1b 77e0 --code
     """
-    from gitrack import operations
+    from gitrack import operations, render
 
     result = operations.compare_runs(list(run_refs), with_code=code)
     click.echo(render.comparison(result.runs, result.rows))
@@ -325,9 +327,9 @@ def hash_command(paths: tuple[Path, ...]) -> None:
       gitrack hash data/train.parquet
       gitrack hash data/images
     """
-    from gitrack import operations
+    from gitrack.data import hash_paths
 
-    for digest, path in operations.hash_paths(list(paths)):
+    for digest, path in hash_paths(list(paths)):
         click.echo(f"{digest}  {path}")
 
 

@@ -350,6 +350,23 @@ class DataStore:
         return keep, warnings
 
 
+def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path]]:
+    """``xxh128:<hex>`` per path; inside a repository, its stat cache makes re-checks free."""
+    from gitrack.git import find_common_dir
+
+    common = find_common_dir(Path(cwd))  # the stat cache of the repository we are in
+    state = StatCache(common / "gitrack" / "state.sqlite" if common else None)
+    out = []
+    try:
+        for path in paths:
+            absolute = Path(os.path.abspath(Path(cwd) / path))
+            store = DataStore(absolute.parent, Cache(Path(os.devnull)), state)
+            out.append((store.hash_path(absolute.name).hash, path))
+    finally:
+        state.close()
+    return out
+
+
 def _hash_one(path: str | Path, progress: hashing.Progress) -> str:
     try:
         return hashing.hash_file(path, progress)

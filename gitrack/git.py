@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import random
+import re
 import stat
 import subprocess
 import time
@@ -50,7 +51,9 @@ class _LazyModule:
         target: Any = importlib.import_module(self._name)
         if self._member is not None:
             target = getattr(target, self._member)
-        return getattr(target, attr)
+        value = getattr(target, attr)
+        setattr(self, attr, value)  # later lookups skip __getattr__ (hot loops use these)
+        return value
 
 
 if TYPE_CHECKING:
@@ -62,6 +65,9 @@ else:
     DiffOption = _LazyModule("pygit2.enums", "DiffOption")
     FileMode = _LazyModule("pygit2.enums", "FileMode")
     FileStatus = _LazyModule("pygit2.enums", "FileStatus")
+
+
+_OBJECT_ID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z").match
 
 
 @functools.cache
@@ -521,12 +527,36 @@ class Repo:
         raise ConcurrentUpdateError(refname)
 
     def iter_notes(self, refname: str) -> Iterator[NoteEntry]:
-        if self._r.references.get(refname) is None:
-            return
-        for note in self._r.notes(refname):
-            blob = self._r[note.id]
-            data = blob.data if isinstance(blob, pygit2.Blob) else b""
-            yield NoteEntry(commit=str(note.annotated_id), text=data.decode("utf-8", "replace"))
+        for commit, blob in self.note_blobs(refname):
+            yield NoteEntry(commit=commit, text=self.read_text(blob))
+
+    def note_blobs(self, refname: str) -> list[tuple[str, str]]:
+        """(annotated commit, note blob id) for every note, whatever the fan-out.
+
+        A tree walk, no blob read: callers read (or find in a cache) only what they need.
+        """
+        ref = self._r.references.get(refname)
+        if ref is None:
+            return []
+        out: list[tuple[str, str]] = []
+        pending = [(ref.peel(pygit2.Commit).tree, "")]
+        tree_mode, blob_mode = FileMode.TREE, FileMode.BLOB
+        while pending:
+            tree, prefix = pending.pop()
+            for entry in tree:
+                name = prefix + entry.name
+                if entry.filemode == tree_mode:
+                    pending.append((self._r[entry.id], name))
+                elif entry.filemode == blob_mode and _OBJECT_ID(name):
+                    out.append((name, str(entry.id)))
+        return out
+
+    def read_text(self, blob: str) -> str:
+        """A blob as text, straight from the object database (notes are UTF-8)."""
+        kind, data = self._r.odb.read(pygit2.Oid(hex=blob))
+        if kind != pygit2.GIT_OBJECT_BLOB:
+            return ""
+        return bytes(data).decode("utf-8", "replace")
 
     # --------------------------------------------------------------- restoring
     def checkout_detached(self, commit: str) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
-from gitrack.record import RunRecord, parse_committed_line
+from gitrack.notecache import NoteCache, record_of
+from gitrack.record import RunRecord
 from gitrack.refs import NOTES_REF
 
 MIN_PREFIX = 4
@@ -16,10 +18,19 @@ MIN_PREFIX = 4
 class Run:
     record: RunRecord
     commit: str  # the commit whose note holds the run (after a rewrite: the new commit)
+    public_text: str | None = field(default=None, compare=False)  # JSON without "commit"
 
     @property
     def id(self) -> str:
         return self.record.id
+
+    def public_json(self) -> str:
+        """The run as `ls --json` prints it, compact."""
+        if self.public_text is None:
+            return json.dumps(
+                self.record.to_public(self.commit), ensure_ascii=False, separators=(",", ":")
+            )
+        return f'{{"commit":"{self.commit}",{self.public_text[1:]}'
 
 
 @dataclass
@@ -39,23 +50,20 @@ def load_runs(repo: Repo) -> Runs:
     by_id: dict[str, list[Run]] = {}
     warnings: list[str] = []
     committed_as: dict[str, list[str]] = {}
-    for entry in repo.iter_notes(NOTES_REF):
-        for number, line in enumerate(entry.text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            committed = parse_committed_line(line)
-            if committed is not None:
-                committed_as.setdefault(committed, []).append(entry.commit)
-                continue
-            try:
-                record = RunRecord.from_line(line)
-            except (ValueError, TypeError, OverflowError) as exc:
+    cache = NoteCache(repo.common_dir / "gitrack" / "notes.cache")
+    for commit, blob in repo.note_blobs(NOTES_REF):
+        for item in cache.items(blob, repo.read_text):
+            if item[0] == "run":
+                record = record_of(item[1])
+                by_id.setdefault(record.id, []).append(Run(record, commit, item[2]))
+            elif item[0] == "committed":
+                committed_as.setdefault(item[1], []).append(commit)
+            else:
                 warnings.append(
-                    f"skipped note line {number} on commit {entry.commit[:10]}: "
-                    f"not a gitrack run ({exc})"
+                    f"skipped note line {item[1]} on commit {commit[:10]}: "
+                    f"not a gitrack run ({item[2]})"
                 )
-                continue
-            by_id.setdefault(record.id, []).append(Run(record, entry.commit))
+    cache.save()
     runs = [_pick_current(repo, copies) for copies in by_id.values()]
     runs.sort(key=lambda r: (r.record.started, r.id), reverse=True)
     return Runs(runs, warnings, committed_as)

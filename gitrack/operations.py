@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,9 +9,7 @@ from typing import TYPE_CHECKING
 from gitrack import config, history, render, restore
 from gitrack.errors import CorruptRecordError, GitrackError
 from gitrack.git import Repo
-from gitrack.odb import Cache
 from gitrack.paths import safe_target
-from gitrack.state import StatCache
 
 if TYPE_CHECKING:
     from gitrack.sync import SyncReport
@@ -50,24 +47,6 @@ def checkout(
     settings = config.load(repo.root)
     run = history.resolve(history.load_runs(repo), ref)
     return restore.checkout_run(repo, run, worktree, with_data, settings.cache, settings.remote)
-
-
-def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path]]:
-    """``xxh128:<hex>`` per path; inside a repository, its stat cache makes re-checks free."""
-    from gitrack.data import DataStore
-    from gitrack.git import find_common_dir
-
-    common = find_common_dir(Path(cwd))  # the stat cache of the repository we are in
-    state = StatCache(common / "gitrack" / "state.sqlite" if common else None)
-    out = []
-    try:
-        for path in paths:
-            absolute = Path(os.path.abspath(Path(cwd) / path))
-            store = DataStore(absolute.parent, Cache(Path(os.devnull)), state)
-            out.append((store.hash_path(absolute.name).hash, path))
-    finally:
-        state.close()
-    return out
 
 
 @dataclass

@@ -1,0 +1,89 @@
+"""A cache of parsed note blobs, so `gitrack ls` over thousands of runs does not re-parse
+and re-validate every JSON line each time.
+
+Keyed by the note *blob id* (content-addressed, so an entry can never be stale): after a
+new run only its commit's note is parsed again. Stored with :mod:`marshal` (3x faster to
+load than JSON) in ``<git common dir>/gitrack/notes.cache``, written atomically, and
+ignored whenever it is unreadable or from another gitrack or Python version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import marshal
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from gitrack import __version__
+from gitrack.record import FORMAT_VERSION, RunRecord, parse_committed_line
+
+# ("run", record fields, public JSON without "commit") | ("committed", run id)
+# | ("bad", line number, reason)
+Item = tuple[Any, ...]
+_KEY = (__version__, FORMAT_VERSION, sys.version_info[:2])
+
+
+def parse_note(text: str) -> list[Item]:
+    items: list[Item] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        committed = parse_committed_line(line)
+        if committed is not None:
+            items.append(("committed", committed))
+            continue
+        try:
+            record = RunRecord.from_line(line)
+        except (ValueError, TypeError, OverflowError) as exc:
+            items.append(("bad", number, str(exc)))
+            continue
+        public = record.to_public("")
+        del public["commit"]
+        text_public = json.dumps(public, ensure_ascii=False, separators=(",", ":"))
+        items.append(("run", dict(vars(record)), text_public))
+    return items
+
+
+class NoteCache:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries: dict[str, list[Item]] = {}
+        self._used: set[str] = set()
+        self._dirty = False
+        try:
+            data = marshal.loads(path.read_bytes())
+            if isinstance(data, tuple) and data[0] == _KEY and isinstance(data[1], dict):
+                self._entries = data[1]
+        except (OSError, EOFError, ValueError, TypeError, IndexError):
+            self._entries = {}
+
+    def items(self, blob: str, read: Any) -> list[Item]:
+        """Parsed lines of a note blob; ``read(blob)`` gives its text on a miss."""
+        self._used.add(blob)
+        found = self._entries.get(blob)
+        if found is None:
+            found = parse_note(read(blob))
+            self._entries[blob] = found
+            self._dirty = True
+        return found
+
+    def save(self) -> None:
+        """Keep the entries of this listing only (deleted notes drop out), atomically."""
+        if not self._dirty and len(self._used) == len(self._entries):
+            return
+        kept = {blob: self._entries[blob] for blob in self._used}
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_bytes(marshal.dumps((_KEY, kept)))
+            os.replace(temp, self.path)
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError):
+                temp.unlink()  # a cache that cannot be written only costs time
+
+
+def record_of(fields: dict[str, Any]) -> RunRecord:
+    return RunRecord(**fields)
