@@ -540,14 +540,14 @@ class Repo:
             return []
         out: list[tuple[str, str]] = []
         pending = [(ref.peel(pygit2.Commit).tree, "")]
-        tree_mode, blob_mode = FileMode.TREE, FileMode.BLOB
         while pending:
             tree, prefix = pending.pop()
             for entry in tree:
                 name = prefix + entry.name
-                if entry.filemode == tree_mode:
+                kind = entry.type_str  # a str: cheaper than building a FileMode enum
+                if kind == "tree":
                     pending.append((self._r[entry.id], name))
-                elif entry.filemode == blob_mode and _OBJECT_ID(name):
+                elif kind == "blob" and _OBJECT_ID(name):
                     out.append((name, str(entry.id)))
         return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 from dataclasses import dataclass, field
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
@@ -14,15 +15,40 @@ from gitrack.refs import NOTES_REF
 MIN_PREFIX = 4
 
 
-@dataclass(frozen=True)
 class Run:
-    record: RunRecord
-    commit: str  # the commit whose note holds the run (after a rewrite: the new commit)
-    public_text: str | None = field(default=None, compare=False)  # JSON without "commit"
+    """A run and the commit whose note holds it (after a rewrite: the new commit).
+
+    Listing thousands of runs needs only ids, times and their JSON: the full record is
+    built on first use (from the note cache's marshalled fields).
+    """
+
+    __slots__ = ("_fields", "_record", "base_commit", "commit", "id", "public_text", "started")
+
+    def __init__(self, record: RunRecord, commit: str, public_text: str | None = None) -> None:
+        self._record: RunRecord | None = record
+        self._fields: bytes | None = None
+        self.commit = commit
+        self.public_text = public_text  # the run's JSON without "commit"
+        self.id = record.id
+        self.started = record.started
+        self.base_commit = record.base_commit
+
+    @classmethod
+    def lazy(
+        cls, commit: str, summary: tuple[str, str, str], public_text: str, fields: bytes
+    ) -> Run:
+        run = cls.__new__(cls)
+        run._record, run._fields = None, fields
+        run.commit, run.public_text = commit, public_text
+        run.id, run.started, run.base_commit = summary
+        return run
 
     @property
-    def id(self) -> str:
-        return self.record.id
+    def record(self) -> RunRecord:
+        if self._record is None:
+            assert self._fields is not None
+            self._record = record_of(marshal.loads(self._fields))
+        return self._record
 
     def public_json(self) -> str:
         """The run as `ls --json` prints it, compact."""
@@ -31,6 +57,15 @@ class Run:
                 self.record.to_public(self.commit), ensure_ascii=False, separators=(",", ":")
             )
         return f'{{"commit":"{self.commit}",{self.public_text[1:]}'
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and (self.id, self.commit) == (other.id, other.commit)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.commit))
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r}, commit={self.commit[:10]!r})"
 
 
 @dataclass
@@ -47,15 +82,28 @@ def load_runs(repo: Repo) -> Runs:
     the old copy: the run then sits on two commits, and is shown on the one it now
     belongs to.
     """
+    path = repo.common_dir / "gitrack" / "notes.cache"
+    try:
+        by_id, warnings, committed_as = _collect(repo, NoteCache(path))
+    except (IndexError, TypeError, ValueError):
+        # A cache file damaged in a way its key check missed: parse everything afresh.
+        by_id, warnings, committed_as = _collect(repo, NoteCache(path, trusted=False))
+    runs = [_pick_current(repo, copies) for copies in by_id.values()]
+    runs.sort(key=lambda r: (r.started, r.id), reverse=True)
+    return Runs(runs, warnings, committed_as)
+
+
+def _collect(
+    repo: Repo, cache: NoteCache
+) -> tuple[dict[str, list[Run]], list[str], dict[str, list[str]]]:
     by_id: dict[str, list[Run]] = {}
     warnings: list[str] = []
     committed_as: dict[str, list[str]] = {}
-    cache = NoteCache(repo.common_dir / "gitrack" / "notes.cache")
     for commit, blob in repo.note_blobs(NOTES_REF):
         for item in cache.items(blob, repo.read_text):
             if item[0] == "run":
-                record = record_of(item[1])
-                by_id.setdefault(record.id, []).append(Run(record, commit, item[2]))
+                run = Run.lazy(commit, item[1], item[2], item[3])
+                by_id.setdefault(run.id, []).append(run)
             elif item[0] == "committed":
                 committed_as.setdefault(item[1], []).append(commit)
             else:
@@ -64,9 +112,7 @@ def load_runs(repo: Repo) -> Runs:
                     f"not a gitrack run ({item[2]})"
                 )
     cache.save()
-    runs = [_pick_current(repo, copies) for copies in by_id.values()]
-    runs.sort(key=lambda r: (r.record.started, r.id), reverse=True)
-    return Runs(runs, warnings, committed_as)
+    return by_id, warnings, committed_as
 
 
 def _pick_current(repo: Repo, copies: list[Run]) -> Run:
@@ -84,7 +130,7 @@ def _pick_current(repo: Repo, copies: list[Run]) -> Run:
         return (
             repo.reachable_from_user_refs(run.commit),
             repo.commit_info(run.commit).time,
-            run.commit != run.record.base_commit,
+            run.commit != run.base_commit,
             run.commit,
         )
 

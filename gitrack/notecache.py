@@ -20,10 +20,11 @@ from typing import Any
 from gitrack import __version__
 from gitrack.record import FORMAT_VERSION, RunRecord, parse_committed_line
 
-# ("run", record fields, public JSON without "commit") | ("committed", run id)
-# | ("bad", line number, reason)
+# ("run", (id, started, base_commit), public JSON without "commit", marshalled fields)
+# | ("committed", run id) | ("bad", line number, reason)
 Item = tuple[Any, ...]
-_KEY = (__version__, FORMAT_VERSION, sys.version_info[:2])
+CACHE_FORMAT = 2  # bump whenever Item changes shape
+_KEY = ("gitrack-notes-cache", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 
 
 def parse_note(text: str) -> list[Item]:
@@ -43,16 +44,19 @@ def parse_note(text: str) -> list[Item]:
         public = record.to_public("")
         del public["commit"]
         text_public = json.dumps(public, ensure_ascii=False, separators=(",", ":"))
-        items.append(("run", dict(vars(record)), text_public))
+        summary = (record.id, record.started, record.base_commit)
+        items.append(("run", summary, text_public, marshal.dumps(dict(vars(record)))))
     return items
 
 
 class NoteCache:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, trusted: bool = True) -> None:
         self.path = path
         self._entries: dict[str, list[Item]] = {}
         self._used: set[str] = set()
-        self._dirty = False
+        self._dirty = not trusted  # an untrusted cache is rewritten from scratch
+        if not trusted:
+            return
         try:
             data = marshal.loads(path.read_bytes())
             if isinstance(data, tuple) and data[0] == _KEY and isinstance(data[1], dict):
