@@ -101,9 +101,11 @@ def _arrow_type(name: str) -> pa.DataType:
 
 def _column(name: str, values: list[Any]) -> list[Any]:
     if name == "started":
-        from gitrack.record import parse_timestamp
+        from datetime import datetime, timezone
 
-        return [parse_timestamp(v) if v else None for v in values]
+        # fromisoformat is ~30x faster than strptime; the "Z" is dropped for Python 3.10.
+        utc = timezone.utc
+        return [datetime.fromisoformat(v[:-1]).replace(tzinfo=utc) if v else None for v in values]
     if name.startswith("metrics."):
         return [None if v is None else float(v) for v in values]
     return values
