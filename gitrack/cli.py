@@ -411,9 +411,10 @@ def pull(remote: str | None, no_data: bool) -> None:
 def push(remote: str | None, no_data: bool) -> None:
     """Publish your runs to a remote (default: the branch's remote, else origin).
 
-    Merges the remote's runs first, never forces, and retries when another
-    push wins a race. Then uploads the data your runs reference to the remote
-    cache, if one is configured. `gitrack install` makes `git push` do this too.
+    Uploads the data your runs reference to the remote cache first (if one is
+    configured), then merges the remote's runs, pushes without force, and
+    retries when another push wins a race. `gitrack install` makes `git push`
+    do this too.
 
     \b
     Examples:

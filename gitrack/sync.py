@@ -66,6 +66,9 @@ def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
     if not refs:
         report.warnings.append("no runs recorded yet: nothing to push")
         return report
+    if with_data:
+        # Data first: a teammate must never get a run whose data is not there yet.
+        _upload(repo, history.load_runs(repo).runs, report)
     delay = 0.05
     for _ in range(PUSH_ATTEMPTS):
         _fetch_and_merge(repo, remote)
@@ -78,8 +81,6 @@ def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
         raise GitrackError(
             f"could not push runs to {remote}: it kept moving ({PUSH_ATTEMPTS} attempts); try again"
         )
-    if with_data:
-        _upload(repo, history.load_runs(repo).runs, report)
     return report
 
 
@@ -109,21 +110,31 @@ def run_objects(runs: Iterable[history.Run]) -> list[str]:
     return out
 
 
-def _download(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
+def _data_side(
+    repo: Repo, runs: list[history.Run]
+) -> tuple[DataStore, RemoteCache, list[str]] | None:
+    """The local store, the remote cache and the runs' data hashes; None without a remote."""
     from gitrack.data import DataStore
     from gitrack.remote import RemoteCache
 
     settings = config.load(repo.root)
     wanted = run_objects(runs)
     if settings.remote is None or not wanted:
-        return
+        return None
     store = DataStore.open(repo.root, repo.common_dir, settings.cache)
-    remote = RemoteCache(settings.remote, repo.root)
+    return store, RemoteCache(settings.remote, repo.root), wanted
+
+
+def _download(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
+    side = _data_side(repo, runs)
+    if side is None:
+        return
+    store, remote, wanted = side
     report.objects, report.bytes, missing = fetch_objects(store, remote, wanted)
     if missing:
         report.warnings.append(
             f"{len(missing)} data object(s) of the new runs are not in the remote cache "
-            f"{settings.remote.url} (e.g. {missing[0]}); checkout of those runs will need them"
+            f"{remote.url} (e.g. {missing[0]}); checkout of those runs will need them"
         )
 
 
@@ -147,17 +158,12 @@ def fetch_objects(
 
 
 def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
-    from gitrack.data import DataStore
-    from gitrack.remote import RemoteCache
-
-    settings = config.load(repo.root)
-    wanted = run_objects(runs)
-    if settings.remote is None or not wanted:
+    side = _data_side(repo, runs)
+    if side is None:
         return
-    store = DataStore.open(repo.root, repo.common_dir, settings.cache)
+    store, remote, wanted = side
     keep, warnings = store.referenced_objects(wanted)
     report.warnings.extend(warnings)
-    remote = RemoteCache(settings.remote, repo.root)
     sent = remote.upload(store.cache, keep)
     report.objects, report.bytes = sent.count, sent.bytes
     local_missing = [h for h in keep if not store.cache.exists(h)]
