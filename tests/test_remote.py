@@ -23,6 +23,7 @@ from remote_helpers import (
     git_proc,
     gitrack_lines,
     make_origin,
+    remote_refs,
     set_aws_env,
     write,
 )
@@ -209,7 +210,9 @@ def test_a_bucket_that_does_not_exist(s3: MotoS3, tmp_path: Path) -> None:
     assert_one_error(res, url)
     assert cache_objects(default_cache(a)) == objects  # nothing local lost
     assert [r["id"] for r in gitrack("ls", "--json", cwd=a).json()] == [run_id]
+    assert "refs/notes/gitrack" not in remote_refs(origin)  # no run without its data
 
+    assert gitrack("push", "--no-data", cwd=a).code == 0  # runs only, deliberately
     b = clone(origin, tmp_path / "b")
     pulled = gitrack("pull", cwd=b)
     assert_one_error(pulled, url)
