@@ -29,6 +29,7 @@ from gitrack.state import StatCache, StatKey, now_ns, stat_key
 
 WORKERS = min(32, 2 * (os.cpu_count() or 1))
 PENDING_MAX_AGE_S = 14 * 24 * 3600  # a pending marker older than this is a crashed run
+PRESERVE_DAYS = 30  # what a restore replaced stays in the cache this long
 
 
 class MissingDataError(GitrackError):
@@ -61,6 +62,8 @@ class DataStore:
         self.root = root
         self.cache = cache
         self.state = state
+        self.preserved: list[tuple[str, str]] = []  # (path, hash) kept before a restore
+        self._session = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
 
     @classmethod
     def open(
@@ -186,6 +189,7 @@ class DataStore:
                     rel, "it is a symlink here; gitrack does not write through links"
                 )
             if not hashing.is_dir_hash(digest):
+                _refuse_unkeepable(rel, target)  # a folder where the file goes
                 if not self.cache.exists(digest):
                     missing.append((rel, digest))
                 continue
@@ -194,6 +198,7 @@ class DataStore:
                 continue
             for entry in self._manifest(rel, digest).files:
                 dest = safe_target(target, entry.path)  # no link inside the folder leads out
+                _refuse_unkeepable(f"{rel}/{entry.path}", dest)
                 if not self.cache.exists(entry.hash) and not self._already_there(dest, entry.hash):
                     missing.append((f"{rel}/{entry.path}", entry.hash))
         return missing
@@ -289,9 +294,37 @@ class DataStore:
         return self.hash_files([(path, os.stat(path))], "checking")[str(path)]
 
     def _preserve(self, path: Path) -> None:
-        """Keep a copy of what is about to be replaced: a restore loses nothing."""
+        """Keep a copy of what is about to be replaced or removed: a restore loses nothing.
+
+        The copy is listed in ``<cache>/preserved/`` so `gitrack gc` keeps it for
+        PRESERVE_DAYS, and the checkout names it.
+        """
         if path.is_file() and not path.is_symlink():
-            self.cache.add_file(path, self._current_hash(path))
+            digest = self.cache.add_file(path, self._current_hash(path))
+            rel = os.path.relpath(path, self.root)
+            self.preserved.append((Path(rel).as_posix(), digest))
+            self._write_preserved()
+
+    def _write_preserved(self) -> None:
+        folder = self.cache.root / "preserved"
+        folder.mkdir(parents=True, exist_ok=True)
+        record = folder / f"{self._session}.json"
+        temp = folder / f".{self._session}.tmp"
+        temp.write_text(json.dumps(dict(self.preserved), indent=1))
+        os.replace(temp, record)
+
+    def preserved_hashes(self) -> list[str]:
+        """Copies kept by recent restores (younger than PRESERVE_DAYS)."""
+        folder = self.cache.root / "preserved"
+        cutoff = time.time() - PRESERVE_DAYS * 24 * 3600
+        out: list[str] = []
+        for record in folder.glob("*.json") if folder.is_dir() else []:
+            try:
+                if record.stat().st_mtime >= cutoff:
+                    out += [str(h) for h in json.loads(record.read_text()).values()]
+            except (OSError, ValueError, AttributeError):
+                continue
+        return out
 
     def _preserve_tree(self, top: Path) -> None:
         for _, path, _ in _walk(top)[0]:
@@ -409,6 +442,28 @@ def _walk(top: Path) -> tuple[list[tuple[str, str, os.stat_result]], list[str], 
                 found.append((rel, entry.path, st))
     found.sort(key=lambda item: item[0])
     return found, sorted(empty), warnings
+
+
+def _refuse_unkeepable(rel: str, target: Path) -> None:
+    """A folder that a file must replace may hold only what a restore can keep a copy of."""
+    if os.path.islink(target) or not target.is_dir():
+        return
+    for folder, dirnames, filenames in os.walk(target):
+        for name in dirnames:
+            path = os.path.join(folder, name)
+            if name == ".git" or os.path.islink(path):
+                raise GitrackError(
+                    f"cannot restore {rel!r}: the folder there holds {path}, which a restore "
+                    "cannot keep a copy of; move the folder away, or use --no-data"
+                )
+        for name in filenames:
+            path = os.path.join(folder, name)
+            if not os.path.isfile(path) or os.path.islink(path):
+                raise GitrackError(
+                    f"cannot restore {rel!r}: the folder there holds {path} (a link or special "
+                    "file), which a restore cannot keep a copy of; move the folder away, or "
+                    "use --no-data"
+                )
 
 
 def _walk_error(exc: OSError) -> NoReturn:

@@ -362,6 +362,11 @@ class Repo:
                 entry = user_index[path]
                 additions.append((path, entry.id, entry.mode))
                 continue
+            if not flags & _wt_changed() and path not in extras:
+                # A staged deletion (`git rm --cached`): a file still on disk is now ignored,
+                # and `git add -A` would not take it either.
+                removals.append(path)
+                continue
             try:
                 st = os.lstat(root / path)
             except (FileNotFoundError, NotADirectoryError):
@@ -563,7 +568,10 @@ class Repo:
         """`git checkout --detach COMMIT` for a clean working tree."""
         target = self._r[commit].peel(pygit2.Commit)
         try:
-            self._r.checkout_tree(target.tree, strategy=CheckoutStrategy.SAFE)
+            self._r.checkout_tree(
+                target.tree,
+                strategy=CheckoutStrategy.SAFE | CheckoutStrategy.DONT_OVERWRITE_IGNORED,
+            )
         except pygit2.GitError as exc:
             raise GitrackError(f"cannot check out {commit[:10]} in {self.root}: {exc}") from exc
         self._r.set_head(target.id)

@@ -36,8 +36,8 @@ def main(argv: list[str]) -> int:
 def post_commit(repo: Repo, _args: list[str]) -> None:
     """When the new commit is exactly a run's code, say so in the commit's note."""
     head = repo.commit_info(repo.head().commit)
-    if not head.parents:
-        return
+    if not head.parents or repo.commit_info(head.parents[0]).tree == head.tree:
+        return  # a root commit, or one that changes no code: it commits no run's edits
     for line in repo.note_text(NOTES_REF, head.parents[0]).split("\n"):
         try:
             record = RunRecord.from_line(line)

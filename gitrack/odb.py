@@ -38,6 +38,8 @@ class Cache:
         self.root = root
 
     def path_for(self, digest: str) -> Path:
+        if not hashing.is_valid(digest):  # hashes come from notes: never a path of their own
+            raise CacheError(f"{digest!r} is not an xxh128 hash")
         hexpart = hashing.hex_of(digest)
         return self.root / hashing.ALGORITHM / hexpart[:2] / hexpart[2:]
 

@@ -119,8 +119,11 @@ def collect_garbage(dry_run: bool = False, cwd: str | Path = ".") -> GcReport:
     repo = Repo.discover(cwd)
     settings = config.load(repo.root)
     store = DataStore.open(repo.root, repo.common_dir, settings.cache)
-    loaded = history.load_runs(repo)
+    # Markers first, then notes: a run that finishes in between has its note written
+    # before its marker goes, so it is seen one way or the other.
     wanted: list[str] = list(store.pending_hashes())
+    wanted += store.preserved_hashes()
+    loaded = history.load_runs(repo)
     for run in loaded.runs:
         rec = run.record
         wanted += [*rec.datasets.values(), *rec.outputs.values(), *rec.large_files.values()]

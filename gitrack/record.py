@@ -123,6 +123,7 @@ class RunRecord:
         command = data.get("command")
         if not (isinstance(started, str) and _TIMESTAMP(started)):
             raise ValueError("missing or invalid 'started'")
+        datetime.fromisoformat(started[:-1])  # a real date and time, not just digits
         if not (isinstance(run_id, str) and _HEX(run_id)):
             raise ValueError("missing or invalid 'id'")
         if not (isinstance(snapshot, str) and _HEX(snapshot)):
@@ -141,11 +142,11 @@ class RunRecord:
             dirty=bool(get("dirty", False)),
             status=str(get("status", "ok")),
             exit_code=int(get("exit_code", 0)),
-            signal=get("signal"),
+            signal=_opt_str(get("signal")),
             duration_s=float(get("duration_s", 0.0)),
             cpu_s=_opt_float(get("cpu_s")),
             max_rss_bytes=_opt_int(get("max_rss_bytes")),
-            name=get("name"),
+            name=_opt_str(get("name")),
             cwd=str(get("cwd", ".")),
             params=_str_dict(get("params")),
             metrics=_metrics(get("metrics")),
@@ -305,6 +306,10 @@ def _int_dict(value: Any) -> dict[str, int]:
         if isinstance(number, int) and not isinstance(number, bool):
             out[key] = number
     return out
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _opt_hex(value: Any) -> str | None:

@@ -64,6 +64,8 @@ class RemoteCache:
         self._checked = True
 
     def path_for(self, digest: str) -> str:
+        if not hashing.is_valid(digest):  # hashes come from notes: never a path of their own
+            raise RemoteError(f"{digest!r} is not an xxh128 hash")
         hexpart = hashing.hex_of(digest)
         return f"{self._base}/{hashing.ALGORITHM}/{hexpart[:2]}/{hexpart[2:]}"
 

@@ -59,8 +59,21 @@ def checkout_run(
             raise GitrackError(
                 f"the code was restored in {result.root}, but not all data: {exc}"
             ) from exc
+        finally:
+            result.warnings.extend(_preserved_notice(store.preserved))
         result.data_paths = len(items)
     return result
+
+
+def _preserved_notice(preserved: list[tuple[str, str]]) -> list[str]:
+    if not preserved:
+        return []
+    shown = ", ".join(path for path, _ in preserved[:5]) + (" …" if len(preserved) > 5 else "")
+    return [
+        f"replaced or removed {len(preserved)} data file(s) the run did not have ({shown}); "
+        "copies are in the cache (listed in its preserved/ folder; gitrack gc keeps them "
+        "30 days)"
+    ]
 
 
 def fetch_missing(
@@ -114,10 +127,18 @@ def _in_place(repo: Repo, base: str, tree: str, warnings: list[str]) -> Checkout
         raise DirtyWorktreeError(pending)
     previous = repo.head()
     current_tree = repo.commit_info(previous.commit).tree
-    clobbered = _ignored_files_in_the_way(repo, current_tree, tree)
+    base_tree = repo.commit_info(base).tree
+    # Both steps write files HEAD does not track: the base commit's, then the snapshot's.
+    clobbered = sorted(
+        {*_ignored_files_in_the_way(repo, current_tree, base_tree),
+         *_ignored_files_in_the_way(repo, current_tree, tree)}
+    )  # fmt: skip
     if clobbered:
         raise DirtyWorktreeError(clobbered, what="ignored files")
-    added = [c.path for c in repo.tree_changes(current_tree, tree) if c.status == "added"]
+    added = sorted(
+        {c.path for t in (base_tree, tree) for c in repo.tree_changes(current_tree, t)
+         if c.status == "added"}
+    )  # fmt: skip
     try:
         repo.checkout_detached(base)
         repo.write_tree_to_worktree(tree)

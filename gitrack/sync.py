@@ -148,6 +148,7 @@ def fetch_objects(
     """
     from gitrack import hashing
 
+    wanted = [h for h in wanted if hashing.is_valid(h)]  # forged ones never reach the remote
     manifests = [h for h in wanted if hashing.is_dir_hash(h)]
     first = remote.download(store.cache, manifests)
     present = [h for h in wanted if h not in first.missing]

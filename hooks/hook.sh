@@ -18,8 +18,8 @@ esac
 
 gitrack_status=0
 if [ -x "$gitrack_chained" ]; then
-    case "$(head -n 1 "$gitrack_chained")" in
-        '#!/bin/sh'*|'#!/usr/bin/env sh'*)
+    case "$(head -n 1 "$gitrack_chained" | tr -d '\r')" in
+        '#!/bin/sh'|'#!/usr/bin/env sh')  # exactly: `#!/bin/sh -e` must keep its -e
             # Sourced in a subshell so that $0 stays this hook's path: hook managers such
             # as husky find the user's script from $0.
             ( . "$gitrack_chained" ) < "$gitrack_input"
@@ -42,6 +42,9 @@ gitrack_part() {
                 | sed -n 's/.*"snapshot":"\([0-9a-f]*\)".*/\1^{tree}/p')
             [ -n "$gitrack_snaps" ] || return 0
             gitrack_tree=$(git rev-parse -q --verify 'HEAD^{tree}') || return 0
+            # A commit that changes no code (e.g. --allow-empty) commits no run's edits.
+            [ "$gitrack_tree" = "$(git rev-parse -q --verify "$gitrack_parent^{tree}")" ] \
+                && return 0
             # shellcheck disable=SC2086 # one id per word
             git rev-parse $gitrack_snaps 2>/dev/null | grep -qx "$gitrack_tree" || return 0
             ;;

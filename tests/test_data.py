@@ -910,3 +910,27 @@ def test_old_mtimes_do_not_fool_the_restore(drepo: Path) -> None:
     code, out = _checkout(drepo, run_id)
     assert code == 0, out
     assert target.read_bytes() == original
+
+
+def test_a_folder_holding_a_repository_is_never_replaced_by_a_file(tmp_path: Path) -> None:
+    """Regression: restoring the file data/x over a folder data/x holding a nested git
+    repository deleted that repository (its .git cannot be kept in the cache)."""
+    repo = tmp_path / "repo"
+    git("init", "-q", str(repo), cwd=tmp_path)
+    (repo / ".gitignore").write_text("data/\n")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "base", cwd=repo)
+    (repo / "data").mkdir()
+    (repo / "data" / "x").write_text("hello\n")
+    res = gitrack("run", "-d", "data/x", "--", "true", cwd=repo)
+    assert res.code == 0, res.err
+    run_id = json.loads(gitrack("ls", "--json", cwd=repo).out)[0]["id"]
+    (repo / "data" / "x").unlink()
+    inner = repo / "data" / "x"
+    git("init", "-q", str(inner), cwd=repo)
+    (inner / "w.txt").write_text("work\n")
+
+    res = gitrack("checkout", run_id, cwd=repo)
+
+    assert res.code == 1 and "cannot keep a copy" in res.err
+    assert (inner / ".git").is_dir() and (inner / "w.txt").read_text() == "work\n"

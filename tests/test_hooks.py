@@ -621,3 +621,20 @@ def test_post_rewrite_carries_runs_over_a_rebase_without_rewrite_ref(repo: Path)
 
     assert proc.returncode == 0, proc.stderr
     assert run_by_id(repo, run_id)["commit"] == head(repo)
+
+
+def test_a_chained_sh_hook_with_flags_still_blocks(tmp_path: Path) -> None:
+    """Regression: `#!/bin/sh -e` was sourced (to keep $0 for husky), losing its -e, so a
+    failing pre-push hook no longer blocked the push."""
+    origin = make_origin(tmp_path)
+    a = clone(origin, tmp_path / "a")
+    write_hook(hooks_of(a) / "pre-push", "#!/bin/sh -e\nfalse\necho 'tests passed' >&2\n")
+    install(a)
+    write(a / "new.txt", "x\n")
+    git("add", "new.txt", cwd=a)
+    git("commit", "-q", "-m", "new", cwd=a)
+
+    proc = git_proc("push", "-q", "origin", "HEAD:main", cwd=a)
+
+    assert proc.returncode != 0
+    assert "tests passed" not in proc.stderr

@@ -164,13 +164,22 @@ def test_gc_reports_sizes_in_binary_units(drepo: Path) -> None:
     assert _gc(drepo, "--dry-run").startswith("would remove 1 object(s), 3.5 MiB;")
 
 
-def test_gc_keeps_what_a_restore_preserved_until_asked(drepo: Path) -> None:
-    """Files a checkout replaced are in the cache (nothing lost), unreferenced: gc frees them."""
+def test_gc_keeps_what_a_restore_preserved_for_thirty_days(drepo: Path) -> None:
+    """Files a checkout replaced stay in the cache, listed under preserved/, and gc keeps
+    them until the list is 30 days old: nothing a checkout touched is lost right away."""
     run_id = record_data(drepo)
     (drepo / "data/train.csv").write_text("my precious edit\n")
-    assert gitrack("checkout", run_id, cwd=drepo).code == 0
+    res = gitrack("checkout", run_id, cwd=drepo)
+    assert res.code == 0, res.err
+    assert "data/train.csv" in res.err and "preserved" in res.err
     precious = reference_file_hash(b"my precious edit\n")
     assert precious in cache_objects(default_cache(drepo))
+    assert _gc(drepo).startswith("removed 0 object(s)")
+    assert precious in cache_objects(default_cache(drepo))
+
+    month_ago = time.time() - 31 * 24 * 3600
+    for listing in (default_cache(drepo) / "preserved").glob("*.json"):
+        os.utime(listing, (month_ago, month_ago))
     assert _gc(drepo).startswith("removed 1 object(s), 17 B;")
     assert precious not in cache_objects(default_cache(drepo))
 

@@ -495,3 +495,21 @@ def test_twelve_parallel_runs_on_one_commit_are_all_recorded(repo: Path) -> None
     for run in listed:  # every snapshot pinned
         git("merge-base", "--is-ancestor", run["snapshot"], "refs/gitrack/pins", cwd=repo)
     assert gitrack_proc("ls", "--json", cwd=repo).json() == listed
+
+
+def test_a_file_removed_from_the_index_and_now_ignored_is_not_captured(repo: Path) -> None:
+    """Regression: after `git rm --cached .env` and ignoring it, the snapshot took the new
+    .env from disk (a rotated secret, then pushed to the team); `git add -A` would not."""
+    (repo / ".env").write_text("KEY=old\n")
+    git("add", ".env", cwd=repo)
+    git("commit", "-q", "-m", "env", cwd=repo)
+    git("rm", "-q", "--cached", ".env", cwd=repo)
+    (repo / ".gitignore").write_text(".env\n")
+    git("add", ".gitignore", cwd=repo)
+    (repo / ".env").write_text("KEY=NEW-ROTATED-SECRET\n")
+
+    run_id = record("true", cwd=repo)
+
+    snapshot = run_by_id(repo, run_id)["snapshot"]
+    names = git("ls-tree", "-r", "--name-only", snapshot, cwd=repo).split("\n")
+    assert ".env" not in names and ".gitignore" in names

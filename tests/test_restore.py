@@ -362,3 +362,25 @@ def test_restore_of_file_named_with_newline_and_unicode(tmp_path: Path) -> None:
 
     assert res.code == 0, res.err
     assert worktree_state(target) == expected
+
+
+def test_checkout_never_overwrites_an_ignored_file_the_base_commit_tracks(repo: Path) -> None:
+    """Regression: secret.txt was tracked at the run's commit, deleted in its snapshot, and
+    is now ignored and local-only: checking the run out must refuse, not delete it."""
+    (repo / "secret.txt").write_text("v1\n")
+    git("add", "secret.txt", cwd=repo)
+    git("commit", "-q", "-m", "track secret", cwd=repo)
+    (repo / "secret.txt").unlink()
+    run_id = record("true", cwd=repo)
+    git("rm", "-q", "--cached", "--ignore-unmatch", "secret.txt", cwd=repo)
+    (repo / ".gitignore").write_text("secret.txt\n")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "ignore it", cwd=repo)
+    (repo / "secret.txt").write_text("PRECIOUS local-only\n")
+    before = repo_state(repo)
+
+    res = gitrack("checkout", run_id, cwd=repo)
+
+    assert res.code == 1 and "secret.txt" in res.err
+    assert (repo / "secret.txt").read_text() == "PRECIOUS local-only\n"
+    assert repo_state(repo) == before

@@ -18,7 +18,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
 from api_helpers import api_run, forge_note, note_records
-from conftest import chdir, git, gitrack, make_repo, record
+from conftest import chdir, git, gitrack, make_repo, note_lines, record
 
 import gitrack as gitrack_module
 from gitrack.errors import GitrackError
@@ -376,3 +376,32 @@ def test_a_forged_number_in_a_note_never_crashes_listing(
         assert res.code == 0, (args, res.err)
     monkeypatch.chdir(repo)
     assert gitrack_module.runs().num_rows >= 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "5"), ("name", '["x"]'), ("started", '"2026-13-45T99:99:99.000000Z"')],
+    ids=["name-number", "name-list", "impossible-date"],
+)
+def test_odd_note_lines_never_crash_export(
+    repo_for_odd_lines: Path, field: str, value: str
+) -> None:
+    """Regression: a note line with a non-string name, or a date that only looks like one,
+    made `gitrack export` and `gitrack.runs()` exit 2."""
+    repo = repo_for_odd_lines
+    line = json.loads(note_lines(repo)[0])
+    forged = json.dumps({**line, "id": "f" * 16}, separators=(",", ":"))
+    forged = forged.replace(f'"{field}":' + json.dumps(line.get(field)), f'"{field}":{value}')
+    if f'"{field}":' not in forged:
+        forged = forged[:-1] + f',"{field}":{value}}}'
+    git("notes", "--ref=gitrack", "append", "-m", forged, "HEAD", cwd=repo)
+
+    res = gitrack("export", str(repo / "runs.csv"), cwd=repo)
+
+    assert res.code == 0, res.err
+
+
+@pytest.fixture
+def repo_for_odd_lines(repo: Path) -> Path:
+    record("true", cwd=repo)
+    return repo
