@@ -10,9 +10,10 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from gitrack import config
-from gitrack.git import Repo
+from gitrack.git import GitCli, Repo
 from gitrack.record import RunRecord, add_line, committed_line, merge_note_texts
 from gitrack.refs import NOTES_REF
 
@@ -21,11 +22,14 @@ def main(argv: list[str]) -> int:
     if not argv:
         return 0
     name, args = argv[0], argv[1:]
-    action = HOOKS.get(name)
-    if action is None:
+    if name not in HOOKS:
         return 0
+    action = HOOKS[name]
     try:
-        action(Repo.discover("."), args)
+        if name == "post-commit":
+            post_commit(GitCli(Path.cwd()), args)
+        elif action is not None:
+            action(Repo.discover("."), args)
     except Exception as exc:  # a hook must never break git: one line, exit 0
         print(
             f"gitrack: {name} hook: {exc} (the git command itself is unaffected)", file=sys.stderr
@@ -33,29 +37,27 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def post_commit(repo: Repo, _args: list[str]) -> None:
-    """When the new commit is exactly a run's code, say so in the commit's note."""
-    head = repo.commit_info(repo.head().commit)
-    if not head.parents or repo.commit_info(head.parents[0]).tree == head.tree:
+def post_commit(git: GitCli, _args: list[str]) -> None:
+    """When the new commit is exactly a run's code, say so in the commit's note.
+
+    Runs on the git binary alone (no pygit2): this is the hook on every commit.
+    """
+    head, parent = git.commit_tree("HEAD"), git.commit_tree("HEAD^")
+    if head is None or parent is None or parent[1] == head[1]:
         return  # a root commit, or one that changes no code: it commits no run's edits
-    for line in repo.note_text(NOTES_REF, head.parents[0]).split("\n"):
+    for line in git.note_text(NOTES_REF, parent[0]).split("\n"):
         try:
             record = RunRecord.from_line(line)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             continue
-        if not repo.has_object(record.snapshot):
+        snapshot = git.commit_tree(record.snapshot)
+        if snapshot is None or snapshot[1] != head[1]:
             continue
-        if repo.commit_info(record.snapshot).tree == head.tree:
-            mark = committed_line(record.id, record.snapshot)
-            repo.update_note(
-                NOTES_REF,
-                head.id,
-                functools.partial(add_line, line=mark),
-                "gitrack: committed run\n",
-            )
-            print(
-                f"gitrack: this commit holds exactly the code of run {record.id}", file=sys.stderr
-            )
+        mark = committed_line(record.id, record.snapshot)
+        git.update_note(
+            NOTES_REF, head[0], functools.partial(add_line, line=mark), "gitrack: committed run"
+        )
+        print(f"gitrack: this commit holds exactly the code of run {record.id}", file=sys.stderr)
 
 
 def pre_push(repo: Repo, args: list[str]) -> None:
@@ -120,8 +122,8 @@ def post_rewrite(repo: Repo, _args: list[str]) -> None:
             )
 
 
-HOOKS: dict[str, Callable[[Repo, list[str]], None]] = {
-    "post-commit": post_commit,
+HOOKS: dict[str, Callable[[Repo, list[str]], None] | None] = {
+    "post-commit": None,  # special-cased in main: the git binary alone, for speed
     "pre-push": pre_push,
     "post-checkout": post_checkout,
     "post-merge": post_checkout,
