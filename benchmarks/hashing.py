@@ -37,13 +37,13 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
-import sysconfig
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import benchlib
+from benchlib import run, timed, verdict
 
 MIB = 1024 * 1024
 RACY_S = 2.0  # gitrack.state.RACY_NS, in seconds
@@ -52,60 +52,12 @@ TARGET_RECHECK_S = 0.15
 TARGET_DVC_SPEEDUP = 5.0
 DVC_ADD_REFERENCE_S = (3.9, 5.3)  # `dvc add` of a new 1 GiB file, measured elsewhere
 REPEAT = 3
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Bench Mark",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench Mark",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
 
 
-# ------------------------------------------------------------------ environment
-def isolated_env(home: Path, ceiling: Path) -> dict[str, str]:
-    """The host environment without git's global or system config, HOME in the temp dir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(IDENTITY)
-    env["HOME"] = str(home)
-    env["XDG_CONFIG_HOME"] = str(home / ".config")
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    env["GIT_CEILING_DIRECTORIES"] = str(ceiling)
-    env["LC_ALL"] = "C"
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an ordinary install has its bytecode cached
-    env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
-    return env
-
-
+# --------------------------------------------------------------------- commands
 def gitrack_command() -> list[str]:
     """The console script beside this Python (what a user types), else ``python -m``."""
-    script = Path(sysconfig.get_path("scripts")) / "gitrack"
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "gitrack"]
-
-
-def run(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """Wall time of one whole process, output discarded; raises if it fails."""
-    start = time.perf_counter()
-    proc = subprocess.run(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr.decode(errors='replace')}")
-    return elapsed
+    return benchlib.gitrack_command()[0]
 
 
 def median_of(count: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
@@ -186,20 +138,10 @@ def reflink_supported(folder: Path) -> bool:
 # ---------------------------------------------------------------------- report
 def machine_info(workdir: Path, env: dict[str, str]) -> list[tuple[str, str]]:
     def first_line(argv: list[str]) -> str:
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-        except OSError:
-            return "not found"
-        text = (proc.stdout or proc.stderr).strip()
-        return text.splitlines()[0] if text else "?"
+        return benchlib.first_line(argv, env)
 
-    cpu = "?"
     memory = "?"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
@@ -210,24 +152,19 @@ def machine_info(workdir: Path, env: dict[str, str]) -> list[tuple[str, str]]:
 
     from gitrack import __version__
 
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
         ("platform", platform.platform()),
-        ("cpu", f"{cpu} ({cpus} usable)"),
+        ("cpu", f"{benchlib.cpu_model()} ({benchlib.usable_cpus()} usable)"),
         ("memory", memory),
         ("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1/5/15 min)"),
-        ("python", f"{platform.python_version()} ({sys.executable})"),
+        ("python", benchlib.python_version()),
         ("gitrack", f"{__version__} via {' '.join(gitrack_command())}"),
         ("xxhash (python)", f"{xxhash.VERSION} (libxxhash {xxhash.XXHASH_VERSION})"),
         ("xxh128sum", first_line(["xxh128sum", "--version"])),
-        ("git", first_line(["git", "--version"])),
+        ("git", benchlib.git_version(env)),
         ("work dir", f"{workdir} ({first_line(['stat', '-f', '-c', '%T', str(workdir)])})"),
         ("reflink", "yes" if reflink_supported(workdir) else "no (the cache gets a copy)"),
     ]
-
-
-def verdict(ok: bool) -> str:
-    return "MET" if ok else "NOT MET"
 
 
 def gib_per_s(size: int, seconds: float) -> str:
@@ -297,11 +234,7 @@ def bench_throughput(work: Path, env: dict[str, str], size: int) -> tuple[float,
 
 def bench_small_files(work: Path, env: dict[str, str], count: int) -> None:
     repo = work / "repo-small"
-    repo.mkdir()
-    run(["git", "init", "-q", "--initial-branch=main"], repo, env)
-    (repo / ".gitignore").write_text("data/\n")
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-q", "-m", "init"], repo, env)
+    benchlib.new_repo(repo, env, {".gitignore": "data/\n"})
     top = repo / "data" / "samples"
     print(f"writing {count:,} small files ...", flush=True)
     write_small_files(top, count)
@@ -336,12 +269,7 @@ def bench_small_files(work: Path, env: dict[str, str], count: int) -> None:
 
 def bench_run_with_data(work: Path, env: dict[str, str], size: int) -> float:
     repo = work / "repo-big"
-    repo.mkdir()
-    run(["git", "init", "-q", "--initial-branch=main"], repo, env)
-    (repo / ".gitignore").write_text("big/\n")
-    (repo / "train.py").write_text("print('train')\n")
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-q", "-m", "init"], repo, env)
+    benchlib.new_repo(repo, env, {".gitignore": "big/\n", "train.py": "print('train')\n"})
     (repo / "big").mkdir()
     big = repo / "big" / "data.bin"
     print(f"writing a new {size / MIB:.0f} MiB file in a repository ...", flush=True)
@@ -395,8 +323,7 @@ def bench_dvc(work: Path, env: dict[str, str], size: int, data_run: float) -> No
         )
         return
     repo = work / "repo-dvc"
-    repo.mkdir()
-    run(["git", "init", "-q", "--initial-branch=main"], repo, env)
+    benchlib.new_repo(repo, env)
     run([sys.executable, "-m", "dvc", "init", "-q"], repo, env)
     write_big(repo / "data.bin", size)
     read_all(repo / "data.bin")
@@ -420,32 +347,26 @@ def main() -> int:
     args = parser.parse_args()
     size = args.size_mib * MIB
 
-    base = Path(tempfile.mkdtemp(prefix="gitrack-bench-hash-", dir=args.dir))
-    try:
-        home = base / "home"
-        (home / ".config").mkdir(parents=True)
-        (home / ".gitconfig").write_text("[user]\n\tname = Bench Mark\n\temail = b@example.com\n")
-        env = isolated_env(home, base)
-        work = base / "work"
-        work.mkdir()
-        print("gitrack data hashing benchmark")
-        for key, value in machine_info(work, env):
-            print(f"  {key:<16} {value}")
-        print()
-        bench_throughput(work, env, size)
-        print()
-        bench_small_files(work, env, args.files)
-        print()
-        data_run = bench_run_with_data(work, env, size)
-        print()
-        bench_dvc(work, env, size, data_run)
-    except Exception as exc:  # a benchmark reports, it does not fail
-        print(f"benchmark error: {type(exc).__name__}: {exc}")
-    finally:
-        if args.keep:
-            print(f"kept {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+    with benchlib.workdir(
+        "gitrack-bench-hash-", args.keep, parent=args.dir, kept="kept {}"
+    ) as base:
+        try:
+            env = benchlib.isolated_home(base / "home", ceiling=base)
+            work = base / "work"
+            work.mkdir()
+            print("gitrack data hashing benchmark")
+            for key, value in machine_info(work, env):
+                print(f"  {key:<16} {value}")
+            print()
+            bench_throughput(work, env, size)
+            print()
+            bench_small_files(work, env, args.files)
+            print()
+            data_run = bench_run_with_data(work, env, size)
+            print()
+            bench_dvc(work, env, size, data_run)
+        except Exception as exc:  # a benchmark reports, it does not fail
+            print(f"benchmark error: {type(exc).__name__}: {exc}")
     return 0
 
 

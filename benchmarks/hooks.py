@@ -31,28 +31,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import shutil
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+import benchlib
+from benchlib import Stats
 
 TARGET_PER_HOOK_S = 0.1
 DATASET_BYTES = 8 * 1024 * 1024
 DIRECTORIES = 50
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Bench Mark",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench Mark",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
-
 
 PYTHON_START = "python -c pass"
 HOOK_IMPORT = "python -c 'import gitrack.hookrun'"
@@ -72,13 +62,6 @@ class Case:
 
 
 @dataclass(frozen=True)
-class Stats:
-    median_s: float
-    min_s: float
-    p90_s: float
-
-
-@dataclass(frozen=True)
 class Comparison:
     what: str
     with_hooks: str
@@ -86,66 +69,29 @@ class Comparison:
     hooks_run: int  # how many hook invocations the timed steps trigger
 
 
-# ------------------------------------------------------------------ environment
-def isolated_env(home: Path) -> dict[str, str]:
-    """The host environment with git's global and system config shut out."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
-    env.update(IDENTITY)
-    env["HOME"] = str(home)
-    env["XDG_CONFIG_HOME"] = str(home / ".config")
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    env["LC_ALL"] = "C"
-    # An ordinary install loads cached bytecode; keep the cache in the temp dir.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
-    return env
-
-
+# ------------------------------------------------------------------ repository
 class Bench:
     """The repository under test and the commands that change its state (untimed)."""
 
     def __init__(self, workdir: Path, files: int, runs: int) -> None:
-        self.home = workdir / "home"
         self.repo = workdir / "repo"
         self.no_hooks = workdir / "no-hooks"  # an empty hooks folder: git runs nothing
-        self.home.mkdir()
         self.no_hooks.mkdir()
-        name, email = IDENTITY["GIT_AUTHOR_NAME"], IDENTITY["GIT_AUTHOR_EMAIL"]
-        (self.home / ".gitconfig").write_text(f"[user]\n\tname = {name}\n\temail = {email}\n")
-        self.env = isolated_env(self.home)
+        self.env = benchlib.isolated_home(workdir / "home")
         self.plain, self.ran = self._build(files, runs)
         self.counter = 0
 
     def git(self, *args: str, hooks: bool = False) -> str:
-        prefix = [] if hooks else ["-c", f"core.hooksPath={self.no_hooks}"]
-        proc = subprocess.run(
-            ["git", *prefix, *args],
-            cwd=self.repo,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return proc.stdout
+        return benchlib.run(self.git_argv(*args, hooks=hooks), self.repo, self.env)
 
     def gitrack(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "gitrack", *args],
-            cwd=self.repo,
-            env=self.env,
-            capture_output=True,
-            check=True,
-        )
+        benchlib.run([sys.executable, "-m", "gitrack", *args], self.repo, self.env)
 
     def _build(self, files: int, runs: int) -> tuple[str, str]:
         """main: PLAIN (no runs) then RAN (``runs`` runs with a dataset); other: one edit."""
         repo = self.repo
-        repo.mkdir()
-        self.git("init", "--quiet", "--initial-branch=main")
-        for index in range(files):
-            path = repo / f"dir{index % DIRECTORIES:03d}" / f"file{index:05d}.txt"
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(f"file {index}\n" + "some line of text\n" * (1 + index % 5))
+        benchlib.new_repo(repo, self.env)  # hooks are not installed yet
+        benchlib.write_tracked_files(repo, files, DIRECTORIES)
         (repo / ".gitignore").write_text("data/\n")
         (repo / "bench.txt").write_text("0\n")
         self.git("add", "-A")
@@ -250,77 +196,27 @@ def cases(bench: Bench) -> tuple[list[Case], list[Comparison]]:
 def time_steps(steps: list[list[str]], bench: Bench) -> tuple[float, int]:
     total, failures = 0.0, 0
     for argv in steps:
-        start = time.perf_counter()
-        proc = subprocess.run(
-            argv,
-            cwd=bench.repo,
-            env=bench.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=False,
-        )
-        total += time.perf_counter() - start
-        failures += proc.returncode != 0
+        elapsed, code = benchlib.time_process(argv, bench.repo, bench.env)
+        total += elapsed
+        failures += code != 0
     return total, failures
+
+
+def run_case(case: Case, bench: Bench) -> tuple[float, int]:
+    """The case's setup (untimed), then its steps: (seconds, non-zero exits)."""
+    case.setup()
+    return time_steps(case.steps, bench)
 
 
 def measure(
     all_cases: list[Case], bench: Bench, repeat: int
 ) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Round-robin timings after one warm-up round; also the count of non-zero exits."""
-    samples: dict[str, list[float]] = {case.label: [] for case in all_cases}
-    failures = dict.fromkeys(samples, 0)
-    for case in all_cases:
-        case.setup()
-        time_steps(case.steps, bench)
-    for _ in range(repeat):
-        for case in all_cases:
-            case.setup()
-            elapsed, failed = time_steps(case.steps, bench)
-            samples[case.label].append(elapsed)
-            failures[case.label] += failed
-    return samples, failures
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summarize(values: list[float]) -> Stats:
-    return Stats(statistics.median(values), min(values), percentile(values, 0.9))
+    probes = {case.label: partial(run_case, case, bench) for case in all_cases}
+    return benchlib.split_failures(benchlib.round_robin(probes, repeat))
 
 
 # ------------------------------------------------------------------- reporting
-def machine_info() -> list[tuple[str, str]]:
-    git_version = subprocess.run(
-        ["git", "--version"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return [
-        ("nproc", str(cpus)),
-        ("python", f"{platform.python_version()} ({sys.executable})"),
-        ("git", git_version),
-        ("platform", platform.platform()),
-    ]
-
-
-def print_table(stats: dict[str, Stats], failures: dict[str, int], repeat: int) -> None:
-    width = max(len(label) for label in stats)
-    print(f"{'case':<{width}}  {'median':>8}  {'min':>8}  {'p90':>8}   (ms, n={repeat})")
-    for label, row in stats.items():
-        failed = f"   {failures[label]} non-zero exit(s)!" if failures[label] else ""
-        print(
-            f"{label:<{width}}  {row.median_s * 1e3:8.1f}  {row.min_s * 1e3:8.1f}"
-            f"  {row.p90_s * 1e3:8.1f}{failed}"
-        )
-
-
 def print_verdict(stats: dict[str, Stats], comparisons: list[Comparison]) -> None:
     print()
     print("added by gitrack's hooks (median with hooks - median without):")
@@ -335,22 +231,17 @@ def print_verdict(stats: dict[str, Stats], comparisons: list[Comparison]) -> Non
             f"  {comp.what:<{width}}  {added * 1e3:+7.1f} ms"
             f"  = {per_hook * 1e3:+6.1f} ms per hook ({comp.hooks_run} run)  {met}"
         )
-    verdict = "MET" if worst <= TARGET_PER_HOOK_S else "NOT MET"
+    verdict = benchlib.verdict(worst <= TARGET_PER_HOOK_S)
     print(
         f"target: each hook adds at most {TARGET_PER_HOOK_S:.1f} s -> {verdict} "
         f"(worst {worst * 1e3:.1f} ms per hook)"
     )
-    start = stats[PYTHON_START].median_s
-    hook = stats[HOOK_IMPORT].median_s
-    data = stats[DATA_IMPORT].median_s
-    parts = [
-        ("interpreter start-up (python -c pass)", start),
-        ("import gitrack.hookrun (pygit2, ...)", hook - start),
-        ("import gitrack.operations, gitrack.data", data - hook),
+    steps = [
+        ("interpreter start-up (python -c pass)", PYTHON_START),
+        ("import gitrack.hookrun (pygit2, ...)", HOOK_IMPORT),
+        ("import gitrack.operations, gitrack.data", DATA_IMPORT),
     ]
-    print("where a Python hook's time goes (differences of medians, approximate):")
-    for label, seconds in parts:
-        print(f"  {label:<42}{seconds * 1e3:7.1f} ms")
+    benchlib.print_breakdown("where a Python hook's time goes", stats, steps, 42)
 
 
 # ------------------------------------------------------------------------ main
@@ -375,29 +266,17 @@ def benchmark(workdir: Path, files: int, repeat: int, runs: int) -> None:
     bench = Bench(workdir, files, runs)
     all_cases, comparisons = cases(bench)
     samples, failures = measure(all_cases, bench, repeat)
-    stats = {label: summarize(values) for label, values in samples.items()}
-    print()
-    for key, value in machine_info():
-        print(f"{key + ':':<10}{value}")
-    print()
-    print_table(stats, failures, repeat)
+    stats = benchlib.print_results(samples, failures, repeat, heading="case", digits=8)
     print_verdict(stats, comparisons)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="gitrack-hooks-bench-"))
-    try:
-        benchmark(workdir, args.files, args.repeat, args.runs)
-    except Exception:  # a benchmark reports, it does not fail
-        traceback.print_exc()
-        print("benchmark could not complete; see the error above")
-    finally:
-        if args.keep:
-            print(f"kept: {workdir} (remove it when done)")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return benchlib.run_benchmark(
+        "gitrack-hooks-bench-",
+        args.keep,
+        lambda workdir: benchmark(workdir, args.files, args.repeat, args.runs),
+    )
 
 
 if __name__ == "__main__":

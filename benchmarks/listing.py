@@ -44,28 +44,22 @@ import os
 import platform
 import pstats
 import random
-import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
-import tempfile
 import time
-import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+import benchlib
+from benchlib import git
 
 TARGET_LIST_S = 1.0
 TARGET_RATIO = 4.0
 TARGET_LOG_METRIC_US = 50.0
 LOG_METRIC_CALLS = 100_000
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Bench Mark",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench Mark",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
 FIRST_RUN_SCRIPT = (
     "import gitrack\n"
     "for step in range(100):\n"
@@ -79,52 +73,12 @@ RUNS_PROCESS = 'python -c "import gitrack; gitrack.runs()"'
 RUNS_IN_PROCESS = "gitrack.runs() in-process"
 
 
-# ------------------------------------------------------------------ environment
-def isolated_env(home: Path) -> dict[str, str]:
-    """The host environment with git's global and system config shut out."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITRACK_"))}
-    env.update(IDENTITY)
-    env["HOME"] = str(home)
-    env["XDG_CONFIG_HOME"] = str(home / ".config")
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    env["LC_ALL"] = "C"
-    # An ordinary install loads cached bytecode; keep the cache out of the source tree.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(home / "pycache")
-    return env
-
-
-def write_global_config(home: Path) -> None:
-    """A user identity in the isolated HOME: libgit2 reads user.name, not GIT_AUTHOR_*."""
-    name, email = IDENTITY["GIT_AUTHOR_NAME"], IDENTITY["GIT_AUTHOR_EMAIL"]
-    (home / ".gitconfig").write_text(f"[user]\n\tname = {name}\n\temail = {email}\n")
-
-
-def gitrack_command() -> list[str]:
-    """The console script beside this Python (what a user types), else python -m gitrack."""
-    beside_python = Path(sysconfig.get_path("scripts")) / "gitrack"
-    if beside_python.is_file() and os.access(beside_python, os.X_OK):
-        return [str(beside_python)]
-    return [sys.executable, "-m", "gitrack"]
-
-
-def git(repo: Path, env: dict[str, str], *args: str, stdin: bytes | None = None) -> str:
-    proc = subprocess.run(
-        ["git", *args], cwd=repo, env=env, input=stdin, capture_output=True, check=True
-    )
-    return proc.stdout.decode()
-
-
 # ------------------------------------------------------------------- repository
 def first_run(repo: Path, env: dict[str, str], gitrack: list[str]) -> dict[str, Any]:
     """One real run through the API: its line is the template of all the others."""
-    repo.mkdir()
-    git(repo, env, "init", "--quiet", "--initial-branch=main")
-    (repo / "train.py").write_text("print('training')\n")
-    git(repo, env, "add", "-A")
-    git(repo, env, "commit", "--quiet", "-m", "init")
+    small_repo(repo, env)
     argv = [*gitrack, "run", "-p", "lr=0.1", "--", sys.executable, "-c", FIRST_RUN_SCRIPT]
-    subprocess.run(argv, cwd=repo, env=env, check=True, capture_output=True)
+    benchlib.run(argv, repo, env)
     note = git(repo, env, "notes", "--ref=gitrack", "show", "HEAD")
     template: dict[str, Any] = json.loads(note.split("\n")[0])
     if not template.get("metric_history"):
@@ -226,43 +180,14 @@ def fast_import_notes(
 
 
 def small_repo(path: Path, env: dict[str, str]) -> None:
-    path.mkdir()
-    git(path, env, "init", "--quiet", "--initial-branch=main")
-    (path / "train.py").write_text("print('training')\n")
-    git(path, env, "add", "-A")
-    git(path, env, "commit", "--quiet", "-m", "init")
+    benchlib.new_repo(path, env, {"train.py": "print('training')\n"})
 
 
 # ---------------------------------------------------------------------- timing
-def time_process(argv: list[str], repo: Path, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(
-        argv,
-        cwd=repo,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=True,
-    )
-    return time.perf_counter() - start
-
-
 def time_call(call: Callable[[], object]) -> float:
     start = time.perf_counter()
     call()
     return time.perf_counter() - start
-
-
-def measure(probes: dict[str, Callable[[], float]], repeat: int) -> dict[str, list[float]]:
-    """Round-robin after one warm-up each, so noise hits every probe alike."""
-    samples: dict[str, list[float]] = {label: [] for label in probes}
-    for probe in probes.values():
-        probe()
-    for _ in range(repeat):
-        for label, probe in probes.items():
-            samples[label].append(probe())
-    return samples
 
 
 def log_metric_samples(repo: Path, repeat: int) -> tuple[list[float], list[float]]:
@@ -291,7 +216,7 @@ def log_metric_samples(repo: Path, repeat: int) -> tuple[list[float], list[float
 
 def mlflow_line(count: int) -> str:
     try:
-        import mlflow  # noqa: F401
+        import mlflow  # noqa: F401  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return "mlflow search_runs: skipped (mlflow is not installed)"
     return (
@@ -301,39 +226,18 @@ def mlflow_line(count: int) -> str:
 
 
 # ------------------------------------------------------------------- reporting
-def usable_cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 0
-
-
 def machine_info(env: dict[str, str]) -> list[tuple[str, str]]:
-    git_version = subprocess.run(
-        ["git", "--version"], capture_output=True, text=True, check=False, env=env
-    ).stdout.strip()
     import pyarrow
     import pygit2  # noqa: TID251 - only its version, for the report
 
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "?"
     return [
-        ("cpu", f"{cpu}, nproc {usable_cpus()}"),
-        ("python", f"{platform.python_version()} ({sys.executable})"),
-        ("git", git_version),
+        ("cpu", f"{benchlib.cpu_model()}, nproc {benchlib.usable_cpus()}"),
+        ("python", benchlib.python_version()),
+        ("git", benchlib.git_version(env)),
         ("pygit2", f"{pygit2.__version__} (libgit2 {pygit2.LIBGIT2_VERSION})"),
         ("pyarrow", pyarrow.__version__),
         ("platform", platform.platform()),
     ]
-
-
-def verdict(ok: bool) -> str:
-    return "MET" if ok else "NOT MET"
 
 
 def report(medians: dict[str, float], samples: dict[str, list[float]], repeat: int) -> None:
@@ -353,7 +257,7 @@ def report(medians: dict[str, float], samples: dict[str, list[float]], repeat: i
     for label in (LS, LS_WHERE, RUNS_PROCESS, RUNS_IN_PROCESS):
         value = medians[label]
         ok = value <= TARGET_LIST_S and value <= TARGET_RATIO * raw
-        print(f"  {label:<{width}}  {value:6.3f} s  {value / raw:5.1f}x   {verdict(ok)}")
+        print(f"  {label:<{width}}  {value:6.3f} s  {value / raw:5.1f}x   {benchlib.verdict(ok)}")
 
 
 def print_profile(gitrack_repo: Path, env: dict[str, str], workdir: Path) -> None:
@@ -389,22 +293,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def benchmark(workdir: Path, count: int, repeat: int, profile: bool) -> None:
-    home, repo, scratch = workdir / "home", workdir / "repo", workdir / "api-repo"
-    home.mkdir()
-    write_global_config(home)
-    env = isolated_env(home)
+    repo, scratch = workdir / "repo", workdir / "api-repo"
+    env = benchlib.isolated_home(workdir / "home", drop=("GIT_", "GITRACK_"))
     # This process imports gitrack (and libgit2) below: isolate it the same way first.
     os.environ.clear()
     os.environ.update(env)
-    gitrack = gitrack_command()
+    gitrack, _ = benchlib.gitrack_command()
     print(f"gitrack invoked as: {' '.join(gitrack)}")
     started = time.perf_counter()
     template = first_run(repo, env, gitrack)
     commits = fast_import_commits(repo, env, count, workdir / "marks")
     fast_import_notes(repo, env, commits, run_lines(template, commits))
-    listed = subprocess.run(
-        [*gitrack, "ls", "--json"], cwd=repo, env=env, capture_output=True, check=True
-    ).stdout
+    listed = benchlib.run([*gitrack, "ls", "--json"], repo, env)
     runs_seen = len(json.loads(listed))
     note_bytes = len(run_lines(template, commits[:1])[0])
     print(
@@ -416,18 +316,17 @@ def benchmark(workdir: Path, count: int, repeat: int, profile: bool) -> None:
 
     import gitrack as api
 
-    probes: dict[str, Callable[[], float]] = {
-        RAW: lambda: time_process(["git", "log", "--notes=gitrack", "--format=%H%n%N"], repo, env),
-        LS: lambda: time_process([*gitrack, "ls", "--json"], repo, env),
-        LS_WHERE: lambda: time_process(
-            [*gitrack, "ls", "--where", "metrics.auc > 0.5", "--json"], repo, env
-        ),
-        RUNS_PROCESS: lambda: time_process(
-            [sys.executable, "-c", "import gitrack; gitrack.runs()"], repo, env
-        ),
-        RUNS_IN_PROCESS: lambda: time_call(lambda: api.runs(cwd=repo)),
+    commands = {
+        RAW: ["git", "log", "--notes=gitrack", "--format=%H%n%N"],
+        LS: [*gitrack, "ls", "--json"],
+        LS_WHERE: [*gitrack, "ls", "--where", "metrics.auc > 0.5", "--json"],
+        RUNS_PROCESS: [sys.executable, "-c", "import gitrack; gitrack.runs()"],
     }
-    samples = measure(probes, repeat)
+    probes: dict[str, Callable[[], float]] = {
+        label: partial(benchlib.timed, argv, repo, env) for label, argv in commands.items()
+    }
+    probes[RUNS_IN_PROCESS] = lambda: time_call(lambda: api.runs(cwd=repo))
+    samples = benchlib.round_robin(probes, repeat)
     medians = {label: statistics.median(values) for label, values in samples.items()}
     table = api.runs(cwd=repo)
     print(f"gitrack.runs(): {table.num_rows} rows x {table.num_columns} columns")
@@ -436,8 +335,7 @@ def benchmark(workdir: Path, count: int, repeat: int, profile: bool) -> None:
     per_call, endings = log_metric_samples(scratch, repeat)
 
     print()
-    for key, value in machine_info(env):
-        print(f"{key + ':':<10}{value}")
+    benchlib.print_info(machine_info(env))
     print()
     report(medians, samples, repeat)
     per_call_median = statistics.median(per_call)
@@ -445,7 +343,7 @@ def benchmark(workdir: Path, count: int, repeat: int, profile: bool) -> None:
         f"  {'log_metric':<{max(len(k) for k in medians)}}  {per_call_median:6.2f} µs/call "
         f"(min {min(per_call):.2f}, max {max(per_call):.2f}; {LOG_METRIC_CALLS:,} calls a "
         f"sample), target {TARGET_LOG_METRIC_US:.0f} µs   "
-        f"{verdict(per_call_median <= TARGET_LOG_METRIC_US)}"
+        f"{benchlib.verdict(per_call_median <= TARGET_LOG_METRIC_US)}"
     )
     print(
         f"    ending a run of {LOG_METRIC_CALLS:,} steps (parquet + note): "
@@ -458,21 +356,16 @@ def benchmark(workdir: Path, count: int, repeat: int, profile: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="gitrack-listing-"))
-    saved = dict(os.environ)
+    saved = dict(os.environ)  # benchmark() isolates this process too; put it back after
     try:
-        benchmark(workdir, args.runs, args.repeat, args.profile)
-    except Exception:  # a benchmark reports, it does not fail
-        traceback.print_exc()
-        print("benchmark could not complete; see the error above")
+        return benchlib.run_benchmark(
+            "gitrack-listing-",
+            args.keep,
+            lambda workdir: benchmark(workdir, args.runs, args.repeat, args.profile),
+        )
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        if args.keep:
-            print(f"kept: {workdir} (remove it when done)")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":
