@@ -216,7 +216,7 @@ def log_metric_samples(repo: Path, repeat: int) -> tuple[list[float], list[float
 
 def mlflow_line(count: int) -> str:
     try:
-        import mlflow  # noqa: F401  # type: ignore[import-not-found, unused-ignore]
+        import mlflow  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
     except ImportError:
         return "mlflow search_runs: skipped (mlflow is not installed)"
     return (
