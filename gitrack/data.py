@@ -224,7 +224,7 @@ class DataStore:
     def _already_there(self, target: Path, digest: str) -> bool:
         if not target.is_file() or target.is_symlink():
             return False
-        return self.hash_files([(target, os.stat(target))], "checking")[str(target)] == digest
+        return self._current_hash(target) == digest
 
     def _manifest(self, rel: str, digest: str) -> Manifest:
         try:

@@ -16,7 +16,7 @@ import re
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,12 +110,6 @@ class WorktreeTree:
     @property
     def dirty(self) -> bool:
         return self.tree != self.base_tree
-
-
-@dataclass(frozen=True)
-class NoteEntry:
-    commit: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -612,10 +606,6 @@ class Repo:
                 delay = min(delay * 1.5, 0.05)
         raise ConcurrentUpdateError(refname)
 
-    def iter_notes(self, refname: str) -> Iterator[NoteEntry]:
-        for commit, blob in self.note_blobs(refname):
-            yield NoteEntry(commit=commit, text=self.read_text(blob))
-
     def note_blobs(self, refname: str) -> list[tuple[str, str]]:
         """(annotated commit, note blob id) for every note, whatever the fan-out.
 
@@ -624,8 +614,11 @@ class Repo:
         ref = self._r.references.get(refname)
         if ref is None:
             return []
+        return self._note_blobs_of_tree(ref.peel(pygit2.Commit).tree)
+
+    def _note_blobs_of_tree(self, tree: pygit2.Tree) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
-        pending = [(ref.peel(pygit2.Commit).tree, "")]
+        pending = [(tree, "")]
         while pending:
             tree, prefix = pending.pop()
             for entry in tree:
@@ -809,19 +802,7 @@ class Repo:
 
     def _notes_of_tree(self, tree: pygit2.Tree) -> dict[str, str]:
         """annotated commit id -> note text, whatever the fan-out."""
-        out: dict[str, str] = {}
-
-        def walk(node: pygit2.Tree, prefix: str) -> None:
-            for entry in node:
-                name = prefix + entry.name
-                if entry.filemode == FileMode.TREE:
-                    walk(self._r[entry.id], name)
-                elif len(name) in (40, 64):
-                    blob = self._r[entry.id]
-                    out[name] = bytes(blob.data).decode("utf-8", "replace")
-
-        walk(tree, "")
-        return out
+        return {commit: self.read_text(blob) for commit, blob in self._note_blobs_of_tree(tree)}
 
     def note_text(self, refname: str, commit: str) -> str:
         try:

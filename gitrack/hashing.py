@@ -75,22 +75,11 @@ def copy_and_hash(
     progress: Progress | None = None,
 ) -> str:
     """Copy ``source`` into ``target`` while hashing it: one read of the data, not two."""
-    digest = xxhash.xxh3_128()
-    buffer = bytearray(CHUNK)
-    view = memoryview(buffer)
     with open(source, "rb", buffering=0) as stream:
-        while True:
-            count = stream.readinto(buffer)
-            if not count:
-                break
-            digest.update(view[:count])
-            target.write(view[:count])
-            if progress is not None:
-                progress(count)
-    return PREFIX + digest.hexdigest()
+        return copy_stream(stream, target, progress)
 
 
-def copy_stream(source: Any, target: Any) -> str:
+def copy_stream(source: Any, target: Any, progress: Progress | None = None) -> str:
     """Copy between any file-like objects with read/write (pyarrow streams too), hashing."""
     digest = xxhash.xxh3_128()
     while True:
@@ -99,6 +88,8 @@ def copy_stream(source: Any, target: Any) -> str:
             break
         digest.update(chunk)
         target.write(chunk)
+        if progress is not None:
+            progress(len(chunk))
     return PREFIX + digest.hexdigest()
 
 

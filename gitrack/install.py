@@ -123,7 +123,8 @@ def hook_script(name: str, python: str | None = None) -> str:
 
 
 def install_hooks(repo: Repo) -> list[Change]:
-    _check_hooks(repo)
+    """Write gitrack's hooks, chaining any already there; `install` checks first (_check_hooks)
+    that none would be lost."""
     folder = repo.hooks_dir()
     plan = [(name, folder / name) for name in HOOK_NAMES]
     folder.mkdir(parents=True, exist_ok=True)

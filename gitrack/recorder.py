@@ -147,7 +147,6 @@ class Recording:
         """Everything before the command: data hashed and cached, snapshot taken and pinned."""
         here = Path(cwd)
         repo = Repo.discover(here)
-        repo.head()  # no commit yet: stop before anything is written
         settings = config.load(repo.root)
         recording = cls(
             repo,

@@ -131,10 +131,6 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
     return "\n".join(lines)
 
 
-def when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def steps_table(steps: list[tuple[int, float, float]]) -> str:
     lines = [f"{'STEP':>8}  {'VALUE':>14}  LOGGED"]
     for step, value, moment in steps:
