@@ -192,6 +192,15 @@ def gitrack(*args: str, cwd: str | os.PathLike[str]) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
+def fresh_clone(src: Path, dst: Path) -> Path:
+    """A clone as a teammate makes it: branches by `git clone`, gitrack's refs fetched."""
+    # --no-local: objects travel as from a real remote (a local clone copies them all).
+    git("clone", "-q", "--no-local", str(src), str(dst), cwd=src.parent)
+    git("fetch", "-q", "origin", "+refs/notes/*:refs/notes/*", "+refs/gitrack/*:refs/gitrack/*",
+        cwd=dst)  # fmt: skip
+    return dst
+
+
 def gitrack_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "gitrack", *args]
 

@@ -144,20 +144,6 @@ def show(repo: Path, run_id: str) -> dict[str, Any]:
     return data
 
 
-def fresh_clone(src: Path, dst: Path) -> Path:
-    """A teammate's clone: branches by `git clone --no-local`, gitrack's refs fetched."""
-    git("clone", "-q", "--no-local", str(src), str(dst), cwd=src.parent)
-    git(
-        "fetch",
-        "-q",
-        "origin",
-        "+refs/notes/*:refs/notes/*",
-        "+refs/gitrack/*:refs/gitrack/*",
-        cwd=dst,
-    )
-    return dst
-
-
 def forge_run(repo: Path, edit: Callable[[dict[str, Any]], None], rev: str = "HEAD") -> str:
     """Append an edited copy of the newest run line on ``rev`` to its note; the new run id.
 

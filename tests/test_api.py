@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import xxhash
 from api_helpers import API_ENV, api_run, note_records, python, reset_api, write_script
-from conftest import git, gitrack, gitrack_proc, make_repo, record
+from conftest import fresh_clone, git, gitrack, gitrack_proc, make_repo, record
 
 import gitrack as gitrack_module
 from gitrack import api, events
@@ -701,16 +701,7 @@ def test_metric_history_survives_gc_and_a_fresh_clone(
     assert [(s, v) for s, v, _ in got.metric_history("loss")] == expected
     assert got.metrics["odd"] == math.inf
 
-    clone = tmp_path / "clone"
-    git("clone", "-q", "--no-local", str(repo), str(clone), cwd=tmp_path)
-    git(
-        "fetch",
-        "-q",
-        "origin",
-        "+refs/notes/*:refs/notes/*",
-        "+refs/gitrack/*:refs/gitrack/*",
-        cwd=clone,
-    )
+    clone = fresh_clone(repo, tmp_path / "clone")
     shown = gitrack("show", run_id[:8], "--metric", "loss", cwd=clone)
     assert shown.code == 0, shown.err
     lines = shown.out.splitlines()[1:]

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import git, gitrack, note_lines, repo_state, worktree_state
+from conftest import fresh_clone, git, gitrack, note_lines, repo_state, worktree_state
 from data_helpers import (
     DATA_IGNORE,
     IS_ROOT,
@@ -28,7 +28,6 @@ from data_helpers import (
     common_dir,
     default_cache,
     forge_run,
-    fresh_clone,
     make_data_repo,
     needs_xxh128sum,
     object_path,

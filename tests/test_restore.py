@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    fresh_clone,
     git,
     gitrack,
     make_repo,
@@ -20,16 +21,6 @@ from conftest import (
 )
 from hypothesis import HealthCheck, given, settings
 from mutations import Op, apply_ops, make_base_repo, mutation_lists
-
-FETCH = ("fetch", "-q", "origin", "+refs/notes/*:refs/notes/*", "+refs/gitrack/*:refs/gitrack/*")
-
-
-def fresh_clone(src: Path, dst: Path) -> Path:
-    """A clone as a teammate makes it: branches by `git clone`, gitrack's refs fetched."""
-    # --no-local: objects travel as from a real remote (a local clone copies them all).
-    git("clone", "-q", "--no-local", str(src), str(dst), cwd=src.parent)
-    git(*FETCH, cwd=dst)
-    return dst
 
 
 @settings(
