@@ -240,6 +240,10 @@ def init_repository(path: Path) -> Repo:
     return Repo.discover(path)
 
 
+class _LostRace(Exception):
+    """The ref moved between reading it and taking its lock."""
+
+
 class Repo:
     """A non-bare git repository with a working tree (the main one or a linked worktree)."""
 
@@ -588,23 +592,34 @@ class Repo:
     def _compare_and_swap(
         self, refname: str, build: Callable[[pygit2.Commit | None], pygit2.Oid], message: str
     ) -> str:
+        """Move ``refname`` to ``build(old tip)`` only if nobody moved it meanwhile.
+
+        The check happens under the ref's lock (a libgit2 transaction), creation included:
+        libgit2's plain create checks for an existing ref *before* locking, so two writers
+        creating the ref at once could both succeed and the first one's update be lost.
+        """
         delay = 0.001
         for _ in range(CAS_ATTEMPTS):
-            ref = self._r.references.get(refname)
-            old = ref.peel(pygit2.Commit) if ref is not None else None
+            seen = self._ref_id(refname)
+            old = self._r[seen].peel(pygit2.Commit) if seen is not None else None
             new = build(old)
             try:
-                if ref is None:
-                    self._r.references.create(refname, new)
-                else:
-                    ref.set_target(new, message)
+                with self._r.transaction() as txn:
+                    txn.lock_ref(refname)
+                    if self._ref_id(refname) != seen:
+                        raise _LostRace
+                    txn.set_target(refname, new, message=message)
                 return str(new)
-            except (pygit2.GitError, pygit2.AlreadyExistsError, OSError):
+            except (_LostRace, pygit2.GitError, OSError):
                 # Lost the race, or another writer holds the ref's lock file (libgit2
-                # reports that as OSError): back off and retry on the new tip.
+                # reports that as GitError or OSError): back off, retry on the new tip.
                 time.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 1.5, 0.05)
         raise ConcurrentUpdateError(refname)
+
+    def _ref_id(self, refname: str) -> pygit2.Oid | None:
+        ref = self._r.references.get(refname)
+        return ref.target if ref is not None else None
 
     def note_blobs(self, refname: str) -> list[tuple[str, str]]:
         """(annotated commit, note blob id) for every note, whatever the fan-out.
