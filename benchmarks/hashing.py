@@ -46,7 +46,7 @@ import benchlib
 from benchlib import run, timed, verdict
 
 MIB = 1024 * 1024
-RACY_S = 2.0  # gitrack.state.RACY_NS, in seconds
+RACY_S = 2.0  # gitrack.data.state.RACY_NS, in seconds
 TARGET_THROUGHPUT_RATIO = 0.85
 TARGET_RECHECK_S = 0.15
 TARGET_DVC_SPEEDUP = 5.0

@@ -46,11 +46,11 @@ DIRECTORIES = 50
 
 PYTHON_START = "python -c pass"
 HOOK_IMPORT = "python -c 'import gitrack.hookrun'"
-DATA_IMPORT = "python -c 'import gitrack.hookrun, gitrack.operations, gitrack.data'"
+DATA_IMPORT = "python -c 'import gitrack.hookrun, gitrack.commands.status, gitrack.data'"
 REFERENCES = {
     PYTHON_START: "pass",
     HOOK_IMPORT: "import gitrack.hookrun",
-    DATA_IMPORT: "import gitrack.hookrun, gitrack.operations, gitrack.data",
+    DATA_IMPORT: "import gitrack.hookrun, gitrack.commands.status, gitrack.data",
 }
 
 
@@ -239,7 +239,7 @@ def print_verdict(stats: dict[str, Stats], comparisons: list[Comparison]) -> Non
     steps = [
         ("interpreter start-up (python -c pass)", PYTHON_START),
         ("import gitrack.hookrun (pygit2, ...)", HOOK_IMPORT),
-        ("import gitrack.operations, gitrack.data", DATA_IMPORT),
+        ("import gitrack.commands.status, gitrack.data", DATA_IMPORT),
     ]
     benchlib.print_breakdown("where a Python hook's time goes", stats, steps, 42)
 

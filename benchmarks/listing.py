@@ -116,7 +116,7 @@ def run_lines(template: dict[str, Any], commits: list[str], seed: int = 7) -> li
     """One realistic run line per commit, written by gitrack's own RunRecord.to_line."""
     from datetime import datetime, timedelta, timezone
 
-    from gitrack.record import RunRecord, utc_timestamp
+    from gitrack.tracking.record import RunRecord, utc_timestamp
 
     rng = random.Random(seed)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -13,7 +13,7 @@ Measured, each as the wall time of one `subprocess.run` (time.perf_counter aroun
 * ``gitrack run -- true``       - snapshot + pin + run ``true`` + write the note;
 * ``python -c pass``            - interpreter start-up, part of gitrack's cost;
 * ``python -c "import gitrack.cli"`` - start-up plus the command line's imports (click);
-* ``python -c "import gitrack.cli, gitrack.recorder"`` - plus what `run` imports (pygit2).
+* ``python -c "import gitrack.cli, gitrack.tracking.recorder"`` - plus what `run` imports (pygit2).
 
 The differences between these medians split gitrack's time into start-up, imports and
 the work itself (snapshot, pin, note), so the reader sees where to optimize.
@@ -43,7 +43,7 @@ from benchlib import Stats
 
 TARGET_OVERHEAD_S = 0.2
 CLI_IMPORT = 'python -c "import gitrack.cli"'
-RUN_IMPORT = 'python -c "import gitrack.cli, gitrack.recorder"'  # all that `run` imports
+RUN_IMPORT = 'python -c "import gitrack.cli, gitrack.tracking.recorder"'  # all that `run` imports
 DIRECTORIES = 100
 EDITED_FILES = 20
 UNTRACKED_FILES = 5
@@ -98,7 +98,7 @@ def print_breakdown(stats: dict[str, Stats], gitrack_label: str) -> None:
     steps = [
         ("interpreter start-up (python -c pass)", "python -c pass"),
         ("import gitrack.cli (click, ...)", CLI_IMPORT),
-        ("import gitrack.recorder (pygit2, ...)", RUN_IMPORT),
+        ("import gitrack.tracking.recorder (pygit2, ...)", RUN_IMPORT),
         ("snapshot, pin, run `true`, note, exit", gitrack_label),
     ]
     benchlib.print_breakdown("where the median goes", stats, steps, 40)
@@ -143,7 +143,7 @@ def benchmark(workdir: Path, files: int, repeat: int) -> None:
         gitrack_label: [*gitrack, "run", "--", "true"],
         "python -c pass": [sys.executable, "-c", "pass"],
         CLI_IMPORT: [sys.executable, "-c", "import gitrack.cli"],
-        RUN_IMPORT: [sys.executable, "-c", "import gitrack.cli, gitrack.recorder"],
+        RUN_IMPORT: [sys.executable, "-c", "import gitrack.cli, gitrack.tracking.recorder"],
     }
     samples, failures = measure(commands, repo, env, repeat)
     stats = benchlib.print_results(samples, failures, repeat, heading="command", digits=9)

@@ -24,14 +24,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from gitrack import events
 from gitrack.errors import GitrackError
-from gitrack.recorder import Logged, Recording
+from gitrack.tracking import events
+from gitrack.tracking.events import Logged
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from gitrack.history import Run as HistoryRun
+    from gitrack.tracking.history import Run as HistoryRun
+    from gitrack.tracking.recorder import Recording
 
 
 class RunStateError(GitrackError):
@@ -124,9 +125,10 @@ class Run:
         """``(step, value, timestamp)`` for every value logged under ``key``, in order."""
         if self._history is None:
             return [(s, v, t) for k, s, v, t in self._logged.steps if k == key]
-        from gitrack.operations import metric_history
+        from gitrack.git import Repo
+        from gitrack.tracking.steps import metric_history
 
-        return metric_history(self._history, key, os.fspath(self._where))
+        return metric_history(Repo.discover(self._where), self._history.record, key)
 
     def __repr__(self) -> str:
         return f"<gitrack.Run {self._id} {self.status}>"
@@ -233,7 +235,7 @@ class Run:
             self._recording.close()
 
     def _outcome(self, status: str) -> Any:
-        from gitrack.runner import Outcome
+        from gitrack.tracking.runner import Outcome
 
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = (usage.ru_utime - self._usage.ru_utime) + (usage.ru_stime - self._usage.ru_stime)
@@ -271,6 +273,8 @@ def start_run(
         if name:
             run._emit({"e": "name", "v": name})
     else:
+        from gitrack.tracking.recorder import Recording
+
         recording = Recording.begin(
             [sys.executable, *sys.argv],
             name=name,
@@ -342,8 +346,8 @@ def log_dataset(path: str | os.PathLike[str]) -> None:
 
 def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:
     """A recorded run by id, unique prefix (4+ characters) or name."""
-    from gitrack import history
     from gitrack.git import Repo
+    from gitrack.tracking import history
 
     found = history.resolve(history.load_runs(Repo.discover(cwd)), id_or_prefix)
     return Run(found.id, Logged(), found, where=os.path.abspath(cwd))
@@ -355,9 +359,12 @@ def runs(
     """One row per run: id, commit, started, duration_s, status, dirty, params.*, metrics.*,
     tags.*, datasets.* — filtered by ``where`` (MLflow's search grammar, plus or/not/
     parentheses) and ordered by ``sort`` (``"-metrics.auc"`` for descending)."""
-    from gitrack.table import runs_table
+    from gitrack.git import Repo
+    from gitrack.tracking import history
+    from gitrack.views import table
 
-    return runs_table(where, sort, cwd)
+    loaded = history.load_runs(Repo.discover(cwd))
+    return table.to_arrow(table.select(loaded.runs, where, sort))
 
 
 def _repo_path(path: str | os.PathLike[str]) -> str:
@@ -369,7 +376,7 @@ def _repo_path(path: str | os.PathLike[str]) -> str:
 
 def _cache_dataset(rel: str, run_id: str) -> str:
     from gitrack import config
-    from gitrack.data import DataStore
+    from gitrack.data.store import DataStore
     from gitrack.git import Repo
 
     repo = Repo.discover(".")

@@ -47,10 +47,10 @@ def install() -> None:
     Example:
       gitrack install
     """
-    from gitrack import install as installer
-    from gitrack.git import Repo
+    from gitrack.commands import install as installer
+    from gitrack.commands.context import Context
 
-    for change in installer.install(Repo.discover()):
+    for change in installer.install(Context.open().repo):
         click.echo(change.describe())
 
 
@@ -62,10 +62,10 @@ def uninstall() -> None:
     Example:
       gitrack uninstall
     """
-    from gitrack import install as installer
-    from gitrack.git import Repo
+    from gitrack.commands import install as installer
+    from gitrack.commands.context import Context
 
-    changes = installer.uninstall(Repo.discover())
+    changes = installer.uninstall(Context.open().repo)
     for change in changes:
         click.echo(change.describe())
     if not changes:
@@ -125,7 +125,7 @@ def run(
       gitrack run --name baseline -p lr=0.1 -p seed=1 -m metrics.json -- python train.py --lr 0.1
       gitrack run -d data/train.parquet -d data/images -o model.pt -- python train.py
     """
-    from gitrack import recorder
+    from gitrack.tracking import recorder
 
     argv = list(command)
     if argv and argv[0] == "--":
@@ -174,19 +174,19 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
       gitrack ls --where "(status = 'failed' or dirty = true) and not tags.team = 'x'"
       gitrack ls --json | python -m json.tool
     """
-    from gitrack import history, render, table
-    from gitrack.git import Repo
+    from gitrack.commands.context import Context
+    from gitrack.commands.listing import list_runs as select_runs
+    from gitrack.views import render
 
-    loaded = history.load_runs(Repo.discover())
-    _warn_all(loaded.warnings)
-    selected = table.select(loaded.runs, where, sort)
-    runs = selected[:limit] if limit is not None else selected
+    listing = select_runs(Context.open(), where, sort, limit)
+    _warn_all(listing.warnings)
+    runs = listing.runs
     if as_json and not sys.stdout.isatty():
         click.echo("[" + ",".join(run.public_json() for run in runs) + "]")  # compact, fast
     elif as_json:
         _print_json([r.record.to_public(r.commit) for r in runs])
     elif not runs and where:
-        click.echo(f"no run matches --where {where!r} ({len(loaded.runs)} run(s) in all)", err=True)
+        click.echo(f"no run matches --where {where!r} ({listing.total} run(s) in all)", err=True)
     elif not runs:
         click.echo("no runs yet: record one with `gitrack run -- COMMAND`", err=True)
     else:
@@ -208,12 +208,16 @@ def show(run_ref: str, as_json: bool, patch: bool, metric_key: str | None) -> No
       gitrack show 3f2a --patch | git apply   # re-apply the run's edits elsewhere
       gitrack show 3f2a --metric loss
     """
-    from gitrack import operations, render
+    from gitrack.commands.context import Context
+    from gitrack.commands.show import show_run
+    from gitrack.tracking.steps import metric_history
+    from gitrack.views import render
 
-    view = operations.show_run(run_ref)
+    ctx = Context.open()
+    view = show_run(ctx, run_ref)
     _warn_all(view.warnings)
     if metric_key is not None:
-        steps = operations.metric_history(view.run, metric_key)
+        steps = metric_history(ctx.repo, view.run.record, metric_key)
         if not steps:
             raise GitrackError(f"run {view.run.id} has no metric {metric_key!r}")
         click.echo(render.steps_table(steps))
@@ -249,9 +253,10 @@ def checkout(run_ref: str, worktree: Path | None, no_data: bool) -> None:
       gitrack checkout 3f2a --worktree ../best-run
       gitrack checkout 3f2a --no-data
     """
-    from gitrack import operations
+    from gitrack.commands.checkout import checkout as checkout_run
+    from gitrack.commands.context import Context
 
-    result = operations.checkout(run_ref, worktree, with_data=not no_data)
+    result = checkout_run(Context.open(), run_ref, worktree, with_data=not no_data)
     for warning in result.warnings:
         click.echo(f"gitrack: warning: {warning}", err=True)
     data = (
@@ -279,9 +284,11 @@ def compare(run_refs: tuple[str, ...], code: bool) -> None:
       gitrack compare 3f2a 9c1b
       gitrack compare 3f2a 9c1b 77e0 --code
     """
-    from gitrack import operations, render
+    from gitrack.commands.context import Context
+    from gitrack.commands.show import compare_runs
+    from gitrack.views import render
 
-    result = operations.compare_runs(list(run_refs), with_code=code)
+    result = compare_runs(Context.open(), list(run_refs), with_code=code)
     click.echo(render.comparison(result.runs, result.rows))
     for first, other, patch in result.code_diffs:
         click.echo(f"\n# code: {first[:8]} -> {other[:8]}")
@@ -307,9 +314,10 @@ def export(path: Path, fmt: str | None, where: str | None, sort: str | None) -> 
       gitrack export runs.csv --where "status = 'ok'" --sort -metrics.auc
       gitrack export runs.txt --format jsonl
     """
-    from gitrack import operations
+    from gitrack.commands.context import Context
+    from gitrack.commands.listing import export_runs
 
-    count = operations.export_runs(path, fmt, where, sort)
+    count = export_runs(Context.open(), path, fmt, where, sort)
     click.echo(f"wrote {count} run(s) to {path}", err=True)
 
 
@@ -327,7 +335,7 @@ def hash_command(paths: tuple[Path, ...]) -> None:
       gitrack hash data/train.parquet
       gitrack hash data/images
     """
-    from gitrack.data import hash_paths
+    from gitrack.data.store import hash_paths
 
     for digest, path in hash_paths(list(paths)):
         click.echo(f"{digest}  {path}")
@@ -344,9 +352,10 @@ def status() -> None:
     Example:
       gitrack status
     """
-    from gitrack import operations
+    from gitrack.commands.context import Context
+    from gitrack.commands.status import data_status
 
-    report = operations.data_status()
+    report = data_status(Context.open())
     if report.run is None:
         click.echo("no run on HEAD yet")
     else:
@@ -370,9 +379,10 @@ def gc(dry_run: bool) -> None:
       gitrack gc --dry-run
       gitrack gc
     """
-    from gitrack import operations
+    from gitrack.commands.context import Context
+    from gitrack.commands.gc import collect_garbage
 
-    report = operations.collect_garbage(dry_run)
+    report = collect_garbage(Context.open(), dry_run)
     _warn_all(report.warnings)
     verb = "would remove" if dry_run else "removed"
     click.echo(
@@ -397,9 +407,10 @@ def pull(remote: str | None, no_data: bool) -> None:
       gitrack pull
       gitrack pull upstream --no-data
     """
-    from gitrack import operations
+    from gitrack.commands import sync
+    from gitrack.commands.context import Context
 
-    report = operations.pull(remote, with_data=not no_data)
+    report = sync.pull(Context.open(), remote, with_data=not no_data)
     _warn_all(report.warnings)
     data = f", {report.objects} object(s) fetched ({_size(report.bytes)})" if report.objects else ""
     click.echo(f"pulled from {report.remote}: {report.new_runs} new run(s){data}")
@@ -421,9 +432,10 @@ def push(remote: str | None, no_data: bool) -> None:
       gitrack push
       gitrack push origin --no-data
     """
-    from gitrack import operations
+    from gitrack.commands import sync
+    from gitrack.commands.context import Context
 
-    report = operations.push(remote, with_data=not no_data)
+    report = sync.push(Context.open(), remote, with_data=not no_data)
     _warn_all(report.warnings)
     sent = f", {report.objects} object(s) uploaded ({_size(report.bytes)})"
     data = sent if report.objects else ""
@@ -453,7 +465,7 @@ def demo(directory: Path | None) -> None:
     Example:
       gitrack demo /tmp/gitrack-demo
     """
-    from gitrack import demo as demo_module
+    from gitrack.commands import demo as demo_module
 
     demo_module.run_demo(directory, echo=click.echo)
 

@@ -22,9 +22,10 @@ from api_helpers import API_ENV, api_run, note_records, python, reset_api, write
 from conftest import fresh_clone, git, gitrack, gitrack_proc, make_repo, record
 
 import gitrack as gitrack_module
-from gitrack import api, events
+from gitrack import api
+from gitrack.data.odb import Cache
 from gitrack.errors import GitrackError, RunNotFoundError
-from gitrack.odb import Cache
+from gitrack.tracking import events
 
 
 @pytest.fixture(autouse=True)

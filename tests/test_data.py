@@ -569,7 +569,7 @@ def test_forged_unsafe_paths_are_refused_before_anything_is_written(
     record_data(drepo, "-d", "data/train.csv")
     digest = reference_file_hash(b"attacker's bytes")
     write_files(tmp_path / "payload", {"p": b"attacker's bytes"})
-    from gitrack.odb import Cache
+    from gitrack.data.odb import Cache
 
     Cache(default_cache(drepo)).add_file(tmp_path / "payload/p")  # even with the object there
     path = str(outside / "victim.txt") if forged == "ABSOLUTE" else forged

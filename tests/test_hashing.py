@@ -18,7 +18,7 @@ from data_helpers import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitrack import hashing
+from gitrack.data import hashing
 
 # Known XXH3-128 (seed 0) digests: what `xxh128sum` 0.8.x prints for these inputs.
 # They need no binary: the format is checked even where xxhash's tools are absent.

@@ -30,7 +30,7 @@ from remote_helpers import (
     write,
 )
 
-from gitrack.install import HOOK_MARKER, HOOK_NAMES, hook_script
+from gitrack.commands.install import HOOK_MARKER, HOOK_NAMES, hook_script
 
 MARKER = HOOK_MARKER.encode()
 

@@ -9,7 +9,7 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitrack.manifest import FileEntry, Manifest
+from gitrack.data.manifest import FileEntry, Manifest
 from gitrack.paths import UnsafePathError
 
 H1 = "xxh128:" + "1" * 32

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import git, gitrack, record
 
-from gitrack.notecache import _KEY
+from gitrack.tracking.notecache import _KEY
 
 
 def cache_file(repo: Path) -> Path:

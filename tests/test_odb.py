@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from data_helpers import IS_ROOT, UNSHARE, python_exe, reference_file_hash, userns_available
 
-from gitrack import hashing
-from gitrack.odb import Cache, CacheError
+from gitrack.data import hashing
+from gitrack.data.odb import Cache, CacheError
 
 ABC = "xxh128:06b05ab6733a618578af5f94892f3950"
 
@@ -177,7 +177,7 @@ def test_disk_full_keeps_nothing_partial(tmp_path: Path) -> None:
         f"""
         import os, sys
         from pathlib import Path
-        from gitrack.odb import Cache, CacheError
+        from gitrack.data.odb import Cache, CacheError
         cache = Cache(Path({str(mount)!r}))
         try:
             cache.add_file(Path({str(tmp_path / "big")!r}))

@@ -23,8 +23,10 @@ from data_helpers import (
     write_files,
 )
 
-from gitrack import hashing, operations
-from gitrack.odb import Cache
+from gitrack.commands import gc
+from gitrack.commands.context import Context
+from gitrack.data import hashing
+from gitrack.data.odb import Cache
 
 
 @pytest.fixture
@@ -254,10 +256,10 @@ def test_gc_between_caching_files_and_writing_the_manifest(
     unrestorable. (Deterministic here: gc runs at the instant the manifest is stored.)"""
     write_files(drepo, {"data/images/fresh.png": os.urandom(100)})
     real_add_bytes = Cache.add_bytes
-    reports: list[operations.GcReport] = []
+    reports: list[gc.GcReport] = []
 
     def add_bytes_after_a_concurrent_gc(self: Cache, data: bytes, digest: str) -> str:
-        reports.append(operations.collect_garbage(cwd=drepo))
+        reports.append(gc.collect_garbage(Context.open(drepo)))
         return real_add_bytes(self, data, digest)
 
     monkeypatch.setattr(Cache, "add_bytes", add_bytes_after_a_concurrent_gc)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitrack.errors import GitrackError
-from gitrack.query import QueryError, compile_where, sort_key, sort_rows, tokenize
+from gitrack.views.query import QueryError, compile_where, sort_key, sort_rows, tokenize
 
 Row = dict[str, Any]
 

@@ -12,7 +12,7 @@ from conftest import gitrack, note_lines, record, run_by_id
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitrack.record import (
+from gitrack.tracking.record import (
     RunRecord,
     add_line,
     decode_number,

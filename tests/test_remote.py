@@ -28,10 +28,10 @@ from remote_helpers import (
     write,
 )
 
-from gitrack import hashing, remote
 from gitrack.config import RemoteSettings
-from gitrack.odb import Cache
-from gitrack.remote import RemoteCache, RemoteError
+from gitrack.data import hashing, remote
+from gitrack.data.odb import Cache
+from gitrack.data.remote import RemoteCache, RemoteError
 
 PREFIX = "team/cache"
 TRAIN = b"x,y\n" + b"".join(b"%d,%d\n" % (i, i * i) for i in range(2000))

@@ -17,9 +17,9 @@ import pytest
 from conftest import git, gitrack, make_repo
 from data_helpers import common_dir, reference_dir_hash, reference_file_hash, write_files
 
-from gitrack.data import DataStore
-from gitrack.odb import Cache
-from gitrack.state import RACY_NS, StatCache, now_ns, stat_key
+from gitrack.data.odb import Cache
+from gitrack.data.state import RACY_NS, StatCache, now_ns, stat_key
+from gitrack.data.store import DataStore
 
 FAKE = "xxh128:" + "f" * 32
 

@@ -20,7 +20,7 @@ from conftest import git, gitrack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitrack import steps
+from gitrack.tracking import steps
 
 INT64 = (-(2**63), 2**63 - 1)
 

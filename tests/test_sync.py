@@ -26,7 +26,7 @@ from remote_helpers import (
     write,
 )
 
-from gitrack.sync import tracking_ref
+from gitrack.tracking.sync import tracking_ref
 
 NOTES, PINS = "refs/notes/gitrack", "refs/gitrack/pins"
 

@@ -334,10 +334,11 @@ def test_export_relative_path_from_a_subfolder(runs_repo: Path) -> None:
 
 
 def test_export_through_the_library(runs_repo: Path, tmp_path: Path) -> None:
-    from gitrack import operations
+    from gitrack.commands.context import Context
+    from gitrack.commands.listing import export_runs
 
     with chdir(runs_repo):
-        count = operations.export_runs(tmp_path / "lib.parquet", None, "status = 'ok'", None)
+        count = export_runs(Context.open(), tmp_path / "lib.parquet", None, "status = 'ok'", None)
     assert count == 2
     assert pq.read_table(tmp_path / "lib.parquet").num_rows == 2
 

@@ -15,16 +15,29 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from gitrack.recorder import Logged
 
 RUN_ID_VAR = "GITRACK_RUN_ID"
 EVENTS_VAR = "GITRACK_EVENTS"
 PARAMS_VAR = "GITRACK_PARAMS"  # the -p params, so the API can refuse a conflicting value
 FLUSH_EVERY_S = 1.0
 FLUSH_EVERY_EVENTS = 10_000
+
+
+@dataclass
+class Logged:
+    """What the Python API logged during a run: what `gitrack run` reads from the event file."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # last value per key
+    steps: list[tuple[str, int, float, float]] = field(default_factory=list)  # key, step, value, t
+    datasets: dict[str, str] = field(default_factory=dict)  # path -> hash, taken when logged
+    outputs: list[str] = field(default_factory=list)  # paths, hashed when the run ends
+    failed: bool = False  # an exception left a start_run() block
+    name: str | None = None  # start_run(name=...) inside `gitrack run`
 
 
 def child_environment(run_id: str, path: Path, params: dict[str, str]) -> dict[str, str]:

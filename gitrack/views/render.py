@@ -6,8 +6,8 @@ import math
 import shlex
 from datetime import datetime
 
-from gitrack.history import Run
-from gitrack.record import parse_timestamp
+from gitrack.tracking.history import Run
+from gitrack.tracking.record import parse_timestamp
 
 _STATUS_MARK = {"ok": "ok", "failed": "FAILED", "interrupted": "interrupted"}
 

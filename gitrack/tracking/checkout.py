@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from gitrack.config import RemoteSettings
 from gitrack.errors import CorruptRecordError, DirtyWorktreeError, GitrackError, VerificationError
 from gitrack.git import HeadState, Repo
-from gitrack.history import Run
 from gitrack.paths import check_relative
+from gitrack.tracking.history import Run
 
 if TYPE_CHECKING:
-    from gitrack.data import DataStore
+    from gitrack.data.store import DataStore
 
 
 @dataclass
@@ -82,8 +82,8 @@ def fetch_missing(
     """Objects the local cache lacks come from the team's cache, verified, if there is one."""
     if remote is None:
         return
-    from gitrack.remote import RemoteCache
-    from gitrack.sync import fetch_objects
+    from gitrack.data.remote import RemoteCache
+    from gitrack.tracking.sync import fetch_objects
 
     missing = store.missing_objects(items)
     if missing:
@@ -92,7 +92,7 @@ def fetch_missing(
 
 
 def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:
-    from gitrack.data import DataStore
+    from gitrack.data.store import DataStore
 
     return DataStore.open(root, repo.common_dir, cache_setting, config_root=repo.root)
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from gitrack import hashing
+from gitrack.data import hashing
+from gitrack.data.layout import cache_root
+from gitrack.data.manifest import FileEntry, Manifest
+from gitrack.data.odb import Cache, CacheError
+from gitrack.data.progress import Progress
+from gitrack.data.state import StatCache, StatKey, now_ns, stat_key
 from gitrack.errors import GitrackError, VerificationError
-from gitrack.layout import cache_root
-from gitrack.manifest import FileEntry, Manifest
-from gitrack.odb import Cache, CacheError
 from gitrack.paths import UnsafePathError, safe_target
-from gitrack.progress import Progress
-from gitrack.state import StatCache, StatKey, now_ns, stat_key
 
 WORKERS = min(32, 2 * (os.cpu_count() or 1))
 PENDING_MAX_AGE_S = 14 * 24 * 3600  # a pending marker older than this is a crashed run

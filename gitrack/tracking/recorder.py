@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitrack import config, envinfo, runner
+from gitrack import config
+from gitrack.data.layout import cache_root, pending_markers
 from gitrack.errors import UsageError
 from gitrack.git import Repo, WorktreeTree
-from gitrack.layout import cache_root, pending_markers
+from gitrack.git.refs import NOTES_REF, PINS_REF
 from gitrack.paths import check_relative, repo_relative
-from gitrack.record import RunRecord, add_line, new_run_id, utc_timestamp
-from gitrack.refs import NOTES_REF, PINS_REF
+from gitrack.tracking import envinfo, events, runner
+from gitrack.tracking.events import Logged
+from gitrack.tracking.record import RunRecord, add_line, new_run_id, utc_timestamp
 
 if TYPE_CHECKING:
-    from gitrack.rundata import RunData
+    from gitrack.tracking.rundata import RunData
 
 
 @dataclass
@@ -39,20 +41,6 @@ def parse_assignments(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str
             raise UsageError(f"{flag} {pair!r} is not KEY=VALUE (write e.g. {flag} lr=0.1)")
         out[key.strip()] = value
     return out
-
-
-@dataclass
-class Logged:
-    """What the Python API logged during a run (see gitrack.api and gitrack.events)."""
-
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)  # last value per key
-    steps: list[tuple[str, int, float, float]] = field(default_factory=list)  # key, step, value, t
-    datasets: dict[str, str] = field(default_factory=dict)  # path -> hash, taken when logged
-    outputs: list[str] = field(default_factory=list)  # paths, hashed when the run ends
-    failed: bool = False  # an exception left a start_run() block
-    name: str | None = None  # start_run(name=...) inside `gitrack run`
 
 
 def record_run(
@@ -85,8 +73,6 @@ def record_run(
         cwd=cwd,
     )
     try:
-        from gitrack import events
-
         events_path = recording.events_path()
         outcome = runner.execute(
             argv,
@@ -186,7 +172,9 @@ class Recording:
         payload = repo.tree_from_files({"packages.txt": packages})
         # Pin before the command starts: a `git gc --prune=now` during a long run must not
         # collect the snapshot.
-        repo.append_to_chain(PINS_REF, [self.snapshot], payload, f"gitrack: pin run {run_id}\n")
+        repo.refs.append_to_chain(
+            PINS_REF, [self.snapshot], payload, f"gitrack: pin run {run_id}\n"
+        )
 
     def events_path(self) -> Path:
         """Where the Python API inside the command logs to (removed when the run ends)."""
@@ -233,7 +221,7 @@ class Recording:
         record.metric_history = history
         line = record.to_line()
         with runner.signals_deferred():
-            self.repo.update_note(
+            self.repo.notes.update(
                 NOTES_REF,
                 self.head.commit,
                 lambda text: add_line(text, line),
@@ -281,11 +269,13 @@ class Recording:
 
     def _store_steps(self, steps: list[tuple[str, int, float, float]]) -> str:
         """Step metrics as parquet in git, pinned, so the history travels with the runs."""
-        from gitrack import steps as step_store
+        from gitrack.tracking import steps as step_store
 
         blob = self.repo.write_blob(step_store.encode(steps))
         tree = self.repo.tree_from_blobs({step_store.FILE_NAME: blob})
-        self.repo.append_to_chain(PINS_REF, [], tree, f"gitrack: metrics of run {self.run_id}\n")
+        self.repo.refs.append_to_chain(
+            PINS_REF, [], tree, f"gitrack: metrics of run {self.run_id}\n"
+        )
         return blob
 
     def close(self) -> None:
@@ -300,8 +290,8 @@ class Recording:
 
 def _open_data(repo: Repo, settings: config.Config, run_id: str) -> RunData:
     # sqlite and thread pools are imported only by runs that use data.
-    from gitrack.data import DataStore
-    from gitrack.rundata import RunData
+    from gitrack.data.store import DataStore
+    from gitrack.tracking.rundata import RunData
 
     return RunData(DataStore.open(repo.root, repo.common_dir, settings.cache), run_id)
 

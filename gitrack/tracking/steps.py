@@ -8,6 +8,13 @@ the run's note line names (``metric_history``); see docs/format.md.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
+
+from gitrack.errors import CorruptRecordError
+
+if TYPE_CHECKING:
+    from gitrack.git import Repo
+    from gitrack.tracking.record import RunRecord
 
 FILE_NAME = "metrics.parquet"
 
@@ -37,3 +44,19 @@ def decode(data: bytes) -> list[Step]:
     table = pq.read_table(io.BytesIO(data))
     columns = [table.column(name).to_pylist() for name in ("key", "step", "value", "timestamp")]
     return [(str(k), int(s), float(v), float(t)) for k, s, v, t in zip(*columns, strict=True)]
+
+
+def metric_history(repo: Repo, record: RunRecord, key: str) -> list[tuple[int, float, float]]:
+    """``(step, value, timestamp)`` of one metric, from the parquet blob the run names."""
+    blob = record.metric_history
+    if blob is None:
+        value = record.metrics.get(key)
+        return [] if value is None else [(0, value, 0.0)]
+    data = repo.read_blob(blob)
+    try:
+        decoded = decode(data)
+    except Exception as exc:  # the blob is named by a note: untrusted input
+        raise CorruptRecordError(
+            f"the step metrics of run {record.id} ({blob[:12]}) are unreadable: {exc}"
+        ) from exc
+    return [(step, value, t) for k, step, value, t in decoded if k == key]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from gitrack import hashing
+from gitrack.data import hashing
 from gitrack.paths import check_relative
 
 VERSION = 1

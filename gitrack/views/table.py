@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitrack import history, query
 from gitrack.errors import GitrackError
-from gitrack.git import Repo
+from gitrack.tracking import history
+from gitrack.views import query
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -111,19 +111,12 @@ def _column(name: str, values: list[Any]) -> list[Any]:
     return values
 
 
-def runs_table(
-    where: str | None = None, sort: str | None = None, cwd: str | os.PathLike[str] = "."
-) -> pa.Table:
-    loaded = history.load_runs(Repo.discover(cwd))
-    return to_arrow(select(loaded.runs, where, sort))
-
-
 def export(
+    all_runs: list[history.Run],
     path: Path,
     fmt: str | None,
     where: str | None = None,
     sort: str | None = None,
-    cwd: str | os.PathLike[str] = ".",
 ) -> int:
     """Write the runs table to ``path``; the format comes from ``fmt`` or the extension."""
     chosen = (fmt or path.suffix.lstrip(".")).lower()
@@ -132,8 +125,7 @@ def export(
             f"cannot tell the export format of {path.name!r}: name it .parquet, .csv or "
             ".jsonl, or pass --format"
         )
-    loaded = history.load_runs(Repo.discover(cwd))
-    runs = select(loaded.runs, where, sort)
+    runs = select(all_runs, where, sort)
     temp = path.with_name(f".{path.name}.gitrack-tmp")
     try:
         if chosen == "jsonl":

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gitrack import __version__
-from gitrack.record import FORMAT_VERSION, RunRecord, parse_committed_line
+from gitrack.tracking.record import FORMAT_VERSION, RunRecord, parse_committed_line
 
 # ("run", (id, started, base_commit), public JSON without "commit", marshalled fields)
 # | ("committed", run id) | ("bad", line number, reason)

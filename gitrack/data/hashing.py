@@ -1,6 +1,6 @@
 """Content hashes: ``xxh128:<32 hex>``, for a file exactly what ``xxh128sum`` prints.
 
-A directory's hash is that of its manifest (see :mod:`gitrack.manifest`), marked with a
+A directory's hash is that of its manifest (see :mod:`gitrack.data.manifest`), marked with a
 ``.dir`` suffix so a reader knows to fetch a manifest, as DVC marks md5 ``.dir``.
 """
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from gitrack import hashing
 from gitrack.config import RemoteSettings
+from gitrack.data import hashing
+from gitrack.data.odb import Cache, CacheError
 from gitrack.errors import GitrackError
-from gitrack.odb import Cache, CacheError
 
 TRANSFER_WORKERS = 8
 

@@ -14,15 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gitrack import config, history
+from gitrack import config
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
-from gitrack.record import merge_note_texts
-from gitrack.refs import NOTES_REF, PINS_REF
+from gitrack.git.refs import NOTES_REF, PINS_REF
+from gitrack.tracking import history
+from gitrack.tracking.record import merge_note_texts
 
 if TYPE_CHECKING:
-    from gitrack.data import DataStore
-    from gitrack.remote import RemoteCache
+    from gitrack.data.remote import RemoteCache
+    from gitrack.data.store import DataStore
 
 PUSH_ATTEMPTS = 8
 TRACKING_PREFIX = "refs/gitrack-remotes"
@@ -46,7 +47,7 @@ def tracking_ref(remote: str, ref: str) -> str:
 
 
 def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
-    remote = remote or repo.default_remote()
+    remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
     before = {run.id for run in history.load_runs(repo).runs}
     _fetch_and_merge(repo, remote)
@@ -60,9 +61,9 @@ def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
 
 
 def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
-    remote = remote or repo.default_remote()
+    remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
-    refs = [ref for ref in (NOTES_REF, PINS_REF) if repo.ref_target(ref) is not None]
+    refs = [ref for ref in (NOTES_REF, PINS_REF) if repo.refs.target(ref) is not None]
     if not refs:
         report.warnings.append("no runs recorded yet: nothing to push")
         return report
@@ -72,7 +73,7 @@ def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
     delay = 0.05
     for _ in range(PUSH_ATTEMPTS):
         _fetch_and_merge(repo, remote)
-        if repo.push(remote, [f"{ref}:{ref}" for ref in refs]):
+        if repo.transport.push(remote, [f"{ref}:{ref}" for ref in refs]):
             report.pushed = True
             break
         time.sleep(delay * random.uniform(0.5, 1.5))  # lost a race: merge theirs, retry
@@ -85,20 +86,20 @@ def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
 
 
 def _fetch_and_merge(repo: Repo, remote: str) -> None:
-    present = repo.remote_refs(remote, [NOTES_REF, PINS_REF])
+    present = repo.transport.remote_refs(remote, [NOTES_REF, PINS_REF])
     if not present:
         return
-    repo.fetch(remote, [f"+{ref}:{tracking_ref(remote, ref)}" for ref in present])
+    repo.transport.fetch(remote, [f"+{ref}:{tracking_ref(remote, ref)}" for ref in present])
     if NOTES_REF in present:
-        theirs = repo.ref_target(tracking_ref(remote, NOTES_REF))
+        theirs = repo.refs.target(tracking_ref(remote, NOTES_REF))
         if theirs is not None:
-            repo.merge_notes(
+            repo.notes.merge(
                 NOTES_REF, theirs, merge_note_texts, f"gitrack: merge runs from {remote}\n"
             )
     if PINS_REF in present:
-        theirs = repo.ref_target(tracking_ref(remote, PINS_REF))
+        theirs = repo.refs.target(tracking_ref(remote, PINS_REF))
         if theirs is not None:
-            repo.merge_history(PINS_REF, theirs, f"gitrack: merge pins from {remote}\n")
+            repo.refs.merge_history(PINS_REF, theirs, f"gitrack: merge pins from {remote}\n")
 
 
 def run_objects(runs: Iterable[history.Run]) -> list[str]:
@@ -114,8 +115,8 @@ def _data_side(
     repo: Repo, runs: list[history.Run]
 ) -> tuple[DataStore, RemoteCache, list[str]] | None:
     """The local store, the remote cache and the runs' data hashes; None without a remote."""
-    from gitrack.data import DataStore
-    from gitrack.remote import RemoteCache
+    from gitrack.data.remote import RemoteCache
+    from gitrack.data.store import DataStore
 
     settings = config.load(repo.root)
     wanted = run_objects(runs)
@@ -146,7 +147,7 @@ def fetch_objects(
     Returns (objects, bytes, hashes the remote cache does not have): a missing object is
     not an error here; a checkout that needs it names it.
     """
-    from gitrack import hashing
+    from gitrack.data import hashing
 
     wanted = [h for h in wanted if hashing.is_valid(h)]  # forged ones never reach the remote
     manifests = [h for h in wanted if hashing.is_dir_hash(h)]

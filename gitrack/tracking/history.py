@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
-from gitrack.notecache import NoteCache, record_of
-from gitrack.record import RunRecord
-from gitrack.refs import NOTES_REF
+from gitrack.git.refs import NOTES_REF
+from gitrack.tracking.notecache import NoteCache, record_of
+from gitrack.tracking.record import RunRecord
 
 MIN_PREFIX = 4
 
@@ -99,8 +99,8 @@ def _collect(
     by_id: dict[str, list[Run]] = {}
     warnings: list[str] = []
     committed_as: dict[str, list[str]] = {}
-    for commit, blob in repo.note_blobs(NOTES_REF):
-        for item in cache.items(blob, repo.read_text):
+    for commit, blob in repo.notes.blobs(NOTES_REF):
+        for item in cache.items(blob, repo.notes.read_text):
             if item[0] == "run":
                 run = Run.lazy(commit, item[1], item[2], item[3])
                 by_id.setdefault(run.id, []).append(run)

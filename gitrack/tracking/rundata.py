@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from gitrack.data import DataStore, MissingDataError, PathState
+from gitrack.data.store import DataStore, MissingDataError, PathState
 
 
 class RunData:

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from gitrack import history, install, recorder, restore
+from gitrack.commands import install
 from gitrack.errors import GitrackError
 from gitrack.git import Repo, init_repository
+from gitrack.tracking import checkout as run_checkout
+from gitrack.tracking import history, recorder
 
 DEMO_FILES = ("train.py", "data.csv")
 LEARNING_RATES = ("0.01", "0.05", "0.1")
@@ -48,7 +50,7 @@ def run_demo(directory: Path | None, echo: Echo = print) -> Path:
     best_run = min(runs, key=lambda r: r.record.metrics.get("mse", float("inf")))
     echo(f"\n== best run by mse: {best_run.id} ({best_run.record.metrics['mse']:.6f})")
     target = root.parent / f"{root.name}-best-run"
-    result = restore.checkout_run(repo, best_run, worktree=target)
+    result = run_checkout.checkout_run(repo, best_run, worktree=target)
     echo(f"   gitrack checkout {best_run.id[:8]} --worktree {target}")
     echo(f"   restored and verified: {result.changed} file(s) differ from the commit")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gitrack import hashing
+from gitrack.data import hashing
 from gitrack.errors import GitrackError
 
 _FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere

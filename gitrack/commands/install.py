@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
-from gitrack.refs import NOTES_REF
+from gitrack.git.refs import NOTES_REF
 
 HOOK_NAMES = ("post-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
 HOOK_MARKER = "# gitrack-hook v"
@@ -68,22 +68,22 @@ def _install_config(repo: Repo) -> list[Change]:
     """Each key gitrack adds or sets is listed under gitrack.installed, so uninstall
     removes exactly those and leaves what the user had before alone."""
     changes = []
-    installed = repo.local_config_get_all(_INSTALLED_KEY)
+    installed = repo.local_config.get_all(_INSTALLED_KEY)
     for key, value in _ADDED:
-        if value in repo.local_config_get_all(key):
+        if value in repo.local_config.get_all(key):
             changes.append(Change(key, value, "already"))
             continue
-        repo.local_config_add(key, value)
+        repo.local_config.add(key, value)
         _remember(repo, key, installed)
         changes.append(Change(key, value, "added"))
     for key, value in _SET:
-        current = repo.local_config_get_all(key)
+        current = repo.local_config.get_all(key)
         if current == [value]:
             changes.append(Change(key, value, "already"))
             continue
         if current:
-            repo.local_config_set(_saved_key(key), current[-1])
-        repo.local_config_set(key, value)
+            repo.local_config.set(_saved_key(key), current[-1])
+        repo.local_config.set(key, value)
         _remember(repo, key, installed)
         changes.append(Change(key, value, "set"))
     return changes
@@ -91,29 +91,29 @@ def _install_config(repo: Repo) -> list[Change]:
 
 def _remember(repo: Repo, key: str, installed: list[str]) -> None:
     if key not in installed:
-        repo.local_config_add(_INSTALLED_KEY, key)
+        repo.local_config.add(_INSTALLED_KEY, key)
         installed.append(key)
 
 
 def _uninstall_config(repo: Repo) -> list[Change]:
     changes = []
-    installed = repo.local_config_get_all(_INSTALLED_KEY)
+    installed = repo.local_config.get_all(_INSTALLED_KEY)
     for key, value in _ADDED:
-        if key in installed and value in repo.local_config_get_all(key):
-            repo.local_config_unset(key, value)
+        if key in installed and value in repo.local_config.get_all(key):
+            repo.local_config.unset(key, value)
             changes.append(Change(key, value, "removed"))
     for key, value in _SET:
         if key not in installed:
             continue
-        saved = repo.local_config_get_all(_saved_key(key))
+        saved = repo.local_config.get_all(_saved_key(key))
         if saved:
-            repo.local_config_set(key, saved[-1])
-            repo.local_config_unset(_saved_key(key))
+            repo.local_config.set(key, saved[-1])
+            repo.local_config.unset(_saved_key(key))
             changes.append(Change(key, saved[-1], "restored"))
-        elif repo.local_config_get_all(key) == [value]:
-            repo.local_config_unset(key)
+        elif repo.local_config.get_all(key) == [value]:
+            repo.local_config.unset(key)
             changes.append(Change(key, value, "removed"))
-    repo.local_config_unset(_INSTALLED_KEY)
+    repo.local_config.unset(_INSTALLED_KEY)
     return changes
 
 

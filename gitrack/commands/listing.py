@@ -1,0 +1,35 @@
+"""`gitrack ls` and `gitrack export`: runs selected, ordered, listed or written out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitrack.commands.context import Context
+from gitrack.tracking import history
+
+
+@dataclass
+class Listing:
+    runs: list[history.Run]  # selected, ordered, limited
+    total: int  # runs in the repository
+    warnings: list[str]
+
+
+def list_runs(
+    ctx: Context, where: str | None = None, sort: str | None = None, limit: int | None = None
+) -> Listing:
+    from gitrack.views import table
+
+    loaded = ctx.load_runs()
+    selected = table.select(loaded.runs, where, sort)
+    shown = selected[:limit] if limit is not None else selected
+    return Listing(shown, len(loaded.runs), loaded.warnings)
+
+
+def export_runs(
+    ctx: Context, path: Path, fmt: str | None, where: str | None, sort: str | None
+) -> int:
+    from gitrack.views import table
+
+    return table.export(ctx.load_runs().runs, path, fmt, where, sort)

@@ -1,0 +1,137 @@
+"""Notes refs: read every note, rewrite one (compare-and-swap), merge two histories.
+
+A notes ref is a commit whose tree maps annotated commit ids to note blobs, possibly
+fanned out (``ab/cdef…``) as git does for large notes trees; every write here keeps
+whatever fan-out the tree already uses, so `git notes` and gitrack agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gitrack.git._pygit2 import OBJECT_ID, FileMode, pygit2
+
+if TYPE_CHECKING:
+    from gitrack.git.repo import Repo
+
+
+class Notes:
+    def __init__(self, repo: Repo) -> None:
+        self._repo = repo
+        self._r = repo._r
+
+    def text(self, refname: str, commit: str) -> str:
+        """The note on ``commit``, or "" when it has none."""
+        try:
+            note = self._r.lookup_note(commit, refname)
+        except (KeyError, pygit2.GitError):
+            return ""
+        return str(note.message)
+
+    def read_text(self, blob: str) -> str:
+        """A note blob as text, straight from the object database (notes are UTF-8)."""
+        kind, data = self._r.odb.read(pygit2.Oid(hex=blob))
+        if kind != pygit2.GIT_OBJECT_BLOB:
+            return ""
+        return bytes(data).decode("utf-8", "replace")
+
+    def blobs(self, refname: str) -> list[tuple[str, str]]:
+        """(annotated commit, note blob id) for every note, whatever the fan-out.
+
+        A tree walk, no blob read: callers read (or find in a cache) only what they need.
+        """
+        ref = self._r.references.get(refname)
+        if ref is None:
+            return []
+        return self._blobs_of_tree(ref.peel(pygit2.Commit).tree)
+
+    def _blobs_of_tree(self, tree: pygit2.Tree) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        pending = [(tree, "")]
+        while pending:
+            tree, prefix = pending.pop()
+            for entry in tree:
+                name = prefix + entry.name
+                kind = entry.type_str  # a str: cheaper than building a FileMode enum
+                if kind == "tree":
+                    pending.append((self._r[entry.id], name))
+                elif kind == "blob" and OBJECT_ID(name):
+                    out.append((name, str(entry.id)))
+        return out
+
+    def update(
+        self, refname: str, commit: str, transform: Callable[[str], str], message: str
+    ) -> str:
+        """Replace the note on ``commit`` with ``transform(old_text)``, atomically.
+
+        Unlike `git notes add`, the ref moves only if nobody moved it meanwhile; a lost
+        race re-reads the note and applies ``transform`` again, so no writer is lost.
+        """
+
+        def build(old: pygit2.Commit | None) -> pygit2.Oid:
+            old_tree = old.tree if old is not None else None
+            new_tree = self._edit_tree(old_tree, commit, transform)
+            parents = [old.id] if old is not None else []
+            return self._repo.commit_object(new_tree, parents, message)
+
+        return self._repo.refs.compare_and_swap(refname, build, message)
+
+    def merge(
+        self, refname: str, other: str, combine: Callable[[str, str], str], message: str
+    ) -> str:
+        """Merge the notes commit ``other`` into ``refname`` (compare-and-swap).
+
+        Fast-forwards when one side contains the other; otherwise a merge commit whose
+        tree holds, for every annotated commit, ``combine(ours, theirs)`` (ours alone
+        where only ours has a note).
+        """
+        theirs = self._r[other].peel(pygit2.Commit)
+        their_notes = self._texts_of_tree(theirs.tree)
+
+        def build(old: pygit2.Commit | None) -> pygit2.Oid:
+            ahead = self._repo.refs.fast_forward(old, theirs)
+            if ahead is not None:
+                return ahead
+            assert old is not None
+            ours = self._texts_of_tree(old.tree)
+            tree = old.tree
+            for commit, text in their_notes.items():
+                merged = combine(ours.get(commit, ""), text)
+                if merged != ours.get(commit):
+                    tree = self._r[self._edit_tree(tree, commit, _constant(merged))]
+            return self._repo.commit_object(tree.id, [old.id, theirs.id], message)
+
+        return self._repo.refs.compare_and_swap(refname, build, message)
+
+    def _texts_of_tree(self, tree: pygit2.Tree) -> dict[str, str]:
+        """annotated commit id -> note text, whatever the fan-out."""
+        return {commit: self.read_text(blob) for commit, blob in self._blobs_of_tree(tree)}
+
+    def _edit_tree(
+        self, tree: pygit2.Tree | None, hexpath: str, transform: Callable[[str], str]
+    ) -> pygit2.Oid:
+        """Rewrite one note in a notes tree, keeping whatever fan-out the tree uses."""
+        builder = self._r.TreeBuilder(tree) if tree is not None else self._r.TreeBuilder()
+        if tree is not None and hexpath in tree:
+            old = self._r[tree[hexpath].id]
+            text = old.data.decode("utf-8", "replace") if isinstance(old, pygit2.Blob) else ""
+            builder.insert(hexpath, self._r.create_blob(transform(text)), FileMode.BLOB)
+            return builder.write()
+        prefix = hexpath[:2]
+        fanned = tree is not None and any(
+            len(e.name) == 2 and e.filemode == FileMode.TREE for e in tree
+        )
+        if tree is not None and prefix in tree and tree[prefix].filemode == FileMode.TREE:
+            sub = self._edit_tree(self._r[tree[prefix].id], hexpath[2:], transform)
+            builder.insert(prefix, sub, FileMode.TREE)
+        elif fanned and len(hexpath) > 2:
+            sub = self._edit_tree(None, hexpath[2:], transform)
+            builder.insert(prefix, sub, FileMode.TREE)
+        else:
+            builder.insert(hexpath, self._r.create_blob(transform("")), FileMode.BLOB)
+        return builder.write()
+
+
+def _constant(text: str) -> Callable[[str], str]:
+    return lambda _old: text

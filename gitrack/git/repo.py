@@ -1,0 +1,297 @@
+"""One repository: opening it, its objects and refs, and writing its working tree.
+
+Every pygit2 call lives in this package (ruff's banned-api enforces it); the rest of
+gitrack speaks the types of ``gitrack.git.types``, never pygit2 objects. Notes, the
+working-tree snapshot, remotes and the config file have modules of their own.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from gitrack.errors import (
+    BareRepositoryError,
+    CorruptRecordError,
+    GitrackError,
+    NoCommitError,
+    NotARepositoryError,
+)
+from gitrack.git._pygit2 import CheckoutStrategy, DiffOption, FileMode, FileStatus, pygit2
+from gitrack.git.binary import FALLBACK_SIGNATURE, run_git
+from gitrack.git.gitconfig import LocalConfig
+from gitrack.git.notes import Notes
+from gitrack.git.refs import Refs
+from gitrack.git.transport import Transport
+from gitrack.git.types import CommitInfo, HeadState, TreeChange, WorktreeTree
+
+_STATUS_NAMES = {"A": "added", "D": "deleted", "M": "modified", "T": "typechange"}
+
+
+class Repo:
+    """A non-bare git repository with a working tree (the main one or a linked worktree)."""
+
+    def __init__(self, repo: pygit2.Repository) -> None:
+        self._r = repo
+        self.refs = Refs(self)
+        self.notes = Notes(self)
+        self.transport = Transport(self)
+        self.local_config = LocalConfig(self.root)
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def discover(cls, path: str | os.PathLike[str] = ".") -> Repo:
+        where = os.path.abspath(path)
+        try:
+            found = pygit2.discover_repository(where)
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot open the repository at {where}: {exc}") from exc
+        if found is None:
+            raise NotARepositoryError(where)
+        try:
+            repo = pygit2.Repository(found)
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot open the repository at {found}: {exc}") from exc
+        if repo.is_bare or repo.workdir is None:
+            raise BareRepositoryError(found)
+        return cls(repo)
+
+    @property
+    def root(self) -> Path:
+        return Path(self._r.workdir.rstrip("/\\") or "/")
+
+    @property
+    def git_dir(self) -> Path:
+        return Path(self._r.path.rstrip("/\\"))
+
+    @functools.cached_property
+    def common_dir(self) -> Path:
+        # pygit2 has no direct accessor; a linked worktree's gitdir holds a `commondir` file.
+        marker = self.git_dir / "commondir"
+        if marker.is_file():
+            return (self.git_dir / marker.read_text().strip()).resolve()
+        return self.git_dir
+
+    # ----------------------------------------------------------------- reading
+    def head(self) -> HeadState:
+        if self._r.head_is_unborn:
+            raise NoCommitError()
+        try:
+            ref = self._r.lookup_reference("HEAD")
+        except (KeyError, pygit2.GitError) as exc:
+            raise CorruptRecordError(f"cannot read HEAD: {exc}") from exc
+        commit = str(self._r.head.peel(pygit2.Commit).id)
+        branch = None if self._r.head_is_detached else str(ref.target)
+        return HeadState(commit=commit, branch=branch)
+
+    def is_unborn(self) -> bool:
+        return bool(self._r.head_is_unborn)
+
+    def in_rebase(self) -> bool:
+        return any((self.git_dir / name).exists() for name in ("rebase-merge", "rebase-apply"))
+
+    def commit_info(self, rev: str) -> CommitInfo:
+        try:
+            commit = self._r.revparse_single(rev).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise CorruptRecordError(f"commit {rev} is not in this repository") from exc
+        return CommitInfo(
+            id=str(commit.id),
+            tree=str(commit.tree_id),
+            parents=tuple(str(p) for p in commit.parent_ids),
+            summary=commit.message.splitlines()[0] if commit.message else "",
+            time=commit.commit_time,
+        )
+
+    def has_object(self, oid: str) -> bool:
+        try:
+            return pygit2.Oid(hex=oid) in self._r.odb
+        except (ValueError, pygit2.GitError):
+            return False
+
+    def read_blob(self, oid: str) -> bytes:
+        try:
+            obj = self._r[oid]
+        except (KeyError, ValueError) as exc:
+            raise CorruptRecordError(f"object {oid} is missing from this repository") from exc
+        if not isinstance(obj, pygit2.Blob):
+            raise CorruptRecordError(f"object {oid} is not a blob")
+        return bytes(obj.data)
+
+    def tree_files(self, tree_id: str) -> dict[str, tuple[str, int]]:
+        """Every blob and link under a tree: path -> (blob id, mode)."""
+        out: dict[str, tuple[str, int]] = {}
+
+        def walk(tree: pygit2.Tree, prefix: str) -> None:
+            for entry in tree:
+                path = prefix + entry.name
+                if entry.filemode == FileMode.TREE:
+                    walk(self._r[entry.id], path + "/")
+                else:
+                    out[path] = (str(entry.id), int(entry.filemode))
+
+        walk(self._tree(tree_id), "")
+        return out
+
+    def reachable_from_user_refs(self, commit: str) -> bool:
+        """Is the commit in the history of a branch, remote branch, tag or HEAD?"""
+        target = pygit2.Oid(hex=commit)
+        return any(
+            tip == target or self._r.descendant_of(tip, target) for tip in self._user_ref_tips
+        )
+
+    @functools.cached_property
+    def _user_ref_tips(self) -> list[pygit2.Oid]:
+        prefixes = ("refs/heads/", "refs/remotes/", "refs/tags/")
+        names = [n for n in self._r.references if n.startswith(prefixes)]
+        tips: list[pygit2.Oid] = []
+        for name in [*names, "HEAD"]:
+            try:
+                tips.append(self._r.revparse_single(name).peel(pygit2.Commit).id)
+            except (KeyError, ValueError, pygit2.GitError):
+                continue
+        return tips
+
+    def diff_patch(self, old_tree: str, new_tree: str) -> str:
+        """What `git diff --binary OLD NEW` prints: `git apply` takes it, binaries too."""
+        diff = self._r.diff(
+            self._tree(old_tree), self._tree(new_tree), flags=DiffOption.SHOW_BINARY
+        )
+        return diff.patch or ""
+
+    def tree_changes(self, old_tree: str, new_tree: str) -> list[TreeChange]:
+        # Without INCLUDE_TYPECHANGE a file turned symlink reads as deleted + added.
+        diff = self._r.diff(
+            self._tree(old_tree), self._tree(new_tree), flags=DiffOption.INCLUDE_TYPECHANGE
+        )
+        changes = []
+        for delta in diff.deltas:
+            status = delta.status_char()
+            path = delta.new_file.path if status != "D" else delta.old_file.path
+            changes.append(TreeChange(status=_STATUS_NAMES.get(status, status), path=path))
+        return changes
+
+    def _tree(self, tree_id: str) -> pygit2.Tree:
+        try:
+            return self._r[tree_id].peel(pygit2.Tree)
+        except (KeyError, ValueError) as exc:
+            raise CorruptRecordError(
+                f"object {tree_id} is missing; fetch gitrack's refs "
+                "(git fetch origin 'refs/gitrack/*:refs/gitrack/*')"
+            ) from exc
+
+    def config_value(self, name: str) -> str | None:
+        try:
+            value = self._r.config[name]
+        except (KeyError, pygit2.GitError):
+            return None
+        return str(value)
+
+    def config_bool(self, name: str, default: bool) -> bool:
+        try:
+            return bool(self._r.config.get_bool(name))
+        except (KeyError, pygit2.GitError):
+            return default
+
+    def hooks_dir(self) -> Path:
+        """Where git runs hooks from (honours core.hooksPath)."""
+        out = run_git(["rev-parse", "--git-path", "hooks"], cwd=self.root).strip()
+        path = Path(out)
+        return path if path.is_absolute() else (self.root / path)
+
+    def log_text(self, count: int) -> str:
+        """What plain `git log` prints (notes included per the repository's config)."""
+        return run_git(["log", f"-{count}"], cwd=self.root)
+
+    # ----------------------------------------------------------------- writing
+    def _signature(self) -> pygit2.Signature:
+        try:
+            return self._r.default_signature
+        except (KeyError, pygit2.GitError):
+            # No user.name configured (a fresh CI box): gitrack's own commits still work.
+            return pygit2.Signature(*FALLBACK_SIGNATURE)
+
+    def write_blob(self, data: bytes) -> str:
+        return str(self._r.create_blob(data))
+
+    def commit_object(
+        self, tree: pygit2.Oid, parents: list[pygit2.Oid], message: str
+    ) -> pygit2.Oid:
+        """A commit that no ref points to (yet)."""
+        sig = self._signature()
+        return self._r.create_commit(None, sig, sig, message, tree, parents)
+
+    def create_commit(self, tree: str, parents: list[str], message: str) -> str:
+        oids = [pygit2.Oid(hex=p) for p in parents]
+        return str(self.commit_object(pygit2.Oid(hex=tree), oids, message))
+
+    def tree_from_files(self, files: dict[str, bytes]) -> str:
+        """A flat tree holding the given small files."""
+        return self.tree_from_blobs({n: self.write_blob(d) for n, d in files.items()})
+
+    def tree_from_blobs(self, blobs: dict[str, str]) -> str:
+        """A flat tree of existing blobs: name -> blob id."""
+        builder = self._r.TreeBuilder()
+        for name, blob in sorted(blobs.items()):
+            builder.insert(name, pygit2.Oid(hex=blob), FileMode.BLOB)
+        return str(builder.write())
+
+    # ----------------------------------------------------------- working tree
+    def build_worktree_tree(
+        self, max_untracked_bytes: int | None = None, extra_paths: Iterable[str] = ()
+    ) -> WorktreeTree:
+        from gitrack.git.snapshot import build_worktree_tree
+
+        return build_worktree_tree(self, max_untracked_bytes, extra_paths)
+
+    def pending_changes(self) -> list[str]:
+        """Paths with uncommitted changes or untracked (not ignored) files."""
+        status = self._r.status(untracked_files="normal", ignored=False)
+        return sorted(p for p, f in status.items() if not f & FileStatus.IGNORED)
+
+    def checkout_detached(self, commit: str) -> None:
+        """`git checkout --detach COMMIT` for a clean working tree."""
+        target = self._r[commit].peel(pygit2.Commit)
+        try:
+            self._r.checkout_tree(
+                target.tree,
+                strategy=CheckoutStrategy.SAFE | CheckoutStrategy.DONT_OVERWRITE_IGNORED,
+            )
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot check out {commit[:10]} in {self.root}: {exc}") from exc
+        self._r.set_head(target.id)
+
+    def write_tree_to_worktree(self, tree: str) -> None:
+        """Make the working tree equal ``tree`` while HEAD and the index stay put,
+        so the differences show as uncommitted changes and untracked files."""
+        try:
+            self._r.checkout_tree(
+                self._tree(tree),
+                strategy=CheckoutStrategy.FORCE | CheckoutStrategy.DONT_UPDATE_INDEX,
+            )
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot write the snapshot into {self.root}: {exc}") from exc
+
+    def restore_head(self, state: HeadState) -> None:
+        """Put HEAD, index and files back to a previous (clean) HEAD."""
+        target = self._r[state.commit].peel(pygit2.Commit)
+        self._r.checkout_tree(target.tree, strategy=CheckoutStrategy.FORCE)
+        self._r.set_head(state.branch if state.branch is not None else target.id)
+
+    def add_detached_worktree(self, path: Path, commit: str) -> Repo:
+        run_git(["worktree", "add", "--detach", "--quiet", str(path), commit], cwd=self.root)
+        return Repo.discover(path)
+
+    def remove_worktree(self, path: Path) -> None:
+        run_git(["worktree", "remove", "--force", str(path)], cwd=self.root)
+
+
+def init_repository(path: Path) -> Repo:
+    """`git init` plus a first commit of every file in ``path`` (used by the demo)."""
+    run_git(["init", "--quiet", str(path)])
+    identity = ["-c", "user.name=gitrack demo", "-c", "user.email=demo@gitrack.invalid"]
+    run_git(["add", "--all"], cwd=path)
+    run_git([*identity, "commit", "--quiet", "-m", "Train a line on data.csv"], cwd=path)
+    return Repo.discover(path)

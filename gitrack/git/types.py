@@ -1,0 +1,39 @@
+"""What the git package hands out: gitrack's own small types, never pygit2 objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class HeadState:
+    commit: str
+    branch: str | None  # full ref name (refs/heads/main), None when detached
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    id: str
+    tree: str
+    parents: tuple[str, ...]
+    summary: str
+    time: int  # committer time, seconds since the epoch
+
+
+@dataclass(frozen=True)
+class WorktreeTree:
+    """A tree object built from the working tree, as `git add -A` would stage it."""
+
+    tree: str
+    base_tree: str
+    skipped: dict[str, int] = field(default_factory=dict)  # untracked path -> size, too big
+
+    @property
+    def dirty(self) -> bool:
+        return self.tree != self.base_tree
+
+
+@dataclass(frozen=True)
+class TreeChange:
+    status: str  # "added", "deleted", "modified", "typechange", ...
+    path: str
