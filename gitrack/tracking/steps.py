@@ -39,9 +39,17 @@ def encode(steps: list[Step]) -> bytes:
 
 
 def decode(data: bytes) -> list[Step]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(data))
+    # No Arrow threads here, on purpose (issue 17): pq.read_table leaves Arrow worker threads
+    # running (some even with use_threads=False), and a process that exits with them alive
+    # aborts now and then with SIGABRT, "terminate called without an active exception".
+    # Upstream: apache/arrow#34314, still open. A ParquetFile over a BufferReader read with
+    # use_threads=False starts none (tests/test_steps_exit.py counts them); a blob this
+    # small gains nothing from threads anyway.
+    with pq.ParquetFile(pa.BufferReader(data)) as parquet:
+        table = parquet.read(use_threads=False)
     columns = [table.column(name).to_pylist() for name in ("key", "step", "value", "timestamp")]
     return [(str(k), int(s), float(v), float(t)) for k, s, v, t in zip(*columns, strict=True)]
 
