@@ -87,7 +87,7 @@ def test_decoding_step_metrics_starts_no_thread() -> None:
     """The mechanism, checked directly: reading a blob leaves no native thread behind."""
     code = """
 import os
-from gitrack import steps
+from gitrack.tracking import steps
 
 data = steps.encode([("loss", i, 1.0 / (i + 1), 0.0) for i in range(1000)])
 import pyarrow.parquet  # its import starts threads of its own: count after it
