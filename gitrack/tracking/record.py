@@ -12,44 +12,13 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
 FORMAT_VERSION = 1
 STATUSES = ("ok", "failed", "interrupted")
-
-# Key order of the note line; ``started`` must stay first (see module docstring).
-_LINE_KEYS = (
-    "started",
-    "v",
-    "id",
-    "name",
-    "status",
-    "exit_code",
-    "signal",
-    "duration_s",
-    "cpu_s",
-    "max_rss_bytes",
-    "command",
-    "cwd",
-    "base_commit",
-    "snapshot",
-    "dirty",
-    "params",
-    "metrics",
-    "tags",
-    "datasets",
-    "outputs",
-    "large_files",
-    "links",
-    "metric_history",
-    "user",
-    "host",
-    "env",
-    "untracked_skipped",
-    "warnings",
-)
 
 
 def new_run_id() -> str:
@@ -67,44 +36,127 @@ def parse_timestamp(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
-@dataclass
+def _metrics(value: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if not value or type(value) is not dict:
+        return out
+    for key, raw in value.items():
+        if type(raw) is float:
+            out[str(key)] = raw
+            continue
+        try:
+            out[key] = decode_number(raw)
+        except ValueError:
+            continue  # another tool's non-numeric value: not a metric, not fatal
+    return out
+
+
+_HEX = re.compile(r"[0-9a-f]+\Z").match
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z").match
+
+
+def _is_hex(text: str) -> bool:
+    return bool(_HEX(text))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _str_dict(value: Any) -> dict[str, str]:
+    if not value or type(value) is not dict:
+        return {}
+    return {str(k): v if type(v) is str else str(v) for k, v in value.items()}
+
+
+def _int_dict(value: Any) -> dict[str, int]:
+    out = {}
+    for key, number in _dict(value).items():
+        if isinstance(number, int) and not isinstance(number, bool):
+            out[key] = number
+    return out
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _opt_hex(value: Any) -> str | None:
+    return value if isinstance(value, str) and _is_hex(value) else None
+
+
+def _opt_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _opt_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_list(value: Any) -> list[str]:
+    return [w for w in value or () if isinstance(w, str)]
+
+
+def _field(
+    default: Any = MISSING,
+    *,
+    parse: Callable[[Any], Any] | None = None,
+    omit_empty: bool = False,
+    column: bool = False,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """One field of the record, described once: how a note line's value is read back
+    (``parse``; None for the required fields checked in ``from_line``), whether the
+    line leaves it out when empty, and whether it is an attribute column of tables."""
+    meta = {"parse": parse, "omit_empty": omit_empty, "column": column}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(kw_only=True)
 class RunRecord:
-    started: str
-    id: str
-    command: list[str]
-    base_commit: str  # the commit the run was made on (the snapshot's parent)
-    snapshot: str  # the commit holding the working state the run used
-    dirty: bool
-    status: str = "ok"
-    exit_code: int = 0
-    signal: str | None = None
-    duration_s: float = 0.0
-    cpu_s: float | None = None
-    max_rss_bytes: int | None = None
-    name: str | None = None
-    cwd: str = "."
-    params: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    user: str = ""
-    host: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-    untracked_skipped: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    datasets: dict[str, str] = field(default_factory=dict)  # path -> xxh128 hash
-    outputs: dict[str, str] = field(default_factory=dict)
-    large_files: dict[str, str] = field(default_factory=dict)  # big untracked files, cached
-    links: dict[str, str] = field(default_factory=dict)  # data path -> symlink target
-    metric_history: str | None = None  # blob id of the step metrics (parquet)
-    v: int = FORMAT_VERSION
+    """One run. The field order is the key order of its note line: ``started`` must stay
+    first (see the module docstring)."""
+
+    started: str = _field(column=True)
+    v: int = _field(FORMAT_VERSION, parse=int)
+    id: str = _field(column=True)
+    name: str | None = _field(None, parse=_opt_str, omit_empty=True, column=True)
+    status: str = _field("ok", parse=str, column=True)
+    exit_code: int = _field(0, parse=int, column=True)
+    signal: str | None = _field(None, parse=_opt_str, omit_empty=True)
+    duration_s: float = _field(0.0, parse=float, column=True)
+    cpu_s: float | None = _field(None, parse=_opt_float, omit_empty=True, column=True)
+    max_rss_bytes: int | None = _field(None, parse=_opt_int, omit_empty=True, column=True)
+    command: list[str] = _field()
+    cwd: str = _field(".", parse=str)
+    base_commit: str = _field(column=True)  # the commit the run was made on
+    snapshot: str = _field(column=True)  # the commit holding the working state it used
+    dirty: bool = _field(False, parse=bool, column=True)
+    params: dict[str, str] = _field(parse=_str_dict, factory=dict)
+    metrics: dict[str, float] = _field(parse=_metrics, factory=dict)
+    tags: dict[str, str] = _field(parse=_str_dict, factory=dict)
+    datasets: dict[str, str] = _field(parse=_str_dict, omit_empty=True, factory=dict)
+    outputs: dict[str, str] = _field(parse=_str_dict, omit_empty=True, factory=dict)
+    # Big untracked files, kept in the data cache instead of git.
+    large_files: dict[str, str] = _field(parse=_str_dict, omit_empty=True, factory=dict)
+    links: dict[str, str] = _field(parse=_str_dict, omit_empty=True, factory=dict)
+    metric_history: str | None = _field(None, parse=_opt_hex, omit_empty=True)  # parquet blob
+    user: str = _field("", parse=str, column=True)
+    host: str = _field("", parse=str, column=True)
+    env: dict[str, str] = _field(parse=_str_dict, factory=dict)
+    untracked_skipped: dict[str, int] = _field(parse=_int_dict, omit_empty=True, factory=dict)
+    warnings: list[str] = _field(parse=_str_list, omit_empty=True, factory=list)
 
     def to_line(self) -> str:
-        data = {key: getattr(self, key) for key in _LINE_KEYS}
-        # Leave out empty optional fields: the line stays short in `git log`.
-        optional = ("name", "signal", "untracked_skipped", "warnings", "cpu_s", "max_rss_bytes")
-        for key in (*optional, "datasets", "outputs", "large_files", "links", "metric_history"):
-            if data[key] in (None, {}, []):
-                del data[key]
+        data = {}
+        for f in _FIELDS:
+            value = getattr(self, f.name)
+            # Empty optional fields stay out: the line stays short in `git log`.
+            if f.metadata["omit_empty"] and value in (None, {}, []):
+                continue
+            data[f.name] = value
         data["metrics"] = {k: encode_number(v) for k, v in self.metrics.items()}
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -132,71 +184,35 @@ class RunRecord:
             raise ValueError("missing or invalid 'base_commit'")
         if not isinstance(command, list):
             raise ValueError("missing or invalid 'command'")
-        get = data.get
+        values: dict[str, Any] = {
+            name: parse(data[name]) for name, parse in _PARSERS if name in data
+        }
         return cls(
             started=started,
             id=run_id,
             command=[a if type(a) is str else str(a) for a in command],
             base_commit=base,
             snapshot=snapshot,
-            dirty=bool(get("dirty", False)),
-            status=str(get("status", "ok")),
-            exit_code=int(get("exit_code", 0)),
-            signal=_opt_str(get("signal")),
-            duration_s=float(get("duration_s", 0.0)),
-            cpu_s=_opt_float(get("cpu_s")),
-            max_rss_bytes=_opt_int(get("max_rss_bytes")),
-            name=_opt_str(get("name")),
-            cwd=str(get("cwd", ".")),
-            params=_str_dict(get("params")),
-            metrics=_metrics(get("metrics")),
-            tags=_str_dict(get("tags")),
-            user=str(get("user", "")),
-            host=str(get("host", "")),
-            env=_str_dict(get("env")),
-            untracked_skipped=_int_dict(get("untracked_skipped")),
-            warnings=[w for w in get("warnings") or () if isinstance(w, str)],
-            datasets=_str_dict(get("datasets")),
-            outputs=_str_dict(get("outputs")),
-            large_files=_str_dict(get("large_files")),
-            links=_str_dict(get("links")),
-            metric_history=_opt_hex(get("metric_history")),
-            v=int(get("v", FORMAT_VERSION)),
+            **values,
         )
 
     def to_public(self, commit: str) -> dict[str, Any]:
         """The JSON shape of `ls --json` / `show --json`; ``commit`` holds the note."""
-        out: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "commit": commit,
-            "base_commit": self.base_commit,
-            "started": self.started,
-            "duration_s": self.duration_s,
-            "command": self.command,
-            "cwd": self.cwd,
-            "exit_code": self.exit_code,
-            "signal": self.signal,
-            "status": self.status,
-            "params": self.params,
-            "metrics": {k: encode_number(v) for k, v in self.metrics.items()},
-            "tags": self.tags,
-            "dirty": self.dirty,
-            "snapshot": self.snapshot,
-            "user": self.user,
-            "host": self.host,
-            "env": self.env,
-            "cpu_s": self.cpu_s,
-            "max_rss_bytes": self.max_rss_bytes,
-            "untracked_skipped": self.untracked_skipped,
-            "warnings": self.warnings,
-            "datasets": self.datasets,
-            "outputs": self.outputs,
-            "large_files": self.large_files,
-            "links": self.links,
-            "metric_history": self.metric_history,
-        }
+        out: dict[str, Any] = {"id": self.id, "name": self.name, "commit": commit}
+        for f in _FIELDS:
+            if f.name not in out and f.name != "v":
+                out[f.name] = getattr(self, f.name)
+        out["metrics"] = {k: encode_number(v) for k, v in self.metrics.items()}
         return out
+
+    def columns(self) -> dict[str, Any]:
+        """The record's attribute columns (see views.table), in field order."""
+        return {name: getattr(self, name) for name in COLUMN_FIELDS}
+
+
+_FIELDS = fields(RunRecord)
+_PARSERS = [(f.name, f.metadata["parse"]) for f in _FIELDS if f.metadata["parse"] is not None]
+COLUMN_FIELDS = tuple(f.name for f in _FIELDS if f.metadata["column"])
 
 
 COMMITTED_TYPE = "committed"
@@ -265,60 +281,3 @@ def decode_number(value: Any) -> float:
     if value in ("NaN", "Infinity", "-Infinity"):
         return float(value.replace("Infinity", "inf"))
     raise ValueError(f"not a number: {value!r}")
-
-
-def _metrics(value: Any) -> dict[str, float]:
-    out: dict[str, float] = {}
-    if not value or type(value) is not dict:
-        return out
-    for key, raw in value.items():
-        if type(raw) is float:
-            out[str(key)] = raw
-            continue
-        try:
-            out[key] = decode_number(raw)
-        except ValueError:
-            continue  # another tool's non-numeric value: not a metric, not fatal
-    return out
-
-
-_HEX = re.compile(r"[0-9a-f]+\Z").match
-_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z").match
-
-
-def _is_hex(text: str) -> bool:
-    return bool(_HEX(text))
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
-
-
-def _str_dict(value: Any) -> dict[str, str]:
-    if not value or type(value) is not dict:
-        return {}
-    return {str(k): v if type(v) is str else str(v) for k, v in value.items()}
-
-
-def _int_dict(value: Any) -> dict[str, int]:
-    out = {}
-    for key, number in _dict(value).items():
-        if isinstance(number, int) and not isinstance(number, bool):
-            out[key] = number
-    return out
-
-
-def _opt_str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _opt_hex(value: Any) -> str | None:
-    return value if isinstance(value, str) and _is_hex(value) else None
-
-
-def _opt_float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _opt_int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None

@@ -29,22 +29,7 @@ FORMATS = ("parquet", "csv", "jsonl")
 
 def row_of(run: history.Run) -> query.Row:
     rec = run.record
-    row: query.Row = {
-        "id": rec.id,
-        "name": rec.name,
-        "commit": run.commit,
-        "base_commit": rec.base_commit,
-        "snapshot": rec.snapshot,
-        "started": rec.started,
-        "duration_s": rec.duration_s,
-        "status": rec.status,
-        "dirty": rec.dirty,
-        "exit_code": rec.exit_code,
-        "user": rec.user,
-        "host": rec.host,
-        "cpu_s": rec.cpu_s,
-        "max_rss_bytes": rec.max_rss_bytes,
-    }
+    row: query.Row = {"commit": run.commit, **rec.columns()}
     for group in GROUPS:
         for key, value in getattr(rec, group).items():
             row[f"{group}.{key}"] = value
