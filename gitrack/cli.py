@@ -6,12 +6,15 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gitrack import __version__
 from gitrack.errors import GitrackError
+
+if TYPE_CHECKING:
+    from gitrack.commands.context import Context
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -48,9 +51,8 @@ def install() -> None:
       gitrack install
     """
     from gitrack.commands import install as installer
-    from gitrack.commands.context import Context
 
-    for change in installer.install(Context.open().repo):
+    for change in installer.install(_context().repo):
         click.echo(change.describe())
 
 
@@ -63,9 +65,8 @@ def uninstall() -> None:
       gitrack uninstall
     """
     from gitrack.commands import install as installer
-    from gitrack.commands.context import Context
 
-    changes = installer.uninstall(Context.open().repo)
+    changes = installer.uninstall(_context().repo)
     for change in changes:
         click.echo(change.describe())
     if not changes:
@@ -174,11 +175,10 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
       gitrack ls --where "(status = 'failed' or dirty = true) and not tags.team = 'x'"
       gitrack ls --json | python -m json.tool
     """
-    from gitrack.commands.context import Context
     from gitrack.commands.listing import list_runs as select_runs
     from gitrack.views import render
 
-    listing = select_runs(Context.open(), where, sort, limit)
+    listing = select_runs(_context(), where, sort, limit)
     _warn_all(listing.warnings)
     runs = listing.runs
     if as_json and not sys.stdout.isatty():
@@ -208,12 +208,11 @@ def show(run_ref: str, as_json: bool, patch: bool, metric_key: str | None) -> No
       gitrack show 3f2a --patch | git apply   # re-apply the run's edits elsewhere
       gitrack show 3f2a --metric loss
     """
-    from gitrack.commands.context import Context
     from gitrack.commands.show import show_run
     from gitrack.tracking.steps import metric_history
     from gitrack.views import render
 
-    ctx = Context.open()
+    ctx = _context()
     view = show_run(ctx, run_ref)
     _warn_all(view.warnings)
     if metric_key is not None:
@@ -254,9 +253,8 @@ def checkout(run_ref: str, worktree: Path | None, no_data: bool) -> None:
       gitrack checkout 3f2a --no-data
     """
     from gitrack.commands.checkout import checkout as checkout_run
-    from gitrack.commands.context import Context
 
-    result = checkout_run(Context.open(), run_ref, worktree, with_data=not no_data)
+    result = checkout_run(_context(), run_ref, worktree, with_data=not no_data)
     for warning in result.warnings:
         click.echo(f"gitrack: warning: {warning}", err=True)
     data = (
@@ -284,11 +282,10 @@ def compare(run_refs: tuple[str, ...], code: bool) -> None:
       gitrack compare 3f2a 9c1b
       gitrack compare 3f2a 9c1b 77e0 --code
     """
-    from gitrack.commands.context import Context
     from gitrack.commands.show import compare_runs
     from gitrack.views import render
 
-    result = compare_runs(Context.open(), list(run_refs), with_code=code)
+    result = compare_runs(_context(), list(run_refs), with_code=code)
     click.echo(render.comparison(result.runs, result.rows))
     for first, other, patch in result.code_diffs:
         click.echo(f"\n# code: {first[:8]} -> {other[:8]}")
@@ -314,10 +311,9 @@ def export(path: Path, fmt: str | None, where: str | None, sort: str | None) -> 
       gitrack export runs.csv --where "status = 'ok'" --sort -metrics.auc
       gitrack export runs.txt --format jsonl
     """
-    from gitrack.commands.context import Context
     from gitrack.commands.listing import export_runs
 
-    count = export_runs(Context.open(), path, fmt, where, sort)
+    count = export_runs(_context(), path, fmt, where, sort)
     click.echo(f"wrote {count} run(s) to {path}", err=True)
 
 
@@ -352,10 +348,9 @@ def status() -> None:
     Example:
       gitrack status
     """
-    from gitrack.commands.context import Context
     from gitrack.commands.status import data_status
 
-    report = data_status(Context.open())
+    report = data_status(_context())
     if report.run is None:
         click.echo("no run on HEAD yet")
     else:
@@ -379,10 +374,9 @@ def gc(dry_run: bool) -> None:
       gitrack gc --dry-run
       gitrack gc
     """
-    from gitrack.commands.context import Context
     from gitrack.commands.gc import collect_garbage
 
-    report = collect_garbage(Context.open(), dry_run)
+    report = collect_garbage(_context(), dry_run)
     _warn_all(report.warnings)
     verb = "would remove" if dry_run else "removed"
     click.echo(
@@ -408,9 +402,8 @@ def pull(remote: str | None, no_data: bool) -> None:
       gitrack pull upstream --no-data
     """
     from gitrack.commands import sync
-    from gitrack.commands.context import Context
 
-    report = sync.pull(Context.open(), remote, with_data=not no_data)
+    report = sync.pull(_context(), remote, with_data=not no_data)
     _warn_all(report.warnings)
     data = f", {report.objects} object(s) fetched ({_size(report.bytes)})" if report.objects else ""
     click.echo(f"pulled from {report.remote}: {report.new_runs} new run(s){data}")
@@ -433,9 +426,8 @@ def push(remote: str | None, no_data: bool) -> None:
       gitrack push origin --no-data
     """
     from gitrack.commands import sync
-    from gitrack.commands.context import Context
 
-    report = sync.push(Context.open(), remote, with_data=not no_data)
+    report = sync.push(_context(), remote, with_data=not no_data)
     _warn_all(report.warnings)
     sent = f", {report.objects} object(s) uploaded ({_size(report.bytes)})"
     data = sent if report.objects else ""
@@ -478,6 +470,15 @@ def _print_json(data: Any) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
 
 
+def _context() -> Context:
+    """The repository, config and store of this invocation; config warnings shown once."""
+    from gitrack.commands.context import Context
+
+    ctx = Context.open()
+    _warn_all(list(ctx.settings.warnings))
+    return ctx
+
+
 def _warn_all(warnings: list[str]) -> None:
     for warning in warnings:
         click.echo(f"gitrack: warning: {warning}", err=True)
@@ -500,15 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0  # `gitrack ls | head`
     except Exception as exc:
-        import traceback
+        from gitrack import crash
 
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        click.echo(
-            f"gitrack: unexpected error: {type(exc).__name__}: {exc} "
-            f"(at {Path(frame.filename).name}:{frame.lineno}); please report it",
-            err=True,
-        )
-        return 2
+        click.echo(crash.report(exc, list(sys.argv[1:] if argv is None else argv)), err=True)
+        return crash.CRASH_EXIT
     return result if isinstance(result, int) else 0
 
 

@@ -1,10 +1,18 @@
-"""Project configuration: ``[tool.gitrack]`` in pyproject.toml or ``gitrack.toml``."""
+"""Project configuration: ``[tool.gitrack]`` in pyproject.toml or ``gitrack.toml``.
+
+Every key is declared once, in SCHEMA (its type, its default, an example), and the file
+is checked against it: a wrong type is an error that shows the right spelling, an
+unknown key is a warning that names it and the nearest known key (``restore-data`` for
+``restore_data`` would otherwise be silently ignored).
+"""
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,48 +40,135 @@ class Config:
     remote: RemoteSettings | None = None  # the team's data cache ([remote] url = ...)
     push_runs: bool = True  # the pre-push hook publishes runs with the branch
     restore_data: bool = False  # post-checkout/merge hooks restore datasets, not just warn
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # unknown keys, etc.
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: how its TOML value becomes the setting, and an example of it."""
+
+    convert: Callable[[Any], Any]
+    example: str
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError
+    return value
+
+
+def _flag(value: Any) -> bool:
+    # TOML has booleans: a string "false" is a mistake, not a truthy value.
+    if not isinstance(value, bool):
+        raise TypeError
+    return value
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise TypeError
+    return tuple(value)
+
+
+def _table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError
+    return value
+
+
+def parse_size(value: object) -> int:
+    """``10485760``, ``"10MiB"`` or ``"10 MB"`` -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+        unit = text[len(digits) :]
+        if digits and unit in _UNITS:
+            try:
+                return int(float(digits) * _UNITS[unit])
+            except ValueError:
+                pass
+    raise GitrackError(f'config: cannot read size {value!r} (write e.g. 10485760 or "10MiB")')
+
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+# The keys of [tool.gitrack] / gitrack.toml: the one place a new setting is declared.
+SCHEMA: dict[str, Key] = {
+    "max_untracked_size": Key(parse_size, 'max_untracked_size = "10MiB"'),
+    "metrics": Key(_string, 'metrics = "metrics.json"'),
+    "data": Key(_paths, 'data = ["data/train.csv"]'),
+    "outputs": Key(_paths, 'outputs = ["model.pkl"]'),
+    "cache": Key(_string, 'cache = "/data/gitrack-cache"'),
+    "push_runs": Key(_flag, "push_runs = false"),
+    "restore_data": Key(_flag, "restore_data = true"),
+    "remote": Key(_table, '[remote] url = "s3://bucket/prefix"'),
+}
+REMOTE_SCHEMA: dict[str, Key] = {
+    "url": Key(_string, 'url = "s3://bucket/prefix"'),
+    "endpoint": Key(_string, 'endpoint = "http://127.0.0.1:9000"'),
+    "region": Key(_string, 'region = "us-east-1"'),
+    "anonymous": Key(_flag, "anonymous = true"),
+}
+_FIELD_OF = {"max_untracked_size": "max_untracked_bytes"}
 
 
 def load(root: Path) -> Config:
     table = _read_table(root)
-    max_untracked = table.get("max_untracked_size", DEFAULT_MAX_UNTRACKED_BYTES)
-    metrics = table.get("metrics")
-    if metrics is not None and not isinstance(metrics, str):
-        raise GitrackError('config: metrics must be a path string, e.g. metrics = "metrics.json"')
-    cache = table.get("cache")
-    if cache is not None and not isinstance(cache, str):
-        raise GitrackError('config: cache must be a folder path string, e.g. cache = "/data/cache"')
-    remote_table = table.get("remote", {})
-    if not isinstance(remote_table, dict):
-        raise GitrackError('config: remote must be a table: [remote] url = "s3://bucket/prefix"')
-    return Config(
-        max_untracked_bytes=parse_size(max_untracked),
-        metrics=metrics,
-        data=_path_list(table, "data"),
-        outputs=_path_list(table, "outputs"),
-        cache=cache,
-        remote=settings_from(remote_table),
-        push_runs=_flag(table, "push_runs", True),
-        restore_data=_flag(table, "restore_data", False),
+    warnings: list[str] = []
+    values = _checked(table, SCHEMA, "", warnings)
+    remote_table = values.pop("remote", {})
+    remote = settings_from(remote_table, warnings) if remote_table else None
+    settings = {_FIELD_OF.get(k, k): v for k, v in values.items()}
+    return Config(**settings, remote=remote, warnings=tuple(warnings))
+
+
+def _checked(
+    table: dict[str, Any], schema: dict[str, Key], section: str, warnings: list[str]
+) -> dict[str, Any]:
+    """The table's known keys converted; unknown keys become warnings."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        spec = schema.get(key)
+        if spec is None:
+            warnings.append(_unknown_key(section + key, key, schema))
+            continue
+        try:
+            out[key] = spec.convert(value)
+        except (TypeError, ValueError, GitrackError):
+            raise GitrackError(
+                f"config: {section}{key} = {value!r} has the wrong type; write e.g. {spec.example}"
+            ) from None
+    return out
+
+
+def _unknown_key(name: str, key: str, schema: dict[str, Key]) -> str:
+    near = difflib.get_close_matches(key.replace("-", "_").lower(), list(schema), n=1)
+    hint = f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(schema)})"
+    return f"config: unknown key {name!r} is ignored{hint}"
+
+
+def settings_from(table: dict[str, Any], warnings: list[str] | None = None) -> RemoteSettings:
+    """The ``[remote]`` table of the config, checked."""
+    values = _checked(table, REMOTE_SCHEMA, "remote.", warnings if warnings is not None else [])
+    if "url" not in values:
+        raise GitrackError('config: [remote] needs url = "s3://bucket/prefix" (or a folder path)')
+    endpoint = values.get("endpoint") or os.environ.get("GITRACK_REMOTE_ENDPOINT")
+    return RemoteSettings(
+        values["url"], endpoint, values.get("region"), values.get("anonymous", False)
     )
-
-
-def _flag(table: dict[str, Any], key: str, default: bool) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise GitrackError(f"config: {key} must be true or false")
-    return value
-
-
-def _path_list(table: dict[str, Any], key: str) -> tuple[str, ...]:
-    value = table.get(key, [])
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise GitrackError(
-            f'config: {key} must be a list of paths, e.g. {key} = ["data/train.csv"]'
-        )
-    return tuple(value)
 
 
 def _read_table(root: Path) -> dict[str, Any]:
@@ -99,48 +194,3 @@ def _load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise GitrackError(f"cannot read {path.name}: {exc} (fix the TOML syntax)") from exc
-
-
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
-
-
-def parse_size(value: object) -> int:
-    """``10485760``, ``"10MiB"`` or ``"10 MB"`` -> bytes."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
-        text = value.strip().lower().replace(" ", "")
-        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = text[len(digits) :]
-        if digits and unit in _UNITS:
-            try:
-                return int(float(digits) * _UNITS[unit])
-            except ValueError:
-                pass
-    raise GitrackError(f'config: cannot read size {value!r} (write e.g. 10485760 or "10MiB")')
-
-
-def settings_from(table: dict[str, Any]) -> RemoteSettings | None:
-    """The ``[remote]`` table of the config, checked."""
-    if not table:
-        return None
-    url = table.get("url")
-    if not isinstance(url, str) or not url:
-        raise GitrackError('config: [remote] needs url = "s3://bucket/prefix" (or a folder path)')
-    endpoint = table.get("endpoint") or os.environ.get("GITRACK_REMOTE_ENDPOINT")
-    region = table.get("region")
-    anonymous = table.get("anonymous", False)
-    if endpoint is not None and not isinstance(endpoint, str):
-        raise GitrackError("config: [remote] endpoint must be a string like http://host:9000")
-    if region is not None and not isinstance(region, str):
-        raise GitrackError("config: [remote] region must be a string like us-east-1")
-    return RemoteSettings(url, endpoint, region, bool(anonymous))

@@ -1,7 +1,7 @@
 """gitrack's one error root. Every failure a user can cause is a GitrackError.
 
 The CLI prints ``Error: <message>`` and exits 1 for these; anything else is a bug
-(exit 2 with a short report).
+(exit 3, its traceback logged: see gitrack.crash).
 """
 
 from __future__ import annotations

@@ -227,7 +227,8 @@ class Recording:
                 lambda text: add_line(text, line),
                 f"gitrack: record run {self.run_id}\n",
             )
-        return RunResult(record, self.head.commit, outcome.exit_code, warnings, outcome.error)
+        shown = [*self.settings.warnings, *warnings]  # config warnings: not the run's own
+        return RunResult(record, self.head.commit, outcome.exit_code, shown, outcome.error)
 
     def _record(
         self,
