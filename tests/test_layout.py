@@ -1,0 +1,157 @@
+"""The architecture the layout promises (docs/architecture.md), checked.
+
+Layers, bottom to top: core modules, git/, data/, tracking/, views/, commands/, and the
+front ends (cli, api). Every import points down or stays within its own subpackage;
+the front ends load nothing heavy until a command needs it.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "gitrack"
+
+LAYERS = {
+    "gitrack": 0,  # the package itself: __version__ and the lazy API names
+    "gitrack.errors": 0,
+    "gitrack.paths": 0,
+    "gitrack.config": 1,
+    "gitrack.git": 2,
+    "gitrack.data": 3,
+    "gitrack.tracking": 4,
+    "gitrack.views": 5,
+    "gitrack.commands": 6,
+    "gitrack.api": 7,
+    "gitrack.cli": 7,
+    "gitrack.crash": 7,
+    "gitrack.hookrun": 7,
+    "gitrack.__main__": 8,
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> int:
+    for prefix in sorted(LAYERS, key=len, reverse=True):
+        if module == prefix or module.startswith(prefix + "."):
+            return LAYERS[prefix]
+    raise AssertionError(f"{module} is in no layer: add it to docs/architecture.md and here")
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "gitrack":
+                found.update(f"gitrack.{a.name}" for a in node.names if a.name != "__version__")
+                found.add("gitrack")
+            elif node.module.startswith("gitrack."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "gitrack")
+    return found
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_import_points_down(path: Path) -> None:
+    me = _module_name(path)
+    mine = _layer(me)
+    upward = [m for m in sorted(_imports(path)) if _layer(m) > mine]
+    if me == "gitrack":
+        upward.remove("gitrack.api")  # the lazy facade: `gitrack.start_run` and friends
+    assert upward == [], f"{me} (layer {mine}) imports from higher layers: {upward}"
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Imports executed when the module loads (not inside functions or TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gitrack"):
+            if node.module == "gitrack":
+                found.update(f"gitrack.{a.name}" for a in node.names if a.name != "__version__")
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("gitrack."))
+    return found
+
+
+def test_no_import_cycle_at_load_time() -> None:
+    modules = {_module_name(p): p for p in SOURCES}
+    graph = {
+        name: {m for m in _top_level_imports(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = [*trail[trail.index(nxt) :], nxt] if nxt in trail else [node, nxt]
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+def test_no_module_over_600_lines_and_no_class_over_300() -> None:
+    too_long = []
+    for path in SOURCES:
+        text = path.read_text()
+        if text.count("\n") > 600:
+            too_long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                length = node.end_lineno - node.lineno + 1
+                if length > 300:
+                    too_long.append(f"{path.relative_to(ROOT)}: class {node.name}, {length} lines")
+    assert too_long == []
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys\n{statement}\nprint('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize("statement", ["import gitrack", "import gitrack.cli"])
+def test_importing_the_front_ends_loads_no_heavy_module(statement: str) -> None:
+    loaded = _loaded_after(statement)
+    heavy = sorted(m for m in loaded if m.split(".")[0] in ("pygit2", "pyarrow", "sqlite3"))
+    assert heavy == []
+
+
+def test_logging_inside_gitrack_run_loads_no_git_and_no_recorder(tmp_path: Path) -> None:
+    """The training process only appends events: no pygit2, no recorder, no config."""
+    events = tmp_path / "events.jsonl"
+    statement = (
+        "import os\n"
+        f"os.environ.update(GITRACK_RUN_ID='ab' * 8, GITRACK_EVENTS={str(events)!r})\n"
+        "import gitrack\n"
+        "gitrack.log_metric('loss', 0.5)\n"
+        "gitrack.end_run()"
+    )
+    loaded = _loaded_after(statement)
+    unwanted = {"pygit2", "pyarrow", "gitrack.tracking.recorder", "gitrack.config", "gitrack.git"}
+    assert sorted(unwanted & loaded) == []
+    assert '"k":"loss"' in events.read_text()
