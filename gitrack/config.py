@@ -8,7 +8,6 @@ unknown key is a warning that names it and the nearest known key (``restore-data
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Callable
@@ -155,6 +154,8 @@ def _checked(
 
 
 def _unknown_key(name: str, key: str, schema: dict[str, Key]) -> str:
+    import difflib  # only on a mistake: every hook and run loads this module
+
     near = difflib.get_close_matches(key.replace("-", "_").lower(), list(schema), n=1)
     hint = f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(schema)})"
     return f"config: unknown key {name!r} is ignored{hint}"
