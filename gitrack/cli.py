@@ -386,6 +386,51 @@ def gc(dry_run: bool) -> None:
 
 
 @cli.command()
+@click.option("--data", "verify_data", is_flag=True, help="Also re-hash every cache object.")
+@click.option(
+    "--remote",
+    "check_remote",
+    is_flag=True,
+    help="Also check the remote cache holds the data of the runs on the git remote.",
+)
+@click.option("--repair", is_flag=True, help="Fix what is safe to fix, and say what was done.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def fsck(verify_data: bool, check_remote: bool, repair: bool, as_json: bool) -> int:
+    """Check gitrack's own state, as `git fsck` checks git's objects.
+
+    Every note line parses; every run's snapshot is present and pinned by
+    refs/gitrack/pins; every cache object a run references (datasets, outputs,
+    large files, folder manifests and their files) is present, and with --data
+    hashes to its name; every step-metric blob is present. --remote checks the
+    team's cache holds the data of the runs pushed to the git remote.
+    Prints one line per problem, naming the runs, then a summary; exits 1 if
+    any problem is left. --repair only does what loses nothing: pins snapshots
+    that exist but are unpinned, removes cache temp files over an hour old,
+    fetches missing objects from the remote cache.
+
+    \b
+    Examples:
+      gitrack fsck
+      gitrack fsck --data --remote
+      gitrack fsck --repair
+      gitrack fsck --json | python -m json.tool
+    """
+    from gitrack.commands.context import Context
+    from gitrack.commands.fsck import check_state
+
+    report = check_state(Context.open(), verify_data, check_remote, repair)
+    if as_json:
+        _print_json(report.to_public())
+    else:
+        for done in report.repairs:
+            click.echo(f"repaired: {done}")
+        for problem in report.remaining:
+            click.echo(problem.message)
+        click.echo(report.summary())
+    return 0 if report.ok else 1
+
+
+@cli.command()
 @click.argument("remote", required=False)
 @click.option("--no-data", is_flag=True, help="Runs only; leave the data for checkout to fetch.")
 def pull(remote: str | None, no_data: bool) -> None:

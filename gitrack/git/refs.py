@@ -6,6 +6,7 @@ Everything a run needs is reachable from NOTES_REF and PINS_REF.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrack.git._pygit2 import pygit2
@@ -26,6 +27,10 @@ class Refs:
     def target(self, refname: str) -> str | None:
         ref = self._repo._r.references.get(refname)
         return str(ref.peel(pygit2.Commit).id) if ref is not None else None
+
+    def lock_path(self, refname: str) -> Path:
+        """The lock file git and libgit2 hold while they move ``refname`` (files backend)."""
+        return self._repo.common_dir / f"{refname}.lock"
 
     def delete(self, refname: str) -> None:
         ref = self._repo._r.references.get(refname)

@@ -7,6 +7,7 @@ working-tree snapshot, remotes and the config file have modules of their own.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 from collections.abc import Iterable
@@ -141,6 +142,33 @@ class Repo:
         return any(
             tip == target or self._r.descendant_of(tip, target) for tip in self._user_ref_tips
         )
+
+    def reachable_from(self, refname: str, commits: Iterable[str]) -> set[str]:
+        """Which of ``commits`` (full ids) are in the history of ``refname``.
+
+        One breadth-first walk that stops once all are found. It steps over missing
+        objects instead of failing (libgit2's revwalk stops at the first): a damaged
+        history is exactly what `gitrack fsck` looks at.
+        """
+        wanted = {pygit2.Oid(hex=c) for c in commits}
+        ref = self._r.references.get(refname)
+        found: set[pygit2.Oid] = set()
+        if ref is None or not wanted:
+            return set()
+        seen = {ref.target}
+        queue = collections.deque([ref.target])
+        while queue and len(found) < len(wanted):
+            oid = queue.popleft()
+            if oid in wanted:
+                found.add(oid)
+            commit = self._r.get(oid)
+            if not isinstance(commit, pygit2.Commit):
+                continue  # missing (or not a commit): nothing to walk past it
+            for parent in commit.parent_ids:
+                if parent not in seen:
+                    seen.add(parent)
+                    queue.append(parent)
+        return {str(oid) for oid in found}
 
     @functools.cached_property
     def _user_ref_tips(self) -> list[pygit2.Oid]:

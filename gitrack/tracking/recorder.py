@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ from gitrack.tracking.record import RunRecord, add_line, new_run_id, utc_timesta
 
 if TYPE_CHECKING:
     from gitrack.tracking.rundata import RunData
+
+PAUSE_S = 60  # pause_for_test: long enough for any test to kill us
 
 
 @dataclass
@@ -158,6 +161,7 @@ class Recording:
         if data_paths or self.output_paths:
             self.data = _open_data(repo, self.settings, run_id)
             self.data.take_inputs(data_paths)  # a missing dataset stops us here
+            pause_for_test("caching")
         state = repo.build_worktree_tree(self.settings.max_untracked_bytes)
         if state.skipped:
             self.data = self.data or _open_data(repo, self.settings, run_id)
@@ -166,6 +170,7 @@ class Recording:
         self.snapshot = repo.create_commit(
             state.tree, [self.head.commit], f"gitrack snapshot of run {run_id}\n"
         )
+        pause_for_test("snapshot")  # the snapshot exists, not pinned yet
         self.env = envinfo.describe()
         packages = envinfo.installed_packages().encode()
         self.env["packages"] = repo.write_blob(packages)
@@ -221,6 +226,7 @@ class Recording:
         record.metric_history = history
         line = record.to_line()
         with runner.signals_deferred():
+            pause_for_test("recording")
             self.repo.notes.update(
                 NOTES_REF,
                 self.head.commit,
@@ -287,6 +293,25 @@ class Recording:
         folder = cache_root(self.repo.common_dir, self.settings.cache, self.repo.root)
         for leftover in [live, *pending_markers(folder, self.run_id)]:
             leftover.unlink(missing_ok=True)
+
+
+def pause_for_test(phase: str) -> None:
+    """Test-only: stop at a known phase of a run, so a test can kill -9 gitrack there.
+
+    With ``GITRACK_TEST_PAUSE=<phase>:<marker file>`` in the environment, reaching
+    ``phase`` writes the marker file and sleeps (until the test kills the process, or
+    PAUSE_S pass). Phases: ``caching`` (datasets hashed and cached, before the snapshot),
+    ``snapshot`` (snapshot commit written, not pinned yet), ``recording`` (outputs
+    cached, note not written yet). Unset, it costs one environment lookup per phase.
+    Used by tests/test_faults.py; never set it otherwise.
+    """
+    wanted = os.environ.get("GITRACK_TEST_PAUSE")
+    if not wanted:
+        return
+    name, _, marker = wanted.partition(":")
+    if name == phase and marker:
+        Path(marker).write_text(str(os.getpid()))
+        time.sleep(PAUSE_S)
 
 
 def _open_data(repo: Repo, settings: config.Config, run_id: str) -> RunData:
