@@ -382,7 +382,7 @@ def _cache_dataset(rel: str, run_id: str) -> str:
     repo = Repo.discover(".")
     settings = config.load(repo.root)
     store = DataStore.open(repo.root, repo.common_dir, settings.cache)
-    state = store.hash_path(rel, f"hashing {rel}")
+    state = store.hasher.hash_path(rel, f"hashing {rel}")
     store.mark_pending(f"{run_id}.api", [state.hash, *(e.hash for _, e in state.files)])
     store.store(state, f"caching {rel}")
     return state.hash

@@ -331,7 +331,7 @@ def hash_command(paths: tuple[Path, ...]) -> None:
       gitrack hash data/train.parquet
       gitrack hash data/images
     """
-    from gitrack.data.store import hash_paths
+    from gitrack.data.hasher import hash_paths
 
     for digest, path in hash_paths(list(paths)):
         click.echo(f"{digest}  {path}")

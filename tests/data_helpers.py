@@ -11,6 +11,8 @@ Kept apart from conftest.py (owned by the core tests). Import with
   into the note with plain ``git notes`` (notes are untrusted input).
 - ``reference_file_hash`` / ``reference_dir_hash``: the documented formats, computed here
   independently of gitrack's own code, from xxhash and json directly.
+- ``gitrack_unprivileged(*args, repo=...)``: gitrack as a subprocess that permission bits
+  stop, root included (mark such tests ``needs_unprivileged``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,10 +36,38 @@ from conftest import git, gitrack, make_repo
 XXH128SUM = shutil.which("xxh128sum")
 needs_xxh128sum = pytest.mark.skipif(XXH128SUM is None, reason="xxh128sum is not installed")
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-skip_if_root = pytest.mark.skipif(
-    IS_ROOT, reason="running as root: permission bits do not stop root from reading"
-)
 UNSHARE = shutil.which("unshare")
+
+
+def _without_privileges() -> tuple[list[str] | None, str]:
+    """How to run a command that permission bits stop, and if there is none, why.
+
+    A normal user: as it is. Root (how CI runs): through setpriv with every capability
+    dropped. It stays uid 0 and owner of its files, so the interpreter, HOME and the
+    repository stay readable as they are, but without CAP_DAC_OVERRIDE the owner bits
+    apply to it as to any user: a file chmod 0 cannot be read.
+    """
+    if not IS_ROOT:
+        return [], ""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None, "running as root without setpriv (util-linux) to drop capabilities"
+    prefix = [setpriv, "--bounding-set=-all", "--inh-caps=-all"]
+    with tempfile.TemporaryDirectory() as folder:
+        probe = Path(folder) / "unreadable"
+        probe.write_bytes(b"")
+        probe.chmod(0)
+        proc = subprocess.run(
+            [*prefix, "sh", "-c", 'test ! -r "$1"', "sh", str(probe)],
+            capture_output=True, text=True, check=False, timeout=10,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        return None, f"running as root and setpriv cannot drop capabilities: {proc.stderr.strip()}"
+    return prefix, ""
+
+
+UNPRIVILEGED, _NO_UNPRIVILEGED_WHY = _without_privileges()
+needs_unprivileged = pytest.mark.skipif(UNPRIVILEGED is None, reason=_NO_UNPRIVILEGED_WHY)
 
 DATA_IGNORE = "data/\nout/\nbig/\n"
 
@@ -190,6 +221,16 @@ def reference_manifest_bytes(root: Path) -> bytes:
 
 def reference_dir_hash(root: Path) -> str:
     return reference_file_hash(reference_manifest_bytes(root)) + ".dir"
+
+
+# ------------------------------------------------------------ without privileges
+def gitrack_unprivileged(*args: str, repo: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m gitrack ARGS` in ``repo``, permission bits applying (see UNPRIVILEGED)."""
+    assert UNPRIVILEGED is not None, "mark the test with needs_unprivileged"
+    return subprocess.run(
+        [*UNPRIVILEGED, python_exe(), "-m", "gitrack", *args],
+        cwd=repo, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ namespaces

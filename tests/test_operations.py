@@ -299,7 +299,13 @@ def test_gc_ignores_invalid_hashes_in_notes(drepo: Path) -> None:
 
 
 def test_gc_removes_empty_shards_and_keeps_the_layout(drepo: Path) -> None:
-    junk = _unreferenced(drepo, b"only object in its shard?")
-    shard = object_path(default_cache(drepo), junk).parent
-    _gc(drepo)
-    assert not shard.exists() or any(shard.iterdir())
+    record_data(drepo)
+    cache = default_cache(drepo)
+    referenced = cache_objects(cache)
+    junk = _unreferenced(drepo, b"only object in its shard")
+    shard = object_path(cache, junk).parent
+    assert list(shard.iterdir()) == [object_path(cache, junk)]  # alone in its shard
+    assert _gc(drepo).startswith("removed 1 object(s)")
+    assert not shard.exists()  # emptied, so removed
+    assert cache_objects(cache) == referenced  # the shards of the others stay
+    assert (cache / "xxh128").is_dir()

@@ -17,15 +17,14 @@ import pytest
 from conftest import git, gitrack, make_repo
 from data_helpers import common_dir, reference_dir_hash, reference_file_hash, write_files
 
-from gitrack.data.odb import Cache
+from gitrack.data.hasher import Hasher
 from gitrack.data.state import RACY_NS, StatCache, now_ns, stat_key
-from gitrack.data.store import DataStore
 
 FAKE = "xxh128:" + "f" * 32
 
 
-def _store(tmp: Path) -> DataStore:
-    return DataStore(tmp, Cache(tmp / "cache"), StatCache(tmp / "state.sqlite"))
+def _hasher(tmp: Path) -> Hasher:
+    return Hasher(tmp, StatCache(tmp / "state.sqlite"))
 
 
 def _rows(db: Path) -> dict[str, str]:
@@ -108,58 +107,58 @@ def test_an_unusable_location_only_disables_the_cache(tmp_path: Path) -> None:
     assert cache.lookup_tree("/r") == {}
 
 
-# ------------------------------------------------------- DataStore + the cache
+# ---------------------------------------------------------- Hasher + the cache
 def test_unchanged_files_are_not_read_again(settled: Path, tmp_path: Path) -> None:
-    store = _store(tmp_path)
-    first = store.hash_path(str(settled / "one.bin"))
+    hasher = _hasher(tmp_path)
+    first = hasher.hash_path(str(settled / "one.bin"))
     assert first.hash == reference_file_hash(b"1" * 100)
     assert set(_rows(tmp_path / "state.sqlite")) == {str(settled / "one.bin")}
     _poison(tmp_path / "state.sqlite", settled / "one.bin")
     # The lie comes back: the file was not read.
-    assert store.hash_path(str(settled / "one.bin")).hash == FAKE
+    assert hasher.hash_path(str(settled / "one.bin")).hash == FAKE
 
 
 def test_unchanged_folder_is_served_from_the_cache(settled: Path, tmp_path: Path) -> None:
-    store = _store(tmp_path)
-    assert store.hash_path(str(settled / "d")).hash == reference_dir_hash(settled / "d")
+    hasher = _hasher(tmp_path)
+    assert hasher.hash_path(str(settled / "d")).hash == reference_dir_hash(settled / "d")
     assert set(_rows(tmp_path / "state.sqlite")) == {
         str(settled / "d" / "three"),
         str(settled / "d" / "e" / "4"),
     }
     _poison(tmp_path / "state.sqlite", settled / "d" / "three")
-    assert store.hash_path(str(settled / "d")).hash != reference_dir_hash(settled / "d")
+    assert hasher.hash_path(str(settled / "d")).hash != reference_dir_hash(settled / "d")
 
 
 def test_a_changed_file_is_always_rehashed(settled: Path, tmp_path: Path) -> None:
     """Same size, mtime put back: the ctime (and the inode, if replaced) still differ."""
     target = settled / "two.bin"
-    store = _store(tmp_path)
-    assert store.hash_path(str(target)).hash == reference_file_hash(b"22")
+    hasher = _hasher(tmp_path)
+    assert hasher.hash_path(str(target)).hash == reference_file_hash(b"22")
     before = target.stat()
     target.write_bytes(b"33")
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert target.stat().st_size == before.st_size
-    assert store.hash_path(str(target)).hash == reference_file_hash(b"33")
+    assert hasher.hash_path(str(target)).hash == reference_file_hash(b"33")
     # Replaced by a new file (new inode), same size, same mtime.
     replacement = settled / "two.tmp"
     replacement.write_bytes(b"44")
     os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
     os.replace(replacement, target)
-    assert store.hash_path(str(target)).hash == reference_file_hash(b"44")
+    assert hasher.hash_path(str(target)).hash == reference_file_hash(b"44")
     target.write_bytes(b"22")
 
 
 def test_files_written_within_the_racy_window_are_not_cached(tmp_path: Path) -> None:
     data = tmp_path / "data"
     write_files(data, {"fresh": b"aaaa"})
-    store = _store(tmp_path)
-    assert store.hash_path(str(data / "fresh")).hash == reference_file_hash(b"aaaa")
+    hasher = _hasher(tmp_path)
+    assert hasher.hash_path(str(data / "fresh")).hash == reference_file_hash(b"aaaa")
     assert _rows(tmp_path / "state.sqlite") == {}
     # A same-size write in the same clock tick, mtime unchanged: still seen.
     st = (data / "fresh").stat()
     (data / "fresh").write_bytes(b"bbbb")
     os.utime(data / "fresh", ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert store.hash_path(str(data / "fresh")).hash == reference_file_hash(b"bbbb")
+    assert hasher.hash_path(str(data / "fresh")).hash == reference_file_hash(b"bbbb")
 
 
 def test_stat_key_has_inode_mtime_size_ctime(tmp_path: Path) -> None:

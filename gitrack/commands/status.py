@@ -19,7 +19,7 @@ class DataStatus:
 
 def data_status(ctx: Context) -> DataStatus:
     """Do the configured datasets match the newest run on HEAD?"""
-    from gitrack.data.store import MissingDataError
+    from gitrack.data.hasher import MissingDataError
 
     head = ctx.repo.head().commit
     on_head = [r for r in ctx.load_runs().runs if r.record.base_commit == head or r.commit == head]
@@ -35,7 +35,7 @@ def data_status(ctx: Context) -> DataStatus:
             rows.append(("refused", path))
             continue
         try:
-            current = ctx.store.hash_path(path, f"checking {path}").hash
+            current = ctx.store.hasher.hash_path(path, f"checking {path}").hash
         except MissingDataError:
             rows.append(("missing", path))
             continue
@@ -48,10 +48,9 @@ def data_status(ctx: Context) -> DataStatus:
 
 def restore_datasets(ctx: Context, run: history.Run, paths: list[str]) -> int:
     """Restore some of a run's datasets in place (the post-checkout hook's job)."""
+    from gitrack.data.restore import apply_restore
+
     items = {p: run.record.datasets[p] for p in paths if p in run.record.datasets}
-    store = ctx.store
-    run_checkout.fetch_missing(store, items, ctx.settings.remote, ctx.repo.root)
-    store.check_restorable(items)
-    for path, digest in items.items():
-        store.restore(path, digest)
+    plan = run_checkout.plan_data(ctx.store, items, ctx.settings.remote, ctx.repo.root)
+    apply_restore(ctx.store, plan)
     return len(items)

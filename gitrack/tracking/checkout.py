@@ -14,6 +14,7 @@ from gitrack.paths import check_relative
 from gitrack.tracking.history import Run
 
 if TYPE_CHECKING:
+    from gitrack.data.restore import RestorePlan
     from gitrack.data.store import DataStore
 
 
@@ -45,16 +46,17 @@ def checkout_run(
     ]
     target_root = worktree.resolve() if worktree is not None else repo.root
     store = _data_store(repo, target_root, cache_setting) if items else None
-    if store is not None:
-        fetch_missing(store, items, remote, repo.root)
-        store.check_restorable(items)  # before anything changes: paths safe, objects present
+    # Before anything changes: every path checked, every object needed present.
+    plan = plan_data(store, items, remote, repo.root) if store is not None else None
     if worktree is not None:
         result = _into_new_worktree(repo, base, tree, worktree, warnings)
     else:
         result = _in_place(repo, base, tree, warnings)
-    if store is not None:
+    if store is not None and plan is not None:
+        from gitrack.data.restore import apply_restore
+
         try:
-            result.data_files_written = sum(store.restore(p, h) for p, h in items.items())
+            result.data_files_written = apply_restore(store, plan)
         except GitrackError as exc:
             raise GitrackError(
                 f"the code was restored in {result.root}, but not all data: {exc}"
@@ -76,19 +78,24 @@ def _preserved_notice(preserved: list[tuple[str, str]]) -> list[str]:
     ]
 
 
-def fetch_missing(
+def plan_data(
     store: DataStore, items: dict[str, str], remote: RemoteSettings | None, config_root: Path
-) -> None:
-    """Objects the local cache lacks come from the team's cache, verified, if there is one."""
-    if remote is None:
-        return
-    from gitrack.data.remote import RemoteCache
-    from gitrack.tracking.sync import fetch_objects
+) -> RestorePlan:
+    """Plan the data restore; objects the local cache lacks come from the team's cache,
+    verified, if there is one. Raises if a path is refused or an object is still missing."""
+    from gitrack.data.restore import plan_restore
 
-    missing = store.missing_objects(items)
-    if missing:
+    plan = plan_restore(store, items)
+    if plan.missing and remote is not None:
+        from gitrack.data.remote import RemoteCache
+        from gitrack.tracking.sync import fetch_objects
+
         cache = RemoteCache(remote, config_root)
-        fetch_objects(store, cache, [digest for _, digest in missing])
+        fetched, _bytes, _absent = fetch_objects(store, cache, [h for _, h in plan.missing])
+        if fetched:
+            plan = plan_restore(store, items)  # a fetched manifest names more files
+    plan.refuse_if_incomplete(store.cache.root)
+    return plan
 
 
 def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:

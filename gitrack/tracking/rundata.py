@@ -7,7 +7,8 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from gitrack.data.store import DataStore, MissingDataError, PathState
+from gitrack.data.hasher import MissingDataError, PathState
+from gitrack.data.store import DataStore
 
 
 class RunData:
@@ -25,7 +26,7 @@ class RunData:
 
     def take_inputs(self, paths: list[str]) -> None:
         """Hash and cache the datasets; a missing one raises before the command starts."""
-        states = [self.store.hash_path(p, f"hashing {p}") for p in paths]
+        states = [self.store.hasher.hash_path(p, f"hashing {p}") for p in paths]
         self._protect(_all_hashes(states))
         for state in states:
             self.store.store(state, f"caching {state.path}")
@@ -35,7 +36,7 @@ class RunData:
 
     def take_large_files(self, paths: list[str]) -> None:
         for path in paths:
-            state = self.store.hash_path(path, f"hashing {path}")
+            state = self.store.hasher.hash_path(path, f"hashing {path}")
             self._protect(_all_hashes([state]))
             self.store.store(state, f"caching {path}")
             self.large_files[path] = state.hash
@@ -43,7 +44,7 @@ class RunData:
     def take_outputs(self, paths: list[str]) -> None:
         for path in paths:
             try:
-                state = self.store.hash_path(path, f"hashing {path}")
+                state = self.store.hasher.hash_path(path, f"hashing {path}")
             except MissingDataError:
                 self.warnings.append(f"output {path!r} was not written by the command")
                 continue
@@ -54,7 +55,7 @@ class RunData:
 
     def check_inputs_unchanged(self) -> None:
         for state in self._inputs:
-            if self.store.changed_since(state):
+            if self.store.hasher.changed_since(state):
                 self.warnings.append(
                     f"dataset {state.path!r} changed during the run; "
                     "the recorded hash is of its state when the run started"

@@ -1,0 +1,246 @@
+"""Restoring datasets and outputs: plan every path first, then apply the plan.
+
+``plan_restore`` only reads. It checks every path (nothing leaves the repository, nothing
+is written through a link, no folder to be replaced holds what a restore cannot keep a
+copy of), decides per path and per file what is needed, and lists the objects the
+cache lacks, so a refusal or a missing object stops the restore before anything changes.
+
+``apply_restore`` writes. Whatever it replaces or removes is first copied into the cache
+(``DataStore.preserve``: a restore loses nothing), every file is verified by hash as it
+is written, and each restored path is hashed again at the end against the record: that
+final hash is what sees a difference no plan predicted (VerificationError).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitrack.data import hashing
+from gitrack.data.hasher import MissingDataError, PathState
+from gitrack.data.manifest import Manifest
+from gitrack.data.odb import CacheError
+from gitrack.data.store import DataStore
+from gitrack.data.walk import refuse_unkeepable, remove_empty_dirs
+from gitrack.errors import GitrackError, VerificationError
+from gitrack.paths import UnsafePathError, safe_target
+
+_LINK_REFUSAL = "it is a symlink here; gitrack does not write through links"
+
+
+@dataclass(frozen=True)
+class FileWrite:
+    """Write ``top/inner`` (``top`` itself if ``inner`` is empty) from object ``digest``."""
+
+    name: str  # relative to the repository root, for messages
+    top: Path
+    inner: str  # relative to ``top``: a file of a recorded folder
+    digest: str
+    executable: bool
+
+
+@dataclass
+class PathPlan:
+    """What one recorded path needs. A path that is already right needs nothing."""
+
+    rel: str
+    digest: str
+    target: Path
+    seen: PathState | None  # what was there when planned; None: nothing that hashes
+    up_to_date: bool = False
+    folder: bool = False  # the record is a folder (a manifest), not a file
+    remove: list[Path] = field(default_factory=list)  # files the recorded folder lacks
+    writes: list[FileWrite] = field(default_factory=list)
+    empty_dirs: list[str] = field(default_factory=list)  # relative to ``target``
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (path, hash) not cached
+
+
+@dataclass
+class RestorePlan:
+    paths: list[PathPlan]
+
+    @property
+    def missing(self) -> list[tuple[str, str]]:
+        """(path, hash) of every object the restore needs and the cache lacks. A folder
+        whose manifest is missing is listed by its own hash: fetch it, then plan again."""
+        return [item for path in self.paths for item in path.missing]
+
+    def refuse_if_incomplete(self, cache_root: Path) -> None:
+        missing = self.missing
+        if missing:
+            raise _missing_error(missing, cache_root)
+
+
+# ------------------------------------------------------------------ planning
+def plan_restore(store: DataStore, items: dict[str, str]) -> RestorePlan:
+    """Check every path and decide what each needs; nothing is written."""
+    return RestorePlan([_plan_path(store, rel, digest) for rel, digest in items.items()])
+
+
+def _plan_path(store: DataStore, rel: str, digest: str) -> PathPlan:
+    target = safe_target(store.root, rel, final_link_ok=True)
+    if not hashing.is_valid(digest):
+        raise UnsafePathError(rel, f"its hash {digest!r} is not an xxh128 hash")
+    seen = _current_state(store, rel, target)
+    plan = PathPlan(rel, digest, target, seen)
+    if seen is not None and seen.hash == digest:
+        plan.up_to_date = True  # already right (read through a link, as it was recorded)
+        return plan
+    if os.path.islink(target):
+        raise UnsafePathError(rel, _LINK_REFUSAL)
+    if hashing.is_dir_hash(digest):
+        plan.folder = True
+        _plan_folder(store, plan)
+    else:
+        refuse_unkeepable(rel, target)  # a folder where the file goes
+        plan.writes.append(FileWrite(rel, target, "", digest, executable=False))
+        if not store.cache.exists(digest):
+            plan.missing.append((rel, digest))
+    return plan
+
+
+def _plan_folder(store: DataStore, plan: PathPlan) -> None:
+    if not store.cache.exists(plan.digest):
+        plan.missing.append((plan.rel, plan.digest))  # no manifest: nothing more to decide
+        return
+    manifest = _manifest(store, plan.rel, plan.digest)
+    seen = plan.seen if plan.seen is not None and plan.seen.manifest is not None else None
+    current = {entry.path: entry for _, entry in seen.files} if seen else {}
+    wanted = {entry.path for entry in manifest.files}
+    if seen is not None:
+        plan.remove = [Path(p) for p, entry in seen.files if entry.path not in wanted]
+    for entry in manifest.files:
+        name = f"{plan.rel}/{entry.path}"
+        dest = safe_target(plan.target, entry.path)  # no link inside the folder leads out
+        refuse_unkeepable(name, dest)
+        have = current.get(entry.path)
+        same_content = have is not None and have.hash == entry.hash
+        same_mode = have is not None and have.executable == entry.executable
+        is_link = os.path.islink(dest)
+        if same_content and (same_mode or is_link):
+            continue  # already right (a link to a file with the right bytes is kept)
+        if is_link:
+            raise UnsafePathError(name, _LINK_REFUSAL)
+        plan.writes.append(FileWrite(name, plan.target, entry.path, entry.hash, entry.executable))
+        # Same bytes, other exec bit: the copy kept before the write supplies the object.
+        if not same_content and not store.cache.exists(entry.hash):
+            plan.missing.append((name, entry.hash))
+    for folder in manifest.empty_dirs:
+        safe_target(plan.target, folder)
+    plan.empty_dirs = list(manifest.empty_dirs)
+
+
+def _current_state(store: DataStore, rel: str, target: Path) -> PathState | None:
+    """The path as it is now; None if nothing hashable is there (missing, a broken or
+    unreadable link, a special file). An unreadable file or folder is an error now,
+    before anything is written, rather than halfway through the restore."""
+    try:
+        return store.hasher.hash_path(rel, f"checking {rel}")
+    except MissingDataError:
+        return None
+    except GitrackError:
+        if not os.path.islink(target) and (target.is_file() or target.is_dir()):
+            raise
+        return None
+
+
+def _manifest(store: DataStore, rel: str, digest: str) -> Manifest:
+    try:
+        return Manifest.from_bytes(store.cache.read_verified(digest))
+    except ValueError as exc:
+        raise CacheError(f"cannot restore {rel!r}: manifest {digest} is invalid ({exc})") from exc
+
+
+def _missing_error(missing: list[tuple[str, str]], cache_root: Path) -> CacheError:
+    rel, digest = missing[0]
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    return CacheError(
+        f"cannot restore {rel!r}: object {digest} is not in the cache at "
+        f"{cache_root}{more}; fetch it (gitrack pull, or a [remote] cache in "
+        "the config), or use --no-data"
+    )
+
+
+# ------------------------------------------------------------------ applying
+def apply_restore(store: DataStore, plan: RestorePlan) -> int:
+    """Carry out ``plan``, then prove it; return how many files were written.
+
+    Something else may have changed a path since it was planned (a code checkout
+    writes tracked files, even into a data folder): such a path is planned again first.
+    """
+    plan.refuse_if_incomplete(store.cache.root)
+    written = 0
+    for path in plan.paths:
+        if not _as_planned(store, path):
+            path = _plan_path(store, path.rel, path.digest)
+            if path.missing:
+                raise _missing_error(path.missing, store.cache.root)
+        if path.up_to_date:
+            continue
+        written += _apply_path(store, path)
+        actual = store.hasher.hash_path(path.rel, "verifying").hash
+        if actual != path.digest:
+            raise VerificationError(
+                str(store.root), [f"{path.rel} (now {actual}, recorded {path.digest})"]
+            )
+    return written
+
+
+def _as_planned(store: DataStore, path: PathPlan) -> bool:
+    """Is the path still as the plan saw it (by stat, and the links on the way)?"""
+    target = safe_target(store.root, path.rel, final_link_ok=True)
+    if path.seen is None:
+        return not os.path.lexists(target)
+    if not os.path.lexists(target):
+        return False
+    link = os.readlink(target) if os.path.islink(target) else None
+    return link == path.seen.link and not store.hasher.changed_since(path.seen)
+
+
+def _apply_path(store: DataStore, path: PathPlan) -> int:
+    if not path.folder:
+        _write(store, path.writes[0])
+        return 1
+    target = path.target
+    if os.path.lexists(target) and not target.is_dir():
+        store.preserve(target)  # a file where the folder goes
+        target.unlink()
+    _make_parents(store, target)
+    target.mkdir(exist_ok=True)
+    for extra in path.remove:
+        store.preserve(extra)
+        extra.unlink()
+    for write in path.writes:
+        _write(store, write)
+    remove_empty_dirs(target, keep=set(path.empty_dirs))
+    for folder in path.empty_dirs:
+        safe_target(target, folder).mkdir(parents=True, exist_ok=True)
+    return len(path.writes)
+
+
+def _write(store: DataStore, write: FileWrite) -> None:
+    # Checked when planned, checked again here, just before writing: links that stat
+    # cannot see changing (a new link to a folder) may have appeared since.
+    dest = safe_target(write.top, write.inner) if write.inner else write.top
+    if os.path.islink(dest):
+        raise UnsafePathError(write.name, _LINK_REFUSAL)
+    if dest.is_dir():
+        store.preserve_tree(dest)  # a folder where the file goes (checked keepable)
+        shutil.rmtree(dest)
+    elif dest.is_file():
+        store.preserve(dest)
+    _make_parents(store, dest)
+    store.cache.restore_to(write.digest, dest, write.executable)
+
+
+def _make_parents(store: DataStore, target: Path) -> None:
+    """The folders above ``target``; a file where one of them goes is kept, then removed."""
+    parent = target.parent
+    for ancestor in [*reversed(parent.parents), parent]:
+        if os.path.islink(ancestor) or not ancestor.exists() or ancestor.is_dir():
+            continue
+        store.preserve(ancestor)
+        ancestor.unlink()
+    parent.mkdir(parents=True, exist_ok=True)
