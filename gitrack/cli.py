@@ -313,8 +313,9 @@ def export(path: Path, fmt: str | None, where: str | None, sort: str | None) -> 
     """
     from gitrack.commands.listing import export_runs
 
-    count = export_runs(_context(), path, fmt, where, sort)
-    click.echo(f"wrote {count} run(s) to {path}", err=True)
+    exported = export_runs(_context(), path, fmt, where, sort)
+    _warn_all(exported.warnings)
+    click.echo(f"wrote {exported.count} run(s) to {path}", err=True)
 
 
 @cli.command(name="hash")

@@ -12,6 +12,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -175,6 +176,20 @@ def test_start_run_in_process_and_get_run(repo: Path, monkeypatch: pytest.Monkey
     assert got.metric_history("nope") == []
     assert gitrack_module.get_run(run.id[:6]).id == run.id
     assert repr(got) == f"<gitrack.Run {run.id} ok>"
+
+
+def test_start_run_records_the_time_the_block_took(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """duration_s and cpu_s are differences: the monotonic clock alone counts from boot,
+    getrusage from the process start."""
+    monkeypatch.chdir(repo)
+    with gitrack_module.start_run() as run:
+        time.sleep(0.3)
+    rec = only_run(repo)
+    assert rec["id"] == run.id
+    assert 0.3 <= rec["duration_s"] < 5  # type: ignore[operator]
+    assert 0 <= rec["cpu_s"] < 0.25  # type: ignore[operator]  # asleep, not computing
 
 
 def test_exception_marks_run_failed_and_propagates(

@@ -85,6 +85,9 @@ def test_round_trip() -> None:
         b'{"files":[{"path":"a"}]}',
         b'{"files":[{"path":"a","size":"x","exec":false,"hash":"' + H1.encode() + b'"}]}',
         b'{"files":[],"dirs":5}',
+        # json alone raises RecursionError, or lets a lone surrogate through as a path
+        pytest.param(b'{"files":' + b"[" * 1000 + b"]" * 1000 + b"}", id="nested-1000-deep"),
+        b'{"files":[{"path":"a\\ud800","size":1,"exec":false,"hash":"' + H1.encode() + b'"}]}',
     ],
 )
 def test_garbage_is_rejected_with_value_error(data: bytes) -> None:

@@ -16,6 +16,7 @@ from data_helpers import forge_run
 from remote_helpers import (
     all_note_lines,
     clone,
+    commit_all,
     gitrack_argv,
     head,
     make_origin,
@@ -103,6 +104,37 @@ def test_pull_never_loses_a_local_run(team: tuple[Path, Path, Path]) -> None:
     for run_id in (shared, local):
         res = gitrack("checkout", run_id, "--no-data", cwd=b)
         assert res.code == 0, res.err
+
+
+def test_pull_keeps_local_runs_on_commits_the_remote_never_annotated(
+    team: tuple[Path, Path, Path],
+) -> None:
+    """A real merge (both sides moved): every commit's note is the union of both sides',
+    including the notes only we have, not just those on commits the remote annotated."""
+    origin, a, b = team
+    shared_commit = head(a)
+    theirs = record("true", cwd=a)  # on the shared commit
+    ok("push", cwd=a)
+    mine_shared = record("true", cwd=b)  # on the shared commit too
+    write(b / "train.py", "print('training v2')\n")
+    own_commit = commit_all(b, "v2")  # a commit the remote has never seen
+    mine_own = [record("true", cwd=b, options=("-p", f"n={i}")) for i in range(2)]
+
+    out = ok("pull", cwd=b)
+
+    assert "1 new run(s)" in out
+    assert sorted(ls_ids(b)) == sorted([theirs, mine_shared, *mine_own])
+    assert_union([b], {theirs, mine_shared, *mine_own})
+    on_shared = git("notes", "--ref=gitrack", "show", shared_commit, cwd=b)
+    assert theirs in on_shared and mine_shared in on_shared
+    on_own = git("notes", "--ref=gitrack", "show", own_commit, cwd=b)
+    assert all(run_id in on_own for run_id in mine_own)
+    parents = git("rev-list", "--parents", "-1", NOTES, cwd=b).split()[1:]
+    assert len(parents) == 2  # a merge, not a fast-forward either way
+    ok("push", cwd=b)
+    ok("pull", cwd=a)
+    assert sorted(ls_ids(a)) == sorted([theirs, mine_shared, *mine_own])
+    assert sorted(note_ids(origin)) == sorted([theirs, mine_shared, *mine_own])
 
 
 def test_a_remote_whose_runs_were_rewritten_loses_nobody_anything(

@@ -338,8 +338,9 @@ def test_export_through_the_library(runs_repo: Path, tmp_path: Path) -> None:
     from gitrack.commands.listing import export_runs
 
     with chdir(runs_repo):
-        count = export_runs(Context.open(), tmp_path / "lib.parquet", None, "status = 'ok'", None)
-    assert count == 2
+        ctx = Context.open()
+        exported = export_runs(ctx, tmp_path / "lib.parquet", None, "status = 'ok'", None)
+    assert exported.count == 2 and exported.warnings == []
     assert pq.read_table(tmp_path / "lib.parquet").num_rows == 2
 
 

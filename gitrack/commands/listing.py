@@ -27,9 +27,16 @@ def list_runs(
     return Listing(shown, len(loaded.runs), loaded.warnings)
 
 
+@dataclass
+class Exported:
+    count: int  # runs written
+    warnings: list[str]  # e.g. note lines skipped as not runs
+
+
 def export_runs(
     ctx: Context, path: Path, fmt: str | None, where: str | None, sort: str | None
-) -> int:
+) -> Exported:
     from gitrack.views import table
 
-    return table.export(ctx.load_runs().runs, path, fmt, where, sort)
+    loaded = ctx.load_runs()
+    return Exported(table.export(loaded.runs, path, fmt, where, sort), loaded.warnings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from gitrack import jsonsafe
 from gitrack.data import hashing
 from gitrack.paths import check_relative
 
@@ -57,7 +58,7 @@ class Manifest:
     def from_bytes(cls, data: bytes) -> Manifest:
         """Parse and validate (manifests are untrusted: they may come from a remote)."""
         try:
-            raw = json.loads(data.decode("utf-8"))
+            raw = jsonsafe.loads(data.decode("utf-8"), max_chars=None)  # big folders: big
             files = tuple(
                 FileEntry(str(f["path"]), int(f["size"]), bool(f["exec"]), str(f["hash"]))
                 for f in raw["files"]

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitrack import jsonsafe
+
 RUN_ID_VAR = "GITRACK_RUN_ID"
 EVENTS_VAR = "GITRACK_EVENTS"
 PARAMS_VAR = "GITRACK_PARAMS"  # the -p params, so the API can refuse a conflicting value
@@ -38,6 +40,7 @@ class Logged:
     outputs: list[str] = field(default_factory=list)  # paths, hashed when the run ends
     failed: bool = False  # an exception left a start_run() block
     name: str | None = None  # start_run(name=...) inside `gitrack run`
+    warnings: list[str] = field(default_factory=list)  # lines of the event file skipped
 
 
 def child_environment(run_id: str, path: Path, params: dict[str, str]) -> dict[str, str]:
@@ -51,10 +54,12 @@ def attached_run() -> tuple[str, Path, dict[str, str]] | None:
     if not run_id or not path:
         return None
     try:
-        params = json.loads(os.environ.get(PARAMS_VAR, "{}"))
+        params = jsonsafe.loads(os.environ.get(PARAMS_VAR, "{}"))
     except ValueError:
         params = {}
-    return run_id, Path(path), {str(k): str(v) for k, v in dict(params).items()}
+    if not isinstance(params, dict):
+        params = {}
+    return run_id, Path(path), {str(k): str(v) for k, v in params.items()}
 
 
 class EventWriter:
@@ -89,19 +94,35 @@ def _line(event: dict[str, Any]) -> str:
 
 
 def read_events(path: Path) -> Logged:
-    """Everything the command logged; unreadable lines (a crash mid-write) are skipped."""
+    """Everything the command logged.
+
+    The command can write anything to this file, or die mid-line (maybe mid-character):
+    a line that is not a whole event is skipped, and the run says so in a warning.
+    """
     logged = Logged()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return logged
-    for line in text.split("\n"):
+    except OSError as exc:
+        logged.warnings.append(f"cannot read the Python API's event file {path}: {exc}")
+        return logged
+    skipped: list[str] = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
-            _apply(logged, json.loads(line))
-        except (ValueError, TypeError, KeyError):
-            continue
+            # Line by line: one cut character must not cost every other event.
+            _apply(logged, jsonsafe.loads(line.decode("utf-8")))
+        except KeyError as exc:
+            skipped.append(f"line {number}: no {exc} key")
+        except (ValueError, TypeError, OverflowError) as exc:
+            skipped.append(f"line {number}: {exc}")
+    if skipped:
+        logged.warnings.append(
+            f"skipped {len(skipped)} unreadable line(s) of the Python API's event file "
+            f"({skipped[0]})"
+        )
     return logged
 
 
@@ -112,10 +133,10 @@ def _apply(logged: Logged, event: dict[str, Any]) -> None:
     elif kind == "tag":
         logged.tags[str(event["k"])] = str(event["v"])
     elif kind == "metric":
-        value = float(event["v"])
-        key = str(event["k"])
-        logged.metrics[key] = value
-        logged.steps.append((key, int(event["s"]), value, float(event["t"])))
+        key, value, step = str(event["k"]), float(event["v"]), _step(event["s"])
+        moment = float(event["t"])
+        logged.metrics[key] = value  # only once the whole event has been read
+        logged.steps.append((key, step, value, moment))
     elif kind == "dataset":
         logged.datasets[str(event["k"])] = str(event["h"])
     elif kind == "output":
@@ -124,3 +145,10 @@ def _apply(logged: Logged, event: dict[str, Any]) -> None:
         logged.failed = True
     elif kind == "name":
         logged.name = str(event["v"])
+
+
+def _step(value: Any) -> int:
+    step = int(value)
+    if not -(2**63) <= step < 2**63:  # steps are stored as int64
+        raise ValueError("a step beyond int64")
+    return step

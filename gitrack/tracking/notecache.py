@@ -23,7 +23,7 @@ from gitrack.tracking.record import FORMAT_VERSION, RunRecord, parse_committed_l
 # ("run", (id, started, base_commit), public JSON without "commit", marshalled fields)
 # | ("committed", run id) | ("bad", line number, reason)
 Item = tuple[Any, ...]
-CACHE_FORMAT = 2  # bump whenever Item changes shape
+CACHE_FORMAT = 3  # bump whenever Item changes shape or parse_note accepts less
 _KEY = ("gitrack-notes-cache", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 
 

@@ -17,6 +17,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from gitrack import jsonsafe
+
 FORMAT_VERSION = 1
 STATUSES = ("ok", "failed", "interrupted")
 
@@ -90,7 +92,20 @@ def _opt_float(value: Any) -> float | None:
 
 
 def _opt_int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return _in_range(value, 2**63, "an integer beyond int64")  # a table column's type
+
+
+def _exit_code(value: Any) -> int:
+    return _in_range(int(value), 2**31, "an exit_code beyond 32 bits")  # as any OS reports
+
+
+def _in_range(number: int, bound: int, problem: str) -> int:
+    """A forged note's 2**63 must not reach an int64 column: export would abort."""
+    if not -bound <= number < bound:
+        raise ValueError(problem)
+    return number
 
 
 def _str_list(value: Any) -> list[str]:
@@ -124,7 +139,7 @@ class RunRecord:
     id: str = _field(column=True)
     name: str | None = _field(None, parse=_opt_str, omit_empty=True, column=True)
     status: str = _field("ok", parse=str, column=True)
-    exit_code: int = _field(0, parse=int, column=True)
+    exit_code: int = _field(0, parse=_exit_code, column=True)
     signal: str | None = _field(None, parse=_opt_str, omit_empty=True)
     duration_s: float = _field(0.0, parse=float, column=True)
     cpu_s: float | None = _field(None, parse=_opt_float, omit_empty=True, column=True)
@@ -167,7 +182,7 @@ class RunRecord:
         Called for every run on every `gitrack ls`: cheap checks (precompiled regexes,
         conversions only for fields that are present).
         """
-        data = json.loads(line)
+        data = jsonsafe.loads(line)  # from another clone: bounded depth and size
         if type(data) is not dict:
             raise ValueError("not a JSON object")
         started, run_id = data.get("started"), data.get("id")
@@ -238,7 +253,7 @@ def parse_committed_line(line: str) -> str | None:
     if '"type":' not in line:
         return None
     try:
-        data = json.loads(line)
+        data = jsonsafe.loads(line)
     except ValueError:
         return None
     if isinstance(data, dict) and data.get("type") == COMMITTED_TYPE:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import getpass
-import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitrack import config
+from gitrack import config, jsonsafe
 from gitrack.data.layout import cache_root, pending_markers
 from gitrack.errors import UsageError
 from gitrack.git import Repo, WorktreeTree
@@ -196,6 +196,7 @@ class Recording:
             "kept in the data cache instead of git"
             for path, size in sorted(self.state.skipped.items())
         ]
+        warnings.extend(logged.warnings)
         if logged.outputs or logged.datasets:
             self.data = self.data or _open_data(self.repo, self.settings, self.run_id)
         if self.data is not None:
@@ -225,6 +226,8 @@ class Recording:
         record.warnings = warnings
         record.metric_history = history
         line = record.to_line()
+        if len(line) > jsonsafe.MAX_CHARS:
+            line = _without_logged_values(record, len(line))
         with runner.signals_deferred():
             pause_for_test("recording")
             self.repo.notes.update(
@@ -332,12 +335,24 @@ def _data_paths(
 
 
 def read_metrics(path: Path) -> tuple[dict[str, float], str | None]:
-    """Numbers of a JSON file, nested keys joined with '.'; (metrics, warning or None)."""
+    """Numbers of a JSON file, nested keys joined with '.'; (metrics, warning or None).
+
+    The command wrote the file: it may be anything, of any size or depth.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(jsonsafe.MAX_CHARS + 1)
     except FileNotFoundError:
         return {}, f"metrics file {path} was not written by the command; no metrics recorded"
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except OSError as exc:
+        return {}, f"metrics file {path} cannot be read ({exc}); no metrics recorded"
+    if len(raw) > jsonsafe.MAX_CHARS:
+        return {}, (
+            f"metrics file {path} is over {jsonsafe.MAX_CHARS // 2**20} MiB; no metrics recorded"
+        )
+    try:
+        data = jsonsafe.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError included
         return {}, f"metrics file {path} is not valid JSON ({exc}); no metrics recorded"
     if not isinstance(data, dict):
         return {}, f"metrics file {path} holds no JSON object; no metrics recorded"
@@ -345,14 +360,45 @@ def read_metrics(path: Path) -> tuple[dict[str, float], str | None]:
 
 
 def flatten_numbers(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """The numbers of nested objects under their dotted keys, depth first in key order.
+
+    A loop, not recursion: how deep ``data`` is was the command's choice.
+    """
     out: dict[str, float] = {}
-    for key, value in data.items():
-        full = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten_numbers(value, full + "."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[full] = value
+    pending = [(prefix, iter(data.items()))]
+    while pending:
+        prefix, items = pending[-1]
+        for key, value in items:
+            full = f"{prefix}{key}"
+            if isinstance(value, dict):
+                pending.append((full + ".", iter(value.items())))
+                break  # this object's other keys come after the nested ones
+            if _is_metric(value):
+                out[full] = value
+        else:
+            pending.pop()
     return out
+
+
+_FLOAT_MAX = sys.float_info.max
+
+
+def _is_metric(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    # An integer no float can hold is no metric (and a reader could not compare it).
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _FLOAT_MAX
+
+
+def _without_logged_values(record: RunRecord, length: int) -> str:
+    """A note line gitrack can read back (jsonsafe.MAX_CHARS), without the params,
+    metrics and tags that made it longer: the run is recorded all the same."""
+    record.warnings.append(
+        f"params, metrics and tags not recorded: they made the note line {length} "
+        f"characters long, over the {jsonsafe.MAX_CHARS} gitrack reads back"
+    )
+    record.params, record.metrics, record.tags = {}, {}, {}
+    return record.to_line()
 
 
 def _metrics_path(given: str | None, configured: str | None, root: Path, cwd: Path) -> Path | None:
