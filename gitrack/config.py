@@ -195,3 +195,8 @@ def _load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise GitrackError(f"cannot read {path.name}: {exc} (fix the TOML syntax)") from exc
+    except RecursionError:
+        # The file arrives with `git pull`: a hostile one must not crash every command.
+        raise GitrackError(
+            f"cannot read {path.name}: it is nested too deeply (fix or remove it)"
+        ) from None

@@ -86,3 +86,10 @@ def test_config_in_pyproject(repo: Path) -> None:
     (repo / "pyproject.toml").write_text('[tool.gitrack]\nmetrics = "m.json"\n')
     assert config.load(repo).metrics == "m.json"
     record("true", cwd=repo)
+
+
+def test_a_deeply_nested_config_file_is_an_error_not_a_crash(repo: Path) -> None:
+    _write(repo, "x = " + "[" * 5000 + "]" * 5000 + "\n")
+    res = gitrack("ls", cwd=repo)
+    assert res.code == 1, res.err
+    assert "nested too deeply" in res.err
