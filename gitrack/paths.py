@@ -7,7 +7,9 @@ repository (so a restore can never write through a link to elsewhere).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from gitrack.errors import GitrackError
@@ -20,20 +22,62 @@ class UnsafePathError(GitrackError):
 
 
 def check_relative(path: str) -> PurePosixPath:
-    """A clean repository-relative POSIX path, or UnsafePathError."""
+    """A clean repository-relative POSIX path, or UnsafePathError.
+
+    Refused everywhere, because on some system the name leads out of its folder or into
+    a `.git` (a clone is used on Windows and macOS too): backslashes, drive prefixes
+    (``c:x``) in any component, and names Windows or macOS read as ``.git``. Names that
+    are merely unportable (``aux.c``, ``con``, a trailing dot, a colon elsewhere) are
+    legal on Linux and used there, so they are refused only on Windows itself.
+    """
     if not path or "\x00" in path:
         raise UnsafePathError(path, "empty or holds a NUL byte")
-    if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+    if path.startswith(("/", "\\")) or _DRIVE_PREFIX.match(path):
         raise UnsafePathError(path, "it is absolute")
+    if "\\" in path:
+        raise UnsafePathError(path, "it holds a backslash, a folder separator on Windows")
     pure = PurePosixPath(path)
     parts = pure.parts
     if not parts or parts == (".",):
         raise UnsafePathError(path, "it names the whole repository")
-    if any(p in ("..", "") for p in parts) or "\\" in path:
-        raise UnsafePathError(path, "it leaves its folder ('..' or backslashes)")
-    if any(p.lower() == ".git" for p in parts):
-        raise UnsafePathError(path, "it points into .git")
+    if ".." in parts:
+        raise UnsafePathError(path, "it leaves its folder ('..')")
+    for part in parts:
+        if _DRIVE_PREFIX.match(part):
+            raise UnsafePathError(path, f"{part!r} starts with a drive, absolute on Windows")
+        if _reads_as_dot_git(part):
+            raise UnsafePathError(path, "it points into .git (as Windows or macOS read it)")
+        if os.name == "nt" and (problem := _windows_problem(part)):
+            raise UnsafePathError(path, f"{part!r} {problem}")
     return pure
+
+
+_DRIVE_PREFIX = re.compile(r"[A-Za-z]:")
+# Code points macOS (HFS+) ignores in names, as git's is_hfs_dotgit lists them.
+_HFS_IGNORED = dict.fromkeys(
+    map(ord, "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+             "\u206a\u206b\u206c\u206d\u206e\u206f\ufeff")
+)  # fmt: skip
+_WINDOWS_DEVICES = re.compile(r"(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)\Z")
+_WINDOWS_BAD_CHARS = re.compile(r'[<>:"|?*\x01-\x1f]')
+
+
+def _reads_as_dot_git(part: str) -> bool:
+    """``.git`` on some file system: any case, macOS' ignored code points, Windows'
+    dropped trailing dots and spaces, an NTFS stream (``.git::$INDEX_ALLOCATION``) or
+    the 8.3 short name ``git~1``."""
+    name = part.translate(_HFS_IGNORED).lower().split(":", 1)[0].rstrip(". ")
+    return name in (".git", "git~1")
+
+
+def _windows_problem(part: str) -> str | None:
+    if _WINDOWS_BAD_CHARS.search(part):
+        return "holds a character Windows does not allow in names"
+    if part.endswith((".", " ")):
+        return "ends with a dot or space, which Windows drops"
+    if _WINDOWS_DEVICES.match(part.split(".", 1)[0].rstrip(" ").lower()):
+        return "is a Windows device name"
+    return None
 
 
 def safe_target(root: Path, path: str, final_link_ok: bool = False) -> Path:
@@ -57,6 +101,20 @@ def safe_target(root: Path, path: str, final_link_ok: bool = False) -> Path:
             if any(part.lower() == ".git" for part in inside):  # nested repositories too
                 raise UnsafePathError(path, f"{current} is a symlink into a .git folder")
     return Path(root).joinpath(*pure.parts)
+
+
+# Longest name a temporary file may have: NAME_MAX is 255 bytes on most file systems, but
+# only 143 on eCryptfs; the random part mkstemp adds fits in the margin.
+_TEMP_NAME_MAX = 128
+
+
+def temp_prefix(name: str) -> str:
+    """A hidden prefix for temporary files beside ``name`` (e.g. ``.model.bin.gitrack-``),
+    short enough for any file system: a long name is replaced by a hash of it."""
+    prefix = f".{name}.gitrack-"
+    if len(os.fsencode(prefix)) <= _TEMP_NAME_MAX - 16:
+        return prefix
+    return f".{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}.gitrack-"
 
 
 def repo_relative(root: Path, path: Path) -> str:

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from gitrack.data import hashing
 from gitrack.errors import GitrackError
+from gitrack.paths import temp_prefix
 
 _FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere
 
@@ -140,7 +141,7 @@ class Cache:
     ) -> None:
         """Replace ``target`` atomically with a verified copy of the object."""
         source = self._existing(digest)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.gitrack-")
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target.name))
         temp = Path(name)
         try:
             with os.fdopen(fd, "wb") as handle:

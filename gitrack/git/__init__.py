@@ -2,8 +2,9 @@
 
 Everything above it speaks the types exported here. ``repo`` holds objects and refs,
 ``notes`` the notes refs, ``snapshot`` the working tree as `git add -A` would stage
-it, ``cas`` the compare-and-swap retry loop every ref update goes through, ``binary``
-and ``transport`` the git binary (the user's own setup: remotes, credentials).
+it (with ``filters``: clean/smudge drivers only the git binary runs, and ``submodules``),
+``cas`` the compare-and-swap retry loop every ref update goes through, ``binary`` and
+``transport`` the git binary (the user's own setup: remotes, credentials).
 """
 
 from gitrack.git.binary import GitCli, find_common_dir, run_git

@@ -6,10 +6,15 @@ pygit2 costs ~60 ms to import: commands that never open a repository through it
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import os
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from gitrack.errors import GitrackError
 
 
 class _LazyModule:
@@ -36,9 +41,48 @@ else:
     FileMode = _LazyModule("pygit2.enums", "FileMode")
     FileStatus = _LazyModule("pygit2.enums", "FileStatus")
 
-__all__ = ["OBJECT_ID", "CheckoutStrategy", "DiffOption", "FileMode", "FileStatus", "pygit2"]
+__all__ = [
+    "OBJECT_ID",
+    "CheckoutStrategy",
+    "DiffOption",
+    "FileMode",
+    "FileStatus",
+    "pygit2",
+    "reading_the_index",
+    "skip_worktree",
+]
 
 OBJECT_ID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z").match
+
+
+# libgit2's GIT_INDEX_ENTRY_SKIP_WORKTREE, in an entry's extended flags.
+_SKIP_WORKTREE = 1 << 14
+
+
+def skip_worktree(index: pygit2.Index, path: str) -> bool:
+    """Is ``path`` marked skip-worktree in ``index`` (outside a sparse checkout's cone, or
+    `git update-index --skip-worktree`)? git then ignores the working file, present or not.
+
+    pygit2's IndexEntry drops the flags, so this reads libgit2's entry directly.
+    """
+    from pygit2.ffi import C, ffi
+
+    entry = C.git_index_get_bypath(index._index, os.fsencode(path), 0)
+    return entry != ffi.NULL and bool(entry.flags_extended & _SKIP_WORKTREE)
+
+
+@contextlib.contextmanager
+def reading_the_index() -> Iterator[None]:
+    """libgit2 cannot read a sparse index (`index.sparse`): say so, and how to turn it off."""
+    try:
+        yield
+    except pygit2.GitError as exc:
+        if "sdir" not in str(exc):
+            raise
+        raise GitrackError(
+            "this sparse checkout uses a sparse index, which gitrack cannot read; turn it off "
+            "(git sparse-checkout init --no-sparse-index) and try again"
+        ) from exc
 
 
 @functools.cache

@@ -37,8 +37,35 @@ def run_git(
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         detail = lines[-1] if lines else f"exit {proc.returncode}"
-        raise GitCommandError(f"git {args[0]} failed: {detail}")
+        raise GitCommandError(f"git {_command_name(args)} failed: {detail}")
     return proc.stdout
+
+
+def run_git_bytes(args: list[str], cwd: str | os.PathLike[str], stdin: bytes) -> bytes:
+    """`run_git` for bytes in and out (file names that are not UTF-8 stay intact)."""
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, input=stdin, capture_output=True, check=False
+        )
+    except FileNotFoundError as exc:
+        raise GitCommandError("the git binary was not found on PATH; install git") from exc
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace")
+        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+        detail = lines[-1] if lines else f"exit {proc.returncode}"
+        raise GitCommandError(f"git {_command_name(args)} failed: {detail}")
+    return proc.stdout
+
+
+def _command_name(args: list[str]) -> str:
+    """`checkout` in `git -c core.hooksPath=/dev/null checkout ...`: for error messages."""
+    rest = iter(args)
+    for arg in rest:
+        if arg == "-c":
+            next(rest, None)  # its value
+        elif not arg.startswith("-"):
+            return arg
+    return args[0] if args else ""
 
 
 def find_common_dir(start: Path) -> Path | None:

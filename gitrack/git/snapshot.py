@@ -13,7 +13,16 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from gitrack.errors import NoCommitError
-from gitrack.git._pygit2 import FileMode, FileStatus, pygit2, wt_changed
+from gitrack.git._pygit2 import (
+    FileMode,
+    FileStatus,
+    pygit2,
+    reading_the_index,
+    skip_worktree,
+    wt_changed,
+)
+from gitrack.git.filters import Filters
+from gitrack.git.submodules import open_submodule
 from gitrack.git.types import WorktreeTree
 
 if TYPE_CHECKING:
@@ -28,89 +37,152 @@ def build_worktree_tree(
     """Write the working tree as a tree object, leaving the user's index untouched.
 
     Starts from HEAD's tree and applies what `git status` reports: tracked edits
-    (staged or not), deletions, mode changes, symlinks, and untracked files that
-    .gitignore does not exclude. Untracked files over ``max_untracked_bytes`` are
-    left out and reported. ``extra_paths`` are taken from the working tree even if
-    ignored (used when verifying a restore on a machine with other excludes).
+    (staged or not), deletions, mode changes, symlinks, submodules' checked-out commits,
+    and untracked files that .gitignore does not exclude. Untracked files over
+    ``max_untracked_bytes`` are left out and reported. ``extra_paths`` are taken from the
+    working tree even if ignored (used when verifying a restore on a machine with other
+    excludes).
     """
     raw = repo._r
     if raw.head_is_unborn:
         raise NoCommitError()
     head = raw.head.peel(pygit2.Commit)
-    user_index = raw.index
     index = pygit2.Index()
     index.read_tree(head.tree)
-    status = raw.status(untracked_files="all", ignored=False)
+    with reading_the_index():
+        changes = _Changes(repo, index, max_untracked_bytes)
+        status = raw.status(untracked_files="all", ignored=False)
     extras = [p for p in extra_paths if p not in status and p not in index]
-    filemode = repo.config_bool("core.fileMode", True)
-    skipped: dict[str, int] = {}
-    additions: list[tuple[str, pygit2.Oid, int]] = []
-    removals: list[str] = []
-    for path, flags in [*status.items(), *((p, FileStatus.WT_NEW) for p in extras)]:
-        if flags & FileStatus.IGNORED or path.endswith("/"):
-            continue  # ignored, or an untracked nested repository: not ours to capture
-        if not flags & wt_changed() and path in user_index:
-            # Staged and unchanged since: the working file is exactly the index entry.
-            entry = user_index[path]
-            additions.append((path, entry.id, entry.mode))
-            continue
-        if not flags & wt_changed() and path not in extras:
-            # A staged deletion (`git rm --cached`): a file still on disk is now ignored,
-            # and `git add -A` would not take it either.
-            removals.append(path)
-            continue
-        try:
-            st = os.lstat(repo.root / path)
-        except (FileNotFoundError, NotADirectoryError):
-            removals.append(path)
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            if path in index and index[path].mode == FileMode.COMMIT:
-                continue  # a submodule: keep the recorded gitlink
-            removals.append(path)
-            continue
-        blob = _blob_from_worktree(repo, path, st, flags, max_untracked_bytes, skipped)
-        if blob is None:
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            mode = FileMode.LINK
-        elif not filemode and path in index:
-            mode = index[path].mode
-        else:
-            mode = FileMode.BLOB_EXECUTABLE if st.st_mode & stat.S_IXUSR else FileMode.BLOB
-        additions.append((path, blob, int(mode)))
-    for path in removals:
+    for path, flags in status.items():
+        changes.take(path, flags, extra=False)
+    for path in extras:
+        changes.take(path, FileStatus.WT_NEW, extra=True)
+    changes.clean_filtered()
+    for path in changes.removals:
         _index_remove(index, path)
-    for path, oid, mode in additions:
+    for path, oid, mode in changes.additions:
         _index_remove_prefix_conflicts(index, path)
         index.add(pygit2.IndexEntry(path, oid, mode))
     tree = index.write_tree(raw)
-    return WorktreeTree(tree=str(tree), base_tree=str(head.tree_id), skipped=skipped)
+    return WorktreeTree(
+        tree=str(tree),
+        base_tree=str(head.tree_id),
+        skipped=changes.skipped,
+        warnings=changes.warnings,
+    )
 
 
-def _blob_from_worktree(
-    repo: Repo,
-    path: str,
-    st: os.stat_result,
-    flags: int,
-    max_untracked_bytes: int | None,
-    skipped: dict[str, int],
-) -> pygit2.Oid | None:
-    raw = repo._r
-    full = os.fsencode(repo.root / path)
-    if stat.S_ISLNK(st.st_mode):
-        return raw.create_blob(os.readlink(full))
-    if not stat.S_ISREG(st.st_mode):
-        return None  # sockets, fifos, devices: git cannot store them either
-    untracked = bool(flags & FileStatus.WT_NEW) and not flags & FileStatus.INDEX_NEW
-    if untracked and max_untracked_bytes is not None and st.st_size > max_untracked_bytes:
-        skipped[path] = st.st_size
+class _Changes:
+    """What `git add -A` would do to HEAD's tree, path by path."""
+
+    def __init__(self, repo: Repo, head_index: pygit2.Index, max_untracked: int | None) -> None:
+        self.repo = repo
+        self.head_index = head_index
+        self.user_index = repo._r.index
+        self.user_index.read(False)  # as git left it, if a git command rewrote it since
+        self.max_untracked = max_untracked
+        self.filemode = repo.config_bool("core.fileMode", True)
+        self.filters = Filters.configured(repo)
+        self.additions: list[tuple[str, pygit2.Oid, int]] = []
+        self.removals: list[str] = []
+        self.skipped: dict[str, int] = {}
+        self.warnings: list[str] = []
+        self._filtered: list[tuple[str, int]] = []  # (path, mode): the git binary cleans these
+
+    def take(self, path: str, flags: int, extra: bool) -> None:
+        if flags & FileStatus.IGNORED or path.endswith("/"):
+            return  # ignored, or an untracked nested repository: not ours to capture
+        user_index = self.user_index
+        if path in user_index and (not flags & wt_changed() or skip_worktree(user_index, path)):
+            # Staged and unchanged since: the working file is exactly the index entry. So is
+            # a skip-worktree entry (outside a sparse checkout's cone): git ignores its file.
+            entry = user_index[path]
+            self.additions.append((path, entry.id, entry.mode))
+            return
+        if not flags & wt_changed() and not extra:
+            # A staged deletion (`git rm --cached`): a file still on disk is now ignored,
+            # and `git add -A` would not take it either.
+            self.removals.append(path)
+            return
+        try:
+            st = os.lstat(self.repo.root / path)
+        except (FileNotFoundError, NotADirectoryError):
+            self.removals.append(path)
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self._take_directory(path)
+        elif stat.S_ISLNK(st.st_mode):
+            target = os.readlink(os.fsencode(self.repo.root / path))
+            self.additions.append((path, self.repo._r.create_blob(target), int(FileMode.LINK)))
+        elif stat.S_ISREG(st.st_mode):
+            self._take_file(path, st, flags)
+        # sockets, fifos, devices: git cannot store them either
+
+    def _take_directory(self, path: str) -> None:
+        gitlink = self._gitlink(path)
+        if gitlink is None:
+            self.removals.append(path)  # a file turned into a folder of untracked files
+            return
+        # `git add -A` records the commit checked out in it; uninitialized, the gitlink stays.
+        commit = _submodule_commit(self.repo, path, gitlink, self.warnings) or gitlink
+        self.additions.append((path, pygit2.Oid(hex=commit), int(FileMode.COMMIT)))
+
+    def _gitlink(self, path: str) -> str | None:
+        for index in (self.user_index, self.head_index):
+            if path in index and index[path].mode == FileMode.COMMIT:
+                return str(index[path].id)
         return None
-    try:
-        # From the work dir so that the repository's clean filters (eol) apply.
-        return raw.create_blob_fromworkdir(path)
-    except (OSError, pygit2.GitError):
-        return raw.create_blob_fromdisk(os.fsdecode(full))
+
+    def _take_file(self, path: str, st: os.stat_result, flags: int) -> None:
+        untracked = bool(flags & FileStatus.WT_NEW) and not flags & FileStatus.INDEX_NEW
+        if untracked and self.max_untracked is not None and st.st_size > self.max_untracked:
+            self.skipped[path] = st.st_size
+            return
+        if path in self.head_index and not self.filemode:
+            mode = int(self.head_index[path].mode)
+        else:
+            mode = int(FileMode.BLOB_EXECUTABLE if st.st_mode & stat.S_IXUSR else FileMode.BLOB)
+        if self.filters is not None and self.filters.applies(path):
+            self._filtered.append((path, mode))  # cleaned in one batch, by git
+            return
+        raw = self.repo._r
+        try:
+            # From the work dir so that libgit2's own filters (eol, ident) apply.
+            blob = raw.create_blob_fromworkdir(path)
+        except (OSError, pygit2.GitError):
+            blob = raw.create_blob_fromdisk(os.fsdecode(os.fsencode(self.repo.root / path)))
+        self.additions.append((path, blob, mode))
+
+    def clean_filtered(self) -> None:
+        """Files whose clean filter only git runs (git-lfs...): stored as `git add` would."""
+        if self.filters is None or not self._filtered:
+            return
+        blobs = self.filters.clean_blobs([path for path, _ in self._filtered])
+        for path, mode in self._filtered:
+            self.additions.append((path, pygit2.Oid(hex=blobs[path]), mode))
+
+
+def _submodule_commit(repo: Repo, path: str, gitlink: str, warnings: list[str]) -> str | None:
+    """The commit checked out in the submodule at ``path`` (None: not initialized here, so
+    its recorded gitlink stays); a warning for what the snapshot cannot hold."""
+    sub = open_submodule(repo, path)
+    if sub is None or sub.head_is_unborn:
+        return None
+    commit = str(sub.head.target)
+    if commit != gitlink:
+        warnings.append(
+            f"submodule {path!r} is checked out at {commit[:10]}, not the committed "
+            f"{gitlink[:10]}: the run records {commit[:10]}; push it to the submodule's "
+            "remote so that clones can restore it"
+        )
+    changed = [p for p, f in sub.status(ignored=False).items() if not f & FileStatus.IGNORED]
+    if changed:
+        warnings.append(
+            f"submodule {path!r} has uncommitted changes or untracked files "
+            f"({', '.join(sorted(changed)[:3])}{' …' if len(changed) > 3 else ''}); "
+            f"the run records only its commit {commit[:10]}: commit them in the submodule"
+        )
+    return commit
 
 
 def _index_remove(index: pygit2.Index, path: str) -> None:

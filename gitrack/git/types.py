@@ -27,6 +27,7 @@ class WorktreeTree:
     tree: str
     base_tree: str
     skipped: dict[str, int] = field(default_factory=dict)  # untracked path -> size, too big
+    warnings: list[str] = field(default_factory=list)  # what the tree cannot hold (submodules)
 
     @property
     def dirty(self) -> bool:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from gitrack.config import RemoteSettings
 from gitrack.errors import CorruptRecordError, DirtyWorktreeError, GitrackError, VerificationError
-from gitrack.git import HeadState, Repo
+from gitrack.git import Repo
 from gitrack.paths import check_relative
 from gitrack.tracking.history import Run
+from gitrack.tracking.rollback import CodeUndo, DataUndo
 
 if TYPE_CHECKING:
     from gitrack.data.restore import RestorePlan
@@ -48,23 +49,28 @@ def checkout_run(
     store = _data_store(repo, target_root, cache_setting) if items else None
     # Before anything changes: every path checked, every object needed present.
     plan = plan_data(store, items, remote, repo.root) if store is not None else None
+    data = _DataRestore(store, items, plan) if store is not None and plan is not None else None
     if worktree is not None:
-        result = _into_new_worktree(repo, base, tree, worktree, warnings)
-    else:
-        result = _in_place(repo, base, tree, warnings)
-    if store is not None and plan is not None:
+        return _into_new_worktree(repo, base, tree, worktree, warnings, data)
+    return _in_place(repo, base, tree, warnings, data)
+
+
+@dataclass
+class _DataRestore:
+    """The data part of a checkout: runs last, after the code is restored and verified."""
+
+    store: DataStore
+    items: dict[str, str]
+    plan: RestorePlan
+
+    def run(self, result: CheckoutResult) -> None:
         from gitrack.data.restore import apply_restore
 
         try:
-            result.data_files_written = apply_restore(store, plan)
-        except GitrackError as exc:
-            raise GitrackError(
-                f"the code was restored in {result.root}, but not all data: {exc}"
-            ) from exc
+            result.data_files_written = apply_restore(self.store, self.plan)
         finally:
-            result.warnings.extend(_preserved_notice(store.preserved))
-        result.data_paths = len(items)
-    return result
+            result.warnings.extend(_preserved_notice(self.store.preserved))
+        result.data_paths = len(self.items)
 
 
 def _preserved_notice(preserved: list[tuple[str, str]]) -> list[str]:
@@ -128,7 +134,11 @@ def _check_hex(run: Run) -> None:
             raise CorruptRecordError(f"run {run.id}: {value!r} is not a full object id")
 
 
-def _in_place(repo: Repo, base: str, tree: str, warnings: list[str]) -> CheckoutResult:
+def _in_place(
+    repo: Repo, base: str, tree: str, warnings: list[str], data: _DataRestore | None
+) -> CheckoutResult:
+    """Everything that can be checked is checked before HEAD moves; a failure after that
+    (the verification, a data file) undoes it all: HEAD, files, folders, submodules, data."""
     pending = repo.pending_changes()
     if pending:
         raise DirtyWorktreeError(pending)
@@ -142,24 +152,85 @@ def _in_place(repo: Repo, base: str, tree: str, warnings: list[str]) -> Checkout
     )  # fmt: skip
     if clobbered:
         raise DirtyWorktreeError(clobbered, what="ignored files")
+    if repo.is_sparse():
+        repo.check_inside_sparse_cone(c.path for c in repo.tree_changes(base_tree, tree))
+    moves = _submodule_moves(repo, base_tree, tree, warnings)
     added = sorted(
         {c.path for t in (base_tree, tree) for c in repo.tree_changes(current_tree, t)
          if c.status == "added"}
     )  # fmt: skip
+    code_undo = CodeUndo(repo, previous, added)
+    data_undo = DataUndo(repo.root, data.items) if data is not None else None
     try:
         repo.checkout_detached(base)
         repo.write_tree_to_worktree(tree)
-        changed = verify(repo, base, tree)
+        for path, old, new in moves:
+            repo.move_submodule(path, new)
+            code_undo.moved_submodules.append((path, old))
+        result = CheckoutResult(repo.root, base, verify(repo, base, tree), warnings)
+        if data is not None:
+            data.run(result)
     except BaseException as exc:
-        _roll_back(repo, previous, added)
+        undo_failed = _roll_back(code_undo, data_undo, data)
         if isinstance(exc, GitrackError):
-            raise GitrackError(f"{exc} (the working tree was put back as it was)") from exc
+            put_back = undo_failed or "the working tree was put back as it was"
+            raise GitrackError(f"{exc} ({put_back})") from exc
         raise
-    return CheckoutResult(repo.root, base, changed, warnings)
+    return result
+
+
+def _roll_back(code: CodeUndo, data_undo: DataUndo | None, data: _DataRestore | None) -> str:
+    """Undo everything, the data first (done last); '' when all went back, else what not."""
+    problem = ""
+    try:
+        if data_undo is not None and data is not None:
+            data_undo.roll_back(data.store)
+    except (OSError, GitrackError) as exc:
+        problem = (
+            f"the code was put back, but not all data: {exc}; the replaced files are kept "
+            "in the cache, listed in its preserved/ folder"
+        )
+    finally:
+        code.roll_back()
+    return problem
+
+
+def _submodule_moves(
+    repo: Repo, base_tree: str, tree: str, warnings: list[str]
+) -> list[tuple[str, str, str]]:
+    """(path, commit it has, commit the run had) of each initialized submodule to move,
+    its commit checked present first. Uninitialized ones get a warning if the run had
+    another commit than the base commit records (a checkout cannot verify them)."""
+    moves = []
+    recorded = repo.gitlinks(base_tree)
+    for path, commit in repo.gitlinks(tree).items():
+        current = repo.submodule_commit(path)
+        if current is None:
+            if recorded.get(path) != commit:
+                warnings.append(
+                    f"submodule {path!r} is not initialized here, so it is not restored: the "
+                    f"run had commit {commit[:10]} (git submodule update --init {path} && "
+                    f"git -C {path} checkout {commit[:10]})"
+                )
+            continue
+        if current == commit:
+            continue
+        if not repo.submodule_has_commit(path, commit):
+            raise GitrackError(
+                f"submodule {path!r} does not have commit {commit[:10]} the run used; fetch "
+                f"it (git -C {path} fetch) and check the run out again"
+            )
+        moves.append((path, current, commit))
+    return moves
 
 
 def _into_new_worktree(
-    repo: Repo, base: str, tree: str, path: Path, warnings: list[str]
+    repo: Repo,
+    base: str,
+    tree: str,
+    path: Path,
+    warnings: list[str],
+    data: _DataRestore | None,
 ) -> CheckoutResult:
     path = path.resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -167,22 +238,38 @@ def _into_new_worktree(
     created = repo.add_detached_worktree(path, base)
     try:
         created.write_tree_to_worktree(tree)
-        changed = verify(created, base, tree)
-    except BaseException:
+        moves = _submodule_moves(created, repo.commit_info(base).tree, tree, warnings)
+        for sub, _old, commit in moves:  # none yet: a new worktree's are not set up
+            created.move_submodule(sub, commit)
+        result = CheckoutResult(created.root, base, verify(created, base, tree), warnings)
+        if data is not None:
+            data.run(result)
+    except BaseException as exc:
         repo.remove_worktree(path)
+        if isinstance(exc, GitrackError):
+            raise GitrackError(f"{exc} (the new worktree {path} was removed)") from exc
         raise
-    return CheckoutResult(created.root, base, changed, warnings)
+    return result
 
 
 def verify(repo: Repo, base: str, tree: str) -> int:
-    """The working tree, read back as git would stage it, must be the recorded tree."""
+    """The working tree, read back as git would stage it, must be the recorded tree.
+
+    A submodule not initialized here keeps its gitlink from the base commit: it cannot
+    be checked, and `_submodule_moves` warned about it."""
     base_tree = repo.commit_info(base).tree
     untracked = [c.path for c in repo.tree_changes(base_tree, tree) if c.status == "added"]
     # Files untracked in the run may be ignored by this machine's excludes: read them too.
     actual = repo.build_worktree_tree(None, extra_paths=untracked)
     if actual.tree != tree:
-        differences = [f"{c.path} ({c.status})" for c in repo.tree_changes(tree, actual.tree)]
-        raise VerificationError(str(repo.root), differences or ["tree ids differ"])
+        unverifiable = {p for p in repo.gitlinks(tree) if repo.submodule_commit(p) is None}
+        differences = [
+            f"{c.path} ({c.status})"
+            for c in repo.tree_changes(tree, actual.tree)
+            if c.path not in unverifiable
+        ]
+        if differences or not unverifiable:
+            raise VerificationError(str(repo.root), differences or ["tree ids differ"])
     return len(repo.tree_changes(base_tree, tree))
 
 
@@ -229,13 +316,3 @@ def _check_snapshot_paths(repo: Repo, tree: str) -> None:
     """Snapshot trees come with notes from other clones: no path may leave the work tree."""
     for path in repo.tree_files(tree):
         check_relative(path)
-
-
-def _roll_back(repo: Repo, previous: HeadState, added: list[str]) -> None:
-    try:
-        repo.restore_head(previous)
-    finally:
-        for rel in added:
-            target = repo.root / rel
-            if target.is_symlink() or target.is_file():
-                target.unlink()

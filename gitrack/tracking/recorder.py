@@ -191,7 +191,7 @@ class Recording:
         """Everything after the command: outputs, metrics, and the note line (atomically)."""
         assert self.state is not None
         logged = logged or Logged()
-        warnings = [
+        warnings = [*self.state.warnings] + [
             f"untracked file {path!r} ({size} bytes) is over max_untracked_size: "
             "kept in the data cache instead of git"
             for path, size in sorted(self.state.skipped.items())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitrack.errors import GitrackError
+from gitrack.paths import temp_prefix
 from gitrack.tracking import history
 from gitrack.views import query
 
@@ -111,7 +112,7 @@ def export(
             ".jsonl, or pass --format"
         )
     runs = select(all_runs, where, sort)
-    temp = path.with_name(f".{path.name}.gitrack-tmp")
+    temp = path.with_name(temp_prefix(path.name) + "tmp")
     try:
         if chosen == "jsonl":
             _write_jsonl(temp, runs)
