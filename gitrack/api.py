@@ -376,6 +376,7 @@ def _repo_path(path: str | os.PathLike[str]) -> str:
 
 def _cache_dataset(rel: str, run_id: str) -> str:
     from gitrack import config
+    from gitrack.data import gc
     from gitrack.data.store import DataStore
     from gitrack.git import Repo
 
@@ -383,6 +384,6 @@ def _cache_dataset(rel: str, run_id: str) -> str:
     settings = config.load(repo.root)
     store = DataStore.open(repo.root, repo.common_dir, settings.cache)
     state = store.hasher.hash_path(rel, f"hashing {rel}")
-    store.mark_pending(f"{run_id}.api", [state.hash, *(e.hash for _, e in state.files)])
+    gc.mark_pending(store.cache, f"{run_id}.api", [state.hash, *(e.hash for _, e in state.files)])
     store.store(state, f"caching {rel}")
     return state.hash

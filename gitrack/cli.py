@@ -15,6 +15,7 @@ from gitrack.errors import GitrackError
 
 if TYPE_CHECKING:
     from gitrack.commands.context import Context
+    from gitrack.data.gc import GcReport
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -364,26 +365,68 @@ def status() -> None:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
-def gc(dry_run: bool) -> None:
+@click.option(
+    "--grace",
+    metavar="DURATION",
+    help="Keep unreferenced objects and temp files younger than this (default: 2 weeks), "
+    "e.g. '3 days', '12h'.",
+)
+@click.option(
+    "--now",
+    is_flag=True,
+    help="No grace period for objects (runs in progress stay protected). Only when no "
+    "checkout and no other tool writes to the cache.",
+)
+def gc(dry_run: bool, grace: str | None, now: bool) -> None:
     """Remove cache objects that no recorded run references.
 
-    Objects of runs still in progress are kept. Only this repository's runs
-    count: do not run it on a cache folder that other repositories share.
+    Objects of runs still in progress are kept, and so are objects and temp files
+    younger than the grace period (like git's gc.pruneExpire). Temp files that
+    writers killed mid-write left are removed once older than it. Only this
+    repository's runs count: do not run it on a cache folder that other
+    repositories share.
 
     \b
     Examples:
       gitrack gc --dry-run
       gitrack gc
+      gitrack gc --grace 3d
     """
     from gitrack.commands.gc import collect_garbage
+    from gitrack.data.gc import DEFAULT_GRACE_S, parse_grace
+    from gitrack.errors import UsageError
 
-    report = collect_garbage(_context(), dry_run)
+    if now and grace is not None:
+        raise UsageError("--now and --grace say the same thing twice; give one of them")
+    grace_s = 0.0 if now else DEFAULT_GRACE_S if grace is None else parse_grace(grace)
+    report = collect_garbage(_context(), dry_run, grace_s)
     _warn_all(report.warnings)
+    for line in _gc_summary(report, dry_run):
+        click.echo(line)
+
+
+def _gc_summary(report: GcReport, dry_run: bool) -> list[str]:
+    from gitrack.data.gc import describe_grace
+
     verb = "would remove" if dry_run else "removed"
-    click.echo(
+    lines = [
         f"{verb} {report.removed} object(s), {_size(report.freed_bytes)}; "
         f"kept {report.kept} referenced object(s)"
-    )
+    ]
+    if report.young:
+        lines.append(
+            f"kept {report.young} unreferenced object(s) younger than the grace period "
+            f"({describe_grace(report.grace_s)}); gitrack gc --now removes them"
+        )
+    if report.temps:
+        lines.append(
+            f"{verb} {len(report.temps)} temp file(s) of crashed writers, "
+            f"{_size(report.temp_bytes)}{':' if dry_run else ''}"
+        )
+        if dry_run:
+            lines += [f"  {path}" for path in report.temps[:10]]
+            lines += ["  …"] if len(report.temps) > 10 else []
+    return lines
 
 
 @cli.command()

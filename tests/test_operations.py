@@ -136,7 +136,15 @@ def _gc(repo: Path, *args: str) -> str:
 
 
 def _unreferenced(repo: Path, data: bytes) -> str:
-    return Cache(default_cache(repo)).add_bytes(data, hashing.hash_bytes(data))
+    """An object no run references, written a month ago (past gc's grace period)."""
+    digest = Cache(default_cache(repo)).add_bytes(data, hashing.hash_bytes(data))
+    _age(object_path(default_cache(repo), digest), 30 * 24 * 3600)
+    return digest
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
 
 
 def test_gc_with_nothing_to_do(drepo: Path) -> None:
@@ -179,9 +187,10 @@ def test_gc_keeps_what_a_restore_preserved_for_thirty_days(drepo: Path) -> None:
     assert _gc(drepo).startswith("removed 0 object(s)")
     assert precious in cache_objects(default_cache(drepo))
 
-    month_ago = time.time() - 31 * 24 * 3600
     for listing in (default_cache(drepo) / "preserved").glob("*.json"):
-        os.utime(listing, (month_ago, month_ago))
+        _age(listing, 31 * 24 * 3600)
+    assert _gc(drepo).startswith("removed 0 object(s)")  # the copy itself is still young
+    _age(object_path(default_cache(drepo), precious), 31 * 24 * 3600)
     assert _gc(drepo).startswith("removed 1 object(s), 17 B;")
     assert precious not in cache_objects(default_cache(drepo))
 
@@ -253,13 +262,14 @@ def test_gc_between_caching_files_and_writing_the_manifest(
     """Data loss before 2cf6816: the pending marker named a folder only by its manifest
     hash, and the manifest is written *after* the folder's files; a `gitrack gc` in that
     window deleted the file objects the run had just cached, and the run was recorded
-    unrestorable. (Deterministic here: gc runs at the instant the manifest is stored.)"""
+    unrestorable. (Deterministic here: gc runs at the instant the manifest is stored, with
+    no grace period: the pending marker alone must protect the files.)"""
     write_files(drepo, {"data/images/fresh.png": os.urandom(100)})
     real_add_bytes = Cache.add_bytes
     reports: list[gc.GcReport] = []
 
     def add_bytes_after_a_concurrent_gc(self: Cache, data: bytes, digest: str) -> str:
-        reports.append(gc.collect_garbage(Context.open(drepo)))
+        reports.append(gc.collect_garbage(Context.open(drepo), grace_s=0))
         return real_add_bytes(self, data, digest)
 
     monkeypatch.setattr(Cache, "add_bytes", add_bytes_after_a_concurrent_gc)
@@ -298,7 +308,9 @@ def test_gc_ignores_invalid_hashes_in_notes(drepo: Path) -> None:
     assert junk not in cache_objects(default_cache(drepo))
 
 
-def test_gc_removes_empty_shards_and_keeps_the_layout(drepo: Path) -> None:
+def test_gc_keeps_shard_folders_and_the_layout(drepo: Path) -> None:
+    """gc once removed a shard folder it had emptied: a writer between its mkdir of that
+    folder and its rename into it then failed ("cannot write to the cache")."""
     record_data(drepo)
     cache = default_cache(drepo)
     referenced = cache_objects(cache)
@@ -306,6 +318,6 @@ def test_gc_removes_empty_shards_and_keeps_the_layout(drepo: Path) -> None:
     shard = object_path(cache, junk).parent
     assert list(shard.iterdir()) == [object_path(cache, junk)]  # alone in its shard
     assert _gc(drepo).startswith("removed 1 object(s)")
-    assert not shard.exists()  # emptied, so removed
-    assert cache_objects(cache) == referenced  # the shards of the others stay
-    assert (cache / "xxh128").is_dir()
+    assert not object_path(cache, junk).exists()
+    assert shard.is_dir()  # emptied, and kept
+    assert cache_objects(cache) == referenced  # the others stay

@@ -1,39 +1,29 @@
-"""`gitrack gc`: remove cache objects that no run, finished or running, references."""
+"""`gitrack gc`: remove cache objects that no run, finished or running, references.
+
+The sweep and why it never races a run live in gitrack/data/gc.py; this gathers the
+recorded runs' hashes for it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from gitrack.commands.context import Context
+from gitrack.data import gc
+from gitrack.data.gc import DEFAULT_GRACE_S, GcReport
+from gitrack.data.layout import cache_root
+from gitrack.data.odb import Cache
+
+__all__ = ["GcReport", "collect_garbage"]
 
 
-@dataclass
-class GcReport:
-    removed: int
-    freed_bytes: int
-    kept: int
-    warnings: list[str]
+def collect_garbage(
+    ctx: Context, dry_run: bool = False, grace_s: float = DEFAULT_GRACE_S
+) -> GcReport:
+    """Remove cache objects no run needs that are older than ``grace_s``, and old temps."""
+    from gitrack.tracking.sync import run_objects
 
+    def run_references() -> tuple[list[str], list[str]]:
+        loaded = ctx.load_runs()  # read anew each time: gc reads the notes twice
+        return run_objects(loaded.runs), loaded.warnings
 
-def collect_garbage(ctx: Context, dry_run: bool = False) -> GcReport:
-    """Remove cache objects that no run (and no run in progress) references."""
-    store = ctx.store
-    # Markers first, then notes: a run that finishes in between has its note written
-    # before its marker goes, so it is seen one way or the other.
-    wanted: list[str] = list(store.pending_hashes())
-    wanted += store.preserved_hashes()
-    loaded = ctx.load_runs()
-    for run in loaded.runs:
-        rec = run.record
-        wanted += [*rec.datasets.values(), *rec.outputs.values(), *rec.large_files.values()]
-    keep, warnings = store.referenced_objects(wanted)
-    removed = freed = kept = 0
-    for obj in store.cache.iter_objects():
-        if obj.hash in keep:
-            kept += 1
-            continue
-        removed += 1
-        freed += obj.size
-        if not dry_run:
-            store.cache.remove(obj)
-    return GcReport(removed, freed, kept, [*loaded.warnings, *warnings])
+    folder = cache_root(ctx.repo.common_dir, ctx.settings.cache, ctx.repo.root)
+    return gc.collect(Cache(folder), run_references, grace_s, dry_run)

@@ -47,6 +47,20 @@ class Cache:
     def exists(self, digest: str) -> bool:
         return self.path_for(digest).is_file()
 
+    def freshen(self, digest: str) -> bool:
+        """Is the object stored? If so it is marked as just used, as git "freshens" an
+        object it would have written: its mtime becomes now, so `gitrack gc` keeps it for
+        a whole grace period, like a new one. Looking and touching are one call: an
+        object gc has just moved away is simply missing, and gets written again."""
+        path = self.path_for(digest)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        except OSError:  # another user's object in a shared cache: there, not ours to touch
+            pass
+        return path.is_file()
+
     # ----------------------------------------------------------------- adding
     def add_file(
         self,
@@ -54,8 +68,8 @@ class Cache:
         known_hash: str | None = None,
         progress: hashing.Progress | None = None,
     ) -> str:
-        """Store a copy of ``source``; return its hash. A no-op if already stored."""
-        if known_hash is not None and self.exists(known_hash):
+        """Store a copy of ``source``; return its hash. If already stored: freshened."""
+        if known_hash is not None and self.freshen(known_hash):
             return known_hash
         with self._staging() as (handle, temp):
             if _reflink(source, handle):
@@ -84,7 +98,7 @@ class Cache:
         return size
 
     def add_bytes(self, data: bytes, digest: str) -> str:
-        if self.exists(digest):
+        if self.freshen(digest):
             return digest
         with self._staging() as (handle, temp):
             handle.write(data)

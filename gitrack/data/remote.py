@@ -86,7 +86,7 @@ class RemoteCache:
         return Transfer(len(todo), sum(sizes))
 
     def download(self, cache: Cache, hashes: Iterable[str]) -> Transfer:
-        wanted = sorted({h for h in hashes if not cache.exists(h)})
+        wanted = sorted({h for h in hashes if not cache.freshen(h)})  # present: now in use
         absent = set(self.missing(wanted))
         todo = [h for h in wanted if h not in absent]
         sizes = list(_parallel(lambda h: self._download_one(cache, h), todo))

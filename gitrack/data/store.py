@@ -10,22 +10,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gitrack.data import hashing
 from gitrack.data.hasher import WORKERS, Hasher, PathState
 from gitrack.data.layout import cache_root
-from gitrack.data.manifest import Manifest
 from gitrack.data.odb import Cache
 from gitrack.data.progress import Progress
 from gitrack.data.state import StatCache
 from gitrack.data.walk import walk
-from gitrack.errors import GitrackError
-
-PENDING_MAX_AGE_S = 14 * 24 * 3600  # a pending marker older than this is a crashed run
-PRESERVE_DAYS = 30  # what a restore replaced stays in the cache this long
 
 
 class DataStore:
@@ -90,62 +83,6 @@ class DataStore:
         temp.write_text(json.dumps(dict(self.preserved), indent=1))
         os.replace(temp, record)
 
-    def preserved_hashes(self) -> list[str]:
-        """Copies kept by recent restores (younger than PRESERVE_DAYS)."""
-        folder = self.cache.root / "preserved"
-        cutoff = time.time() - PRESERVE_DAYS * 24 * 3600
-        out: list[str] = []
-        for record in folder.glob("*.json") if folder.is_dir() else []:
-            try:
-                if record.stat().st_mtime >= cutoff:
-                    out += [str(h) for h in json.loads(record.read_text()).values()]
-            except (OSError, ValueError, AttributeError):
-                continue
-        return out
-
     def preserve_tree(self, top: Path) -> None:
         for _, path, _ in walk(top)[0]:
             self.preserve(Path(path))
-
-    # ----------------------------------------------------------- pending runs
-    def mark_pending(self, run_id: str, hashes: Iterable[str]) -> Path:
-        """Objects of a run still in progress: `gitrack gc` must not collect them."""
-        folder = self.cache.root / "pending"
-        folder.mkdir(parents=True, exist_ok=True)
-        marker = folder / f"{run_id}.json"
-        marker.write_text(json.dumps(sorted(set(hashes))))
-        return marker
-
-    def pending_hashes(self) -> set[str]:
-        folder = self.cache.root / "pending"
-        out: set[str] = set()
-        if not folder.is_dir():
-            return out
-        cutoff = time.time() - PENDING_MAX_AGE_S
-        for marker in folder.glob("*.json"):
-            try:
-                if marker.stat().st_mtime < cutoff:
-                    continue
-                out.update(str(h) for h in json.loads(marker.read_text()))
-            except (OSError, ValueError):
-                continue
-        return out
-
-    def referenced_objects(self, hashes: Iterable[str]) -> tuple[set[str], list[str]]:
-        """Every object the given hashes need (manifests and their files); warnings."""
-        keep: set[str] = set()
-        warnings: list[str] = []
-        for digest in hashes:
-            if not hashing.is_valid(digest):
-                continue
-            keep.add(hashing.PREFIX + hashing.hex_of(digest))
-            if hashing.is_dir_hash(digest):
-                try:
-                    manifest = Manifest.from_bytes(self.cache.read_verified(digest))
-                except (GitrackError, ValueError) as exc:
-                    warnings.append(
-                        f"manifest {digest} unreadable ({exc}); its files may be collected"
-                    )
-                    continue
-                keep.update(entry.hash for entry in manifest.files)
-        return keep, warnings

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from gitrack.data import gc
 from gitrack.data.hasher import MissingDataError, PathState
 from gitrack.data.store import DataStore
 
@@ -69,9 +70,10 @@ class RunData:
 
     def _protect(self, hashes: Iterable[str]) -> None:
         """Until the note is written, a pending marker keeps `gitrack gc` off the objects
-        (every file's too: a folder's manifest is written only after its files)."""
+        (every file's too: a folder's manifest is written only after its files). Written
+        before the objects are looked for: see gitrack/data/gc.py for why that matters."""
         self._protected.update(hashes)
-        self._marker = self.store.mark_pending(self.run_id, self._protected)
+        self._marker = gc.mark_pending(self.store.cache, self.run_id, self._protected)
 
     def _note(self, state: PathState) -> None:
         self.warnings.extend(state.warnings)

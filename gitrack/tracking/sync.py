@@ -148,12 +148,13 @@ def fetch_objects(
     not an error here; a checkout that needs it names it.
     """
     from gitrack.data import hashing
+    from gitrack.data.gc import referenced_objects
 
     wanted = [h for h in wanted if hashing.is_valid(h)]  # forged ones never reach the remote
     manifests = [h for h in wanted if hashing.is_dir_hash(h)]
     first = remote.download(store.cache, manifests)
     present = [h for h in wanted if h not in first.missing]
-    files, _unreadable = store.referenced_objects(present)
+    files, _unreadable = referenced_objects(store.cache, present)
     second = remote.download(store.cache, files)
     missing = sorted({*first.missing, *second.missing})
     return first.count + second.count, first.bytes + second.bytes, missing
@@ -163,8 +164,10 @@ def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
     side = _data_side(repo, runs)
     if side is None:
         return
+    from gitrack.data.gc import referenced_objects
+
     store, remote, wanted = side
-    keep, warnings = store.referenced_objects(wanted)
+    keep, warnings = referenced_objects(store.cache, wanted)
     report.warnings.extend(warnings)
     sent = remote.upload(store.cache, keep)
     report.objects, report.bytes = sent.count, sent.bytes
