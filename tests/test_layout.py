@@ -62,6 +62,7 @@ def _imports(path: Path) -> set[str]:
 
 
 SOURCES = sorted(PACKAGE.rglob("*.py"))
+MODULES = {_module_name(p) for p in SOURCES}
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -80,10 +81,14 @@ def _top_level_imports(path: Path) -> set[str]:
     found: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("gitrack"):
-            if node.module == "gitrack":
-                found.update(f"gitrack.{a.name}" for a in node.names if a.name != "__version__")
-            else:
-                found.add(node.module)
+            for alias in node.names:
+                # `from gitrack.git import submodules` loads the module, not a cycle back
+                # into the package that is already loading.
+                submodule = f"{node.module}.{alias.name}"
+                if submodule in MODULES:
+                    found.add(submodule)
+                elif node.module != "gitrack":
+                    found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("gitrack."))
     return found

@@ -139,7 +139,7 @@ def _in_place(
 ) -> CheckoutResult:
     """Everything that can be checked is checked before HEAD moves; a failure after that
     (the verification, a data file) undoes it all: HEAD, files, folders, submodules, data."""
-    pending = repo.pending_changes()
+    pending = repo.worktree.pending_changes()
     if pending:
         raise DirtyWorktreeError(pending)
     previous = repo.head()
@@ -152,8 +152,8 @@ def _in_place(
     )  # fmt: skip
     if clobbered:
         raise DirtyWorktreeError(clobbered, what="ignored files")
-    if repo.is_sparse():
-        repo.check_inside_sparse_cone(c.path for c in repo.tree_changes(base_tree, tree))
+    if repo.worktree.is_sparse():
+        repo.worktree.check_inside_sparse_cone(c.path for c in repo.tree_changes(base_tree, tree))
     moves = _submodule_moves(repo, base_tree, tree, warnings)
     added = sorted(
         {c.path for t in (base_tree, tree) for c in repo.tree_changes(current_tree, t)
@@ -162,8 +162,8 @@ def _in_place(
     code_undo = CodeUndo(repo, previous, added)
     data_undo = DataUndo(repo.root, data.items) if data is not None else None
     try:
-        repo.checkout_detached(base)
-        repo.write_tree_to_worktree(tree)
+        repo.worktree.checkout_detached(base)
+        repo.worktree.write_tree_to_worktree(tree)
         for path, old, new in moves:
             repo.move_submodule(path, new)
             code_undo.moved_submodules.append((path, old))
@@ -237,7 +237,7 @@ def _into_new_worktree(
         raise GitrackError(f"{path} already exists and is not empty; choose a new --worktree path")
     created = repo.add_detached_worktree(path, base)
     try:
-        created.write_tree_to_worktree(tree)
+        created.worktree.write_tree_to_worktree(tree)
         moves = _submodule_moves(created, repo.commit_info(base).tree, tree, warnings)
         for sub, _old, commit in moves:  # none yet: a new worktree's are not set up
             created.move_submodule(sub, commit)
@@ -260,7 +260,7 @@ def verify(repo: Repo, base: str, tree: str) -> int:
     base_tree = repo.commit_info(base).tree
     untracked = [c.path for c in repo.tree_changes(base_tree, tree) if c.status == "added"]
     # Files untracked in the run may be ignored by this machine's excludes: read them too.
-    actual = repo.build_worktree_tree(None, extra_paths=untracked)
+    actual = repo.worktree.build_worktree_tree(None, extra_paths=untracked)
     if actual.tree != tree:
         unverifiable = {p for p in repo.gitlinks(tree) if repo.submodule_commit(p) is None}
         differences = [

@@ -162,7 +162,7 @@ class Recording:
             self.data = _open_data(repo, self.settings, run_id)
             self.data.take_inputs(data_paths)  # a missing dataset stops us here
             pause_for_test("caching")
-        state = repo.build_worktree_tree(self.settings.max_untracked_bytes)
+        state = repo.worktree.build_worktree_tree(self.settings.max_untracked_bytes)
         if state.skipped:
             self.data = self.data or _open_data(repo, self.settings, run_id)
             self.data.take_large_files(sorted(state.skipped))

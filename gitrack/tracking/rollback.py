@@ -29,7 +29,7 @@ class CodeUndo:
 
     def roll_back(self) -> None:
         try:
-            self.repo.restore_head(self.previous)
+            self.repo.worktree.restore_head(self.previous)
         finally:
             for rel in self.added:
                 target = self.repo.root / rel
