@@ -11,6 +11,7 @@ from typing import Any
 from gitrack.errors import GitrackError
 
 DEFAULT_MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
+DEFAULT_REMOTE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class RemoteSettings:
     endpoint: str | None = None  # S3-compatible stores: http://host:port
     region: str | None = None
     anonymous: bool = False
+    # A remote call that gets no answer for this long fails (retries included).
+    timeout: float = DEFAULT_REMOTE_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -143,4 +146,7 @@ def settings_from(table: dict[str, Any]) -> RemoteSettings | None:
         raise GitrackError("config: [remote] endpoint must be a string like http://host:9000")
     if region is not None and not isinstance(region, str):
         raise GitrackError("config: [remote] region must be a string like us-east-1")
-    return RemoteSettings(url, endpoint, region, bool(anonymous))
+    timeout = table.get("timeout", DEFAULT_REMOTE_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < 1e6:
+        raise GitrackError("config: [remote] timeout must be a number of seconds, e.g. 30")
+    return RemoteSettings(url, endpoint, region, bool(anonymous), float(timeout))

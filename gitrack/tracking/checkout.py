@@ -88,12 +88,19 @@ def fetch_missing(
     missing = store.missing_objects(items)
     if missing:
         cache = RemoteCache(remote, config_root)
-        fetch_objects(store, cache, [digest for _, digest in missing])
+        corrupt = fetch_objects(store, cache, [digest for _, digest in missing]).corrupt
+        if corrupt:  # every sound object was fetched; the restore cannot be complete
+            more = f"; {len(corrupt) - 1} more object(s) are corrupt too" if corrupt[1:] else ""
+            raise GitrackError(
+                f"cannot restore the run's data, nothing was changed: {corrupt[0].message}{more}"
+            )
 
 
 def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:
     from gitrack.data.store import DataStore
+    from gitrack.tracking.cache_folder import writable_cache_root
 
+    writable_cache_root(repo, cache_setting)  # fetched objects and preserved files go there
     return DataStore.open(root, repo.common_dir, cache_setting, config_root=repo.root)
 
 
