@@ -12,6 +12,7 @@ import click
 
 from gitrack import __version__
 from gitrack.errors import GitrackError
+from gitrack.views.terminal import printable, printable_json
 
 if TYPE_CHECKING:
     from gitrack.commands.context import Context
@@ -142,9 +143,8 @@ def run(
         outputs=outputs,
     )
     if result.error:
-        click.echo(f"gitrack: {result.error}", err=True)
-    for warning in result.warnings:
-        click.echo(f"gitrack: warning: {warning}", err=True)
+        click.echo(f"gitrack: {printable(result.error)}", err=True)
+    _warn_all(result.warnings)
     rec = result.record
     click.echo(
         f"gitrack: recorded run {rec.id} on {result.commit[:10]} "
@@ -183,7 +183,8 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
     _warn_all(listing.warnings)
     runs = listing.runs
     if as_json and not sys.stdout.isatty():
-        click.echo("[" + ",".join(run.public_json() for run in runs) + "]")  # compact, fast
+        # Compact and fast; C0 controls are escaped by JSON itself, DEL and C1 here.
+        click.echo(printable_json("[" + ",".join(run.public_json() for run in runs) + "]"))
     elif as_json:
         _print_json([r.record.to_public(r.commit) for r in runs])
     elif not runs and where:
@@ -256,8 +257,7 @@ def checkout(run_ref: str, worktree: Path | None, no_data: bool) -> None:
     from gitrack.commands.checkout import checkout as checkout_run
 
     result = checkout_run(_context(), run_ref, worktree, with_data=not no_data)
-    for warning in result.warnings:
-        click.echo(f"gitrack: warning: {warning}", err=True)
+    _warn_all(result.warnings)
     data = (
         f"; {result.data_paths} data path(s) restored ({result.data_files_written} file(s) written)"
         if result.data_paths
@@ -358,7 +358,7 @@ def status() -> None:
     else:
         click.echo(f"newest run on HEAD: {report.run.id}")
     for state, path in report.rows:
-        click.echo(f"{state:>11}  {path}")
+        click.echo(f"{state:>11}  {printable(path)}")  # paths come from notes too
     if not report.rows:
         click.echo("no datasets configured or recorded")
 
@@ -554,9 +554,9 @@ def demo(directory: Path | None) -> None:
 def _print_json(data: Any) -> None:
     # Indented for people; compact for pipes and scripts (Python's C encoder, 2x faster).
     if sys.stdout.isatty():
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(printable_json(json.dumps(data, indent=2, ensure_ascii=False)))
     else:
-        click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        click.echo(printable_json(json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
 
 
 def _context() -> Context:
@@ -570,7 +570,7 @@ def _context() -> Context:
 
 def _warn_all(warnings: list[str]) -> None:
     for warning in warnings:
-        click.echo(f"gitrack: warning: {warning}", err=True)
+        click.echo(f"gitrack: warning: {printable(warning)}", err=True)  # may quote notes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -583,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except GitrackError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {printable(str(exc))}", err=True)  # may quote notes
         return 1
     except KeyboardInterrupt:
         return 130

@@ -18,6 +18,7 @@ from typing import Any
 from gitrack.errors import GitrackError
 
 DEFAULT_MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
+DEFAULT_REMOTE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class RemoteSettings:
     endpoint: str | None = None  # S3-compatible stores: http://host:port
     region: str | None = None
     anonymous: bool = False
+    # A remote call that gets no answer for this long fails (retries included).
+    timeout: float = DEFAULT_REMOTE_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,12 @@ def _paths(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise TypeError
     return tuple(value)
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+        raise TypeError
+    return float(value)
 
 
 def _table(value: Any) -> dict[str, Any]:
@@ -120,6 +129,7 @@ REMOTE_SCHEMA: dict[str, Key] = {
     "endpoint": Key(_string, 'endpoint = "http://127.0.0.1:9000"'),
     "region": Key(_string, 'region = "us-east-1"'),
     "anonymous": Key(_flag, "anonymous = true"),
+    "timeout": Key(_seconds, "timeout = 30"),
 }
 _FIELD_OF = {"max_untracked_size": "max_untracked_bytes"}
 
@@ -168,7 +178,11 @@ def settings_from(table: dict[str, Any], warnings: list[str] | None = None) -> R
         raise GitrackError('config: [remote] needs url = "s3://bucket/prefix" (or a folder path)')
     endpoint = values.get("endpoint") or os.environ.get("GITRACK_REMOTE_ENDPOINT")
     return RemoteSettings(
-        values["url"], endpoint, values.get("region"), values.get("anonymous", False)
+        values["url"],
+        endpoint,
+        values.get("region"),
+        values.get("anonymous", False),
+        values.get("timeout", DEFAULT_REMOTE_TIMEOUT_S),
     )
 
 

@@ -9,11 +9,13 @@ Kept apart from conftest.py (owned by the core tests). Import with
   note line of refs/notes/gitrack), to count each run id exactly.
 - ``git_proc(...)``: the git binary with its exit code and stderr, for hooks' output.
 - ``start_together(...)``: several commands started at once (races between pushers).
+- ``silent_server()``: a loopback port that accepts connections and never answers.
 - ``MotoS3``: moto's standalone S3 server in a thread on 127.0.0.1, a fresh bucket per test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,7 +23,9 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +179,38 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers (a hung endpoint)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.1)  # so the accepting thread sees `stop` soon
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # kept open, never read nor written
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        for conn in held:
+            conn.close()
 
 
 def set_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,13 +8,16 @@ with nothing local lost.
 
 from __future__ import annotations
 
+import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
-from conftest import git, gitrack, record, repo_state, worktree_state
+from conftest import git, gitrack, gitrack_proc, record, repo_state, worktree_state
 from data_helpers import cache_objects, default_cache, tree_state
 from remote_helpers import (
     MotoS3,
@@ -25,6 +28,7 @@ from remote_helpers import (
     make_origin,
     remote_refs,
     set_aws_env,
+    silent_server,
     write,
 )
 
@@ -281,6 +285,109 @@ def test_pull_when_the_remote_cache_lacks_an_object(tmp_path: Path) -> None:
     checkout = gitrack("checkout", run_id, cwd=b)  # the checkout that needs it says so
     assert checkout.code == 1
     assert len(checkout.err_lines) == 1 and "data/train.csv" in checkout.err, checkout.err
+
+
+@pytest.mark.parametrize("kind", ["s3", "relative path"])
+@pytest.mark.parametrize("corrupt", ["file", "manifest"])
+def test_a_corrupt_remote_object_does_not_stop_the_other_downloads(
+    kind: str, corrupt: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Before: the first corrupt object ended the pull with an error; a corrupt manifest
+    kept every other file from being fetched."""
+    backend = Backend(kind, tmp_path, request.getfixturevalue("s3") if kind == "s3" else None)
+    origin, a, run_id = recorded_clone(tmp_path, backend.table)
+    assert gitrack("push", cwd=a).code == 0
+    local = cache_objects(default_cache(a))
+    images = {hashing.hash_bytes(content) for content in IMAGES.values()}
+    (manifest,) = local - images - {hashing.hash_bytes(TRAIN)}  # the folder's file list
+    bad = hashing.hash_bytes(TRAIN) if corrupt == "file" else manifest
+    backend.overwrite(key_of(bad), b"x,y\n6,6\n")  # same key, other bytes (and size)
+    b = clone(origin, tmp_path / "b")
+
+    pulled = gitrack("pull", cwd=b)
+
+    assert pulled.code == 0, pulled.err  # the runs and every sound object arrived
+    unreachable = images if corrupt == "manifest" else set()  # listed by the bad manifest
+    assert cache_objects(default_cache(b)) == local - {bad} - unreachable
+    assert list((default_cache(b) / "tmp").glob("*")) == []
+    warning = next(line for line in pulled.err_lines if key_of(bad) in line)
+    assert "corrupt" in warning and "gitrack push" in warning, pulled.err
+    before = repo_state(b)
+    res = gitrack("checkout", run_id, cwd=b)
+    assert_one_error(res, key_of(bad), "corrupt")
+    assert repo_state(b) == before
+
+    assert gitrack("push", cwd=a).code == 0  # the fix the message names: re-push from a
+    assert backend.objects()[key_of(bad)] == (default_cache(a) / key_of(bad)).read_bytes()
+    assert gitrack("pull", cwd=b).code == 0
+    res = gitrack("checkout", run_id, cwd=b)
+    assert res.code == 0, res.err
+    assert tree_state(b / "data") == tree_state(a / "data")
+
+
+# ------------------------------------------------------------ remote URL spelling
+def test_a_file_url_with_a_host_part_is_refused_showing_the_right_spelling(
+    tmp_path: Path,
+) -> None:
+    """Before: `file://team-cache/x` wrote to /x (`team-cache` was read as a host)."""
+    unique = f"gitrack-test-{uuid.uuid4().hex[:12]}"
+    url = f"file://team-cache/{unique}"
+    stray = Path("/") / unique
+    _, a, _ = recorded_clone(tmp_path, f'[remote]\nurl = "{url}"\n')
+    try:
+        res = gitrack("push", cwd=a)
+        assert not stray.exists()
+    finally:
+        shutil.rmtree(stray, ignore_errors=True)  # what the unfixed code wrote
+    assert_one_error(res, url, "file:///", '"team-cache/')
+    assert "refs/notes/gitrack" not in remote_refs(tmp_path / "origin.git")
+
+
+def test_a_file_url_names_its_folder_percent_encoded_and_localhost_allowed(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "team cache%"  # a space and a percent sign: encoded in the URL
+    url = "file://localhost" + quote(str(folder))
+    _, a, _ = recorded_clone(tmp_path, f'[remote]\nurl = "{url}"\n')
+
+    res = gitrack("push", cwd=a)
+
+    assert res.code == 0, res.err
+    local = cache_objects(default_cache(a))
+    assert {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} == {
+        key_of(h) for h in local
+    }
+
+
+# -------------------------------------------------------------------- time-outs
+def test_a_remote_that_never_answers_fails_within_the_configured_timeout(
+    tmp_path: Path,
+) -> None:
+    """Before: 60 s per attempt, two attempts: a hung endpoint held a push for 2 minutes."""
+    url = f"s3://team-bucket/{PREFIX}"
+    with silent_server() as port:
+        table = f'[remote]\nurl = "{url}"\nendpoint = "http://127.0.0.1:{port}"\ntimeout = 2\n'
+        _, a, _ = recorded_clone(tmp_path, table)
+        started = time.monotonic()
+        res = gitrack_proc("push", cwd=a, timeout=40)
+        elapsed = time.monotonic() - started
+
+    assert elapsed < 12, elapsed  # 2 s, plus interpreter start and the git side
+    assert_one_error(res, url, "within 2 s", "network", "timeout")
+
+
+def test_gcs_unreachable_fails_within_the_configured_timeout(tmp_path: Path) -> None:
+    """Before: gs:// went through FileSystem.from_uri, whose client retries for minutes."""
+    url = f"gs://team-bucket/{PREFIX}"
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    table = f'[remote]\nurl = "{url}"\nendpoint = "{endpoint}"\nanonymous = true\ntimeout = 2\n'
+    _, a, _ = recorded_clone(tmp_path, table)
+
+    started = time.monotonic()
+    res = gitrack_proc("push", cwd=a, timeout=40)
+
+    assert time.monotonic() - started < 12
+    assert_one_error(res, url, "network")
 
 
 # --------------------------------------------------- interrupted uploads (direct)

@@ -16,6 +16,7 @@ from gitrack import config
 from gitrack.git import GitCli, Repo
 from gitrack.git.refs import NOTES_REF
 from gitrack.tracking.record import RunRecord, add_line, committed_line, merge_note_texts
+from gitrack.views.terminal import printable
 
 
 def main(argv: list[str]) -> int:
@@ -32,7 +33,8 @@ def main(argv: list[str]) -> int:
             action(Repo.discover("."), args)
     except Exception as exc:  # a hook must never break git: one line, exit 0
         print(
-            f"gitrack: {name} hook: {exc} (the git command itself is unaffected)", file=sys.stderr
+            f"gitrack: {name} hook: {printable(str(exc))} (the git command itself is unaffected)",
+            file=sys.stderr,
         )
     return 0
 
@@ -94,7 +96,7 @@ def post_checkout(repo: Repo, _args: list[str]) -> None:
     differing = [path for state, path in report.rows if state in ("changed", "missing")]
     if not differing:
         return
-    shown = ", ".join(differing[:3]) + (" …" if len(differing) > 3 else "")
+    shown = printable(", ".join(differing[:3]) + (" …" if len(differing) > 3 else ""))
     if not ctx.settings.restore_data:
         print(
             f"gitrack: datasets differ from run {report.run.id[:8]} on this commit ({shown}); "

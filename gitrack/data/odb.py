@@ -27,6 +27,15 @@ class CacheError(GitrackError):
     """A cache object is missing, corrupt or cannot be written."""
 
 
+class HashMismatchError(CacheError):
+    """Content offered to the cache does not hash to the name it was offered under."""
+
+    def __init__(self, actual: str, expected: str) -> None:
+        super().__init__(f"content hashes to {actual}, not {expected}; not stored")
+        self.actual = actual
+        self.expected = expected
+
+
 @dataclass(frozen=True)
 class CachedObject:
     hash: str
@@ -92,7 +101,7 @@ class Cache:
             actual = hashing.copy_stream(stream, handle)
             handle.flush()
             if actual != expected:
-                raise CacheError(f"content hashes to {actual}, not {expected}; not stored")
+                raise HashMismatchError(actual, expected)
             size = temp.stat().st_size
             self._publish(temp, digest)
         return size

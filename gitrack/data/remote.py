@@ -15,14 +15,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from gitrack.config import RemoteSettings
 from gitrack.data import hashing
-from gitrack.data.odb import Cache, CacheError
+from gitrack.data.odb import Cache, CacheError, HashMismatchError
 from gitrack.errors import GitrackError
 
 TRANSFER_WORKERS = 8
+ATTEMPTS = 2  # per call: one retry, within the configured time-out
+# What pyarrow's clients say when a call ran out of time (curl 28, google-cloud-cpp).
+_TIMED_OUT = ("curlCode: 28", "CURL error [28]", "Timeout was reached", "DEADLINE_EXCEEDED")
+# ... and when nothing answered at all (refused, no route, no name, no OAuth token).
+_UNREACHABLE = ("curlCode: 6", "curlCode: 7", "CURL error [6]", "CURL error [7]", "UNAVAILABLE")
 
 
 class RemoteError(GitrackError):
@@ -30,17 +35,34 @@ class RemoteError(GitrackError):
 
 
 @dataclass(frozen=True)
+class CorruptObject:
+    """A remote object whose bytes do not hash to its name: never stored locally."""
+
+    hash: str
+    message: str  # names the remote object and the fix
+
+
+@dataclass(frozen=True)
 class Transfer:
     count: int
     bytes: int
     missing: tuple[str, ...] = ()  # asked for, but the remote does not have them
+    corrupt: tuple[CorruptObject, ...] = ()  # downloaded, failed verification, not kept
+
+
+class _CorruptDownload(Exception):
+    def __init__(self, found: CorruptObject) -> None:
+        super().__init__(found.message)
+        self.found = found
 
 
 class RemoteCache:
     def __init__(self, settings: RemoteSettings, root: Path) -> None:
         self.url = settings.url
+        self.timeout = settings.timeout
         self._fs, self._base = _filesystem(settings, root)
         self._local = urlparse(settings.url).scheme in ("", "file")
+        self._scheme = urlparse(settings.url).scheme
         self._checked = False
 
     def _check_root(self) -> None:
@@ -81,16 +103,42 @@ class RemoteCache:
         return [h for h, info in zip(wanted, infos, strict=True) if info.type != FileType.File]
 
     def upload(self, cache: Cache, hashes: Iterable[str]) -> Transfer:
-        todo = [h for h in self.missing(hashes) if cache.exists(h)]
+        todo = self._not_uploaded(cache, hashes)
         sizes = list(_parallel(lambda h: self._upload_one(cache, h), todo))
         return Transfer(len(todo), sum(sizes))
 
+    def _not_uploaded(self, cache: Cache, hashes: Iterable[str]) -> list[str]:
+        """Local objects the remote lacks, or holds with the wrong size: a truncated or
+        otherwise corrupt copy is replaced by the next push from a clone that has it."""
+        from pyarrow.fs import FileType
+
+        wanted = sorted({h for h in hashes if cache.exists(h)})
+        if not wanted:
+            return []
+        self._check_root()
+        infos = self._call(lambda: self._fs.get_file_info([self.path_for(h) for h in wanted]))
+        return [
+            h
+            for h, info in zip(wanted, infos, strict=True)
+            if info.type != FileType.File or info.size != cache.path_for(h).stat().st_size
+        ]
+
     def download(self, cache: Cache, hashes: Iterable[str]) -> Transfer:
+        """Fetch what the local cache lacks. A corrupt remote object is reported in the
+        result, not raised: it must not keep the sound ones from being fetched."""
         wanted = sorted({h for h in hashes if not cache.freshen(h)})  # present: now in use
         absent = set(self.missing(wanted))
         todo = [h for h in wanted if h not in absent]
-        sizes = list(_parallel(lambda h: self._download_one(cache, h), todo))
-        return Transfer(len(todo), sum(sizes), tuple(sorted(absent)))
+        outcomes = list(_parallel(lambda h: self._download_or_report(cache, h), todo))
+        corrupt = tuple(o for o in outcomes if isinstance(o, CorruptObject))
+        sizes = [o for o in outcomes if isinstance(o, int)]
+        return Transfer(len(sizes), sum(sizes), tuple(sorted(absent)), corrupt)
+
+    def _download_or_report(self, cache: Cache, digest: str) -> int | CorruptObject:
+        try:
+            return self._download_one(cache, digest)
+        except _CorruptDownload as exc:
+            return exc.found
 
     def _upload_one(self, cache: Cache, digest: str) -> int:
         final = self.path_for(digest)
@@ -122,8 +170,20 @@ class RemoteCache:
 
         try:
             return int(self._call(fetch))
-        except CacheError as exc:
-            raise RemoteError(f"remote object {path} failed verification: {exc}") from exc
+        except HashMismatchError as exc:
+            raise _CorruptDownload(
+                CorruptObject(
+                    digest,
+                    f"remote object {self._where(path)} is corrupt (failed verification: "
+                    f"its content hashes to {exc.actual}); re-push it from a clone that has "
+                    "it (`gitrack push` there replaces a copy of the wrong size; delete one "
+                    "of the right size first)",
+                )
+            ) from exc
+
+    def _where(self, path: str) -> str:
+        """A remote path as the user can look it up: a URL, or the local folder's path."""
+        return path if self._local else f"{self._scheme}://{path}"
 
     def _try_delete(self, path: str) -> None:
         with contextlib.suppress(Exception):  # cleanup of a temp name: best effort
@@ -141,6 +201,18 @@ class RemoteCache:
                 "or folder exists"
             ) from exc
         except (OSError, pa.ArrowException) as exc:
+            text = str(exc)
+            if any(sign in text for sign in _TIMED_OUT):
+                raise RemoteError(
+                    f"remote cache {self.url} did not answer within {self.timeout:g} s "
+                    f"({_first_line(exc)}); check the network and the endpoint, or raise "
+                    "`timeout` in the [remote] config"
+                ) from exc
+            if any(sign in text for sign in _UNREACHABLE):
+                raise RemoteError(
+                    f"remote cache {self.url} cannot be reached ({_first_line(exc)}); check "
+                    "the network, the endpoint and the credentials"
+                ) from exc
             raise RemoteError(
                 f"remote cache {self.url}: {_first_line(exc)} (check the url, endpoint, "
                 "network and credentials)"
@@ -154,27 +226,78 @@ def _filesystem(settings: RemoteSettings, root: Path) -> tuple[Any, str]:
     parsed = urlparse(url)
     try:
         if parsed.scheme in ("", "file"):
-            folder = Path(parsed.path if parsed.scheme == "file" else url).expanduser()
-            folder = folder if folder.is_absolute() else root / folder
-            return pafs.LocalFileSystem(), str(folder.resolve())
+            return pafs.LocalFileSystem(), str(local_folder(url, root))
+        bucket_path = (parsed.netloc + parsed.path).rstrip("/")
         if parsed.scheme == "s3":
-            options: dict[str, Any] = {
-                "region": settings.region,
-                "anonymous": settings.anonymous,
-                "connect_timeout": 5,
-                "request_timeout": 60,
-                "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2),
-            }
-            if settings.endpoint:
-                endpoint = urlparse(settings.endpoint)
-                options["endpoint_override"] = endpoint.netloc or settings.endpoint
-                options["scheme"] = endpoint.scheme or "https"
-            bucket_path = (parsed.netloc + parsed.path).rstrip("/")
-            return pafs.S3FileSystem(**options), bucket_path
-        fs, path = pafs.FileSystem.from_uri(url)
+            return pafs.S3FileSystem(**_s3_options(settings)), bucket_path
+        if parsed.scheme in ("gs", "gcs"):
+            return pafs.GcsFileSystem(**_gcs_options(settings)), bucket_path
+        fs, path = pafs.FileSystem.from_uri(url)  # hdfs://…: no time-out options to set
         return fs, path.rstrip("/")
     except (OSError, ValueError, TypeError) as exc:
         raise RemoteError(f"cannot open remote cache {url}: {_first_line(exc)}") from exc
+
+
+def local_folder(url: str, root: Path) -> Path:
+    """The folder of a ``file://`` URL or a plain path (relative: to the config's folder).
+
+    ``file://name/x`` is refused, not read as the folder ``/x`` on a host ``name``: it
+    is almost always a relative path written as a URL.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            relative = (parsed.netloc + parsed.path).rstrip("/")
+            raise RemoteError(
+                f"[remote] url {url!r} names a host ({parsed.netloc!r}), which gitrack cannot "
+                f'reach; write url = "file:///absolute/path" (three slashes), or a plain '
+                f'folder path such as url = "{relative}" (relative to the config file\'s folder)'
+            )
+        text = unquote(parsed.path)
+    else:
+        text = url
+    folder = Path(text).expanduser()
+    return (folder if folder.is_absolute() else root / folder).resolve()
+
+
+def _s3_options(settings: RemoteSettings) -> dict[str, Any]:
+    import pyarrow.fs as pafs
+
+    # request_timeout bounds a stall (no byte for that long), not a long transfer.
+    per_attempt = settings.timeout / ATTEMPTS
+    options: dict[str, Any] = {
+        "region": settings.region,
+        "anonymous": settings.anonymous,
+        "connect_timeout": per_attempt,
+        "request_timeout": per_attempt,
+        "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=ATTEMPTS),
+    }
+    options.update(_endpoint(settings))
+    return options
+
+
+def _gcs_options(settings: RemoteSettings) -> dict[str, Any]:
+    from datetime import timedelta
+
+    # Left unset, the GCS client retries an unreachable endpoint for 15 minutes.
+    # (A server that accepts and then never answers is still held by the client's own
+    # 2-minute stall time-out, which pyarrow does not expose.)
+    options: dict[str, Any] = {
+        "anonymous": settings.anonymous,
+        "retry_time_limit": timedelta(seconds=max(1, round(settings.timeout))),
+    }
+    options.update(_endpoint(settings))
+    return options
+
+
+def _endpoint(settings: RemoteSettings) -> dict[str, str]:
+    if not settings.endpoint:
+        return {}
+    endpoint = urlparse(settings.endpoint)
+    return {
+        "endpoint_override": endpoint.netloc or settings.endpoint,
+        "scheme": endpoint.scheme or "https",
+    }
 
 
 def _parallel(action: Any, items: list[str]) -> Iterable[int]:
@@ -186,4 +309,5 @@ def _parallel(action: Any, items: list[str]) -> Iterable[int]:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    # google-cloud-cpp appends a long "error_info={...}" dump to every status: drop it.
+    return text.splitlines()[0].split(" error_info=")[0]

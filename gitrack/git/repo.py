@@ -218,6 +218,21 @@ class Repo:
                 "(git fetch origin 'refs/gitrack/*:refs/gitrack/*')"
             ) from exc
 
+    def is_ignored(self, rel: str, directory: bool = False) -> bool:
+        """Does git ignore ``rel`` (relative to the root, ``/``-separated), as `git status`
+        would: .gitignore files, .git/info/exclude and core.excludesFile?
+
+        ``directory``: judge it as a folder, so that folder-only patterns (``cache/``)
+        apply even before it exists. The root itself is never ignored.
+        """
+        rel = rel.strip("/")
+        if rel in ("", "."):
+            return False  # libgit2 answers True for "." (a dot-file to it)
+        try:
+            return bool(self._r.path_is_ignored(rel + "/" if directory else rel))
+        except pygit2.GitError as exc:
+            raise GitrackError(f"cannot read the ignore rules for {rel}: {exc}") from exc
+
     def config_value(self, name: str) -> str | None:
         try:
             value = self._r.config[name]

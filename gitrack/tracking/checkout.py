@@ -97,8 +97,14 @@ def plan_data(
         from gitrack.tracking.sync import fetch_objects
 
         cache = RemoteCache(remote, config_root)
-        fetched, _bytes, _absent = fetch_objects(store, cache, [h for _, h in plan.missing])
-        if fetched:
+        fetched = fetch_objects(store, cache, [h for _, h in plan.missing])
+        if fetched.corrupt:  # every sound object was fetched; the restore cannot be complete
+            corrupt = fetched.corrupt
+            more = f"; {len(corrupt) - 1} more object(s) are corrupt too" if corrupt[1:] else ""
+            raise GitrackError(
+                f"cannot restore the run's data, nothing was changed: {corrupt[0].message}{more}"
+            )
+        if fetched.count:
             plan = plan_restore(store, items)  # a fetched manifest names more files
     plan.refuse_if_incomplete(store.cache.root)
     return plan
@@ -106,7 +112,9 @@ def plan_data(
 
 def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:
     from gitrack.data.store import DataStore
+    from gitrack.tracking.cache_folder import writable_cache_root
 
+    writable_cache_root(repo, cache_setting)  # fetched objects and preserved files go there
     return DataStore.open(root, repo.common_dir, cache_setting, config_root=repo.root)
 
 

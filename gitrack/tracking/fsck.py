@@ -506,16 +506,19 @@ def _fetch_missing(
         return
     remote = RemoteCache(settings, repo.root)
     try:
-        count, size, _absent = fetch_objects(store, remote, [p.subject for p in missing])
+        result = fetch_objects(store, remote, [p.subject for p in missing])
     except GitrackError as exc:
         report.repairs.append(f"could not fetch missing objects: {exc}")
         return
     fetched = [p for p in missing if store.cache.exists(p.subject)]
     report.repaired.extend(fetched)
-    if count:
+    if result.count:
         report.repairs.append(
-            f"fetched {count} object(s) ({size} bytes) from the remote cache {remote.url}"
+            f"fetched {result.count} object(s) ({result.bytes} bytes) from the remote cache "
+            f"{remote.url}"
         )
+    for corrupt in result.corrupt:
+        report.repairs.append(f"could not fetch: {corrupt.message}")
 
 
 # --------------------------------------------------------------------- helpers

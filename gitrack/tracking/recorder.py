@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import sys
@@ -17,6 +18,7 @@ from gitrack.git import Repo, WorktreeTree
 from gitrack.git.refs import NOTES_REF, PINS_REF
 from gitrack.paths import check_relative, repo_relative
 from gitrack.tracking import envinfo, events, runner
+from gitrack.tracking.cache_folder import writable_cache_root
 from gitrack.tracking.events import Logged
 from gitrack.tracking.record import RunRecord, add_line, new_run_id, utc_timestamp
 
@@ -137,6 +139,9 @@ class Recording:
         here = Path(cwd)
         repo = Repo.discover(here)
         settings = config.load(repo.root)
+        # Before anything is written: a run with data (or one whose command logs outputs
+        # through the API) must not find out after the command that its cache is unusable.
+        writable_cache_root(repo, settings.cache)
         recording = cls(
             repo,
             settings,
@@ -295,7 +300,8 @@ class Recording:
         live = self.repo.common_dir / "gitrack" / "live" / f"{self.run_id}.jsonl"
         folder = cache_root(self.repo.common_dir, self.settings.cache, self.repo.root)
         for leftover in [live, *pending_markers(folder, self.run_id)]:
-            leftover.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # an unreadable folder: nothing of ours there
+                leftover.unlink(missing_ok=True)
 
 
 def pause_for_test(phase: str) -> None:

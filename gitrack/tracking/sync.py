@@ -22,7 +22,7 @@ from gitrack.tracking import history
 from gitrack.tracking.record import merge_note_texts
 
 if TYPE_CHECKING:
-    from gitrack.data.remote import RemoteCache
+    from gitrack.data.remote import CorruptObject, RemoteCache
     from gitrack.data.store import DataStore
 
 PUSH_ATTEMPTS = 8
@@ -112,7 +112,7 @@ def run_objects(runs: Iterable[history.Run]) -> list[str]:
 
 
 def _data_side(
-    repo: Repo, runs: list[history.Run]
+    repo: Repo, runs: list[history.Run], downloading: bool = False
 ) -> tuple[DataStore, RemoteCache, list[str]] | None:
     """The local store, the remote cache and the runs' data hashes; None without a remote."""
     from gitrack.data.remote import RemoteCache
@@ -122,30 +122,44 @@ def _data_side(
     wanted = run_objects(runs)
     if settings.remote is None or not wanted:
         return None
+    if downloading:
+        from gitrack.tracking.cache_folder import writable_cache_root
+
+        writable_cache_root(repo, settings.cache)
     store = DataStore.open(repo.root, repo.common_dir, settings.cache)
     return store, RemoteCache(settings.remote, repo.root), wanted
 
 
 def _download(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
-    side = _data_side(repo, runs)
+    side = _data_side(repo, runs, downloading=True)
     if side is None:
         return
     store, remote, wanted = side
-    report.objects, report.bytes, missing = fetch_objects(store, remote, wanted)
-    if missing:
+    fetched = fetch_objects(store, remote, wanted)
+    report.objects, report.bytes = fetched.count, fetched.bytes
+    report.warnings.extend(found.message for found in fetched.corrupt)
+    if fetched.missing:
         report.warnings.append(
-            f"{len(missing)} data object(s) of the new runs are not in the remote cache "
-            f"{remote.url} (e.g. {missing[0]}); checkout of those runs will need them"
+            f"{len(fetched.missing)} data object(s) of the new runs are not in the remote "
+            f"cache {remote.url} (e.g. {fetched.missing[0]}); checkout of those runs will "
+            "need them"
         )
 
 
-def fetch_objects(
-    store: DataStore, remote: RemoteCache, wanted: list[str]
-) -> tuple[int, int, list[str]]:
+@dataclass(frozen=True)
+class Fetched:
+    count: int  # objects downloaded, verified and stored
+    bytes: int
+    missing: list[str]  # hashes the remote cache does not have
+    corrupt: list[CorruptObject]  # remote objects that failed verification: not stored
+
+
+def fetch_objects(store: DataStore, remote: RemoteCache, wanted: list[str]) -> Fetched:
     """Download manifests first (they name the files), then the files, all verified.
 
-    Returns (objects, bytes, hashes the remote cache does not have): a missing object is
-    not an error here; a checkout that needs it names it.
+    A missing or corrupt object is not an error here: every other object is still
+    fetched, and the result names the ones that were not (a checkout that needs them
+    fails on them).
     """
     from gitrack.data import hashing
     from gitrack.data.gc import referenced_objects
@@ -153,11 +167,16 @@ def fetch_objects(
     wanted = [h for h in wanted if hashing.is_valid(h)]  # forged ones never reach the remote
     manifests = [h for h in wanted if hashing.is_dir_hash(h)]
     first = remote.download(store.cache, manifests)
-    present = [h for h in wanted if h not in first.missing]
+    unusable = {*first.missing, *(found.hash for found in first.corrupt)}
+    present = [h for h in wanted if h not in unusable]
     files, _unreadable = referenced_objects(store.cache, present)
     second = remote.download(store.cache, files)
-    missing = sorted({*first.missing, *second.missing})
-    return first.count + second.count, first.bytes + second.bytes, missing
+    return Fetched(
+        first.count + second.count,
+        first.bytes + second.bytes,
+        sorted({*first.missing, *second.missing}),
+        [*first.corrupt, *second.corrupt],
+    )
 
 
 def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:

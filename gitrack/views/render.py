@@ -1,4 +1,8 @@
-"""Text shown to people: the `ls` table and the `show` page. No click here."""
+"""Text shown to people: the `ls` table and the `show` page. No click here.
+
+Every value that comes from a note goes through ``printable``: notes are untrusted input,
+and an escape sequence in a run name must be shown, not executed by the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime
 
 from gitrack.tracking.history import Run
 from gitrack.tracking.record import parse_timestamp
+from gitrack.views.terminal import printable
 
 _STATUS_MARK = {"ok": "ok", "failed": "FAILED", "interrupted": "interrupted"}
 
@@ -44,15 +49,18 @@ def metrics_text(run: Run, limit: int = 3) -> str:
 def table(runs: list[Run], width: int = 120) -> str:
     headers = ("ID", "STARTED", "COMMIT", "STATUS", "DUR", "COMMAND", "METRICS")
     rows = [
-        (
-            run.id[:8],
-            local_time(run.record.started),
-            run.commit[:7],
-            _STATUS_MARK.get(run.record.status, run.record.status)
-            + ("*" if run.record.dirty else ""),
-            _duration(run.record.duration_s),
-            command_text(run.record.command),
-            metrics_text(run),
+        tuple(
+            printable(cell)
+            for cell in (
+                run.id[:8],
+                local_time(run.record.started),
+                run.commit[:7],
+                _STATUS_MARK.get(run.record.status, run.record.status)
+                + ("*" if run.record.dirty else ""),
+                _duration(run.record.duration_s),
+                command_text(run.record.command),
+                metrics_text(run),
+            )
         )
         for run in runs
     ]
@@ -128,7 +136,8 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
         lines.append(f"skipped   {path} ({size} bytes, over max_untracked_size)")
     for warning in rec.warnings:
         lines.append(f"warning   {warning}")
-    return "\n".join(lines)
+    # Line by line: a newline inside a value is escaped too, so it cannot forge a line.
+    return "\n".join(printable(line) for line in lines)
 
 
 def steps_table(steps: list[tuple[int, float, float]]) -> str:
@@ -143,7 +152,10 @@ def steps_table(steps: list[tuple[int, float, float]]) -> str:
 
 def comparison(runs: list[Run], rows: list[tuple[str, list[str], bool]]) -> str:
     headers = ["", "FIELD", *(run.id[:8] for run in runs)]
-    table_rows = [["*" if differs else "", name, *values] for name, values, differs in rows]
+    table_rows = [
+        ["*" if differs else "", printable(name), *map(printable, values)]
+        for name, values, differs in rows
+    ]
     widths = [max(len(r[i]) for r in [headers, *table_rows]) for i in range(len(headers))]
     widths = [min(w, 40) for w in widths]
     out = [_row(tuple(headers), widths)]
