@@ -37,7 +37,7 @@ def test_worktree_tree_is_what_git_add_all_would_stage(ops: list[Op]) -> None:
         apply_ops(src, ops)
         index = (src / ".git" / "index").read_bytes()
 
-        state = Repo.discover(src).build_worktree_tree()
+        state = Repo.discover(src).worktree.build_worktree_tree()
 
         assert (src / ".git" / "index").read_bytes() == index
         assert state.tree == git_add_all_tree(src, Path(tmp))
