@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from api_helpers import api_run, write_script
 from conftest import Result, git, gitrack, make_repo, record
+
+import gitrack as gitrack_api
+from gitrack.errors import GitrackError
 
 EMIT = """
     import json, sys
@@ -122,6 +126,61 @@ def test_ls_where_error_points_at_the_column(
     (line,) = res.err_lines
     assert line.startswith(f"Error: cannot read --where at column {column}:")
     assert line.endswith(f"{where[: column - 1]}▶{where[column - 1 :]}")
+
+
+def test_ls_where_takes_mlflow_filters_typed(project: tuple[Path, list[str]]) -> None:
+    """Regression (issue 11): MLflow's spellings were refused or matched nothing, and
+    quoted values compared as numbers."""
+    repo, (tree, linear, failed) = project
+    assert ls_ids(repo, "--where", "attributes.status = 'FAILED'") == [failed]
+    assert ls_ids(repo, "--where", "status = 'FINISHED'") == [linear, tree]
+    assert ls_ids(repo, "--where", "tags.team IS NULL") == [failed]
+    assert ls_ids(repo, "--where", "`params`.lr = '0.1'") == [tree]
+    assert ls_ids(repo, "--where", "params.lr = '0.10'") == []  # text, exactly
+    assert ls_ids(repo, "--where", "parameters.lr = 0.10") == [tree]  # a number
+    assert ls_ids(repo, "--where", "not tags.team = 'a'") == [linear]  # not unknown: no
+    started = {run["id"]: run["started"] for run in gitrack("ls", "--json", cwd=repo).json()}
+    moment = datetime.fromisoformat(started[linear].replace("Z", "+00:00"))
+    ms = int(moment.timestamp() * 1000)
+    assert ls_ids(repo, "--where", f"attributes.start_time >= {ms}") == [failed, linear]
+    assert ls_ids(repo, "--where", "attributes.start_time > 1800000000000") == []
+    short = git("rev-parse", "--short=7", "HEAD", cwd=repo).strip()
+    assert ls_ids(repo, "--where", f"commit = '{short}'") == [failed, linear, tree]
+    sorted_ids = ls_ids(repo, "--sort", "attributes.start_time DESC")
+    assert sorted_ids == [failed, linear, tree]
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ("(" * 331 + "status = 'ok'" + ")" * 331, "nested more than 100 levels"),
+        ("not " * 1000 + "status = 'ok'", "nested more than 100 levels"),
+        ("metric.auc = 'LR'", "metrics.auc is a number"),
+        ("attribute.status = 1", "status is text"),
+        ("datasets.context = 'train'", "no dataset context"),
+    ],
+)
+def test_ls_where_refusals_are_one_line_errors(
+    project: tuple[Path, list[str]], where: str, words: str
+) -> None:
+    """Regression (issue 11): deep nesting crashed with RecursionError (exit 2); type
+    errors matched nothing, silently."""
+    repo, _ = project
+    res = gitrack("ls", "--where", where, cwd=repo)
+    assert res.code == 1, res.err
+    (line,) = res.err_lines
+    assert line.startswith("Error: cannot read --where at column") and words in line
+    assert len(line) < 400
+
+
+def test_runs_api_raises_a_gitrack_error_on_deep_nesting(
+    project: tuple[Path, list[str]],
+) -> None:
+    repo, (tree, _linear, _failed) = project
+    with pytest.raises(GitrackError, match="nested more than 100 levels"):
+        gitrack_api.runs(where="not " * 1000 + "status = 'ok'", cwd=repo)
+    table = gitrack_api.runs(where="tags.team = 'a'", sort="attributes.start_time", cwd=repo)
+    assert table.column("id").to_pylist() == [tree]
 
 
 # ---------------------------------------------------------------------- ls --sort

@@ -1,384 +1,426 @@
-"""`--where` expressions: MLflow's search grammar, plus ``or``, ``not`` and parentheses.
+"""`--where` and `--sort`: MLflow's search grammar, plus ``or``, ``not`` and parentheses.
 
     metrics.auc > 0.9 and params.model = 'tree'
-    (tags.team != 'x' or status = 'failed') and not dirty = true
-    params.optimizer LIKE 'ad%'  ·  metrics.`val/loss` <= 0.2  ·  status IN ('ok', 'failed')
+    (tags.team != 'x' or status = 'FAILED') and not dirty = true
+    params.optimizer LIKE 'ad%'  ·  metrics.`val/loss` <= 0.2  ·  tags.note IS NULL
+    attributes.start_time > 1767225600000  ·  attributes.run_id IN ('3f2a9c1b…', '…')
 
-Fields: ``metrics.KEY``, ``params.KEY``, ``tags.KEY``, ``datasets.PATH``, ``outputs.PATH``
-and attributes (bare or as ``attributes.NAME``): id, name, status, commit, started,
-duration_s, dirty, exit_code, user, host. A key with other characters goes in backticks
-or double quotes. Numbers compare as numbers (params are text: ``params.lr > 0.01``
-compares numerically when both sides are numbers). A run without the field does not match.
+The whole grammar, the field types and what differs from MLflow: docs/search.md. The
+fields and typed comparisons live in fields.py and compare.py; this module reads the
+text (a hand-written lexer: linear time, whatever the input) into checks of a row.
+Nesting is bounded, so no input can exhaust the stack.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 from gitrack.errors import GitrackError
+from gitrack.views import compare
+from gitrack.views.fields import (
+    Check,
+    Field,
+    FieldError,
+    Literal,
+    Row,
+    Truth,
+    resolve,
+    run_end,
+    scan_number,
+    short,
+)
 
-Row = dict[str, Any]
+__all__ = ["Predicate", "QueryError", "Row", "compile_where", "sort_key", "sort_rows", "tokenize"]
+
 Predicate = Callable[[Row], bool]
 
-ATTRIBUTES = (
-    "id", "name", "status", "commit", "started", "duration_s", "dirty", "exit_code",
-    "user", "host", "base_commit", "snapshot", "cpu_s", "max_rss_bytes",
-)  # fmt: skip
-PREFIXES = {
-    "metrics": "metrics",
-    "metric": "metrics",
-    "params": "params",
-    "param": "params",
-    "tags": "tags",
-    "tag": "tags",
-    "datasets": "datasets",
-    "dataset": "datasets",
-    "outputs": "outputs",
-    "output": "outputs",
-}
-ATTRIBUTE_PREFIXES = ("attributes", "attribute", "attr", "run")
-COMPARATORS = ("!=", "<>", ">=", "<=", "=", "==", ">", "<")
-KEYWORDS = ("and", "or", "not", "like", "ilike", "in", "true", "false", "null")
+KEYWORDS = ("and", "or", "not", "like", "ilike", "in", "is", "true", "false", "null")
+OPERATORS = ("!=", "<>", ">=", "<=", "==", "=", ">", "<")
+MAX_DEPTH = 100  # parentheses and `not`s, one inside the other
+_CONTEXT = 60  # characters shown either side of the error pointer
 
 
 class QueryError(GitrackError):
     def __init__(self, text: str, position: int, message: str, option: str = "--where") -> None:
-        pointer = f"{text[:position]}▶{text[position:]}"
+        before, after = text[:position], text[position:]
+        pointer = (
+            ("…" if len(before) > _CONTEXT else "")
+            + _printable(before[-_CONTEXT:])
+            + "▶"
+            + _printable(after[:_CONTEXT])
+            + ("…" if len(after) > _CONTEXT else "")
+        )
         super().__init__(f"cannot read {option} at column {position + 1}: {message}: {pointer}")
         self.position = position
+        self.message = message
 
 
-@dataclass(frozen=True)
-class Token:
+def _printable(text: str) -> str:
+    """One printable line: control characters, NULs and lone surrogates escaped (they
+    would break the terminal or the encoder)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+class Name(NamedTuple):
+    """A field as typed: ``metrics.`val loss``` -> parts (metrics, val loss)."""
+
+    parts: tuple[str, ...]
+    quoted: tuple[bool, ...]
+
+    def __str__(self) -> str:
+        return ".".join(self.parts)
+
+
+class Token(NamedTuple):
     kind: str  # name, string, number, op, lparen, rparen, comma, keyword, end
     text: str
-    value: Any
+    value: Any  # Name | str | float | keyword in lower case
     position: int
 
 
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)(?![\w.]))
-  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
-  | (?P<quoted>`[^`]*`)
-  | (?P<op>!=|<>|>=|<=|==|=|>|<)
-  | (?P<lparen>\()
-  | (?P<rparen>\))
-  | (?P<comma>,)
-  | (?P<name>[^\W\d][\w./:-]*)
-  | (?P<dot>\.)
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
+# -------------------------------------------------------------------------- lexer
+# Only regexes that cannot backtrack: one character class each, repeated.
+_SPACE = re.compile(r"\s*")
+_BARE = re.compile(r"[\w/:-]*")
+_STRING_STOP = {"'": re.compile(r"[\\']"), '"': re.compile(r'[\\"]')}
+_PUNCTUATION = {"(": "lparen", ")": "rparen", ",": "comma"}
 
 
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise QueryError(text, position, f"unexpected character {text[position]!r}")
-        kind = match.lastgroup or ""
-        raw = match.group()
-        if kind == "number" and tokens and tokens[-1].kind in ("name", "dot", "quoted"):
-            kind, raw = "name", raw  # `metrics.1x` style keys never start a number
-        if kind != "space":
-            tokens.append(_token(kind, raw, position))
-        position = match.end()
-    tokens.append(Token("end", "", None, len(text)))
-    return _join_dotted_names(tokens, text)
+def tokenize(text: str, start: int = 0, option: str = "--where") -> list[Token]:
+    """The tokens of ``text[start:]`` (positions in ``text``)."""
+    try:
+        return list(_tokens(text, start))
+    except QueryError as exc:
+        if option == "--where":
+            raise
+        raise QueryError(text, exc.position, exc.message, option) from None
 
 
-def _token(kind: str, raw: str, position: int) -> Token:
-    if kind == "number":
-        return Token("number", raw, float(raw), position)
-    if kind == "string":
-        quote = raw[0]
-        body = raw[1:-1].replace(quote * 2, quote)
-        return Token("string", raw, re.sub(r"\\(.)", r"\1", body), position)
-    if kind == "quoted":
-        return Token("quoted", raw, raw[1:-1], position)
-    if kind == "name" and raw.lower() in KEYWORDS:
-        return Token("keyword", raw, raw.lower(), position)
-    return Token(kind, raw, raw, position)
-
-
-def _join_dotted_names(tokens: list[Token], text: str) -> list[Token]:
-    """``metrics.`a b``` and ``metrics."a b"`` become one name token ``metrics.a b``."""
-    out: list[Token] = []
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        if (
-            token.kind == "name"
-            and token.text.endswith(".")
-            and index + 1 < len(tokens)
-            and tokens[index + 1].kind in ("quoted", "string")
-            and token.text[:-1].lower() in (*PREFIXES, *ATTRIBUTE_PREFIXES)
-        ):
-            key = tokens[index + 1].value
-            out.append(Token("name", token.text + key, token.text + key, token.position))
-            index += 2
-            continue
-        if token.kind == "quoted":
-            out.append(Token("name", token.value, token.value, token.position))
-        elif token.kind == "dot":
-            raise QueryError(text, token.position, "a '.' must join a prefix and a key")
+def _tokens(text: str, position: int) -> Iterator[Token]:
+    """Tokens one at a time: the parser stops at the first error, however long the text."""
+    size = len(text)
+    while True:
+        position = run_end(_SPACE, text, position)
+        if position >= size:
+            yield Token("end", "", None, size)
+            return
+        char, start = text[position], position
+        if char in "'\"":
+            value, position = _string(text, position)
+            yield Token("string", text[start:position], value, start)
+        elif char in "0123456789.+-" and (end := scan_number(text, position)) > 0:
+            yield Token("number", text[start:end], float(text[start:end]), start)
+            position = end
+        elif char == "`" or char.isalpha() or char == "_":
+            name, position = _name(text, position)
+            yield _word(name, text[start:position], start)
+        elif (op := next((o for o in OPERATORS if text.startswith(o, position)), None)) is not None:
+            yield Token("op", op, op, start)
+            position += len(op)
+        elif char in _PUNCTUATION:
+            yield Token(_PUNCTUATION[char], char, char, start)
+            position += 1
+        elif char == ".":
+            raise QueryError(text, position, "a '.' must join a prefix and a key")
         else:
-            out.append(token)
-        index += 1
-    return out
+            raise QueryError(text, position, f"unexpected character {char!r}")
 
 
+def _string(text: str, start: int) -> tuple[str, int]:
+    """A quoted literal; the quote is escaped by doubling it or by a backslash."""
+    quote, stop = text[start], _STRING_STOP[text[start]]
+    pieces: list[str] = []
+    position = start + 1
+    while (found := stop.search(text, position)) is not None:
+        at = found.start()
+        pieces.append(text[position:at])
+        if text[at] == "\\" and at + 1 < len(text):
+            pieces.append(text[at + 1])
+            position = at + 2
+        elif text[at] == quote and text.startswith(quote, at + 1):
+            pieces.append(quote)
+            position = at + 2
+        elif text[at] == quote:
+            return "".join(pieces), at + 1
+        else:
+            break  # a backslash at the very end
+    raise QueryError(text, start, f"unterminated text: close it with {quote}")
+
+
+def _name(text: str, start: int) -> tuple[Name, int]:
+    """``prefix.key.more`` where each part may be `backticked` and, after the first,
+    "double-quoted"; bare parts are letters, digits and ``_ / : -``."""
+    parts: list[str] = []
+    quoted: list[bool] = []
+    position = start
+    while True:
+        char = text[position : position + 1]
+        if char == "`":
+            end = text.find("`", position + 1)
+            if end < 0:
+                raise QueryError(text, position, "unterminated `: close the name with `")
+            parts.append(text[position + 1 : end])
+            quoted.append(True)
+            position = end + 1
+        elif char == '"' and parts:
+            value, position = _string(text, position)
+            parts.append(value)
+            quoted.append(True)
+        else:
+            end = run_end(_BARE, text, position)
+            if end == position:
+                if len(parts) == 1:
+                    raise QueryError(text, start, f"{parts[0]}. needs a key, e.g. {parts[0]}.auc")
+                raise QueryError(text, position, "expected a key after '.'")
+            parts.append(text[position:end])
+            quoted.append(False)
+            position = end
+        if not text.startswith(".", position):
+            return Name(tuple(parts), tuple(quoted)), position
+        position += 1
+
+
+def _word(name: Name, raw: str, position: int) -> Token:
+    word = name.parts[0].lower() if len(name.parts) == 1 and not name.quoted[0] else ""
+    if word in KEYWORDS:
+        return Token("keyword", raw, word, position)
+    if word in ("inf", "infinity", "nan"):
+        return Token("number", raw, float(raw), position)
+    return Token("name", raw, name, position)
+
+
+# ------------------------------------------------------------------------- parser
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
-        self.tokens = tokenize(text)
-        self.index = 0
-
-    @property
-    def current(self) -> Token:
-        return self.tokens[self.index]
+        self.stream = _tokens(text, 0)
+        self.current = next(self.stream)
+        self.depth = 0
 
     def take(self) -> Token:
-        token = self.tokens[self.index]
-        self.index += 1
+        token = self.current
+        if token.kind != "end":
+            self.current = next(self.stream)
         return token
 
     def keyword(self, word: str) -> bool:
         if self.current.kind == "keyword" and self.current.value == word:
-            self.index += 1
+            self.take()
             return True
         return False
 
     def fail(self, message: str, token: Token | None = None) -> QueryError:
         return QueryError(self.text, (token or self.current).position, message)
 
-    def parse(self) -> Predicate:
+    def parse(self) -> Check:
         if self.current.kind == "end":
             raise self.fail("the expression is empty")
-        predicate = self.disjunction()
+        check = self.disjunction()
         if self.current.kind != "end":
-            raise self.fail(f"expected 'and', 'or' or the end, found {self.current.text!r}")
-        return predicate
+            raise self.fail(f"expected 'and', 'or' or the end, found {short(self.current.text)}")
+        return check
 
-    def disjunction(self) -> Predicate:
+    def disjunction(self) -> Check:
         parts = [self.conjunction()]
         while self.keyword("or"):
             parts.append(self.conjunction())
-        return parts[0] if len(parts) == 1 else (lambda row: any(p(row) for p in parts))
+        return parts[0] if len(parts) == 1 else _any_of(parts)
 
-    def conjunction(self) -> Predicate:
+    def conjunction(self) -> Check:
         parts = [self.negation()]
         while self.keyword("and"):
             parts.append(self.negation())
-        return parts[0] if len(parts) == 1 else (lambda row: all(p(row) for p in parts))
+        return parts[0] if len(parts) == 1 else _all_of(parts)
 
-    def negation(self) -> Predicate:
-        if self.keyword("not"):
-            inner = self.negation()
-            return lambda row: not inner(row)
-        if self.current.kind == "lparen":
+    def negation(self) -> Check:
+        token = self.current
+        if (token.kind == "keyword" and token.value == "not") or token.kind == "lparen":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.fail(
+                    f"nested more than {MAX_DEPTH} levels deep (parentheses and 'not'): "
+                    "write it flatter"
+                )
             self.take()
-            inner = self.disjunction()
-            if self.current.kind != "rparen":
-                raise self.fail("expected ')'")
-            self.take()
+            if token.kind == "lparen":
+                inner = self.disjunction()
+                if self.current.kind != "rparen":
+                    raise self.fail("expected ')'")
+                self.take()
+            else:
+                inner = _negated(self.negation())
+            self.depth -= 1
             return inner
         return self.comparison()
 
-    def comparison(self) -> Predicate:
+    def comparison(self) -> Check:
         token = self.current
         if token.kind != "name":
             raise self.fail(
-                f"expected a field such as metrics.auc, found {token.text or 'the end'!r}"
+                f"expected a field such as metrics.auc, found {short(token.text or 'the end')}"
             )
         self.take()
-        field = resolve_field(token.value, lambda msg: self.fail(msg, token))
+        try:
+            field = resolve(token.value.parts, token.value.quoted, token.position)
+            return self.condition(field)
+        except FieldError as exc:
+            raise QueryError(self.text, exc.position, exc.message) from None
+
+    def condition(self, field: Field) -> Check:
         if self.current.kind == "op":
             op = self.take().text
-            return _compare(field, op, self.value())
+            return compare.compare(field, op, self.literal())
+        if self.keyword("is"):
+            negated = self.keyword("not")
+            if not self.keyword("null"):
+                raise self.fail("expected NULL after IS (or IS NOT)")
+            return compare.is_null(field, negated)
         negated = self.keyword("not")
         if self.keyword("like"):
-            return _like(field, self.string_value(), False, negated)
+            return compare.like(field, self.pattern(), False, negated)
         if self.keyword("ilike"):
-            return _like(field, self.string_value(), True, negated)
+            return compare.like(field, self.pattern(), True, negated)
         if self.keyword("in"):
-            return _within(field, self.value_list(), negated)
-        raise self.fail("expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN)")
+            return compare.within(field, self.literals(), negated)
+        raise self.fail("expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, IS NULL)")
 
-    def value(self) -> Any:
+    def literal(self) -> Literal:
         token = self.current
         if token.kind in ("number", "string"):
             self.take()
-            return token.value
+            return Literal(token.kind, token.value, token.text, token.position)
         if token.kind == "keyword" and token.value in ("true", "false"):
             self.take()
-            return token.value == "true"
-        raise self.fail("expected a value: a number, 'text', true or false")
+            return Literal("flag", token.value == "true", token.text, token.position)
+        hint = " (for a run without the field: IS NULL)" if token.value == "null" else ""
+        raise self.fail(f"expected a value: a number, 'text', true or false{hint}")
 
-    def string_value(self) -> str:
+    def pattern(self) -> Literal:
         if self.current.kind != "string":
             raise self.fail("expected a quoted pattern such as 'ad%'")
-        return str(self.take().value)
+        return self.literal()
 
-    def value_list(self) -> list[Any]:
+    def literals(self) -> list[Literal]:
         if self.current.kind != "lparen":
             raise self.fail("expected '(' to start a list of values")
         self.take()
-        values = [self.value()]
+        values = [self.literal()]
         while self.current.kind == "comma":
             self.take()
-            values.append(self.value())
+            values.append(self.literal())
         if self.current.kind != "rparen":
             raise self.fail("expected ',' or ')'")
         self.take()
         return values
 
 
-def resolve_field(name: str, fail: Callable[[str], QueryError]) -> str:
-    """``metrics.auc`` -> ``metrics.auc``; ``attributes.status`` and ``status`` -> ``status``."""
-    prefix, dot, key = name.partition(".")
-    lowered = prefix.lower()
-    if dot and lowered in PREFIXES:
-        if not key:
-            raise fail(f"{prefix}. needs a key, e.g. {prefix}.auc")
-        return f"{PREFIXES[lowered]}.{key}"
-    if dot and lowered in ATTRIBUTE_PREFIXES:
-        name = key
-    if name.lower() in ATTRIBUTES:
-        return name.lower()
-    raise fail(
-        f"unknown field {name!r}: use metrics.KEY, params.KEY, tags.KEY, datasets.PATH, "
-        f"or one of {', '.join(ATTRIBUTES[:8])}"
-    )
+def _all_of(parts: list[Check]) -> Check:
+    def check(row: Row) -> Truth:
+        outcome: Truth = True
+        for part in parts:
+            result = part(row)
+            if result is False:
+                return False
+            if result is None:
+                outcome = None
+        return outcome
+
+    return check
+
+
+def _any_of(parts: list[Check]) -> Check:
+    def check(row: Row) -> Truth:
+        outcome: Truth = False
+        for part in parts:
+            result = part(row)
+            if result:
+                return True
+            if result is None:
+                outcome = None
+        return outcome
+
+    return check
+
+
+def _negated(inner: Check) -> Check:
+    def check(row: Row) -> Truth:
+        result = inner(row)
+        return None if result is None else not result
+
+    return check
 
 
 def compile_where(text: str) -> Predicate:
-    return _Parser(text).parse()
+    """The rows ``text`` matches: those for which it is true (not false, not unknown)."""
+    check = _Parser(text).parse()
+    return lambda row: check(row) is True
 
 
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+# --------------------------------------------------------------------------- sort
+def _sort_field(spec: str) -> tuple[Field, bool]:
+    """``-metrics.auc``, ``metrics.auc DESC``, ``attributes.start_time asc`` -> field."""
+
+    def fail(position: int, message: str) -> QueryError:
+        return QueryError(spec, position, message, "--sort")
+
+    start = len(spec) - len(spec.lstrip())
+    sign = spec[start : start + 1] if spec[start : start + 1] in ("-", "+") else ""
+    start += len(sign)
+    stream = _sort_tokens(spec, start)
+    first = next(stream)
+    if first.kind != "name":
+        raise fail(first.position, "expected a field to sort by, e.g. -metrics.auc")
+    if first.position != start:
+        raise fail(start, f"no space after {sign!r}: write {sign}{first.text}")
+    after = next(stream)
+    word = str(after.value).lower() if after.kind == "name" else ""
+    if word in ("asc", "desc"):
+        if sign and (word == "desc") != (sign == "-"):
+            raise fail(after.position, f"{sign!r} and {after.text!r} disagree: give one")
+        after = next(stream)
+    else:
+        word = ""
+    if after.kind != "end":
+        raise fail(after.position, "expected ASC, DESC or the end")
+    try:
+        field = resolve(first.value.parts, first.value.quoted, first.position)
+    except FieldError as exc:
+        raise fail(exc.position, exc.message) from None
+    return field, word == "desc" if word else sign == "-"
 
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: bool(a == b),
-    "==": lambda a, b: bool(a == b),
-    "!=": lambda a, b: bool(a != b),
-    "<>": lambda a, b: bool(a != b),
-    ">": lambda a, b: bool(a > b),
-    ">=": lambda a, b: bool(a >= b),
-    "<": lambda a, b: bool(a < b),
-    "<=": lambda a, b: bool(a <= b),
-}
-
-
-def _compare(field: str, op: str, literal: Any) -> Predicate:
-    check = _OPS[op]
-
-    def predicate(row: Row) -> bool:
-        actual = row.get(field)
-        if actual is None:
-            return False
-        if isinstance(literal, bool) or isinstance(actual, bool):
-            if op not in ("=", "==", "!=", "<>"):
-                return False
-            flag_left, flag_right = _as_bool(actual), _as_bool(literal)
-            return flag_left is not None and flag_right is not None and check(flag_left, flag_right)
-        left, right = _as_number(actual), _as_number(literal)
-        if left is not None and right is not None:
-            return check(left, right)
-        return check(str(actual), str(literal))
-
-    return predicate
-
-
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    text = str(value).lower()
-    return True if text == "true" else False if text == "false" else None
-
-
-def _like(field: str, pattern: str, ignore_case: bool, negated: bool) -> Predicate:
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    compiled = re.compile(f"^{regex}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
-
-    def predicate(row: Row) -> bool:
-        actual = row.get(field)
-        if actual is None:
-            return False
-        return bool(compiled.match(str(actual))) != negated
-
-    return predicate
-
-
-def _within(field: str, values: list[Any], negated: bool) -> Predicate:
-    checks = [_compare(field, "=", value) for value in values]
-
-    def predicate(row: Row) -> bool:
-        if row.get(field) is None:
-            return False
-        return any(check(row) for check in checks) != negated
-
-    return predicate
+def _sort_tokens(spec: str, start: int) -> Iterator[Token]:
+    try:
+        yield from _tokens(spec, start)
+    except QueryError as exc:
+        raise QueryError(spec, exc.position, exc.message, "--sort") from None
 
 
 def sort_key(spec: str) -> tuple[str, bool]:
     """``-metrics.auc`` -> (``metrics.auc``, descending)."""
-    text = spec.strip()
-    descending = text.startswith("-")
-    name = text.lstrip("-+").strip()
-    if name.lower().endswith(" desc"):
-        name, descending = name[:-5].strip(), True
-    elif name.lower().endswith(" asc"):
-        name = name[:-4].strip()
-    offset = spec.find(name) if name else len(spec)
-    try:
-        tokens = tokenize(name)
-    except QueryError as exc:
-        raise QueryError(spec, offset + exc.position, "unexpected character", "--sort") from exc
-    if len(tokens) != 2 or tokens[0].kind != "name":
-        raise QueryError(spec, offset, "expected a field to sort by, e.g. -metrics.auc", "--sort")
-
-    def fail(message: str) -> QueryError:
-        return QueryError(spec, offset, message, "--sort")
-
-    return resolve_field(tokens[0].value, fail), descending
+    field, descending = _sort_field(spec)
+    return field.name, descending
 
 
 def sort_rows(rows: list[Row], spec: str) -> list[Row]:
-    """Sort by one field; numbers as numbers; runs without the field go last."""
-    field, descending = sort_key(spec)
-    present: list[Row] = []
+    """Sort by one field: numbers as numbers, then text; missing values and NaN last
+    in both directions (as MLflow)."""
+    field, descending = _sort_field(spec)
+    try:
+        value_of = compare.sort_value(field)
+    except FieldError as exc:
+        raise QueryError(spec, exc.position, exc.message, "--sort") from None
+    present: list[tuple[tuple[int, float, str], Row]] = []
     last: list[Row] = []
     for row in rows:
-        value = row.get(field)
-        number = _as_number(value)
-        # A run without the field, or with NaN, goes last whichever the direction.
-        (last if value is None or (number is not None and number != number) else present).append(
-            row
-        )
-
-    def key(row: Row) -> tuple[int, float, str]:
-        value = row[field]
-        number = _as_number(value)
-        return (0, number, "") if number is not None else (1, 0.0, str(value))
-
-    present.sort(key=key, reverse=descending)
-    return present + last
+        value = value_of(row)
+        if value is None or value != value:  # missing, or NaN
+            last.append(row)
+        elif isinstance(value, float):
+            present.append(((0, value, ""), row))
+        else:
+            present.append(((1, 0.0, value), row))
+    present.sort(key=lambda pair: pair[0], reverse=descending)
+    return [row for _, row in present] + last
