@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import click
+import click  # noqa: TID251 - reads the command line's options
 import pytest
 
 from gitrack.cli import cli

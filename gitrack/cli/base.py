@@ -1,0 +1,91 @@
+"""The command group, what every command shares (printing, the Context), and ``main``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gitrack import __version__
+from gitrack.errors import GitrackError
+from gitrack.views.terminal import printable, printable_json
+
+if TYPE_CHECKING:
+    from gitrack.commands.context import Context
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="gitrack")
+def cli() -> None:
+    """gitrack: every experiment run recorded in git itself.
+
+    \b
+    A run's code (uncommitted edits and untracked files included), command,
+    params, metrics and environment go into a git note on the current commit;
+    `git log` shows them and `gitrack checkout RUN` brings the exact state back.
+
+    \b
+    Start with:
+      gitrack install
+      gitrack run -p lr=0.1 -m metrics.json -- python train.py --lr 0.1
+      git log            # or: gitrack ls
+    """
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{count} B"
+        value /= 1024
+    return f"{count} B"
+
+
+def _print_json(data: Any) -> None:
+    # Indented for people; compact for pipes and scripts (Python's C encoder, 2x faster).
+    if sys.stdout.isatty():
+        click.echo(printable_json(json.dumps(data, indent=2, ensure_ascii=False)))
+    else:
+        click.echo(printable_json(json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
+
+
+def _context() -> Context:
+    """The repository, config and store of this invocation; config warnings shown once."""
+    from gitrack.commands.context import Context
+
+    ctx = Context.open()
+    _warn_all(list(ctx.settings.warnings))
+    return ctx
+
+
+def _warn_all(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"gitrack: warning: {printable(warning)}", err=True)  # may quote notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = cli.main(args=argv, prog_name="gitrack", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except GitrackError as exc:
+        click.echo(f"Error: {printable(str(exc))}", err=True)  # may quote notes
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0  # `gitrack ls | head`
+    except Exception as exc:
+        from gitrack import crash
+
+        click.echo(crash.report(exc, list(sys.argv[1:] if argv is None else argv)), err=True)
+        return crash.CRASH_EXIT
+    return result if isinstance(result, int) else 0
