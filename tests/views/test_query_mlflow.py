@@ -37,7 +37,7 @@ from gitrack.tracking.record import RunRecord
 from gitrack.views import table
 from gitrack.views.query import QueryError, compile_where
 
-DOCS = (Path(__file__).resolve().parent.parent / "docs" / "search.md").read_text()
+DOCS = (Path(__file__).resolve().parents[2] / "docs" / "search.md").read_text()
 HASH_A, HASH_B, HASH_C = ("xxh128:" + c * 32 for c in "abc")
 MLFLOW_STATUS = {"ok": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 
