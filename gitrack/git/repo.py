@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from gitrack.errors import (
     BareRepositoryError,
@@ -19,13 +20,23 @@ from gitrack.errors import (
     NoCommitError,
     NotARepositoryError,
 )
-from gitrack.git._pygit2 import CheckoutStrategy, DiffOption, FileMode, FileStatus, pygit2
+from gitrack.git._pygit2 import (
+    OBJECT_ID,
+    CheckoutStrategy,
+    DiffOption,
+    FileMode,
+    FileStatus,
+    pygit2,
+)
 from gitrack.git.binary import FALLBACK_SIGNATURE, run_git
 from gitrack.git.gitconfig import LocalConfig
 from gitrack.git.notes import Notes
 from gitrack.git.refs import Refs
+from gitrack.git.transient import retry_writes
 from gitrack.git.transport import Transport
 from gitrack.git.types import CommitInfo, HeadState, TreeChange, WorktreeTree
+
+T = TypeVar("T")
 
 _STATUS_NAMES = {"A": "added", "D": "deleted", "M": "modified", "T": "typechange"}
 
@@ -110,6 +121,15 @@ class Repo:
             return pygit2.Oid(hex=oid) in self._r.odb
         except (ValueError, pygit2.GitError):
             return False
+
+    def object_kind(self, oid: str) -> str | None:
+        """The kind of object ``oid`` is: "commit", "tree", "blob" or "tag"; None when there
+        is none (or ``oid`` is no object id at all: ids come from untrusted notes)."""
+        try:
+            obj = self._r.get(oid) if OBJECT_ID(oid) else None
+        except (ValueError, pygit2.GitError):
+            return None
+        return str(obj.type_str) if obj is not None else None
 
     def read_blob(self, oid: str) -> bytes:
         try:
@@ -214,7 +234,11 @@ class Repo:
             return pygit2.Signature(*FALLBACK_SIGNATURE)
 
     def write_blob(self, data: bytes) -> str:
-        return str(self._r.create_blob(data))
+        return self._retrying_write(lambda: str(self._r.create_blob(data)))
+
+    def _retrying_write(self, write: Callable[[], T]) -> T:
+        """Object writes race `git gc` (see gitrack.git.transient): tried again."""
+        return retry_writes(self.has_object, str(self.root), write)
 
     def commit_object(
         self, tree: pygit2.Oid, parents: list[pygit2.Oid], message: str
@@ -225,7 +249,9 @@ class Repo:
 
     def create_commit(self, tree: str, parents: list[str], message: str) -> str:
         oids = [pygit2.Oid(hex=p) for p in parents]
-        return str(self.commit_object(pygit2.Oid(hex=tree), oids, message))
+        return self._retrying_write(
+            lambda: str(self.commit_object(pygit2.Oid(hex=tree), oids, message))
+        )
 
     def tree_from_files(self, files: dict[str, bytes]) -> str:
         """A flat tree holding the given small files."""
@@ -233,10 +259,14 @@ class Repo:
 
     def tree_from_blobs(self, blobs: dict[str, str]) -> str:
         """A flat tree of existing blobs: name -> blob id."""
-        builder = self._r.TreeBuilder()
-        for name, blob in sorted(blobs.items()):
-            builder.insert(name, pygit2.Oid(hex=blob), FileMode.BLOB)
-        return str(builder.write())
+
+        def write() -> str:
+            builder = self._r.TreeBuilder()
+            for name, blob in sorted(blobs.items()):
+                builder.insert(name, pygit2.Oid(hex=blob), FileMode.BLOB)
+            return str(builder.write())
+
+        return self._retrying_write(write)
 
     # ----------------------------------------------------------- working tree
     def build_worktree_tree(

@@ -7,6 +7,7 @@ index, HEAD and files are never touched.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from gitrack.errors import NoCommitError
 from gitrack.git._pygit2 import FileMode, FileStatus, pygit2, wt_changed
+from gitrack.git.transient import retry_writes
 from gitrack.git.types import WorktreeTree
 
 if TYPE_CHECKING:
@@ -69,7 +71,13 @@ def build_worktree_tree(
                 continue  # a submodule: keep the recorded gitlink
             removals.append(path)
             continue
-        blob = _blob_from_worktree(repo, path, st, flags, max_untracked_bytes, skipped)
+        blob = retry_writes(
+            repo.has_object,
+            str(repo.root),
+            functools.partial(
+                _blob_from_worktree, repo, path, st, flags, max_untracked_bytes, skipped
+            ),
+        )
         if blob is None:
             continue
         if stat.S_ISLNK(st.st_mode):
@@ -84,7 +92,7 @@ def build_worktree_tree(
     for path, oid, mode in additions:
         _index_remove_prefix_conflicts(index, path)
         index.add(pygit2.IndexEntry(path, oid, mode))
-    tree = index.write_tree(raw)
+    tree = retry_writes(repo.has_object, str(repo.root), lambda: index.write_tree(raw))
     return WorktreeTree(tree=str(tree), base_tree=str(head.tree_id), skipped=skipped)
 
 
