@@ -75,9 +75,10 @@ class VerificationError(GitrackError):
 
 
 class ConcurrentUpdateError(GitrackError):
-    def __init__(self, ref: str) -> None:
+    def __init__(self, ref: str, reason: str = "") -> None:
+        last = f"; last: {reason}" if reason else ""
         super().__init__(
-            f"could not update {ref}: other writers kept moving it; try again "
+            f"could not update {ref}: other writers kept moving it{last}; try again "
             f"(if it persists, check for a stale {ref}.lock file)"
         )
         self.ref = ref

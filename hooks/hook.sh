@@ -1,10 +1,11 @@
 #!/bin/sh
-# gitrack-hook v1 (@HOOK@): written by `gitrack install`, removed by `gitrack uninstall`.
-# The hook that was here before is kept beside this file as @HOOK@.gitrack-chained; it
+# gitrack-hook v1: written by `gitrack install`, removed by `gitrack uninstall`.
+# The hook that was here before is kept beside this file as NAME.gitrack-chained; it
 # runs first, with the same arguments and input, and its exit status is this hook's.
 # gitrack's own part never fails a git command: at worst it prints one line.
-gitrack_hook="@HOOK@"
-gitrack_python="@PYTHON@"
+# `gitrack install` writes both values single-quoted: a path is never read as shell code.
+gitrack_hook=@HOOK@
+gitrack_python=@PYTHON@
 gitrack_chained="$(dirname "$0")/$gitrack_hook.gitrack-chained"
 
 gitrack_input=/dev/null

@@ -8,6 +8,7 @@ it back byte for byte. The hooks go where git runs them (``core.hooksPath`` hono
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -118,8 +119,19 @@ def _uninstall_config(repo: Repo) -> list[Change]:
 
 
 def hook_script(name: str, python: str | None = None) -> str:
+    """hooks/hook.sh with the hook's name and the interpreter filled in, each as one
+    single-quoted shell word: a venv in a folder named ``$(…)``, with a backtick or a
+    quote, must neither run code nor break the hook on every commit and checkout."""
     template = (resources.files("gitrack.hook_scripts") / "hook.sh").read_text()
-    return template.replace("@HOOK@", name).replace("@PYTHON@", python or sys.executable)
+    values = {"@HOOK@": sh_quote(name), "@PYTHON@": sh_quote(python or sys.executable)}
+    # One pass: a value that happens to contain "@HOOK@" is never substituted again.
+    return re.sub("@HOOK@|@PYTHON@", lambda match: values[match.group(0)], template)
+
+
+def sh_quote(value: str) -> str:
+    """``value`` as one POSIX sh word, taken literally: single quotes, each ``'`` inside
+    written as ``'\\''`` (close, escaped quote, reopen). Nothing is expanded inside."""
+    return "'" + value.replace("'", "'\\''") + "'"
 
 
 def install_hooks(repo: Repo) -> list[Change]:

@@ -24,7 +24,8 @@ def list_runs(
     loaded = ctx.load_runs()
     selected = table.select(loaded.runs, where, sort)
     shown = selected[:limit] if limit is not None else selected
-    return Listing(shown, len(loaded.runs), loaded.warnings)
+    lost = history.lost_snapshots(ctx.repo, shown)
+    return Listing(shown, len(loaded.runs), [*loaded.warnings, *([lost] if lost else [])])
 
 
 @dataclass

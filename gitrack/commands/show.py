@@ -28,10 +28,13 @@ def show_run(ctx: Context, ref: str) -> RunView:
     changed = [c.path for c in repo.tree_changes(base_tree, snap_tree)] if snap_tree else []
     patch = repo.diff_patch(base_tree, snap_tree) if snap_tree else ""
     warnings = list(loaded.warnings)
-    if not snap_tree:
+    lost = history.lost_snapshots(repo, [run])
+    if lost:
+        warnings.append(lost)
+    elif not snap_tree:
         warnings.append(
-            f"the snapshot of run {run.id} is not in this repository; fetch gitrack's refs "
-            "(git fetch origin '+refs/gitrack/*:refs/gitrack/*')"
+            f"the base commit {run.record.base_commit[:12]} of run {run.id} is not in this "
+            "repository; fetch it (git fetch origin), or gitrack pull"
         )
     return RunView(run, render.show(run, summary, changed), patch, warnings)
 

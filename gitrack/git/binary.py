@@ -3,14 +3,15 @@ worktrees, config files), and for the post-commit hook, which cannot afford pygi
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gitrack.errors import GitCommandError
-from gitrack.git.cas import retrying
+from gitrack.errors import ConcurrentUpdateError, GitCommandError
+from gitrack.git.cas import TryAgain, is_lasting, retrying
+from gitrack.git.refs import stale_lock
 
 FALLBACK_SIGNATURE = ("gitrack", "gitrack@localhost")
 
@@ -98,32 +99,49 @@ class GitCli:
         return commit, tree
 
     def note_text(self, refname: str, commit: str) -> str:
+        """The note on ``commit``; "" when it has none. Any other failure is raised: taken
+        for "no note", it would make a writer drop the lines the note has."""
         try:
             return run_git(["notes", f"--ref={refname}", "show", commit], cwd=self.cwd)
-        except GitCommandError:
-            return ""  # no note on that commit
+        except GitCommandError as exc:
+            if "no note found" in str(exc):
+                return ""
+            raise
 
     def update_note(
         self, refname: str, commit: str, transform: Callable[[str], str], message: str
     ) -> None:
         """Compare-and-swap, like Notes.update: the note is rewritten on a private ref
-        with `git notes`, then `git update-ref REF NEW OLD` moves ours only if unmoved."""
-        private = f"refs/notes/gitrack-tmp/{os.getpid()}"
+        with `git notes`, then `git update-ref REF NEW OLD` moves ours only if unmoved.
 
-        def attempt() -> bool | None:
-            old = self.ref(refname)
+        A lost race, a lock another process holds, a file `git gc` moved: any failure that
+        passes (see gitrack.git.transient) starts over from the current tip.
+        """
+        private = f"refs/notes/gitrack-tmp/{os.getpid()}"
+        common_dir = find_common_dir(self.cwd)
+        locked = stale_lock(common_dir, refname) if common_dir else None
+        if locked is not None:
+            raise locked  # at once: ten seconds of retries would hold up `git commit`
+
+        def attempt() -> None:
             try:
+                old = self.ref(refname)
                 if old:
                     run_git(["update-ref", private, old], cwd=self.cwd)
                 text = transform(self.note_text(private, commit) if old else "")
                 self._notes_add(private, commit, text, message)
                 new = self.ref(private)
-                return True if new and self.swap(refname, new, old) else None
+                if not new:
+                    raise TryAgain(f"{private} vanished")
+                self.swap(refname, new, old)
+            except GitCommandError as exc:
+                if is_lasting(str(exc)):
+                    raise
+                raise TryAgain(str(exc)) from exc
             finally:
-                with contextlib.suppress(GitCommandError):
-                    run_git(["update-ref", "-d", private], cwd=self.cwd)
+                self._delete_ref(private)
 
-        retrying(refname, attempt)
+        retrying(attempt, lambda reason: ConcurrentUpdateError(refname, reason))
 
     def ref(self, refname: str) -> str | None:
         try:
@@ -131,14 +149,21 @@ class GitCli:
         except GitCommandError:
             return None
 
-    def swap(self, refname: str, new: str, old: str | None) -> bool:
-        """`git update-ref REF NEW OLD`: moves only if REF is still OLD (absent: None)."""
+    def swap(self, refname: str, new: str, old: str | None) -> None:
+        """`git update-ref REF NEW OLD`: moves only if REF is still OLD (absent: None);
+        raises GitCommandError when it moved (or its lock is held)."""
         expected = old or "0" * len(new)  # all zeros: the ref must not exist yet
-        try:
-            run_git(["update-ref", "-m", "gitrack", refname, new, expected], cwd=self.cwd)
-        except GitCommandError:
-            return False
-        return True
+        run_git(["update-ref", "-m", "gitrack", refname, new, expected], cwd=self.cwd)
+
+    def _delete_ref(self, refname: str) -> None:
+        """Best effort, a few tries: deleting a ref that `git pack-refs` packed meanwhile
+        needs packed-refs.lock, which a running `git gc` may hold for a moment."""
+        for _ in range(5):
+            try:
+                run_git(["update-ref", "-d", refname], cwd=self.cwd)
+                return
+            except GitCommandError:
+                time.sleep(0.01)
 
     def _notes_add(self, refname: str, commit: str, text: str, message: str) -> None:
         args = ["notes", f"--ref={refname}", "add", "-f", "-F", "-", commit]

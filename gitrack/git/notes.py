@@ -41,10 +41,10 @@ class Notes:
 
         A tree walk, no blob read: callers read (or find in a cache) only what they need.
         """
-        ref = self._r.references.get(refname)
-        if ref is None:
+        tip = self._repo.refs.target(refname)  # a lost or non-commit tip: said clearly
+        if tip is None:
             return []
-        return self._blobs_of_tree(ref.peel(pygit2.Commit).tree)
+        return self._blobs_of_tree(self._r[tip].peel(pygit2.Commit).tree)
 
     def _blobs_of_tree(self, tree: pygit2.Tree) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []

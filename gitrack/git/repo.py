@@ -10,8 +10,9 @@ from __future__ import annotations
 import collections
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from gitrack.errors import (
     BareRepositoryError,
@@ -22,6 +23,7 @@ from gitrack.errors import (
 )
 from gitrack.git import submodules
 from gitrack.git._pygit2 import (
+    OBJECT_ID,
     DiffOption,
     FileMode,
     pygit2,
@@ -31,9 +33,12 @@ from gitrack.git.gitconfig import LocalConfig
 from gitrack.git.notes import Notes
 from gitrack.git.refs import Refs
 from gitrack.git.submodules import GITLINK
+from gitrack.git.transient import retry_writes
 from gitrack.git.transport import Transport
 from gitrack.git.types import CommitInfo, HeadState, TreeChange
 from gitrack.git.worktree import Worktree
+
+T = TypeVar("T")
 
 _STATUS_NAMES = {"A": "added", "D": "deleted", "M": "modified", "T": "typechange"}
 
@@ -119,6 +124,15 @@ class Repo:
             return pygit2.Oid(hex=oid) in self._r.odb
         except (ValueError, pygit2.GitError):
             return False
+
+    def object_kind(self, oid: str) -> str | None:
+        """The kind of object ``oid`` is: "commit", "tree", "blob" or "tag"; None when there
+        is none (or ``oid`` is no object id at all: ids come from untrusted notes)."""
+        try:
+            obj = self._r.get(oid) if OBJECT_ID(oid) else None
+        except (ValueError, pygit2.GitError):
+            return None
+        return str(obj.type_str) if obj is not None else None
 
     def read_blob(self, oid: str) -> bytes:
         try:
@@ -265,7 +279,11 @@ class Repo:
             return pygit2.Signature(*FALLBACK_SIGNATURE)
 
     def write_blob(self, data: bytes) -> str:
-        return str(self._r.create_blob(data))
+        return self._retrying_write(lambda: str(self._r.create_blob(data)))
+
+    def _retrying_write(self, write: Callable[[], T]) -> T:
+        """Object writes race `git gc` (see gitrack.git.transient): tried again."""
+        return retry_writes(self.has_object, str(self.root), write)
 
     def commit_object(
         self, tree: pygit2.Oid, parents: list[pygit2.Oid], message: str
@@ -276,7 +294,9 @@ class Repo:
 
     def create_commit(self, tree: str, parents: list[str], message: str) -> str:
         oids = [pygit2.Oid(hex=p) for p in parents]
-        return str(self.commit_object(pygit2.Oid(hex=tree), oids, message))
+        return self._retrying_write(
+            lambda: str(self.commit_object(pygit2.Oid(hex=tree), oids, message))
+        )
 
     def tree_from_files(self, files: dict[str, bytes]) -> str:
         """A flat tree holding the given small files."""
@@ -284,10 +304,14 @@ class Repo:
 
     def tree_from_blobs(self, blobs: dict[str, str]) -> str:
         """A flat tree of existing blobs: name -> blob id."""
-        builder = self._r.TreeBuilder()
-        for name, blob in sorted(blobs.items()):
-            builder.insert(name, pygit2.Oid(hex=blob), FileMode.BLOB)
-        return str(builder.write())
+
+        def write() -> str:
+            builder = self._r.TreeBuilder()
+            for name, blob in sorted(blobs.items()):
+                builder.insert(name, pygit2.Oid(hex=blob), FileMode.BLOB)
+            return str(builder.write())
+
+        return self._retrying_write(write)
 
     # ---------------------------------------------------------------- submodules
     def gitlinks(self, tree: str) -> dict[str, str]:

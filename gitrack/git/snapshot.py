@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from gitrack.errors import NoCommitError
@@ -23,6 +23,7 @@ from gitrack.git._pygit2 import (
 )
 from gitrack.git.filters import Filters
 from gitrack.git.submodules import open_submodule
+from gitrack.git.transient import retry_writes
 from gitrack.git.types import WorktreeTree
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def build_worktree_tree(
     for path, oid, mode in changes.additions:
         _index_remove_prefix_conflicts(index, path)
         index.add(pygit2.IndexEntry(path, oid, mode))
-    tree = index.write_tree(raw)
+    tree = retry_writes(repo.has_object, str(repo.root), lambda: index.write_tree(raw))
     return WorktreeTree(
         tree=str(tree),
         base_tree=str(head.tree_id),
@@ -113,7 +114,8 @@ class _Changes:
             self._take_directory(path)
         elif stat.S_ISLNK(st.st_mode):
             target = os.readlink(os.fsencode(self.repo.root / path))
-            self.additions.append((path, self.repo._r.create_blob(target), int(FileMode.LINK)))
+            blob = self._write(lambda: self.repo._r.create_blob(target))
+            self.additions.append((path, blob, int(FileMode.LINK)))
         elif stat.S_ISREG(st.st_mode):
             self._take_file(path, st, flags)
         # sockets, fifos, devices: git cannot store them either
@@ -145,13 +147,12 @@ class _Changes:
         if self.filters is not None and self.filters.applies(path):
             self._filtered.append((path, mode))  # cleaned in one batch, by git
             return
-        raw = self.repo._r
-        try:
-            # From the work dir so that libgit2's own filters (eol, ident) apply.
-            blob = raw.create_blob_fromworkdir(path)
-        except (OSError, pygit2.GitError):
-            blob = raw.create_blob_fromdisk(os.fsdecode(os.fsencode(self.repo.root / path)))
+        blob = self._write(lambda: _blob_of_file(self.repo, path))
         self.additions.append((path, blob, mode))
+
+    def _write(self, write: Callable[[], pygit2.Oid]) -> pygit2.Oid:
+        # A `git gc` running meanwhile can make an object write fail for a moment.
+        return retry_writes(self.repo.has_object, str(self.repo.root), write)
 
     def clean_filtered(self) -> None:
         """Files whose clean filter only git runs (git-lfs...): stored as `git add` would."""
@@ -160,6 +161,15 @@ class _Changes:
         blobs = self.filters.clean_blobs([path for path, _ in self._filtered])
         for path, mode in self._filtered:
             self.additions.append((path, pygit2.Oid(hex=blobs[path]), mode))
+
+
+def _blob_of_file(repo: Repo, path: str) -> pygit2.Oid:
+    raw = repo._r
+    try:
+        # From the work dir so that libgit2's own filters (eol, ident) apply.
+        return raw.create_blob_fromworkdir(path)
+    except (OSError, pygit2.GitError):
+        return raw.create_blob_fromdisk(os.fsdecode(os.fsencode(repo.root / path)))
 
 
 def _submodule_commit(repo: Repo, path: str, gitlink: str, warnings: list[str]) -> str | None:

@@ -123,8 +123,10 @@ def _snapshot_of(repo: Repo, run: Run) -> tuple[str, str]:
     _check_hex(run)
     if not repo.has_object(run.record.snapshot):
         raise CorruptRecordError(
-            f"run {run.id}: its snapshot {run.record.snapshot[:12]} is not in this repository; "
-            "fetch gitrack's refs (git fetch origin '+refs/gitrack/*:refs/gitrack/*')"
+            f"run {run.id}: its snapshot {run.record.snapshot[:12]} is not in this repository "
+            "(never fetched, or removed by a `git gc --prune=now` that raced the run), so its "
+            "code cannot be restored; if a teammate has it, fetch gitrack's refs (gitrack pull, "
+            "or git fetch origin 'refs/gitrack/*:refs/gitrack/*')"
         )
     snap = repo.commit_info(run.record.snapshot)
     if snap.parents[:1] != (run.record.base_commit,):

@@ -22,7 +22,16 @@ class Run:
     built on first use (from the note cache's marshalled fields).
     """
 
-    __slots__ = ("_fields", "_record", "base_commit", "commit", "id", "public_text", "started")
+    __slots__ = (
+        "_fields",
+        "_record",
+        "base_commit",
+        "commit",
+        "id",
+        "public_text",
+        "snapshot",
+        "started",
+    )
 
     def __init__(self, record: RunRecord, commit: str, public_text: str | None = None) -> None:
         self._record: RunRecord | None = record
@@ -32,15 +41,16 @@ class Run:
         self.id = record.id
         self.started = record.started
         self.base_commit = record.base_commit
+        self.snapshot = record.snapshot
 
     @classmethod
     def lazy(
-        cls, commit: str, summary: tuple[str, str, str], public_text: str, fields: bytes
+        cls, commit: str, summary: tuple[str, str, str, str], public_text: str, fields: bytes
     ) -> Run:
         run = cls.__new__(cls)
         run._record, run._fields = None, fields
         run.commit, run.public_text = commit, public_text
-        run.id, run.started, run.base_commit = summary
+        run.id, run.started, run.base_commit, run.snapshot = summary
         return run
 
     @property
@@ -135,6 +145,21 @@ def _pick_current(repo: Repo, copies: list[Run]) -> Run:
         )
 
     return max(unique.values(), key=rank)
+
+
+def lost_snapshots(repo: Repo, runs: list[Run]) -> str | None:
+    """A warning naming the runs whose snapshot is not in this repository, or None.
+
+    One object lookup per run (no note parsing): cheap enough for every listing.
+    """
+    lost = [run.id for run in runs if not repo.has_object(run.snapshot)]
+    if not lost:
+        return None
+    return (
+        f"{len(lost)} run(s) lost their snapshot, so their code cannot be restored: "
+        f"{', '.join(lost[:5])}{' …' if len(lost) > 5 else ''} (never fetched, or removed by "
+        "a `git gc --prune=now` that raced the run; gitrack pull fetches a teammate's copy)"
+    )
 
 
 def resolve(runs: Runs, ref: str) -> Run:

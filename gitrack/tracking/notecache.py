@@ -20,10 +20,10 @@ from typing import Any
 from gitrack import __version__
 from gitrack.tracking.record import FORMAT_VERSION, RunRecord, parse_committed_line
 
-# ("run", (id, started, base_commit), public JSON without "commit", marshalled fields)
+# ("run", (id, started, base_commit, snapshot), public JSON without "commit", marshalled fields)
 # | ("committed", run id) | ("bad", line number, reason)
 Item = tuple[Any, ...]
-CACHE_FORMAT = 3  # bump whenever Item changes shape or parse_note accepts less
+CACHE_FORMAT = 4  # bump whenever Item changes shape or parse_note accepts less
 _KEY = ("gitrack-notes-cache", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 
 
@@ -44,7 +44,7 @@ def parse_note(text: str) -> list[Item]:
         public = record.to_public("")
         del public["commit"]
         text_public = json.dumps(public, ensure_ascii=False, separators=(",", ":"))
-        summary = (record.id, record.started, record.base_commit)
+        summary = (record.id, record.started, record.base_commit, record.snapshot)
         items.append(("run", summary, text_public, marshal.dumps(dict(vars(record)))))
     return items
 

@@ -16,8 +16,9 @@ from gitrack.data.layout import cache_root, pending_markers
 from gitrack.errors import UsageError
 from gitrack.git import Repo, WorktreeTree
 from gitrack.git.refs import NOTES_REF, PINS_REF
+from gitrack.git.transient import ObjectMissingError
 from gitrack.paths import check_relative, repo_relative
-from gitrack.tracking import envinfo, events, runner
+from gitrack.tracking import envinfo, events, pins, runner
 from gitrack.tracking.cache_folder import writable_cache_root
 from gitrack.tracking.events import Logged
 from gitrack.tracking.record import RunRecord, add_line, new_run_id, utc_timestamp
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from gitrack.tracking.rundata import RunData
 
 PAUSE_S = 60  # pause_for_test: long enough for any test to kill us
+PIN_ATTEMPTS = 3  # writing the snapshot again after a `git gc` removed it
 
 
 @dataclass
@@ -121,6 +123,7 @@ class Recording:
         self.snapshot = ""
         self.state: WorktreeTree | None = None
         self.env: dict[str, str] = {}
+        self.notices: list[str] = []  # said to the user, not recorded in the run
 
     @classmethod
     def begin(
@@ -138,6 +141,7 @@ class Recording:
         """Everything before the command: data hashed and cached, snapshot taken and pinned."""
         here = Path(cwd)
         repo = Repo.discover(here)
+        notices = _check_refs(repo)
         settings = config.load(repo.root)
         # Before anything is written: a run with data (or one whose command logs outputs
         # through the API) must not find out after the command that its cache is unusable.
@@ -153,6 +157,7 @@ class Recording:
             _metrics_path(metrics_file, settings.metrics, repo.root, here),
             _data_paths(repo.root, here, outputs, settings.outputs),
         )
+        recording.notices = notices
         data_paths = _data_paths(repo.root, here, datasets, settings.data)
         try:
             recording._take_snapshot(data_paths)
@@ -172,12 +177,29 @@ class Recording:
             self.data = self.data or _open_data(repo, self.settings, run_id)
             self.data.take_large_files(sorted(state.skipped))
         self.state = state
-        self.snapshot = repo.create_commit(
-            state.tree, [self.head.commit], f"gitrack snapshot of run {run_id}\n"
-        )
-        pause_for_test("snapshot")  # the snapshot exists, not pinned yet
         self.env = envinfo.describe()
         packages = envinfo.installed_packages().encode()
+        for attempt in range(PIN_ATTEMPTS):
+            try:
+                self._write_and_pin(packages)
+                return
+            except ObjectMissingError:
+                # A `git gc` running meanwhile removed what was just written (it happens
+                # under load): write it all again, the tree too if it went.
+                if attempt == PIN_ATTEMPTS - 1:
+                    raise
+                if not repo.has_object(self.state.tree):
+                    self.state = repo.worktree.build_worktree_tree(
+                        self.settings.max_untracked_bytes
+                    )
+
+    def _write_and_pin(self, packages: bytes) -> None:
+        repo, run_id = self.repo, self.run_id
+        assert self.state is not None
+        self.snapshot = repo.create_commit(
+            self.state.tree, [self.head.commit], f"gitrack snapshot of run {run_id}\n"
+        )
+        pause_for_test("snapshot")  # the snapshot exists, not pinned yet
         self.env["packages"] = repo.write_blob(packages)
         payload = repo.tree_from_files({"packages.txt": packages})
         # Pin before the command starts: a `git gc --prune=now` during a long run must not
@@ -241,7 +263,7 @@ class Recording:
                 lambda text: add_line(text, line),
                 f"gitrack: record run {self.run_id}\n",
             )
-        shown = [*self.settings.warnings, *warnings]  # config warnings: not the run's own
+        shown = [*self.notices, *self.settings.warnings, *warnings]  # not the run's own
         return RunResult(record, self.head.commit, outcome.exit_code, shown, outcome.error)
 
     def _record(
@@ -321,6 +343,16 @@ def pause_for_test(phase: str) -> None:
     if name == phase and marker:
         Path(marker).write_text(str(os.getpid()))
         time.sleep(PAUSE_S)
+
+
+def _check_refs(repo: Repo) -> list[str]:
+    """Before the command: whatever would stop the note write after it (and lose the run)
+    stops the run now; pins a `git gc --prune=now` broke are rebuilt (said, not fatal)."""
+    for refname in (NOTES_REF, PINS_REF):
+        repo.refs.check_unlocked(refname)  # a stale lock a crashed git left
+    repo.refs.target(NOTES_REF)  # a notes tip that is gone or not a commit
+    notice = pins.repair(repo)
+    return [notice] if notice else []
 
 
 def _open_data(repo: Repo, settings: config.Config, run_id: str) -> RunData:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from gitrack import config
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
-from gitrack.git.refs import NOTES_REF, PINS_REF
-from gitrack.tracking import history
+from gitrack.git.refs import NOTES_REF, PINS_REF, NotACommitError
+from gitrack.tracking import history, pins
 from gitrack.tracking.record import merge_note_texts
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from gitrack.data.store import DataStore
 
 PUSH_ATTEMPTS = 8
+REFS = (NOTES_REF, PINS_REF)
 TRACKING_PREFIX = "refs/gitrack-remotes"
 
 
@@ -49,6 +50,7 @@ def tracking_ref(remote: str, ref: str) -> str:
 def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
     remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
+    _repair_pins(repo, report)
     before = {run.id for run in history.load_runs(repo).runs}
     _fetch_and_merge(repo, remote)
     after = history.load_runs(repo)
@@ -63,6 +65,7 @@ def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
 def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
     remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
+    _repair_pins(repo, report)
     refs = [ref for ref in (NOTES_REF, PINS_REF) if repo.refs.target(ref) is not None]
     if not refs:
         report.warnings.append("no runs recorded yet: nothing to push")
@@ -85,21 +88,41 @@ def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
     return report
 
 
+def _repair_pins(repo: Repo, report: SyncReport) -> None:
+    """Pins a `git gc --prune=now` broke can be neither merged nor pushed: rebuilt first."""
+    notice = pins.repair(repo)
+    if notice:
+        report.warnings.append(notice)
+
+
 def _fetch_and_merge(repo: Repo, remote: str) -> None:
     present = repo.transport.remote_refs(remote, [NOTES_REF, PINS_REF])
     if not present:
         return
     repo.transport.fetch(remote, [f"+{ref}:{tracking_ref(remote, ref)}" for ref in present])
-    if NOTES_REF in present:
-        theirs = repo.refs.target(tracking_ref(remote, NOTES_REF))
-        if theirs is not None:
-            repo.notes.merge(
-                NOTES_REF, theirs, merge_note_texts, f"gitrack: merge runs from {remote}\n"
-            )
-    if PINS_REF in present:
-        theirs = repo.refs.target(tracking_ref(remote, PINS_REF))
-        if theirs is not None:
-            repo.refs.merge_history(PINS_REF, theirs, f"gitrack: merge pins from {remote}\n")
+    # Both checked before either is merged: a remote gone wrong changes nothing here.
+    their_notes, their_pins = (
+        _their_tip(repo, remote, ref) if ref in present else None for ref in REFS
+    )
+    if their_notes is not None:
+        message = f"gitrack: merge runs from {remote}\n"
+        repo.notes.merge(NOTES_REF, their_notes, merge_note_texts, message)
+    if their_pins is not None:
+        repo.refs.merge_history(PINS_REF, their_pins, f"gitrack: merge pins from {remote}\n")
+
+
+def _their_tip(repo: Repo, remote: str, ref: str) -> str | None:
+    """The commit the remote's ``ref`` points at (as fetched), refusing anything else:
+    a blob or a tree there holds no runs, and gitrack never forces over it."""
+    try:
+        return repo.refs.target(tracking_ref(remote, ref))
+    except NotACommitError as exc:
+        raise GitrackError(
+            f"remote {remote!r}: its {ref} points at a {exc.kind} ({exc.target[:12]}), not a "
+            "commit, so it holds no runs to merge (nothing was changed here); fix that ref on "
+            f"the remote, e.g. delete it if nothing else uses it (git push {remote} :{ref}), "
+            "then try again"
+        ) from exc
 
 
 def run_objects(runs: Iterable[history.Run]) -> list[str]:

@@ -7,7 +7,11 @@ covered by test_install.py; here: the hook files and the hooks' behaviour.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -271,6 +275,69 @@ def test_hooks_never_fail_git_with_a_broken_config(tmp_path: Path) -> None:
     assert head(a) == head(a, "other")
 
 
+def venv_like(folder: Path) -> Path:
+    """An interpreter at ``folder/bin/python`` that imports what this one does: a symlink to
+    it, with this virtualenv's pyvenv.cfg and packages beside it (as `python -m venv` lays
+    out a venv), so that ``folder`` may be named anything."""
+    (folder / "bin").mkdir(parents=True)
+    python = folder / "bin" / "python"
+    python.symlink_to(sys.executable)
+    config = Path(sys.prefix) / "pyvenv.cfg"
+    if config.is_file():
+        shutil.copy(config, folder / "pyvenv.cfg")
+        (folder / "lib").symlink_to(Path(sys.prefix) / "lib")
+    return python
+
+
+HOSTILE_NAMES = {
+    "command substitution": "venv $(touch PWNED)",
+    "backtick": "venv `touch PWNED`",
+    "double quote": 'venv "quoted',
+    "single quote": "venv's",
+    "all at once": "v $(touch PWNED) `touch PWNED` \"q' $HOME ; touch PWNED",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES.values(), ids=HOSTILE_NAMES.keys())
+def test_hooks_work_with_an_interpreter_path_the_shell_would_parse(
+    tmp_path: Path, name: str
+) -> None:
+    """The interpreter's path is written into the hook scripts: it must stay one word,
+    never run as shell code, whatever its folder is called."""
+    python = venv_like(tmp_path / name)
+    repo = data_repo(tmp_path, "")
+    train = write(repo / "data" / "train.csv", "x,y\n1,2\n")
+    installed = subprocess.run(
+        [str(python), "-m", "gitrack", "install"], cwd=repo, capture_output=True, text=True
+    )
+    assert installed.returncode == 0, installed.stderr
+    [assignment] = [
+        line
+        for line in (hooks_of(repo) / "post-commit").read_text().splitlines()
+        if line.startswith("gitrack_python=")
+    ]
+    read_back = subprocess.run(
+        ["sh", "-c", f'{assignment}\nprintf %s "$gitrack_python"'], capture_output=True, text=True
+    )
+    assert read_back.stdout == str(python), read_back.stderr  # sh reads the path as written
+    write(repo / "train.py", "print('lr 0.1')\n")
+    run_id = record("true", cwd=repo)
+    write(train, "x,y\n1,2\n9,9\n")
+
+    switched = git_proc("checkout", "-q", "-b", "other", cwd=repo)  # post-checkout
+    committed = git_proc("commit", "-q", "-am", "the good one", cwd=repo)  # post-commit
+
+    assert switched.returncode == 0, switched.stderr
+    [line] = gitrack_lines(switched.stderr)
+    assert "data/train.csv" in line and run_id[:8] in line, switched.stderr
+    assert committed.returncode == 0, committed.stderr
+    assert gitrack_lines(committed.stderr) == [
+        f"gitrack: this commit holds exactly the code of run {run_id}"
+    ], committed.stderr
+    assert sorted(tmp_path.rglob("PWNED")) == []
+    assert sorted(Path.home().rglob("PWNED")) == []
+
+
 def test_a_hook_whose_python_is_gone_prints_one_line(repo: Path) -> None:
     write(repo / "gitrack.toml", 'data = ["data/x.csv"]\n')
     write(repo / "data" / "x.csv", "1\n")
@@ -320,6 +387,65 @@ def test_a_commit_with_other_content_gets_no_mark(repo: Path, difference: str) -
     assert gitrack_lines(proc.stderr) == []
     assert "committed" not in git("log", "-1", cwd=repo)
     assert git("notes", "--ref=gitrack", "list", "HEAD", cwd=repo, check=False) == ""
+
+
+def committed_marks(repo: Path) -> list[str]:
+    """The run ids the `committed` lines of HEAD's note name."""
+    text = git("notes", "--ref=gitrack", "show", "HEAD", cwd=repo, check=False)
+    return [json.loads(line)["run"] for line in text.split("\n") if '"type":"committed"' in line]
+
+
+@pytest.mark.parametrize("committed", ["first", "second", "neither"])
+@pytest.mark.parametrize("hook", ["git commit", "python alone"])
+def test_committing_one_runs_code_marks_only_that_run(
+    repo: Path, hook: str, committed: str
+) -> None:
+    """Two runs of different code on the parent: the commit holds one run's code (or
+    neither), and only that run is marked. "git commit": hook.sh's fast path, then
+    python; "python alone": gitrack's post-commit without the shell's filter."""
+    install(repo)
+    code = {"first": "print('lr 0.1')\n", "second": "print('lr 0.2')\n", "neither": "pass\n"}
+    run_ids = {}
+    for which in ("first", "second"):
+        write(repo / "train.py", code[which])
+        run_ids[which] = record("true", cwd=repo)
+    write(repo / "train.py", code[committed])
+
+    if hook == "git commit":
+        proc = git_proc("commit", "-q", "-am", committed, cwd=repo)
+    else:
+        git("-c", "core.hooksPath=/dev/null", "commit", "-q", "-am", committed, cwd=repo)
+        proc = subprocess.run(
+            [sys.executable, "-m", "gitrack.hookrun", "post-commit"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+        )
+
+    assert proc.returncode == 0, proc.stderr
+    expected = [run_ids[committed]] if committed in run_ids else []
+    assert committed_marks(repo) == expected
+    assert gitrack_lines(proc.stderr) == [
+        f"gitrack: this commit holds exactly the code of run {run_id}" for run_id in expected
+    ]
+
+
+def test_a_stale_notes_lock_costs_the_commit_no_wait(repo: Path) -> None:
+    """A lock a crashed git left: the hook says so at once (one line naming the file)
+    instead of holding `git commit` up for the ten seconds of retries."""
+    install(repo)
+    write(repo / "train.py", "print('lr 0.1')\n")
+    record("true", cwd=repo)
+    lock = write(repo / ".git" / "refs" / "notes" / "gitrack.lock", "")
+    os.utime(lock, (time.time() - 3600, time.time() - 3600))
+    started = time.monotonic()
+
+    proc = git_proc("commit", "-q", "-am", "the good one", cwd=repo)
+
+    assert time.monotonic() - started < 5
+    assert proc.returncode == 0, proc.stderr
+    [line] = gitrack_lines(proc.stderr)
+    assert str(lock) in line and "stale" in line, line
 
 
 # ---------------------------------------------------------------------- pre-push

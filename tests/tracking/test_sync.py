@@ -291,3 +291,34 @@ def test_junk_and_forged_lines_from_a_remote_are_kept_but_never_trusted(
     assert not (tmp_path / "evil").exists()
     assert not Path("/tmp/gitrack-evil").exists()
     assert {NOTES, PINS} <= ref_names(b)
+
+
+# ------------------------------------------------------- a remote ref gone wrong
+@pytest.mark.parametrize("kind", ["blob", "tree"])
+@pytest.mark.parametrize("ref", [NOTES, PINS])
+def test_a_remote_ref_that_is_not_a_commit_fails_pull_and_push_clearly(
+    team: tuple[Path, Path, Path], ref: str, kind: str
+) -> None:
+    """Someone set the remote's refs/notes/gitrack (or pins) to a blob or a tree: no
+    traceback, one line naming the remote and the ref; the local runs stay as they are."""
+    origin, a, b = team
+    record("true", cwd=a)
+    ok("push", cwd=a)
+    mine = record("true", cwd=b)
+    if kind == "blob":
+        wrong = git("hash-object", "-w", "--stdin", cwd=origin, input="not runs\n").strip()
+    else:
+        wrong = git("rev-parse", "HEAD^{tree}", cwd=origin).strip()
+    git("update-ref", ref, wrong, cwd=origin)
+    local = {name: git("rev-parse", name, cwd=b).strip() for name in (NOTES, PINS)}
+
+    for command in ("pull", "push"):
+        res = gitrack(command, cwd=b)
+
+        assert res.code == 1, res.err
+        [line] = res.err_lines
+        assert line.startswith("Error:") and "Traceback" not in res.err, res.err
+        assert "'origin'" in line and ref in line and f"a {kind}" in line, line
+        assert {name: git("rev-parse", name, cwd=b).strip() for name in (NOTES, PINS)} == local
+    assert ls_ids(b) == [mine]
+    assert remote_refs(origin)[ref] == wrong  # never forced over
