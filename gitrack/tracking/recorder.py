@@ -58,6 +58,7 @@ def record_run(
     datasets: list[str] | tuple[str, ...] = (),
     outputs: list[str] | tuple[str, ...] = (),
     cwd: str | os.PathLike[str] = ".",
+    experiment: str | None = None,
 ) -> RunResult:
     """Run ``argv`` and record it on HEAD. Raises before the command starts if it cannot record.
 
@@ -76,18 +77,38 @@ def record_run(
         datasets=datasets,
         outputs=outputs,
         cwd=cwd,
+        experiment=experiment,
     )
     try:
         events_path = recording.events_path()
-        outcome = runner.execute(
-            argv,
-            recording.here,
-            events.child_environment(recording.run_id, events_path, recording.params),
+        env = events.child_environment(
+            recording.run_id, events_path, recording.params, recording.experiment
         )
+        outcome = runner.execute(argv, recording.here, env)
         logged = events.read_events(events_path)
         return recording.finish(outcome, logged)
     finally:
         recording.close()
+
+
+def _experiment(given: str | None, settings: config.Config) -> str | None:
+    chosen = given or os.environ.get(events.EXPERIMENT_VAR) or settings.experiment
+    if chosen is None:
+        return None
+    if not chosen.strip() or len(chosen) > 250 or any(ord(c) < 32 for c in chosen):
+        raise UsageError(
+            f"experiment name {chosen[:40]!r} is not valid: 1 to 250 characters, "
+            "no control characters (e.g. -e lr-search)"
+        )
+    return chosen
+
+
+def _parent(given: str | None) -> str | None:
+    """The enclosing run's id; an unreadable $GITRACK_PARENT_RUN is ignored (not ours)."""
+    chosen = given or os.environ.get(events.PARENT_VAR) or None
+    if chosen is None or not (4 <= len(chosen) <= 64) or chosen.strip("0123456789abcdef"):
+        return None
+    return chosen
 
 
 class Recording:
@@ -121,6 +142,8 @@ class Recording:
         self.snapshot = ""
         self.state: WorktreeTree | None = None
         self.env: dict[str, str] = {}
+        self.experiment: str | None = None
+        self.parent: str | None = None  # the run this one runs inside (nested runs)
 
     @classmethod
     def begin(
@@ -134,8 +157,13 @@ class Recording:
         datasets: list[str] | tuple[str, ...] = (),
         outputs: list[str] | tuple[str, ...] = (),
         cwd: str | os.PathLike[str] = ".",
+        experiment: str | None = None,
+        parent: str | None = None,
     ) -> Recording:
-        """Everything before the command: data hashed and cached, snapshot taken and pinned."""
+        """Everything before the command: data hashed and cached, snapshot taken and pinned.
+
+        ``experiment`` defaults to $GITRACK_EXPERIMENT, then the config's; ``parent`` to
+        $GITRACK_PARENT_RUN (set by an enclosing `gitrack run`)."""
         here = Path(cwd)
         repo = Repo.discover(here)
         settings = config.load(repo.root)
@@ -153,6 +181,8 @@ class Recording:
             _metrics_path(metrics_file, settings.metrics, repo.root, here),
             _data_paths(repo.root, here, outputs, settings.outputs),
         )
+        recording.experiment = _experiment(experiment, settings)
+        recording.parent = _parent(parent)
         data_paths = _data_paths(repo.root, here, datasets, settings.data)
         try:
             recording._take_snapshot(data_paths)
@@ -258,6 +288,8 @@ class Recording:
             started=self.started,
             id=self.run_id,
             name=self.name,
+            experiment=self.experiment,
+            parent=self.parent,
             command=list(self.command),
             cwd=_relative_cwd(self.repo.root, self.here),
             base_commit=self.head.commit,
