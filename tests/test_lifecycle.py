@@ -96,6 +96,8 @@ def test_edits_are_lines_not_runs_and_git_log_stays_readable(repo: Path) -> None
     assert sum('"type":"edit"' in line for line in log.splitlines()) == 1
     message = git("log", "-1", "--format=%s", "refs/notes/gitrack", cwd=repo)
     assert message == f"gitrack: delete run {run_id}\n"
+    checked = gitrack("fsck", cwd=repo)  # edit lines are not bad lines
+    assert checked.code == 0 and "not a gitrack run" not in checked.out + checked.err
 
 
 def test_bad_edits_fail_clearly_and_append_nothing(repo: Path) -> None:
@@ -121,6 +123,21 @@ def test_an_edit_right_after_another_always_takes_effect(repo: Path) -> None:
         ok("rm", "--undo", run_id, cwd=repo)
         ok("tag", run_id, f"i={i}", cwd=repo)
     assert by_id(repo)[run_id]["tags"] == {"i": "4"}
+
+
+def test_an_edit_after_a_seen_edit_wins_even_if_that_ones_clock_was_ahead(repo: Path) -> None:
+    from gitrack.commands.context import Context
+    from gitrack.git.refs import NOTES_REF
+
+    run_id = record("true", cwd=repo)
+    ahead = edits.edit_line(run_id, edits.EDIT, "2999-01-01T00:00:00.000000Z", {"tags.x": "1"})
+    ctx = Context.open(repo)
+    commit = ctx.load_runs().runs[0].commit
+    ctx.repo.notes.update(NOTES_REF, commit, lambda t: add_line(t, ahead), "teammate\n")
+    assert by_id(repo)[run_id]["tags"] == {"x": "1"}
+    ok("tag", run_id, "x=2", cwd=repo)  # made after seeing x=1: must win
+    assert by_id(repo)[run_id]["tags"] == {"x": "2"}
+    assert edits.next_timestamp("2999-01-01T00:00:00.999999Z") == "2999-01-01T00:00:01.000000Z"
 
 
 def test_api_set_tag_log_metric_after_the_run_and_delete_run(repo: Path) -> None:
@@ -298,6 +315,22 @@ def test_forged_edit_lines_are_ignored_or_trimmed() -> None:
     states = edits.fold_lines([good, *forged])
     assert states[run].changes == {"tags.ok": "1", "name": "n"}
     assert not states[run].hidden
+
+
+def test_forged_and_future_typed_lines_in_a_note_change_nothing(repo: Path) -> None:
+    from gitrack.commands.context import Context
+    from gitrack.git.refs import NOTES_REF
+
+    run_id = record("true", cwd=repo)
+    later = '{"started":"' + TIMES[0] + '","v":2,"type":"archive","run":"' + run_id + '"}'
+    forged = '{"started":"' + TIMES[0] + '","v":1,"type":"delete","run":"../' + run_id + '"}'
+    ctx = Context.open(repo)
+    commit = ctx.load_runs().runs[0].commit
+    for line in (later, forged):
+        ctx.repo.notes.update(NOTES_REF, commit, lambda t, x=line: add_line(t, x), "forge\n")
+    res = gitrack("ls", "--json", cwd=repo)
+    assert res.code == 0 and res.err == ""  # skipped silently: no warning on every ls
+    assert [r["id"] for r in res.json()] == [run_id]
 
 
 # ---------------------------------------------------------------- experiments

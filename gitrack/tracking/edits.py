@@ -102,6 +102,16 @@ def parse_edit_line(line: str) -> EditItem | None:
     return ("edit", run_id, started, line, kind, values, unset)
 
 
+def has_type(line: str) -> bool:
+    """Whether a line is a JSON object with a top-level ``type``: not a run (a line type of
+    a later format, or an edit line too damaged to apply); readers skip it silently."""
+    try:
+        data = jsonsafe.loads(line)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("type"), str)
+
+
 def _editable(key: str) -> bool:
     return key in PLAIN_KEYS or any(key.startswith(p) and len(key) > len(p) for p in PREFIXES)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gitrack import __version__
-from gitrack.tracking.edits import is_typed_line, parse_edit_line
+from gitrack.tracking.edits import has_type, is_typed_line, parse_edit_line
 from gitrack.tracking.record import FORMAT_VERSION, RunRecord, parse_committed_line
 
 # ("run", (id, started, base_commit), public JSON without "commit", marshalled fields)
@@ -42,6 +42,8 @@ def parse_note(text: str) -> list[Item]:
             if edit is not None:
                 items.append(edit)
                 continue
+            if has_type(line):
+                continue  # not a run: a later line type, or a forged edit line
         try:
             record = RunRecord.from_line(line)
         except (ValueError, TypeError, OverflowError) as exc:
