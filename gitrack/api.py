@@ -341,6 +341,9 @@ def start_run(
     ``experiment`` defaults to the enclosing run's, $GITRACK_EXPERIMENT, then the config's.
     """
     global _active
+    problem = events.experiment_problem(experiment) if experiment is not None else None
+    if problem:
+        raise GitrackError(problem)
     if _active is not None and not nested:
         raise RunStateError(
             f"run {_active.id} is already active; end it before starting another, "
@@ -355,6 +358,9 @@ def start_run(
         run._open = True
         if name:
             run._emit({"e": "name", "v": name})
+        if experiment:
+            run._experiment = experiment
+            run._emit({"e": "experiment", "v": experiment})
     else:
         from gitrack.tracking.recorder import Recording
 

@@ -235,6 +235,55 @@ def test_edits_made_on_two_clones_converge_in_either_merge_order(tmp_path: Path)
     assert hidden[0]["tags"] == {"who": "b"}
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edits_on_two_real_clones_converge(tmp_path: Path, seed: int) -> None:
+    """Real git: random edits on two clones, pushed and pulled in a random order."""
+    rng = random.Random(seed)
+    origin = make_origin(tmp_path)
+    a = clone(origin, tmp_path / "a")
+    ids = [record("true", cwd=a, options=("-p", f"n={i}")) for i in range(2)]
+    ok("push", cwd=a)
+    b = clone(origin, tmp_path / "b")
+    ok("pull", cwd=b)
+    for step in range(10):
+        where = rng.choice([a, b])
+        run_id = rng.choice(ids)
+        action = rng.choice(["rm", "undo", "tag", "untag", "note", "rename", "sync"])
+        if action == "sync":
+            ok(rng.choice(["push", "pull"]), cwd=where)
+        elif action in ("rm", "undo"):
+            gitrack("rm", *(["--undo"] if action == "undo" else []), run_id, cwd=where)
+        elif action in ("tag", "untag"):
+            values = [f"k={step}"] if action == "tag" else ["--remove", "k"]
+            ok("tag", run_id, *values, cwd=where)
+        elif action == "note":
+            ok("note", run_id, f"note {step}", cwd=where)
+        else:
+            gitrack("rename", run_id, f"name-{step % 3}", cwd=where)  # may be taken: fine
+    ok("push", cwd=a)
+    ok("push", cwd=b)
+    ok("pull", cwd=a)
+    assert all_note_lines(a) == all_note_lines(b)
+    assert state(a) == state(b)
+    expected = edits.fold_lines(all_note_lines(a))
+    hidden = sorted(run_id for run_id, s in expected.items() if s.hidden)
+    assert state(a)[1] == hidden
+
+
+def test_edits_survive_an_amend_and_apply_once(repo: Path) -> None:
+    ok("install", cwd=repo)
+    run_id = record("true", cwd=repo)
+    ok("tag", run_id, "x=1", cwd=repo)
+    git("commit", "-q", "--amend", "-m", "amended", cwd=repo)  # copies the note, edits too
+    assert by_id(repo)[run_id]["tags"] == {"x": "1"}
+    assert by_id(repo)[run_id]["commit"] == head(repo)
+    ok("tag", run_id, "y=2", cwd=repo)  # written to the amended commit's note
+    ok("rm", run_id, cwd=repo)
+    assert runs(repo) == []
+    hidden = json.loads(ok("ls", "--deleted", "--json", cwd=repo))
+    assert [r["tags"] for r in hidden] == [{"x": "1", "y": "2"}]
+
+
 # ---------------------------------------------------------------- convergence
 RUN_IDS = ["a" * 16, "b" * 16]
 TIMES = [f"2026-01-01T00:00:0{s}.00000{u}Z" for s in range(3) for u in range(2)]
@@ -374,6 +423,18 @@ def test_experiments_lists_counts_and_best_run(repo: Path) -> None:
     assert lowest[0]["best_run"] == ids[0.5]
     text = ok("experiments", "--metric", "auc", cwd=repo)
     assert "search" in text and ids[0.7][:8] in text
+
+
+def test_start_run_experiment_under_gitrack_run(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = repo / "exp.py"
+    script.write_text("import gitrack\nwith gitrack.start_run(experiment='from-code'):\n    pass\n")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    chosen = record(sys.executable, str(script), cwd=repo)
+    forced = record(sys.executable, str(script), cwd=repo, options=("-e", "flag"))
+    seen = {r["id"]: r["experiment"] for r in runs(repo)}
+    assert seen == {chosen: "from-code", forced: "flag"}  # -e wins over the script
 
 
 # ---------------------------------------------------------------- nested runs

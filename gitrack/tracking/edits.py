@@ -166,8 +166,10 @@ def fold(items: Iterable[EditItem]) -> dict[str, RunState]:
     merged first or in which order the notes were read.
     """
     states: dict[str, RunState] = {}
-    for _tag, run_id, started, _line, kind, values, unset in sorted(
-        items, key=lambda item: (item[2], item[3])
+    # One line on two commits (a note copied by an amend or rebase) applies once.
+    unique = {(item[2], item[3]): item for item in items}
+    for _tag, run_id, started, _line, kind, values, unset in (
+        unique[key] for key in sorted(unique)
     ):
         state = states.setdefault(run_id, RunState())
         state.latest = started

@@ -42,7 +42,18 @@ class Logged:
     outputs: list[str] = field(default_factory=list)  # paths, hashed when the run ends
     failed: bool = False  # an exception left a start_run() block
     name: str | None = None  # start_run(name=...) inside `gitrack run`
+    experiment: str | None = None  # start_run(experiment=...) inside `gitrack run`
     warnings: list[str] = field(default_factory=list)  # lines of the event file skipped
+
+
+def experiment_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an experiment's name, or None."""
+    if not name.strip() or len(name) > 250 or any(ord(c) < 32 or c == "\x7f" for c in name):
+        return (
+            f"experiment name {name[:40]!r} is not valid: 1 to 250 characters, "
+            "no control characters (e.g. -e lr-search)"
+        )
+    return None
 
 
 def child_environment(
@@ -160,6 +171,8 @@ def _apply(logged: Logged, event: dict[str, Any]) -> None:
         logged.failed = True
     elif kind == "name":
         logged.name = str(event["v"])
+    elif kind == "experiment":
+        logged.experiment = str(event["v"])
 
 
 def _step(value: Any) -> int:

@@ -95,11 +95,9 @@ def _experiment(given: str | None, settings: config.Config) -> str | None:
     chosen = given or os.environ.get(events.EXPERIMENT_VAR) or settings.experiment
     if chosen is None:
         return None
-    if not chosen.strip() or len(chosen) > 250 or any(ord(c) < 32 for c in chosen):
-        raise UsageError(
-            f"experiment name {chosen[:40]!r} is not valid: 1 to 250 characters, "
-            "no control characters (e.g. -e lr-search)"
-        )
+    problem = events.experiment_problem(chosen)
+    if problem:
+        raise UsageError(problem)
     return chosen
 
 
@@ -143,6 +141,7 @@ class Recording:
         self.state: WorktreeTree | None = None
         self.env: dict[str, str] = {}
         self.experiment: str | None = None
+        self.experiment_given = False  # -e: the script's start_run(experiment=) does not win
         self.parent: str | None = None  # the run this one runs inside (nested runs)
 
     @classmethod
@@ -182,6 +181,7 @@ class Recording:
             _data_paths(repo.root, here, outputs, settings.outputs),
         )
         recording.experiment = _experiment(experiment, settings)
+        recording.experiment_given = experiment is not None
         recording.parent = _parent(parent)
         data_paths = _data_paths(repo.root, here, datasets, settings.data)
         try:
@@ -254,6 +254,12 @@ class Recording:
                 warnings.append(f"step metrics not stored: {exc}")
         if logged.name and not self.name:
             self.name = logged.name
+        if logged.experiment and not self.experiment_given:
+            problem = events.experiment_problem(logged.experiment)
+            if problem:  # never lose the run over it
+                warnings.append(f"start_run(experiment=…): {problem}")
+            else:
+                self.experiment = logged.experiment
         status = outcome.status
         if logged.failed and status == "ok":
             status = "failed"
