@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from remote_helpers import all_note_lines, clone, head, make_origin
 
+from gitrack.api import RunStateError
 from gitrack.tracking import edits
 from gitrack.tracking.record import add_line, merge_note_texts
 
@@ -160,6 +161,15 @@ def test_api_set_tag_log_metric_after_the_run_and_delete_run(repo: Path) -> None
         assert gitrack.get_run(run_id).hidden
         gitrack.restore_run(run_id)
         assert gitrack.runs().num_rows == 1
+        with gitrack.start_run() as live:
+            live.set_tag("phase", "train")
+        with pytest.raises(RunStateError, match="not active"):
+            live.log_metric("late", 0.5)  # the live object stays closed (test_api says so)
+        late = gitrack.get_run(live.id)  # a recorded run takes changes: edit lines
+        late.log_metric("test_auc", 0.5)
+        late.set_tag("phase", "tested")
+        assert gitrack.get_run(live.id).tags == {"phase": "tested"}
+        assert gitrack.get_run(live.id).metrics == {"test_auc": 0.5}
     finally:
         os.chdir(cwd)
 
