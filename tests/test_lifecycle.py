@@ -347,6 +347,27 @@ def test_random_edits_merged_in_random_orders_converge(data: st.DataObject) -> N
     rng.shuffle(shuffled)
     assert _summary(edits.fold_lines(final_a.split("\n"))) == _summary(expected)
     assert _summary(edits.fold_lines(shuffled)) == _summary(expected)  # read order: no matter
+    assert _summary(expected) == _summary(_reference(made))
+
+
+def _reference(lines: list[str]) -> dict[str, edits.RunState]:
+    """Last writer wins, written the slow, obvious way: for each key, the greatest
+    (started, line) among the lines that touch it."""
+    parsed = [(json.loads(line), line) for line in set(lines)]
+    out: dict[str, edits.RunState] = {}
+    for run_id in {data["run"] for data, _ in parsed}:
+        mine = [(d["started"], line, d) for d, line in parsed if d["run"] == run_id]
+        state = out[run_id] = edits.RunState(latest=max(mine)[0])
+        hides = [m for m in mine if m[2]["type"] != "edit"]
+        if hides and max(hides)[2]["type"] == "delete":
+            state.hidden, state.hidden_at = True, max(hides)[0]
+        keys = {k for _, _, d in mine for k in [*d.get("set", {}), *d.get("unset", [])]}
+        for key in keys:
+            last = max(
+                m for m in mine if key in m[2].get("set", {}) or key in m[2].get("unset", [])
+            )
+            state.changes[key] = last[2].get("set", {}).get(key)
+    return out
 
 
 def test_fold_is_last_writer_by_time_with_ties_by_line() -> None:
