@@ -13,7 +13,7 @@ import pytest
 from conftest import git, gitrack, record, runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from remote_helpers import all_note_lines, clone, head, make_origin
+from remote_helpers import all_note_lines, clone, gitrack_argv, head, make_origin, start_together
 
 from gitrack.api import RunStateError
 from gitrack.tracking import edits
@@ -139,6 +139,15 @@ def test_an_edit_after_a_seen_edit_wins_even_if_that_ones_clock_was_ahead(repo: 
     ok("tag", run_id, "x=2", cwd=repo)  # made after seeing x=1: must win
     assert by_id(repo)[run_id]["tags"] == {"x": "2"}
     assert edits.next_timestamp("2999-01-01T00:00:00.999999Z") == "2999-01-01T00:00:01.000000Z"
+
+
+def test_concurrent_edits_of_one_commit_are_all_kept(repo: Path) -> None:
+    run_id = record("true", cwd=repo)
+    commands = [(gitrack_argv("tag", run_id, f"k{i}=v"), repo) for i in range(4)]
+    commands.append((gitrack_argv("note", run_id, "busy"), repo))
+    assert all(res.code == 0 for res in start_together(commands))
+    run = by_id(repo)[run_id]
+    assert run["tags"] == {f"k{i}": "v" for i in range(4)} and run["note"] == "busy"
 
 
 def test_api_set_tag_log_metric_after_the_run_and_delete_run(repo: Path) -> None:
