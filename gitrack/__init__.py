@@ -24,6 +24,8 @@ _API = (
     "log_dataset",
     "get_run",
     "runs",
+    "delete_run",
+    "restore_run",
 )
 __all__ = ["__version__", *_API]
 

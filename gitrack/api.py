@@ -77,6 +77,8 @@ class Run:
         self._usage = resource.getrusage(resource.RUSAGE_SELF)
         self._open = False
         self._fixed_params: dict[str, str] = {}
+        self._outer: Run | None = None  # the run active before this nested one
+        self._experiment: str | None = None
 
     # ----------------------------------------------------------------- reading
     @property
@@ -121,6 +123,28 @@ class Run:
     def commit(self) -> str | None:
         return self._history.commit if self._history is not None else None
 
+    @property
+    def name(self) -> str | None:
+        return self._history.record.name if self._history is not None else None
+
+    @property
+    def experiment(self) -> str | None:
+        return self._history.record.experiment if self._history is not None else self._experiment
+
+    @property
+    def parent(self) -> str | None:
+        """The id of the run this one ran inside (``start_run(nested=True)``), if any."""
+        return self._history.record.parent if self._history is not None else None
+
+    @property
+    def note(self) -> str | None:
+        return self._history.record.note if self._history is not None else None
+
+    @property
+    def hidden(self) -> bool:
+        """Hidden by `gitrack rm` / ``gitrack.delete_run``."""
+        return self._history.hidden if self._history is not None else False
+
     def metric_history(self, key: str) -> list[tuple[int, float, float]]:
         """``(step, value, timestamp)`` for every value logged under ``key``, in order."""
         if self._history is None:
@@ -148,8 +172,11 @@ class Run:
             self.log_param(key, value)
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
-        """Microseconds: values are buffered and written when the run ends (or each second)."""
-        if not self._open:
+        """Microseconds: values are buffered and written when the run ends (or each second).
+
+        On a recorded run (``get_run``) the value is added as an edit line: it becomes the
+        run's metric ``key``; its step history is not extended (``step`` is not kept)."""
+        if not self._open and self._history is None:
             self._check_open()
         if not isinstance(key, str) or not key:
             raise MetricValueError(str(key), value, "its key must be a non-empty string")
@@ -159,6 +186,11 @@ class Run:
             number = float(value)
         except (OverflowError, ValueError) as exc:
             raise MetricValueError(key, value) from exc
+        if self._history is not None:
+            from gitrack.commands import lifecycle
+
+            self._change_recorded(lambda ctx: lifecycle.log_metrics(ctx, self._id, {key: number}))
+            return
         if step is None:
             step = self._steps.get(key, -1) + 1
         elif isinstance(step, bool) or not isinstance(step, numbers.Integral):
@@ -178,6 +210,13 @@ class Run:
             self.log_metric(key, value, step)
 
     def set_tag(self, key: str, value: Any) -> None:
+        """A tag; on a recorded run (``get_run``), added as an edit line."""
+        if self._history is not None:
+            from gitrack.commands import lifecycle
+
+            values = {str(key): str(value)}
+            self._change_recorded(lambda ctx: lifecycle.tag(ctx, self._id, values))
+            return
         self._check_open()
         self._logged.tags[key] = str(value)
         self._emit({"e": "tag", "k": key, "v": str(value)})
@@ -196,6 +235,40 @@ class Run:
         digest = _cache_dataset(rel, self._id)
         self._logged.datasets[rel] = digest
         self._emit({"e": "dataset", "k": rel, "h": digest})
+
+    def delete_tag(self, key: str) -> None:
+        """Remove a tag of a recorded run (an edit line)."""
+        from gitrack.commands import lifecycle
+
+        self._need_recorded("delete_tag")
+        self._change_recorded(lambda ctx: lifecycle.tag(ctx, self._id, {}, [key]))
+
+    def set_name(self, name: str) -> None:
+        """Rename a recorded run (`gitrack rename`)."""
+        from gitrack.commands import lifecycle
+
+        self._need_recorded("set_name")
+        self._change_recorded(lambda ctx: lifecycle.rename(ctx, self._id, name))
+
+    def set_note(self, text: str) -> None:
+        """Describe a recorded run in free text (`gitrack note`); "" removes it."""
+        from gitrack.commands import lifecycle
+
+        self._need_recorded("set_note")
+        self._change_recorded(lambda ctx: lifecycle.annotate(ctx, self._id, text))
+
+    def _need_recorded(self, what: str) -> None:
+        if self._history is None:
+            raise RunStateError(f"{what} changes a recorded run: use gitrack.get_run(id).{what}")
+
+    def _change_recorded(self, change: Any) -> None:
+        """Append an edit line for this recorded run, then read the run back."""
+        from gitrack.commands.context import Context
+        from gitrack.tracking import history
+
+        ctx = Context.open(self._where)
+        change(ctx)
+        self._history = history.resolve(ctx.load_runs(), self._id)
 
     # -------------------------------------------------------------- lifecycle
     def __enter__(self) -> Run:
@@ -221,7 +294,7 @@ class Run:
             return
         self._open = False
         if _active is self:
-            _active = None
+            _active = self._outer  # a nested run hands back to the run around it
         if self._writer is not None:
             if status != "ok":
                 self._writer.add({"e": "failed"})
@@ -258,13 +331,26 @@ def start_run(
     name: str | None = None,
     params: dict[str, Any] | None = None,
     tags: dict[str, Any] | None = None,
+    experiment: str | None = None,
+    nested: bool = False,
 ) -> Run:
-    """Start a run (a context manager); inside `gitrack run`, attach to that run."""
+    """Start a run (a context manager); inside `gitrack run`, attach to that run.
+
+    ``nested=True`` inside an active run (or under `gitrack run`) records a run of its
+    own whose ``parent`` is the run around it, as MLflow's ``start_run(nested=True)``.
+    ``experiment`` defaults to the enclosing run's, $GITRACK_EXPERIMENT, then the config's.
+    """
     global _active
-    if _active is not None:
-        raise RunStateError(f"run {_active.id} is already active; end it before starting another")
+    problem = events.experiment_problem(experiment) if experiment is not None else None
+    if problem:
+        raise GitrackError(problem)
+    if _active is not None and not nested:
+        raise RunStateError(
+            f"run {_active.id} is already active; end it before starting another, "
+            "or start a child run with start_run(nested=True)"
+        )
     attached = events.attached_run()
-    if attached is not None:
+    if attached is not None and not nested:
         run_id, path, fixed = attached
         run = Run(run_id, Logged())
         run._writer = events.EventWriter(path)
@@ -272,16 +358,25 @@ def start_run(
         run._open = True
         if name:
             run._emit({"e": "name", "v": name})
+        if experiment:
+            run._experiment = experiment
+            run._emit({"e": "experiment", "v": experiment})
     else:
         from gitrack.tracking.recorder import Recording
 
+        outer = _active
+        parent = outer.id if outer is not None else (attached[0] if attached else None)
         recording = Recording.begin(
             [sys.executable, *sys.argv],
             name=name,
             params={k: str(v) for k, v in (params or {}).items()},
             tags={k: str(v) for k, v in (tags or {}).items()},
+            experiment=experiment or (outer._experiment if outer is not None else None),
+            parent=parent if nested else None,
         )
         run = Run(recording.run_id, Logged())
+        run._outer = outer
+        run._experiment = recording.experiment
         run._recording = recording
         run._fixed_params = dict(recording.params)
         run._logged.tags.update(recording.tags)
@@ -351,6 +446,22 @@ def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:
 
     found = history.resolve(history.load_runs(Repo.discover(cwd)), id_or_prefix)
     return Run(found.id, Logged(), found, where=os.path.abspath(cwd))
+
+
+def delete_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> None:
+    """Hide a recorded run, as `gitrack rm` (``restore_run`` undoes it)."""
+    from gitrack.commands import lifecycle
+    from gitrack.commands.context import Context
+
+    lifecycle.hide(Context.open(cwd), [id_or_prefix])
+
+
+def restore_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> None:
+    """Show a hidden run again, as `gitrack rm --undo`."""
+    from gitrack.commands import lifecycle
+    from gitrack.commands.context import Context
+
+    lifecycle.hide(Context.open(cwd), [id_or_prefix], undo=True)
 
 
 def runs(

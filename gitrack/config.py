@@ -42,6 +42,7 @@ class Config:
     remote: RemoteSettings | None = None  # the team's data cache ([remote] url = ...)
     push_runs: bool = True  # the pre-push hook publishes runs with the branch
     restore_data: bool = False  # post-checkout/merge hooks restore datasets, not just warn
+    experiment: str | None = None  # the experiment runs belong to unless told otherwise
     warnings: tuple[str, ...] = field(default=(), compare=False)  # unknown keys, etc.
 
 
@@ -123,6 +124,7 @@ SCHEMA: dict[str, Key] = {
     "push_runs": Key(_flag, "push_runs = false"),
     "restore_data": Key(_flag, "restore_data = true"),
     "remote": Key(_table, '[remote] url = "s3://bucket/prefix"'),
+    "experiment": Key(_string, 'experiment = "baseline-search"'),
 }
 REMOTE_SCHEMA: dict[str, Key] = {
     "url": Key(_string, 'url = "s3://bucket/prefix"'),

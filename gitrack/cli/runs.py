@@ -17,6 +17,9 @@ from gitrack.views.terminal import printable, printable_json
     context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_interspersed_args": False}
 )
 @click.option("--name", help="A name for the run (also accepted where a run id is).")
+@click.option(
+    "-e", "--experiment", metavar="NAME", help="The experiment the run belongs to (gitrack ls -e)."
+)
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A parameter.")
 @click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag.")
 @click.option(
@@ -45,6 +48,7 @@ from gitrack.views.terminal import printable, printable_json
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(
     name: str | None,
+    experiment: str | None,
     params: tuple[str, ...],
     tags: tuple[str, ...],
     metrics_file: str | None,
@@ -65,6 +69,7 @@ def run(
       gitrack run -- python train.py
       gitrack run --name baseline -p lr=0.1 -p seed=1 -m metrics.json -- python train.py --lr 0.1
       gitrack run -d data/train.parquet -d data/images -o model.pt -- python train.py
+      gitrack run -e lr-search -p lr=0.01 -- python train.py --lr 0.01
     """
     from gitrack.tracking import recorder
 
@@ -79,6 +84,7 @@ def run(
         metrics_file=metrics_file,
         datasets=datasets,
         outputs=outputs,
+        experiment=experiment,
     )
     if result.error:
         click.echo(f"gitrack: {printable(result.error)}", err=True)
@@ -97,7 +103,18 @@ def run(
 @click.option("-n", "limit", type=click.IntRange(min=0), help="Show only the first N runs.")
 @click.option("--where", metavar="EXPR", help="Only runs matching EXPR (see examples).")
 @click.option("--sort", metavar="[-]KEY", help="Order by KEY; a leading - for descending.")
-def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | None) -> None:
+@click.option("--deleted", is_flag=True, help="List only the runs hidden by `gitrack rm`.")
+@click.option("-e", "--experiment", metavar="NAME", help="Only the runs of experiment NAME.")
+@click.option("--flat", is_flag=True, help="Do not indent child runs under their parent.")
+def list_runs(
+    as_json: bool,
+    limit: int | None,
+    where: str | None,
+    sort: str | None,
+    deleted: bool,
+    experiment: str | None,
+    flat: bool,
+) -> None:
     """List every run in the repository, newest first.
 
     Runs on commits no branch reaches are listed too. A `*` after the status
@@ -112,12 +129,22 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
       gitrack ls -n 5
       gitrack ls --where "metrics.auc > 0.9 and params.model = 'tree'" --sort -metrics.auc
       gitrack ls --where "(status = 'failed' or dirty = true) and not tags.team = 'x'"
+      gitrack ls -e tuning --flat
+      gitrack ls --deleted
       gitrack ls --json | python -m json.tool
     """
     from gitrack.commands.listing import list_runs as select_runs
     from gitrack.views import render
 
-    listing = select_runs(_context(), where, sort, limit)
+    listing = select_runs(
+        _context(),
+        where,
+        sort,
+        limit,
+        deleted=deleted,
+        experiment=experiment,
+        nested=not (flat or as_json),
+    )
     _warn_all(listing.warnings)
     runs = listing.runs
     if as_json and not sys.stdout.isatty():
@@ -125,12 +152,16 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
         click.echo(printable_json("[" + ",".join(run.public_json() for run in runs) + "]"))
     elif as_json:
         _print_json([r.record.to_public(r.commit) for r in runs])
-    elif not runs and where:
-        click.echo(f"no run matches --where {where!r} ({listing.total} run(s) in all)", err=True)
+    elif not runs and deleted:
+        click.echo("no hidden runs", err=True)
+    elif not runs and (where or experiment is not None):
+        wanted = f"--where {where!r}" if where else f"experiment {experiment!r}"
+        click.echo(f"no run matches {wanted} ({listing.total} run(s) in all)", err=True)
     elif not runs:
         click.echo("no runs yet: record one with `gitrack run -- COMMAND`", err=True)
     else:
-        click.echo(render.table(runs, shutil.get_terminal_size((120, 24)).columns))
+        width = shutil.get_terminal_size((120, 24)).columns
+        click.echo(render.table(runs, width, listing.depths))
 
 
 @cli.command()
@@ -242,7 +273,7 @@ def export(path: Path, fmt: str | None, where: str | None, sort: str | None) -> 
     """Write every run as a table: one row per run, one column per field.
 
     Columns: id, name, commit, started, duration_s, status, dirty, exit_code,
-    user, host, then params.*, metrics.*, tags.*, datasets.*, outputs.*.
+    user, host, experiment, parent, then params.*, metrics.*, tags.*, datasets.*, outputs.*.
 
     \b
     Examples:

@@ -6,13 +6,32 @@ recorded runs' hashes for it.
 
 from __future__ import annotations
 
+import time
+
 from gitrack.commands.context import Context
 from gitrack.data import gc
 from gitrack.data.gc import DEFAULT_GRACE_S, GcReport
 from gitrack.data.layout import cache_root
 from gitrack.data.odb import Cache
+from gitrack.tracking.history import Run
+from gitrack.tracking.record import parse_timestamp
 
-__all__ = ["GcReport", "collect_garbage"]
+__all__ = ["GcReport", "collect_garbage", "kept_hidden"]
+
+
+def kept_hidden(hidden: list[Run], grace_s: float, now: float | None = None) -> list[Run]:
+    """The hidden runs whose data gc still keeps: hidden less than the grace period ago
+    (never less than the default two weeks, whatever --grace says), so that
+    `gitrack rm --undo`, here or from a teammate's clone, finds the data still there."""
+    cutoff = (time.time() if now is None else now) - max(grace_s, DEFAULT_GRACE_S)
+    return [run for run in hidden if run.hidden_at is None or _epoch(run.hidden_at) > cutoff]
+
+
+def _epoch(timestamp: str) -> float:
+    try:
+        return parse_timestamp(timestamp).timestamp()
+    except ValueError:
+        return float("inf")  # an unreadable time: keep the data
 
 
 def collect_garbage(
@@ -23,7 +42,7 @@ def collect_garbage(
 
     def run_references() -> tuple[list[str], list[str]]:
         loaded = ctx.load_runs()  # read anew each time: gc reads the notes twice
-        return run_objects(loaded.runs), loaded.warnings
+        return run_objects(loaded.runs + kept_hidden(loaded.hidden, grace_s)), loaded.warnings
 
     folder = cache_root(ctx.repo.common_dir, ctx.settings.cache, ctx.repo.root)
     return gc.collect(Cache(folder), run_references, grace_s, dry_run)

@@ -24,6 +24,8 @@ from gitrack import jsonsafe
 RUN_ID_VAR = "GITRACK_RUN_ID"
 EVENTS_VAR = "GITRACK_EVENTS"
 PARAMS_VAR = "GITRACK_PARAMS"  # the -p params, so the API can refuse a conflicting value
+PARENT_VAR = "GITRACK_PARENT_RUN"  # runs recorded inside a run are its children
+EXPERIMENT_VAR = "GITRACK_EXPERIMENT"
 FLUSH_EVERY_S = 1.0
 FLUSH_EVERY_EVENTS = 10_000
 
@@ -40,11 +42,35 @@ class Logged:
     outputs: list[str] = field(default_factory=list)  # paths, hashed when the run ends
     failed: bool = False  # an exception left a start_run() block
     name: str | None = None  # start_run(name=...) inside `gitrack run`
+    experiment: str | None = None  # start_run(experiment=...) inside `gitrack run`
     warnings: list[str] = field(default_factory=list)  # lines of the event file skipped
 
 
-def child_environment(run_id: str, path: Path, params: dict[str, str]) -> dict[str, str]:
-    return {RUN_ID_VAR: run_id, EVENTS_VAR: str(path), PARAMS_VAR: json.dumps(params)}
+def experiment_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an experiment's name, or None."""
+    if not name.strip() or len(name) > 250 or any(ord(c) < 32 or c == "\x7f" for c in name):
+        return (
+            f"experiment name {name[:40]!r} is not valid: 1 to 250 characters, "
+            "no control characters (e.g. -e lr-search)"
+        )
+    return None
+
+
+def child_environment(
+    run_id: str, path: Path, params: dict[str, str], experiment: str | None = None
+) -> dict[str, str]:
+    """What the command of run ``run_id`` gets: the API attaches to the run, and a
+    `gitrack run` (or ``start_run(nested=True)``) inside it records a child run of it, in
+    the same experiment."""
+    env = {
+        RUN_ID_VAR: run_id,
+        EVENTS_VAR: str(path),
+        PARAMS_VAR: json.dumps(params),
+        PARENT_VAR: run_id,
+    }
+    if experiment:
+        env[EXPERIMENT_VAR] = experiment
+    return env
 
 
 def attached_run() -> tuple[str, Path, dict[str, str]] | None:
@@ -145,6 +171,8 @@ def _apply(logged: Logged, event: dict[str, Any]) -> None:
         logged.failed = True
     elif kind == "name":
         logged.name = str(event["v"])
+    elif kind == "experiment":
+        logged.experiment = str(event["v"])
 
 
 def _step(value: Any) -> int:

@@ -28,6 +28,7 @@ from gitrack.data.odb import Cache
 from gitrack.errors import CorruptRecordError, GitrackError
 from gitrack.git import Repo
 from gitrack.git.refs import NOTES_REF, PINS_REF
+from gitrack.tracking.edits import has_type, is_typed_line
 from gitrack.tracking.record import RunRecord, parse_committed_line
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def read_runs(repo: Repo, refname: str, problems: list[Problem] | None) -> dict[
     """Every run in a notes ref, by id (a run copied by a rewrite counts once).
 
     Parses every line afresh (no notes cache: it is derived data, the thing to check).
-    Lines that are neither runs nor ``committed`` lines go to ``problems``.
+    Lines that are neither runs nor typed lines (``committed``, edits) go to ``problems``.
     """
     runs: dict[str, RunRecord] = {}
     for commit, blob in sorted(repo.notes.blobs(refname)):
@@ -140,6 +141,8 @@ def read_runs(repo: Repo, refname: str, problems: list[Problem] | None) -> dict[
         for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip() or parse_committed_line(line) is not None:
                 continue
+            if is_typed_line(line) and has_type(line):
+                continue  # an edit line (tracking/edits.py) or a later line type: not a run
             try:
                 record = RunRecord.from_line(line)
             except (ValueError, TypeError, OverflowError) as exc:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
 from gitrack.git.refs import NOTES_REF
+from gitrack.tracking.edits import EditItem, RunState, fold
 from gitrack.tracking.notecache import NoteCache, record_of
 from gitrack.tracking.record import RunRecord
 
@@ -23,15 +24,9 @@ class Run:
     """
 
     __slots__ = (
-        "_fields",
-        "_record",
-        "base_commit",
-        "commit",
-        "id",
-        "public_text",
-        "snapshot",
-        "started",
-    )
+        "_fields", "_record", "base_commit", "commit", "hidden", "hidden_at", "id",
+        "public_text", "snapshot", "started",
+    )  # fmt: skip
 
     def __init__(self, record: RunRecord, commit: str, public_text: str | None = None) -> None:
         self._record: RunRecord | None = record
@@ -42,6 +37,8 @@ class Run:
         self.started = record.started
         self.base_commit = record.base_commit
         self.snapshot = record.snapshot
+        self.hidden = False  # hidden by `gitrack rm` (edit lines, see tracking/edits.py)
+        self.hidden_at: str | None = None  # when: the delete line's timestamp
 
     @classmethod
     def lazy(
@@ -51,7 +48,15 @@ class Run:
         run._record, run._fields = None, fields
         run.commit, run.public_text = commit, public_text
         run.id, run.started, run.base_commit, run.snapshot = summary
+        run.hidden, run.hidden_at = False, None
         return run
+
+    def apply(self, state: RunState) -> None:
+        """Take the run's edit lines into account: hidden or not, tags, name, note…"""
+        self.hidden, self.hidden_at = state.hidden, state.hidden_at
+        if state.changes:
+            self._record = state.apply_to(self.record)
+            self._fields, self.public_text = None, None  # JSON rebuilt from the edited record
 
     @property
     def record(self) -> RunRecord:
@@ -80,9 +85,15 @@ class Run:
 
 @dataclass
 class Runs:
-    runs: list[Run]  # newest first
+    runs: list[Run]  # newest first, without the hidden ones (`gitrack rm`)
     warnings: list[str] = field(default_factory=list)
     committed_as: dict[str, list[str]] = field(default_factory=dict)  # run id -> commits
+    hidden: list[Run] = field(default_factory=list)  # hidden runs, newest first
+    edits: dict[str, RunState] = field(default_factory=dict)  # run id -> its edits folded
+
+    def everything(self) -> list[Run]:
+        """Visible and hidden runs, newest first (what ids and gc must still see)."""
+        return sorted(self.runs + self.hidden, key=lambda r: (r.started, r.id), reverse=True)
 
 
 def load_runs(repo: Repo) -> Runs:
@@ -94,21 +105,29 @@ def load_runs(repo: Repo) -> Runs:
     """
     path = repo.common_dir / "gitrack" / "notes.cache"
     try:
-        by_id, warnings, committed_as = _collect(repo, NoteCache(path))
+        by_id, warnings, committed_as, edits = _collect(repo, NoteCache(path))
     except (IndexError, TypeError, ValueError):
         # A cache file damaged in a way its key check missed: parse everything afresh.
-        by_id, warnings, committed_as = _collect(repo, NoteCache(path, trusted=False))
+        by_id, warnings, committed_as, edits = _collect(repo, NoteCache(path, trusted=False))
     runs = [_pick_current(repo, copies) for copies in by_id.values()]
     runs.sort(key=lambda r: (r.started, r.id), reverse=True)
-    return Runs(runs, warnings, committed_as)
+    states = fold(edits)
+    for run in runs:
+        state = states.get(run.id)
+        if state is not None:
+            run.apply(state)
+    visible = [run for run in runs if not run.hidden]
+    hidden = [run for run in runs if run.hidden]
+    return Runs(visible, warnings, committed_as, hidden, states)
 
 
 def _collect(
     repo: Repo, cache: NoteCache
-) -> tuple[dict[str, list[Run]], list[str], dict[str, list[str]]]:
+) -> tuple[dict[str, list[Run]], list[str], dict[str, list[str]], list[EditItem]]:
     by_id: dict[str, list[Run]] = {}
     warnings: list[str] = []
     committed_as: dict[str, list[str]] = {}
+    edits: list[EditItem] = []  # from every note: a run's edits apply wherever they sit
     for commit, blob in repo.notes.blobs(NOTES_REF):
         for item in cache.items(blob, repo.notes.read_text):
             if item[0] == "run":
@@ -116,13 +135,15 @@ def _collect(
                 by_id.setdefault(run.id, []).append(run)
             elif item[0] == "committed":
                 committed_as.setdefault(item[1], []).append(commit)
+            elif item[0] == "edit":
+                edits.append(item)
             else:
                 warnings.append(
                     f"skipped note line {item[1]} on commit {commit[:10]}: "
                     f"not a gitrack run ({item[2]})"
                 )
     cache.save()
-    return by_id, warnings, committed_as
+    return by_id, warnings, committed_as, edits
 
 
 def _pick_current(repo: Repo, copies: list[Run]) -> Run:
@@ -163,17 +184,24 @@ def lost_snapshots(repo: Repo, runs: list[Run]) -> str | None:
 
 
 def resolve(runs: Runs, ref: str) -> Run:
-    """A run by id or unique prefix (at least 4 characters), or by exact name."""
-    named = [r for r in runs.runs if r.record.name == ref]
+    """A run by id or unique prefix (at least 4 characters), or by exact name.
+
+    Hidden runs are found too (to show, restore or check out one), but a name names a
+    visible run first.
+    """
+    named = [r for r in runs.runs if r.record.name == ref] or [
+        r for r in runs.hidden if r.record.name == ref
+    ]
     if len(named) == 1:
         return named[0]
     wanted = ref.strip().lower()
     if len(wanted) < MIN_PREFIX:
         raise UsageError(f"run id {ref!r} is too short: give at least {MIN_PREFIX} characters")
-    exact = [r for r in runs.runs if r.id == wanted]
+    candidates = runs.runs + runs.hidden
+    exact = [r for r in candidates if r.id == wanted]
     if exact:
         return exact[0]
-    matches = [r for r in runs.runs if r.id.startswith(wanted)]
+    matches = [r for r in candidates if r.id.startswith(wanted)]
     if not matches:
         matches = named
     if not matches:

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from gitrack import __version__
+from gitrack.tracking.edits import has_type, is_typed_line, parse_edit_line
 from gitrack.tracking.record import FORMAT_VERSION, RunRecord, parse_committed_line
 
 # ("run", (id, started, base_commit, snapshot), public JSON without "commit", marshalled fields)
-# | ("committed", run id) | ("bad", line number, reason)
+# | ("committed", run id) | ("edit", …: see edits.EditItem) | ("bad", line number, reason)
 Item = tuple[Any, ...]
-CACHE_FORMAT = 4  # bump whenever Item changes shape or parse_note accepts less
+CACHE_FORMAT = 5  # bump whenever Item changes shape or parse_note accepts less
 _KEY = ("gitrack-notes-cache", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 
 
@@ -36,6 +37,13 @@ def parse_note(text: str) -> list[Item]:
         if committed is not None:
             items.append(("committed", committed))
             continue
+        if is_typed_line(line):
+            edit = parse_edit_line(line)
+            if edit is not None:
+                items.append(edit)
+                continue
+            if has_type(line):
+                continue  # not a run: a later line type, or a forged edit line
         try:
             record = RunRecord.from_line(line)
         except (ValueError, TypeError, OverflowError) as exc:

@@ -138,6 +138,8 @@ class RunRecord:
     v: int = _field(FORMAT_VERSION, parse=int)
     id: str = _field(column=True)
     name: str | None = _field(None, parse=_opt_str, omit_empty=True, column=True)
+    experiment: str | None = _field(None, parse=_opt_str, omit_empty=True, column=True)
+    parent: str | None = _field(None, parse=_opt_hex, omit_empty=True, column=True)  # run id
     status: str = _field("ok", parse=str, column=True)
     exit_code: int = _field(0, parse=_exit_code, column=True)
     signal: str | None = _field(None, parse=_opt_str, omit_empty=True)
@@ -163,6 +165,7 @@ class RunRecord:
     env: dict[str, str] = _field(parse=_str_dict, factory=dict)
     untracked_skipped: dict[str, int] = _field(parse=_int_dict, omit_empty=True, factory=dict)
     warnings: list[str] = _field(parse=_str_list, omit_empty=True, factory=list)
+    note: str | None = _field(None, parse=_opt_str, omit_empty=True)  # set by `gitrack note`
 
     def to_line(self) -> str:
         data = {}

@@ -60,6 +60,7 @@ def record_run(
     datasets: list[str] | tuple[str, ...] = (),
     outputs: list[str] | tuple[str, ...] = (),
     cwd: str | os.PathLike[str] = ".",
+    experiment: str | None = None,
 ) -> RunResult:
     """Run ``argv`` and record it on HEAD. Raises before the command starts if it cannot record.
 
@@ -78,18 +79,36 @@ def record_run(
         datasets=datasets,
         outputs=outputs,
         cwd=cwd,
+        experiment=experiment,
     )
     try:
         events_path = recording.events_path()
-        outcome = runner.execute(
-            argv,
-            recording.here,
-            events.child_environment(recording.run_id, events_path, recording.params),
+        env = events.child_environment(
+            recording.run_id, events_path, recording.params, recording.experiment
         )
+        outcome = runner.execute(argv, recording.here, env)
         logged = events.read_events(events_path)
         return recording.finish(outcome, logged)
     finally:
         recording.close()
+
+
+def _experiment(given: str | None, settings: config.Config) -> str | None:
+    chosen = given or os.environ.get(events.EXPERIMENT_VAR) or settings.experiment
+    if chosen is None:
+        return None
+    problem = events.experiment_problem(chosen)
+    if problem:
+        raise UsageError(problem)
+    return chosen
+
+
+def _parent(given: str | None) -> str | None:
+    """The enclosing run's id; an unreadable $GITRACK_PARENT_RUN is ignored (not ours)."""
+    chosen = given or os.environ.get(events.PARENT_VAR) or None
+    if chosen is None or not (4 <= len(chosen) <= 64) or chosen.strip("0123456789abcdef"):
+        return None
+    return chosen
 
 
 class Recording:
@@ -124,6 +143,9 @@ class Recording:
         self.state: WorktreeTree | None = None
         self.env: dict[str, str] = {}
         self.notices: list[str] = []  # said to the user, not recorded in the run
+        self.experiment: str | None = None
+        self.experiment_given = False  # -e: the script's start_run(experiment=) does not win
+        self.parent: str | None = None  # the run this one runs inside (nested runs)
 
     @classmethod
     def begin(
@@ -137,8 +159,13 @@ class Recording:
         datasets: list[str] | tuple[str, ...] = (),
         outputs: list[str] | tuple[str, ...] = (),
         cwd: str | os.PathLike[str] = ".",
+        experiment: str | None = None,
+        parent: str | None = None,
     ) -> Recording:
-        """Everything before the command: data hashed and cached, snapshot taken and pinned."""
+        """Everything before the command: data hashed and cached, snapshot taken and pinned.
+
+        ``experiment`` defaults to $GITRACK_EXPERIMENT, then the config's; ``parent`` to
+        $GITRACK_PARENT_RUN (set by an enclosing `gitrack run`)."""
         here = Path(cwd)
         repo = Repo.discover(here)
         notices = _check_refs(repo)
@@ -158,6 +185,9 @@ class Recording:
             _data_paths(repo.root, here, outputs, settings.outputs),
         )
         recording.notices = notices
+        recording.experiment = _experiment(experiment, settings)
+        recording.experiment_given = experiment is not None
+        recording.parent = _parent(parent)
         data_paths = _data_paths(repo.root, here, datasets, settings.data)
         try:
             recording._take_snapshot(data_paths)
@@ -246,6 +276,12 @@ class Recording:
                 warnings.append(f"step metrics not stored: {exc}")
         if logged.name and not self.name:
             self.name = logged.name
+        if logged.experiment and not self.experiment_given:
+            problem = events.experiment_problem(logged.experiment)
+            if problem:  # never lose the run over it
+                warnings.append(f"start_run(experiment=…): {problem}")
+            else:
+                self.experiment = logged.experiment
         status = outcome.status
         if logged.failed and status == "ok":
             status = "failed"
@@ -280,6 +316,8 @@ class Recording:
             started=self.started,
             id=self.run_id,
             name=self.name,
+            experiment=self.experiment,
+            parent=self.parent,
             command=list(self.command),
             cwd=_relative_cwd(self.repo.root, self.here),
             base_commit=self.head.commit,

@@ -72,7 +72,8 @@ def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
         return report
     if with_data:
         # Data first: a teammate must never get a run whose data is not there yet.
-        _upload(repo, history.load_runs(repo).runs, report)
+        # Hidden runs too: a teammate may restore one (`gitrack rm --undo`).
+        _upload(repo, history.load_runs(repo).everything(), report)
     delay = 0.05
     for _ in range(PUSH_ATTEMPTS):
         _fetch_and_merge(repo, remote)

@@ -80,10 +80,15 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "user": ("user", TEXT),
     "user_id": ("user", TEXT),
     "host": ("host", TEXT),
+    "experiment": ("experiment", TEXT),
+    "experiment_name": ("experiment", TEXT),
+    "parent": ("parent", TEXT),
+    "parent_run_id": ("parent", TEXT),
 }
 ATTRIBUTE_NAMES = (
     "id", "name", "status", "commit", "started", "end_time", "duration_s", "dirty",
     "exit_code", "user", "host", "base_commit", "snapshot", "cpu_s", "max_rss_bytes",
+    "experiment", "parent",
 )  # fmt: skip
 
 # gitrack's status words and MLflow's (any case) -> gitrack's. RUNNING and SCHEDULED are

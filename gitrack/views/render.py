@@ -46,13 +46,15 @@ def metrics_text(run: Run, limit: int = 3) -> str:
     return " ".join(shown)
 
 
-def table(runs: list[Run], width: int = 120) -> str:
+def table(runs: list[Run], width: int = 120, depths: dict[str, int] | None = None) -> str:
+    """One row per run; ``depths`` (run id -> nesting level) indents child runs."""
     headers = ("ID", "STARTED", "COMMIT", "STATUS", "DUR", "COMMAND", "METRICS")
+    depths = depths or {}
     rows = [
         tuple(
             printable(cell)
             for cell in (
-                run.id[:8],
+                "  " * depths.get(run.id, 0) + run.id[:8],
                 local_time(run.record.started),
                 run.commit[:7],
                 _STATUS_MARK.get(run.record.status, run.record.status)
@@ -94,6 +96,12 @@ def _duration(seconds: float) -> str:
 def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
     rec = run.record
     lines = [f"run       {rec.id}" + (f"  ({rec.name})" if rec.name else "")]
+    if run.hidden:
+        lines.append(f"hidden    since {local_time(run.hidden_at or '')} (gitrack rm --undo)")
+    if rec.experiment:
+        lines.append(f"experiment {rec.experiment}")
+    if rec.parent:
+        lines.append(f"parent    {rec.parent}")
     lines.append(f"commit    {run.commit}  {commit_summary}".rstrip())
     if rec.base_commit != run.commit:
         lines.append(f"ran on    {rec.base_commit}  (rewritten since)")
@@ -136,6 +144,9 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
         lines.append(f"skipped   {path} ({size} bytes, over max_untracked_size)")
     for warning in rec.warnings:
         lines.append(f"warning   {warning}")
+    if rec.note:
+        for number, text in enumerate(rec.note.split("\n")):
+            lines.append(("note      " if number == 0 else " " * 10) + text)
     # Line by line: a newline inside a value is escaped too, so it cannot forge a line.
     return "\n".join(printable(line) for line in lines)
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 ATTRIBUTE_COLUMNS = (
     "id", "name", "commit", "started", "duration_s", "status", "dirty", "exit_code",
-    "user", "host",
+    "user", "host", "experiment", "parent",
 )  # fmt: skip
 GROUPS = ("params", "metrics", "tags", "datasets", "outputs")
 FORMATS = ("parquet", "csv", "jsonl")

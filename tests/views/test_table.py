@@ -34,6 +34,8 @@ ATTRIBUTES = [
     "exit_code",
     "user",
     "host",
+    "experiment",
+    "parent",
 ]
 
 
