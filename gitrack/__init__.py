@@ -24,6 +24,8 @@ _API = (
     "log_dataset",
     "get_run",
     "runs",
+    "model_path",
+    "register_model",
 )
 __all__ = ["__version__", *_API]
 

@@ -31,6 +31,7 @@ from gitrack.git.gitconfig import LocalConfig
 from gitrack.git.notes import Notes
 from gitrack.git.refs import Refs
 from gitrack.git.submodules import GITLINK
+from gitrack.git.tags import Tags
 from gitrack.git.transport import Transport
 from gitrack.git.types import CommitInfo, HeadState, TreeChange
 from gitrack.git.worktree import Worktree
@@ -47,6 +48,7 @@ class Repo:
         self.notes = Notes(self)
         self.worktree = Worktree(self)
         self.transport = Transport(self)
+        self.tags = Tags(self)
         self.local_config = LocalConfig(self.root)
 
     # ----------------------------------------------------------------- opening
