@@ -106,6 +106,13 @@ def register(
         raise RegistryError(
             f"run {run.id} {rec.status} (exit {rec.exit_code}); register a run that finished ok"
         )
+    for existing in model.versions.values():
+        payload = existing.payload
+        if existing.active and payload is not None and payload.run == run.id:
+            raise RegistryError(
+                f"run {run.id} is already registered as {name}@{existing.version}; "
+                "assign that version instead"
+            )
     chosen = _model_paths(run.id, rec.outputs, paths)
     new_version = _next_version(model, version, bump)
     commit = _commit_for(repo, model, run)
