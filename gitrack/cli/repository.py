@@ -262,7 +262,8 @@ def demo(directory: Path | None) -> None:
 
     Builds the repository in DIRECTORY (default: a new temporary folder),
     records a few runs with different params (one on an uncommitted edit),
-    shows them with `git log`, and restores the best one, checking it is exact.
+    shows them with `git log`, restores the best one, checking it is exact,
+    then registers its model, puts it in prod and fetches it back by stage.
 
     \b
     Example:
