@@ -4,6 +4,7 @@ through a bare remote; every refusal is one line and leaves no tag behind."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -345,3 +346,55 @@ def test_every_model_subcommand_has_an_example_and_its_options_in_the_readme(nam
         for opt in getattr(param, "opts", []):
             if opt.startswith("--") and opt != "--help":
                 assert opt in section, (name, opt)
+
+
+def test_a_model_of_several_paths_and_a_folder(models_repo: Path) -> None:
+    repo = models_repo
+    script = "mkdir -p net && printf 1 > net/w1 && printf 2 > net/w2 && printf v > vocab.txt"
+    run = record("sh", "-c", script, cwd=repo,
+                 options=("-o", "net", "-o", "vocab.txt"))  # fmt: skip
+    ok("model", "register", "nlp", run, "--path", "net", "--path", "./vocab.txt", cwd=repo)
+
+    ok("model", "get", "nlp", "-o", "served", cwd=repo)
+
+    served = repo / "served"
+    assert (served / "net" / "w1").read_bytes() == b"1"
+    assert (served / "net" / "w2").read_bytes() == b"2"
+    assert (served / "vocab.txt").read_bytes() == b"v"
+    local = api.model_path("nlp@v0.0.1", cwd=repo)
+    assert local.is_dir() and (local / "net" / "w2").read_bytes() == b"2"
+    assert sorted(p.name for p in local.iterdir()) == ["net", "vocab.txt"]
+
+
+def test_pull_reports_a_clashing_tag_and_keeps_both(tmp_path: Path) -> None:
+    origin = make_origin(tmp_path, {"train.py": "x\n", ".gitignore": "*.bin\nmetrics.json\n"})
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    ok("model", "register", "churn", model_run(a, "from-a"), cwd=a)
+    ok("push", cwd=a)
+    ok("model", "register", "churn", model_run(b, "from-b"), cwd=b)
+    mine = git("rev-parse", "churn@v0.0.1", cwd=b)
+
+    res = gitrack("pull", cwd=b)
+
+    assert res.code == 0 and "origin has another tag 'churn@v0.0.1'" in res.err
+    assert git("rev-parse", "churn@v0.0.1", cwd=b) == mine  # never moved
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_register_asks_which_output_in_a_terminal(
+    models_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = models_repo
+    run = record("sh", "-c", "echo 1 > a.bin; echo 2 > b.bin", cwd=repo,
+                 options=("-o", "a.bin", "-o", "b.bin"))  # fmt: skip
+    monkeypatch.setattr(sys, "stdin", _Terminal("b.bin\n"))
+
+    out = ok("model", "register", "churn", run, cwd=repo)
+
+    assert "Which output is the model?" in out
+    listing = json.loads(ok("model", "ls", "--json", cwd=repo))
+    assert list(listing[0]["versions"][0]["paths"]) == ["b.bin"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -38,7 +39,7 @@ def model() -> None:
     "paths",
     multiple=True,
     metavar="OUTPUT",
-    help="The run's output that is the model (repeatable; default: its only output).",
+    help="The run's output that is the model (repeatable; default: its only one).",
 )
 @click.option(
     "--version",
@@ -66,7 +67,13 @@ def register(
     """
     from gitrack.commands import model as commands
 
-    made = commands.register(_context(), name, run, paths, version, bump)
+    ctx = _context()
+    if not paths and sys.stdin.isatty():
+        outputs = commands.outputs_of(ctx, run)
+        if len(outputs) > 1:  # ask, rather than guess which output is the model
+            choice = click.Choice(outputs)
+            paths = (click.prompt("Which output is the model?", type=choice),)
+    made = commands.register(ctx, name, run, paths, version, bump)
     where = f"run {made.run}, commit {made.commit[:12]}"
     click.echo(f"registered {made.model}@{made.version} ({where}): tag {made.tag}")
 

@@ -22,6 +22,13 @@ def register(
     return ops.register(ctx.repo, name, run, paths, version, bump)
 
 
+def outputs_of(ctx: Context, run: str) -> list[str]:
+    """The outputs of a run, sorted: what `register --path` may name."""
+    from gitrack.tracking import history
+
+    return sorted(history.resolve(ctx.load_runs(), run).record.outputs)
+
+
 def assign(ctx: Context, name: str, version: str, stage: str) -> Created:
     return ops.assign(ctx.repo, name, version, stage)
 
