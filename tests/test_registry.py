@@ -131,7 +131,8 @@ def test_deprecations_read_the_same_in_gto(models_repo: Path) -> None:
     ok("model", "register", "churn", first, cwd=repo)
     ok("model", "register", "churn", second, cwd=repo)
     ok("model", "register", "old", first, cwd=repo)
-    ok("model", "deprecate", "churn", "v0.0.2", cwd=repo)
+    ok("model", "assign", "churn", "v0.0.2", "prod", cwd=repo)
+    ok("model", "deprecate", "churn", "v0.0.2", cwd=repo)  # its stage goes with it
     ok("model", "deprecate", "old", cwd=repo)
 
     assert {"churn@v0.0.2!", "old@deprecated"} <= set(tags(repo))
@@ -398,3 +399,15 @@ def test_register_asks_which_output_in_a_terminal(
     assert "Which output is the model?" in out
     listing = json.loads(ok("model", "ls", "--json", cwd=repo))
     assert list(listing[0]["versions"][0]["paths"]) == ["b.bin"]
+
+
+def test_an_existing_tag_of_that_name_is_never_moved(models_repo: Path) -> None:
+    repo = models_repo
+    git("tag", "churn@v0.0.1", cwd=repo)  # lightweight: GTO ignores it, git keeps the name
+    before = git("rev-parse", "churn@v0.0.1", cwd=repo)
+
+    res = refused(repo, "model", "register", "churn", model_run(repo, "w"))
+
+    assert "tag 'churn@v0.0.1' already exists" in res.err
+    assert git("rev-parse", "churn@v0.0.1", cwd=repo) == before
+    ok("model", "register", "churn", runs_ids(repo)[0], "--version", "v0.1.0", cwd=repo)
