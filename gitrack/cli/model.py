@@ -52,9 +52,9 @@ def model() -> None:
 def register(
     name: str, run: str, paths: tuple[str, ...], version: str | None, bump: str | None
 ) -> None:
-    """Register RUN's model as a new version of NAME (tag NAME@vX.Y.Z).
+    """Register a run's model as a new version of NAME.
 
-    The tag points at the run's exact code: its snapshot commit when it ran on
+    The tag, NAME@vX.Y.Z, points at the run's exact code: its snapshot commit when it ran on
     uncommitted edits, else its commit. Refuses a run that did not finish ok,
     a path that is not one of its outputs, and a version that exists or would
     go backwards.
@@ -83,9 +83,9 @@ def register(
 @click.argument("version")
 @click.argument("stage")
 def assign(name: str, version: str, stage: str) -> None:
-    """Put VERSION of NAME in STAGE (tag NAME#STAGE#N); VERSION may be `latest`.
+    """Put VERSION of NAME in STAGE (tag NAME#STAGE#N).
 
-    The latest assignment of a stage wins, as in GTO. MLflow's model aliases
+    VERSION may be `latest`. The latest assignment of a stage wins, as in GTO. MLflow's model aliases
     (`models:/churn@champion`) map onto stages: `assign churn v3.0.0 champion`.
 
     \b
@@ -103,9 +103,9 @@ def assign(name: str, version: str, stage: str) -> None:
 @click.argument("name")
 @click.argument("stage")
 def unassign(name: str, stage: str) -> None:
-    """Take STAGE from the version of NAME that holds it (tag NAME#STAGE!#N).
+    """Take STAGE from the version of NAME holding it.
 
-    As in GTO, the stage then falls back to the version that held it before, if any.
+    Tags NAME#STAGE!#N. As in GTO, the stage then falls back to the version that held it before, if any.
 
     \b
     Example:
@@ -121,9 +121,9 @@ def unassign(name: str, stage: str) -> None:
 @click.argument("name")
 @click.argument("version", required=False)
 def deprecate(name: str, version: str | None) -> None:
-    """Deprecate one VERSION of NAME (tag NAME@vX.Y.Z!), or the whole model (NAME@deprecated).
+    """Deprecate one VERSION of NAME, or the whole model.
 
-    Nothing is deleted: the tags stay, `gitrack model ls` shows the state.
+    Tags NAME@vX.Y.Z! for a version, NAME@deprecated for the model. Nothing is deleted: the tags stay, `gitrack model ls` shows the state.
 
     \b
     Examples:
@@ -141,7 +141,10 @@ def deprecate(name: str, version: str | None) -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (every field, every version).")
 def ls_command(name: str | None, as_json: bool) -> None:
-    """List models: versions, stages, run, a metric, when and who registered them.
+    """List models, versions and stages.
+
+    Each version with its stages, run, first metric, and when and by whom it
+    was registered; --json gives every field.
 
     \b
     Examples:
@@ -176,7 +179,10 @@ def ls_command(name: str | None, as_json: bool) -> None:
     "--run", "print_run", is_flag=True, help="Print the id of the run that made it instead."
 )
 def get(spec: str, dest: Path | None, print_run: bool) -> None:
-    """Write the model's bytes, verified by hash, from the local or the team cache.
+    """Write a model's bytes, verified by hash.
+
+    From the local cache, else the team cache ([remote] in the config). What
+    DEST replaces is kept in the cache first.
 
     \b
     Examples:
