@@ -85,8 +85,9 @@ def register(
 def assign(name: str, version: str, stage: str) -> None:
     """Put VERSION of NAME in STAGE (tag NAME#STAGE#N).
 
-    VERSION may be `latest`. The latest assignment of a stage wins, as in GTO. MLflow's model aliases
-    (`models:/churn@champion`) map onto stages: `assign churn v3.0.0 champion`.
+    VERSION may be `latest`. The latest assignment of a stage wins, as in
+    GTO. MLflow's model aliases (`models:/churn@champion`) map onto stages:
+    `assign churn v3.0.0 champion`.
 
     \b
     Examples:
@@ -105,7 +106,8 @@ def assign(name: str, version: str, stage: str) -> None:
 def unassign(name: str, stage: str) -> None:
     """Take STAGE from the version of NAME holding it.
 
-    Tags NAME#STAGE!#N. As in GTO, the stage then falls back to the version that held it before, if any.
+    Tags NAME#STAGE!#N. As in GTO, the stage then falls back to the version
+    that held it before, if any.
 
     \b
     Example:
@@ -123,7 +125,8 @@ def unassign(name: str, stage: str) -> None:
 def deprecate(name: str, version: str | None) -> None:
     """Deprecate one VERSION of NAME, or the whole model.
 
-    Tags NAME@vX.Y.Z! for a version, NAME@deprecated for the model. Nothing is deleted: the tags stay, `gitrack model ls` shows the state.
+    Tags NAME@vX.Y.Z! for a version, NAME@deprecated for the model. Nothing
+    is deleted: the tags stay, `gitrack model ls` shows the state.
 
     \b
     Examples:
