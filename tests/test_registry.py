@@ -174,11 +174,12 @@ def test_teammate_gets_the_same_bytes_by_stage(tmp_path: Path) -> None:
     run = model_run(a, "the-prod-weights")
     ok("model", "register", "churn", run, cwd=a)
     ok("model", "assign", "churn", "v0.0.1", "prod", cwd=a)
-    assert "pushed runs to origin" in ok("push", cwd=a)
+    assert ok("push", cwd=a).strip().endswith(", 2 registry tag(s)")
     published = git("ls-remote", "--tags", str(origin), cwd=tmp_path)
     assert "refs/tags/churn@v0.0.1" in published and "refs/tags/churn#prod#1" in published
 
-    ok("pull", "--no-data", cwd=b)  # runs and tags only: get fetches the bytes itself
+    pulled = ok("pull", "--no-data", cwd=b)  # runs and tags only: get fetches the bytes
+    assert pulled.strip() == "pulled from origin: 1 new run(s), 2 registry tag(s)"
     res = gitrack("model", "get", "churn#prod", "-o", "served.bin", cwd=b)
 
     assert res.code == 0, res.err
