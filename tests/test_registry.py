@@ -412,3 +412,18 @@ def test_an_existing_tag_of_that_name_is_never_moved(models_repo: Path) -> None:
     assert "tag 'churn@v0.0.1' already exists" in res.err
     assert git("rev-parse", "churn@v0.0.1", cwd=repo) == before
     ok("model", "register", "churn", runs_ids(repo)[0], "--version", "v0.1.0", cwd=repo)
+
+
+def test_a_revived_model_can_be_deprecated_again(models_repo: Path) -> None:
+    repo = models_repo
+    ok("model", "register", "churn", model_run(repo, "a"), cwd=repo)
+    ok("model", "deprecate", "churn", cwd=repo)
+    refused(repo, "model", "deprecate", "churn")  # already
+    ok("model", "register", "churn", model_run(repo, "b"), cwd=repo)  # revives it
+    expected = {"version": "v0.0.2", "stage": {}, "registered": True, "active": True}
+    assert gto_show(repo) == as_gto_shows(repo) == {"churn": expected}
+
+    ok("model", "deprecate", "churn", cwd=repo)
+
+    assert "churn@deprecated#1" in tags(repo)  # the simple name is taken: GTO's counted form
+    assert gto_show(repo) == as_gto_shows(repo) == {}

@@ -231,7 +231,7 @@ def deprecate(repo: Repo, name: str, version: str | None = None) -> Created:
         message = f"Deprecating artifact '{name}'\n"
         commit, shown = model.events[-1].tag.target, ""
     tag = names.format_tag(simple)
-    if repo.tags.get(tag) is not None or tag in repo.tags.names():  # done once before: count
+    if tag in repo.tags.names():  # done once before (then revived): the counted form
         counted = TagName(simple.action, name, simple.version, counter=model.last_counter + 1)
         tag = names.format_tag(counted)
     return _create(repo, model, tag, commit, message, version=shown)

@@ -51,6 +51,8 @@ def push_tags(repo: Repo, remote: str) -> TagSync:
     result, theirs = _pull(repo, remote)
     if result.conflicts:
         raise TagConflictError(result.conflict_message(remote))
-    result.pushed = sorted(n for n in repo.tags.ids(is_registry_tag) if n not in theirs)
+    # Annotated ones only: a lightweight tag is no registry event (GTO skips them too).
+    mine = repo.tags.annotated(is_registry_tag)
+    result.pushed = sorted(tag.name for tag in mine if tag.name not in theirs)
     repo.tags.push(remote, result.pushed)
     return result
