@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import Result, git, gitrack, make_repo, record
-from remote_helpers import clone, make_origin, write
+from remote_helpers import clone, gitrack_argv, make_origin, start_together, write
 
 import gitrack as api
 from gitrack.cli import cli
@@ -427,3 +427,19 @@ def test_a_revived_model_can_be_deprecated_again(models_repo: Path) -> None:
 
     assert "churn@deprecated#1" in tags(repo)  # the simple name is taken: GTO's counted form
     assert gto_show(repo) == as_gto_shows(repo) == {}
+
+
+def test_registrations_at_once_each_get_their_own_version(models_repo: Path) -> None:
+    repo = models_repo
+    run_ids = [model_run(repo, f"w{i}") for i in range(4)]
+
+    results = start_together(
+        [(gitrack_argv("model", "register", "churn", run_id), repo) for run_id in run_ids]
+    )
+
+    assert [r.code for r in results] == [0, 0, 0, 0], [r.err for r in results]
+    listing = json.loads(ok("model", "ls", "--json", cwd=repo))[0]
+    assert sorted(v["version"] for v in listing["versions"]) == [
+        "v0.0.1", "v0.0.2", "v0.0.3", "v0.0.4",
+    ]  # fmt: skip
+    assert sorted(v["run"] for v in listing["versions"]) == sorted(run_ids)

@@ -111,7 +111,8 @@ class Tags:
                     raise TagExistsError(name)
                 txn.set_target(refname, oid, message="gitrack: model registry")
         except (pygit2.GitError, OSError) as exc:
-            raise GitrackError(f"cannot create tag {name!r}: {exc} (try again)") from exc
+            # Another writer holds the ref's lock: it is creating this very tag.
+            raise TagExistsError(name) from exc
         created = self.get(name)
         assert created is not None
         return created

@@ -11,15 +11,18 @@ of a model is dated at least one second after the model's latest tag.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitrack.errors import GitrackError, UsageError
 from gitrack.git import Repo
+from gitrack.git.tags import TagExistsError
 from gitrack.tracking import history
 from gitrack.tracking.record import encode_number
 from gitrack.tracking.registry import names, state
 from gitrack.tracking.registry.names import TagName
 
+RACE_ATTEMPTS = 5  # tag names another writer may take first: a counter, a bumped version
 MAX_METRICS = 20  # a registration names the run's metrics, not a whole metric history
 
 
@@ -87,6 +90,31 @@ def resolve(models: dict[str, state.Model], spec: names.Spec) -> state.Version:
 
 # ------------------------------------------------------------------ register
 def register(
+    repo: Repo,
+    name: str,
+    run_ref: str,
+    paths: tuple[str, ...] | list[str] = (),
+    version: str | None = None,
+    bump: str | None = None,
+) -> Created:
+    """Register ``run_ref``'s output(s) as a new version of ``name``. A version gitrack
+    picks (no ``version`` given) is picked again if another writer took it meanwhile."""
+    if version is not None:
+        return _register(repo, name, run_ref, paths, version, bump)
+    return _retrying(lambda: _register(repo, name, run_ref, paths, version, bump))
+
+
+def _retrying(action: Callable[[], Created]) -> Created:
+    """``action`` again, on a fresh state, when another writer took the tag name it chose."""
+    for _ in range(RACE_ATTEMPTS - 1):
+        try:
+            return action()
+        except TagExistsError:
+            continue
+    return action()
+
+
+def _register(
     repo: Repo,
     name: str,
     run_ref: str,
@@ -189,6 +217,10 @@ def _commit_for(repo: Repo, model: state.Model, run: history.Run) -> str:
 
 # ------------------------------------------------------------------ stages
 def assign(repo: Repo, name: str, version: str, stage: str) -> Created:
+    return _retrying(lambda: _assign(repo, name, version, stage))
+
+
+def _assign(repo: Repo, name: str, version: str, stage: str) -> Created:
     names.check_name(stage, "stage name")
     model = find_model(state.load(repo), name)
     if model.deprecated:
@@ -202,6 +234,10 @@ def assign(repo: Repo, name: str, version: str, stage: str) -> Created:
 
 
 def unassign(repo: Repo, name: str, stage: str) -> Created:
+    return _retrying(lambda: _unassign(repo, name, stage))
+
+
+def _unassign(repo: Repo, name: str, stage: str) -> Created:
     names.check_name(stage, "stage name")
     model = find_model(state.load(repo), name)
     held = model.stages.get(stage)
