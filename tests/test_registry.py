@@ -443,3 +443,15 @@ def test_registrations_at_once_each_get_their_own_version(models_repo: Path) -> 
         "v0.0.1", "v0.0.2", "v0.0.3", "v0.0.4",
     ]  # fmt: skip
     assert sorted(v["run"] for v in listing["versions"]) == sorted(run_ids)
+
+
+@pytest.mark.parametrize("path", ["../evil", "/tmp/gitrack-evil", "a/../../evil"])
+def test_a_hostile_tag_message_writes_nothing_outside(models_repo: Path, path: str) -> None:
+    repo = models_repo
+    line = json.dumps({"run": "x", "paths": {path: "xxh128:" + "0" * 32}})
+    git("tag", "-a", "churn@v0.0.1", "-m", f"Registering\n\ngitrack: {line}", cwd=repo)
+
+    res = refused(repo, "model", "get", "churn", "-o", str(repo / "out"))
+
+    assert "registered without gitrack" in res.err
+    assert not (repo.parent / "evil").exists() and not Path("/tmp/gitrack-evil").exists()

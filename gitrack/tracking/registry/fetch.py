@@ -18,9 +18,8 @@ def model_files(version: Version) -> dict[str, str]:
     payload = version.payload
     if payload is None:
         raise CacheError(
-            f"{version.model}@{version.version} names no model bytes (it was registered "
-            f"without gitrack); its code is commit {version.commit}: git checkout "
-            f"{version.model}@{version.version}"
+            f"{version.model}@{version.version} names no model bytes (registered without "
+            f"gitrack, or its gitrack line is invalid); its code is commit {version.commit}"
         )
     return payload.paths
 
