@@ -455,3 +455,21 @@ def test_a_hostile_tag_message_writes_nothing_outside(models_repo: Path, path: s
 
     assert "registered without gitrack" in res.err
     assert not (repo.parent / "evil").exists() and not Path("/tmp/gitrack-evil").exists()
+
+
+def test_a_clashing_tag_never_blocks_git_push(tmp_path: Path) -> None:
+    origin = make_origin(tmp_path, {"train.py": "x\n", ".gitignore": "*.bin\nmetrics.json\n"})
+    a, b = clone(origin, tmp_path / "a"), clone(origin, tmp_path / "b")
+    ok("model", "register", "churn", model_run(a, "from-a"), cwd=a)
+    ok("push", cwd=a)
+    ok("install", cwd=b)
+    ok("model", "register", "churn", model_run(b, "from-b"), cwd=b)
+    git("commit", "-q", "--allow-empty", "-m", "b's work", cwd=b)
+
+    proc = subprocess.run(["git", "push", "origin", "HEAD:refs/heads/b-work"], cwd=b,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+
+    assert proc.returncode == 0, proc.stderr
+    assert "origin has another tag 'churn@v0.0.1'" in proc.stderr
+    assert "(the git command itself is unaffected)" in proc.stderr
+    assert "refs/heads/b-work" in git("ls-remote", str(origin), cwd=tmp_path)
