@@ -473,3 +473,15 @@ def test_a_clashing_tag_never_blocks_git_push(tmp_path: Path) -> None:
     assert "origin has another tag 'churn@v0.0.1'" in proc.stderr
     assert "(the git command itself is unaffected)" in proc.stderr
     assert "refs/heads/b-work" in git("ls-remote", str(origin), cwd=tmp_path)
+
+
+def test_model_path_of_a_folder_model_is_stable(models_repo: Path) -> None:
+    repo = models_repo
+    run = record("sh", "-c", "mkdir -p net && printf 1 > net/w", cwd=repo, options=("-o", "net"))
+    ok("model", "register", "nlp", run, cwd=repo)
+
+    first = api.model_path("nlp", cwd=repo)
+    second = api.model_path("nlp", cwd=repo)
+
+    assert first == second and first.name == "net"
+    assert sorted(p.name for p in second.iterdir()) == ["w"]

@@ -31,13 +31,19 @@ def default_destination(version: Version, cwd: Path) -> Path:
     return cwd / f"{version.model.replace('/', '-')}-{version.version}"
 
 
-def write(repo: Repo, store: DataStore, version: Version, dest: Path) -> Path:
+def write(
+    repo: Repo, store: DataStore, version: Version, dest: Path, into_folder: bool = True
+) -> Path:
     """Write the version's bytes at ``dest`` (a file or folder for a single path, else a
-    folder holding the recorded paths); what it replaces is kept in the cache first."""
+    folder holding the recorded paths); what it replaces is kept in the cache first.
+
+    ``into_folder``: an existing folder at ``dest`` receives a single path under its own
+    name (as `cp` does); otherwise ``dest`` is the path itself.
+    """
     paths = model_files(version)
     if len(paths) == 1:
         ((rel, digest),) = paths.items()
-        if dest.is_dir() and not dest.is_symlink():
+        if into_folder and dest.is_dir() and not dest.is_symlink():
             dest = dest / Path(rel).name
         root, items = dest.parent, {dest.name: digest}
     else:
@@ -57,8 +63,9 @@ def local_copy(repo: Repo, store: DataStore, version: Version) -> Path:
     folder = repo.common_dir / "gitrack" / "models" / version.model / version.version
     paths = model_files(version)
     if len(paths) == 1:
-        return write(repo, store, version, folder / Path(next(iter(paths))).name)
-    return write(repo, store, version, folder)
+        only = folder / Path(next(iter(paths))).name
+        return write(repo, store, version, only, into_folder=False)
+    return write(repo, store, version, folder, into_folder=False)
 
 
 def _fetch_missing(repo: Repo, store: DataStore, version: Version, missing: list[str]) -> None:
