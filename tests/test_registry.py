@@ -485,3 +485,15 @@ def test_model_path_of_a_folder_model_is_stable(models_repo: Path) -> None:
 
     assert first == second and first.name == "net"
     assert sorted(p.name for p in second.iterdir()) == ["w"]
+
+
+def test_gc_keeps_the_bytes_of_registered_models(models_repo: Path) -> None:
+    repo = models_repo
+    ok("model", "register", "churn", model_run(repo, "keep-me"), cwd=repo)
+    git("update-ref", "-d", "refs/notes/gitrack", cwd=repo)  # the run is gone, the tag stays
+    (repo / "model.bin").unlink()
+
+    ok("gc", "--now", cwd=repo)
+
+    ok("model", "get", "churn", cwd=repo)
+    assert (repo / "model.bin").read_bytes() == b"keep-me"

@@ -191,3 +191,14 @@ def _settle_stages(model: Model) -> None:
     for stage, (_, version) in sorted(holders.items()):
         model.stages[stage] = version.version
         version.stages.append(stage)
+
+
+def registered_objects(repo: Repo) -> list[str]:
+    """Every hash a registration names (deregistered ones too: their tags remain)."""
+    return [
+        digest
+        for model in load(repo).values()
+        for version in model.versions.values()
+        if version.payload is not None
+        for digest in version.payload.paths.values()
+    ]
