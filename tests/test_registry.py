@@ -102,6 +102,7 @@ def test_gto_reads_exactly_what_gitrack_made(models_repo: Path) -> None:
     }  # fmt: skip
     assert gto_show(repo) == expected
     assert as_gto_shows(repo) == expected
+    assert git("fsck", "--strict", cwd=repo).strip() == ""  # well-formed tag objects
 
     # Each version at the run's exact code: the commit (clean), the snapshot (dirty).
     runs = {r["id"]: r for r in json.loads(ok("ls", "--json", cwd=repo))}

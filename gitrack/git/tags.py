@@ -28,6 +28,11 @@ class TagConflictError(GitrackError):
     """The remote has a tag of the same name pointing elsewhere (someone else made it)."""
 
 
+def _ident(value: str) -> str:
+    """A name or email as git writes it in an identity line (no brackets, no newline)."""
+    return " ".join(value.replace("<", "").replace(">", "").split())
+
+
 class Tags:
     def __init__(self, repo: Repo) -> None:
         self._repo = repo
@@ -99,9 +104,10 @@ class Tags:
         when = max(int(time.time()), not_before)
         sign = "-" if sig.offset < 0 else "+"
         offset = f"{sign}{abs(sig.offset) // 60:02d}{abs(sig.offset) % 60:02d}"
+        who, email = _ident(sig.name), _ident(sig.email)
         raw = (
             f"object {target}\ntype commit\ntag {name}\n"
-            f"tagger {sig.name} <{sig.email}> {when} {offset}\n\n{message}"
+            f"tagger {who} <{email}> {when} {offset}\n\n{message}"
         )
         oid = self._repo._r.odb.write(pygit2.enums.ObjectType.TAG, raw.encode("utf-8"))
         try:
