@@ -26,6 +26,8 @@ _API = (
     "runs",
     "delete_run",
     "restore_run",
+    "model_path",
+    "register_model",
 )
 __all__ = ["__version__", *_API]
 

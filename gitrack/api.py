@@ -478,6 +478,32 @@ def runs(
     return table.to_arrow(table.select(loaded.runs, where, sort))
 
 
+def model_path(spec: str, cwd: str | os.PathLike[str] = ".") -> Path:
+    """A local, verified copy of a registered model: ``"churn#prod"``, ``"churn@v1.2.0"``,
+    ``"churn@latest"`` or ``"churn"``. Fetched from the team cache if the local one lacks
+    it; a file for a model of one path, else a folder holding its paths."""
+    from gitrack.commands import model
+    from gitrack.commands.context import Context
+
+    return model.local_path(Context.open(cwd), spec)
+
+
+def register_model(
+    name: str,
+    run: str,
+    paths: list[str] | tuple[str, ...] = (),
+    version: str | None = None,
+    bump: str | None = None,
+    cwd: str | os.PathLike[str] = ".",
+) -> str:
+    """`gitrack model register`: register ``run``'s output(s) as a new version of
+    ``name``; returns the version (``"v1.0.0"``)."""
+    from gitrack.commands import model
+    from gitrack.commands.context import Context
+
+    return model.register(Context.open(cwd), name, run, tuple(paths), version, bump).version
+
+
 def _repo_path(path: str | os.PathLike[str]) -> str:
     from gitrack.git import Repo
     from gitrack.paths import repo_relative

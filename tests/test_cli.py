@@ -232,6 +232,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     res = gitrack_proc("demo", str(target), cwd=tmp_path, timeout=120)
     assert res.code == 0, res.err
     assert "identical" in res.out
+    assert "gitrack model get demo-model#prod" in res.out and "v0.0.1, verified" in res.out
     listed = gitrack("ls", "--json", cwd=target).json()
     assert len(listed) >= 4
     assert listed[0]["id"] in git("log", "-1", cwd=target)

@@ -226,7 +226,8 @@ def pull(remote: str | None, no_data: bool) -> None:
     report = sync.pull(_context(), remote, with_data=not no_data)
     _warn_all(report.warnings)
     data = f", {report.objects} object(s) fetched ({_size(report.bytes)})" if report.objects else ""
-    click.echo(f"pulled from {report.remote}: {report.new_runs} new run(s){data}")
+    tags = f", {report.tags} registry tag(s)" if report.tags else ""
+    click.echo(f"pulled from {report.remote}: {report.new_runs} new run(s){data}{tags}")
 
 
 @cli.command()
@@ -252,7 +253,8 @@ def push(remote: str | None, no_data: bool) -> None:
     sent = f", {report.objects} object(s) uploaded ({_size(report.bytes)})"
     data = sent if report.objects else ""
     verb = "pushed runs to" if report.pushed else "nothing pushed to"
-    click.echo(f"{verb} {report.remote}{data}")
+    tags = f", {report.tags} registry tag(s)" if report.tags else ""
+    click.echo(f"{verb} {report.remote}{data}{tags}")
 
 
 @cli.command()
@@ -262,7 +264,8 @@ def demo(directory: Path | None) -> None:
 
     Builds the repository in DIRECTORY (default: a new temporary folder),
     records a few runs with different params (one on an uncommitted edit),
-    shows them with `git log`, and restores the best one, checking it is exact.
+    shows them with `git log`, restores the best one, checking it is exact,
+    then registers its model, puts it in prod and fetches it back by stage.
 
     \b
     Example:

@@ -2,7 +2,8 @@
 
 Records three runs with different learning rates, a fourth on an uncommitted edit,
 shows them in plain `git log`, restores the best run into a new worktree, checks it
-is exact and re-runs it there to show the same result comes back.
+is exact and re-runs it there to show the same result comes back; then registers the
+best run's model, puts it in the prod stage and fetches it back by stage.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from gitrack import config
 from gitrack.commands import install
+from gitrack.commands import model as registry
+from gitrack.commands.context import Context
+from gitrack.data.hashing import hash_file
 from gitrack.errors import GitrackError
 from gitrack.git import Repo, init_repository
 from gitrack.tracking import checkout as run_checkout
@@ -62,8 +67,24 @@ def run_demo(directory: Path | None, echo: Echo = print) -> Path:
     echo(f"   mse {rerun.record.metrics.get('mse')!r}: {'identical' if same else 'DIFFERENT'}")
     if not same or best_run.id != best.record.id:
         raise GitrackError("the demo's best run did not reproduce; please report this")
+    _register_best(repo, best_run, echo)
     echo(f"\nDone. Look around: cd {root} && gitrack ls && gitrack show {best_run.id[:8]} --patch")
     return root
+
+
+def _register_best(repo: Repo, run: history.Run, echo: Echo) -> None:
+    echo("\n== register the best run's model, put it in prod, fetch it back by stage")
+    ctx = Context(repo, config.load(repo.root))
+    run_id = run.id
+    made = registry.register(ctx, "demo-model", run_id)
+    echo(f"   gitrack model register demo-model {run_id[:8]}  -> tag {made.tag}")
+    assigned = registry.assign(ctx, "demo-model", made.version, "prod")
+    echo(f"   gitrack model assign demo-model {made.version} prod  -> tag {assigned.tag}")
+    target = repo.root.parent / f"{repo.root.name}-prod-model.json"
+    version, written = registry.get(ctx, "demo-model#prod", target)
+    if hash_file(written) != run.record.outputs["model.json"]:
+        raise GitrackError("the demo's registered model came back different; please report this")
+    echo(f"   gitrack model get demo-model#prod -o {written}  -> {version.version}, verified")
 
 
 def _prepare(directory: Path | None) -> Path:
@@ -81,7 +102,7 @@ def _make_repository(root: Path) -> Repo:
     for name in DEMO_FILES:
         with resources.as_file(package / name) as source:
             shutil.copyfile(source, root / name)
-    (root / ".gitignore").write_text("metrics.json\n__pycache__/\n")
+    (root / ".gitignore").write_text("metrics.json\nmodel.json\n__pycache__/\n")
     return init_repository(root)
 
 
@@ -90,6 +111,7 @@ def _record(root: Path, lr: str, echo: Echo) -> recorder.RunResult:
         [sys.executable, "train.py", "--lr", lr],
         params={"lr": lr},
         metrics_file="metrics.json",
+        outputs=["model.json"],
         cwd=root,
     )
     if result.exit_code != 0:

@@ -1,6 +1,7 @@
 """A tiny training script for `gitrack demo`: fit y = a*x + b by gradient descent.
 
-Reads data.csv, trains for --epochs with learning rate --lr, writes metrics.json.
+Reads data.csv, trains for --epochs with learning rate --lr, writes metrics.json and the
+model (its weights) to model.json.
 Deterministic: the same code, data and params give the same metrics, bit for bit.
 """
 
@@ -29,3 +30,5 @@ mse = sum((a * x + b - y) ** 2 for x, y in rows) / len(rows)
 print(f"lr={args.lr} epochs={args.epochs}: a={a:.4f} b={b:.4f} mse={mse:.6f}")
 with open("metrics.json", "w") as fh:
     json.dump({"mse": mse, "weights": {"a": a, "b": b}}, fh)
+with open("model.json", "w") as fh:
+    json.dump({"a": a, "b": b}, fh)

@@ -10,7 +10,7 @@ it (with ``filters``: clean/smudge drivers only the git binary runs, and ``submo
 from gitrack.git.binary import GitCli, find_common_dir, run_git
 from gitrack.git.refs import FETCH_REFSPECS, NOTES_REF, PINS_REF
 from gitrack.git.repo import Repo, init_repository
-from gitrack.git.types import CommitInfo, HeadState, TreeChange, WorktreeTree
+from gitrack.git.types import CommitInfo, HeadState, TagInfo, TreeChange, WorktreeTree
 
 __all__ = [
     "FETCH_REFSPECS",
@@ -20,6 +20,7 @@ __all__ = [
     "GitCli",
     "HeadState",
     "Repo",
+    "TagInfo",
     "TreeChange",
     "WorktreeTree",
     "find_common_dir",

@@ -33,6 +33,7 @@ from gitrack.git.gitconfig import LocalConfig
 from gitrack.git.notes import Notes
 from gitrack.git.refs import Refs
 from gitrack.git.submodules import GITLINK
+from gitrack.git.tags import Tags
 from gitrack.git.transient import retry_writes
 from gitrack.git.transport import Transport
 from gitrack.git.types import CommitInfo, HeadState, TreeChange
@@ -52,6 +53,7 @@ class Repo:
         self.notes = Notes(self)
         self.worktree = Worktree(self)
         self.transport = Transport(self)
+        self.tags = Tags(self)
         self.local_config = LocalConfig(self.root)
 
     # ----------------------------------------------------------------- opening

@@ -54,9 +54,15 @@ class Transport:
         return found
 
     def fetch(self, remote: str, refspecs: list[str]) -> None:
-        """`git fetch` with the user's own transport and credentials."""
+        """`git fetch` with the user's own transport and credentials.
+
+        ``--no-tags``: git would otherwise follow every tag on the fetched commits, and
+        refuse the whole fetch over one that clashes with a local tag; the registry's
+        tags are fetched on their own (tracking.registry.share), clashes reported.
+        """
         run_git(
-            ["fetch", "--quiet", "--no-write-fetch-head", remote, *refspecs], cwd=self._repo.root
+            ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *refspecs],
+            cwd=self._repo.root,
         )
 
     def push(self, remote: str, refspecs: list[str]) -> bool:

@@ -38,3 +38,17 @@ class WorktreeTree:
 class TreeChange:
     status: str  # "added", "deleted", "modified", "typechange", ...
     path: str
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    """An annotated tag: its name (without refs/tags/), the commit it points at, its message
+    and who made it when (the tagger)."""
+
+    name: str
+    id: str  # the tag object
+    target: str  # the commit it points at (peeled)
+    message: str
+    tagger: str
+    tagger_email: str
+    time: int  # tagger time, seconds since the epoch

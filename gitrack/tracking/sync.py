@@ -20,6 +20,7 @@ from gitrack.git import Repo
 from gitrack.git.refs import NOTES_REF, PINS_REF, NotACommitError
 from gitrack.tracking import history, pins
 from gitrack.tracking.record import merge_note_texts
+from gitrack.tracking.registry.share import pull_tags, push_tags
 
 if TYPE_CHECKING:
     from gitrack.data.remote import CorruptObject, RemoteCache
@@ -37,6 +38,7 @@ class SyncReport:
     pushed: bool = False
     objects: int = 0  # cache objects uploaded or downloaded
     bytes: int = 0
+    tags: int = 0  # registry tags fetched or pushed
     warnings: list[str] = field(default_factory=list)
 
 
@@ -53,6 +55,10 @@ def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
     _repair_pins(repo, report)
     before = {run.id for run in history.load_runs(repo).runs}
     _fetch_and_merge(repo, remote)
+    tags = pull_tags(repo, remote)
+    report.tags = len(tags.fetched)
+    if tags.conflicts:
+        report.warnings.append(tags.conflict_message(remote))
     after = history.load_runs(repo)
     new_runs = [run for run in after.runs if run.id not in before]
     report.new_runs = len(new_runs)
@@ -86,6 +92,7 @@ def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
         raise GitrackError(
             f"could not push runs to {remote}: it kept moving ({PUSH_ATTEMPTS} attempts); try again"
         )
+    report.tags = len(push_tags(repo, remote).pushed)  # after the runs: tags name them
     return report
 
 
