@@ -342,7 +342,7 @@ SUBCOMMANDS = sorted(cli.commands["model"].commands)  # type: ignore[attr-define
 def test_every_model_subcommand_has_an_example_and_its_options_in_the_readme(name: str) -> None:
     command = cli.commands["model"].commands[name]  # type: ignore[attr-defined]
     assert "Example" in (command.help or "") and f"gitrack model {name}" in command.help
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("### `gitrack model`", 1)[1].split("\n### ", 1)[0]
     assert f"`{name}" in section
     for param in command.params:
