@@ -119,7 +119,8 @@ def run_with_images(repo: Path) -> str:
         "-o", "model.bin", "--", sys.executable, "-c", script, cwd=repo,
     )  # fmt: skip
     assert result.code == 0, result.err
-    return [r for r in json.loads(gitrack("ls", "--json", cwd=repo).out) if r["name"]][0]["id"]
+    listed = json.loads(gitrack("ls", "--json", cwd=repo).out)
+    return str(next(r["id"] for r in listed if r["name"] == "with-plots"))
 
 
 @pytest.fixture
@@ -247,9 +248,9 @@ def page_requests(netlog: Path) -> list[str]:
     urls = []
     for event in log["events"]:
         params = event.get("params") or {}
-        if event["type"] == start_job and "file://" in params.get("network_isolation_key", ""):
-            if not params.get("url", "").startswith("data:"):
-                urls.append(params["url"])
+        from_page = "file://" in params.get("network_isolation_key", "")
+        if event["type"] == start_job and from_page and not params["url"].startswith("data:"):
+            urls.append(params["url"])
     return urls
 
 
@@ -303,9 +304,7 @@ def test_report_errors_name_the_fix(repo: Path) -> None:
     assert result.code == 0 and (repo / "gitrack-report.html").is_file()
 
 
-def test_big_images_are_listed_not_inlined(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_big_images_are_listed_not_inlined(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from gitrack.commands import report as report_command
 
     monkeypatch.setattr(report_command, "MAX_IMAGE_BYTES", 20)
@@ -328,3 +327,53 @@ def test_a_clean_run_has_no_patch(repo: Path) -> None:
     (run,) = page_data(write_page(repo))["runs"]  # type: ignore[misc]
     assert run["patch"] == -1 and run["dirty"] is False
     assert git("status", "--porcelain", cwd=repo) == ""
+
+
+# ------------------------------------------------------------ markdown tables
+def test_ls_and_compare_as_markdown_tables(repo: Path) -> None:
+    low = api_run(repo, params={"lr": 0.01, "note": "a|b <i>x</i>"}, metrics={"auc": 0.71})
+    high = api_run(repo, params={"lr": 0.1}, metrics={"auc": 0.93}, name="best*run")
+    listed = gitrack("ls", "--format", "markdown", "--sort", "-metrics.auc", cwd=repo)
+    assert listed.code == 0, listed.err
+    lines = listed.out.splitlines()
+    assert lines[0] == (
+        "| id | name | started | commit | status | duration | params.lr | params.note "
+        "| metrics.auc |"
+    )
+    assert lines[1] == "| --- | --- | --- | --- | --- | ---: | --- | --- | ---: |"
+    assert lines[2].startswith(f"| `{high[:8]}` | best\\*run |") and "| 0.93 |" in lines[2]
+    # A pipe or HTML from a note stays inside its cell, as text.
+    assert f"| `{low[:8]}` |" in lines[3] and "a\\|b \\<i\\>x\\</i\\>" in lines[3]
+    assert all(len(re.split(r"(?<!\\)\|", line)) == 9 + 2 for line in lines[:4])  # 9 cells
+
+    compared = gitrack("compare", low, high, "--format", "markdown", cwd=repo)
+    assert compared.code == 0, compared.err
+    rows = compared.out.splitlines()
+    assert rows[0] == f"|  | field | `{low[:8]}` | `{high[:8]}` best\\*run |"
+    assert "| ≠ | params.lr | 0.01 | 0.1 |" in rows
+    assert "|  | status | ok | ok |" in rows
+    assert rows[-1] == "≠ differs between the runs"
+
+
+def test_compare_markdown_code_diff_is_fenced(repo: Path) -> None:
+    first = api_run(repo, metrics={"auc": 0.5})
+    (repo / "train.py").write_text("print('```')\n")
+    second = api_run(repo, metrics={"auc": 0.6})
+    out = gitrack("compare", first, second, "--code", "--format", "markdown", cwd=repo).out
+    assert "\n````diff\n" in out and "+print('```')" in out and out.rstrip().endswith("````")
+
+
+# ------------------------------------------------------------------------ demo
+def test_demo_writes_a_report_of_its_runs(tmp_path: Path) -> None:
+    from conftest import gitrack_proc
+
+    target = tmp_path / "demo"
+    res = gitrack_proc("demo", str(target), cwd=tmp_path, timeout=180)
+    assert res.code == 0, res.err
+    page = target / "report.html"
+    assert f"   {page}\n" in res.out  # its path is printed
+    listed = gitrack("ls", "--json", cwd=target).json()
+    dom = browse(page, tmp_path)
+    assert sorted(row_ids(dom)) == sorted(r["id"] for r in listed)
+    # The demo's script logs its loss at each epoch: one line per run in the step chart.
+    assert len(re.findall(r'<path [^>]*class="series"', section(dom, "step-charts"))) >= 4

@@ -2,7 +2,8 @@
 
 Records three runs with different learning rates, a fourth on an uncommitted edit,
 shows them in plain `git log`, restores the best run into a new worktree, checks it
-is exact and re-runs it there to show the same result comes back.
+is exact and re-runs it there to show the same result comes back; then writes the
+HTML report of the runs.
 """
 
 from __future__ import annotations
@@ -62,8 +63,18 @@ def run_demo(directory: Path | None, echo: Echo = print) -> Path:
     echo(f"   mse {rerun.record.metrics.get('mse')!r}: {'identical' if same else 'DIFFERENT'}")
     if not same or best_run.id != best.record.id:
         raise GitrackError("the demo's best run did not reproduce; please report this")
+    page = _report(root)
+    echo(f"\n== every run on one page (gitrack report): open it in a browser\n   {page}")
     echo(f"\nDone. Look around: cd {root} && gitrack ls && gitrack show {best_run.id[:8]} --patch")
     return root
+
+
+def _report(root: Path) -> Path:
+    """The demo's runs as `gitrack report -o report.html` writes them."""
+    from gitrack.commands.context import Context
+    from gitrack.commands.report import write_report
+
+    return write_report(Context.open(root), [], None, root / "report.html").path
 
 
 def _prepare(directory: Path | None) -> Path:

@@ -193,7 +193,9 @@ class _Collector:
         if images and shown is not None:
             for item in manifest.files:
                 if PurePosixPath(item.path).suffix.lower() in IMAGE_TYPES:
-                    inner = report.FileEntry(f"{path.rstrip('/')}/{item.path}", item.hash, item.size)
+                    inner = report.FileEntry(
+                        f"{path.rstrip('/')}/{item.path}", item.hash, item.size
+                    )
                     self._image(inner, shown)
                     entries.append(inner)
         return entries
