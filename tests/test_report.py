@@ -377,3 +377,58 @@ def test_demo_writes_a_report_of_its_runs(tmp_path: Path) -> None:
     assert sorted(row_ids(dom)) == sorted(r["id"] for r in listed)
     # The demo's script logs its loss at each epoch: one line per run in the step chart.
     assert len(re.findall(r'<path [^>]*class="series"', section(dom, "step-charts"))) >= 4
+
+
+# ------------------------------------------------------------- untrusted inputs
+def test_unreadable_step_blob_or_missing_output_is_said_not_fatal(repo: Path) -> None:
+    from api_helpers import forge_note
+
+    api_run(repo, metrics={"auc": 0.5}, steps={"loss": [1.0, 0.5]})
+    bogus = git("hash-object", "-w", "--stdin", cwd=repo, input="not parquet").strip()
+    missing_output = "xxh128:" + "ab" * 16
+
+    def edit(data: dict[str, object]) -> None:
+        data["metric_history"] = bogus
+        data["outputs"] = {"model.pt": missing_output, "../evil.png": "not-a-hash"}
+
+    run_id = forge_note(repo, edit)
+    page = repo.parent / "report.html"
+    result = gitrack("report", "-o", str(page), cwd=repo)
+    assert result.code == 0, result.err
+    assert f"run {run_id}: step metrics not shown" in result.err
+    (run,) = page_data(page)["runs"]  # type: ignore[misc]
+    assert run["steps"] == {}
+    notes = {o["path"]: o.get("note") for o in run["outputs"]}
+    assert notes == {"model.pt": "not in the local cache", "../evil.png": "not a gitrack hash"}
+
+
+def test_step_values_keep_nan_and_consecutive_steps_are_compact() -> None:
+    assert report_view.step_values([0.123456789, float("nan"), float("inf")]) == [
+        0.1234568,
+        "NaN",
+        "Infinity",
+    ]
+    assert report_view.compact_steps([3, 4, 5]) == 3
+    assert report_view.compact_steps([0, 2, 4]) == [0, 2, 4]
+    assert report_view.compact_steps([]) == []
+
+
+def test_missing_browser_skips_outside_ci_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install chromium"):
+        chromium()
+
+
+def test_long_tables_show_a_page_of_rows_then_all(
+    runs_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, _ = runs_repo
+    page = write_page(repo)
+    dom = browse(page, tmp_path, "rows=2&sort=-metrics.auc")
+    assert len(row_ids(dom)) == 2
+    assert re.search(r'<button id="show-more" type="button">show all 4 runs \(2 more\)<', dom)
+    assert len(row_ids(browse(page, tmp_path, "rows=2&all=1"))) == 4

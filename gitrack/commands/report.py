@@ -19,7 +19,7 @@ from gitrack.data.manifest import Manifest
 from gitrack.data.odb import Cache, CacheError
 from gitrack.errors import GitrackError
 from gitrack.paths import temp_prefix
-from gitrack.tracking import history, steps
+from gitrack.tracking import history
 from gitrack.tracking.record import utc_timestamp
 from gitrack.views import report
 
@@ -89,6 +89,33 @@ def _chosen(loaded: history.Runs, refs: list[str]) -> list[history.Run]:
     return list(seen.values())
 
 
+def steps_by_key(data: bytes) -> dict[str, tuple[list[int], list[float]]]:
+    """A step-metrics blob (see tracking/steps.py) as steps and values per metric.
+
+    Column by column, not row by row as ``steps.decode``: a report reads a blob per run
+    and this is about twice as fast. No Arrow threads (no compute functions either), for
+    the reason steps.decode gives.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(pa.BufferReader(data)) as parquet:
+        table = parquet.read(columns=["key", "step", "value"], use_threads=False)
+    expected = {"key": (pa.string(), pa.large_string()), "step": (pa.int64(),)}
+    for name, types in {**expected, "value": (pa.float64(),)}.items():
+        if table.schema.field(name).type not in types:
+            raise ValueError(f"column {name} is {table.schema.field(name).type}")
+    keys, steps, values = (table.column(n).to_pylist() for n in ("key", "step", "value"))
+    out: dict[str, tuple[list[int], list[float]]] = {}
+    for key, step, value in zip(keys, steps, values, strict=True):
+        if key is None or step is None or value is None:
+            continue
+        xs, ys = out.get(key) or out.setdefault(key, ([], []))
+        xs.append(step)
+        ys.append(value)
+    return out
+
+
 def _write_atomically(path: Path, data: bytes) -> int:
     temp = path.with_name(temp_prefix(path.name) + "tmp")
     try:
@@ -128,15 +155,10 @@ class _Collector:
         if blob is None:
             return {}
         try:
-            decoded = steps.decode(self.repo.read_blob(blob))
+            by_key = steps_by_key(self.repo.read_blob(blob))
         except Exception as exc:  # named by a note: untrusted, and maybe not fetched
             self.warnings.append(f"run {run.id}: step metrics not shown ({exc})")
             return {}
-        by_key: dict[str, tuple[list[int], list[float]]] = {}
-        for key, step, value, _ in decoded:
-            xs, ys = by_key.setdefault(key, ([], []))
-            xs.append(step)
-            ys.append(value)
         out = {}
         for key, (xs, ys) in by_key.items():
             stride = -(-len(xs) // MAX_STEP_POINTS)

@@ -95,7 +95,7 @@ def run_json(page: RunPage, patch_index: int) -> dict[str, Any]:
         "env": rec.env,
         "datasets": [d.to_json() for d in page.datasets],
         "outputs": [o.to_json() for o in page.outputs],
-        "steps": {k: [s, v] for k, (s, v) in page.steps.items()},
+        "steps": {k: [compact_steps(s), v] for k, (s, v) in page.steps.items()},
         "patch": patch_index,
         "patch_note": page.patch_note,
         "warnings": rec.warnings,
@@ -164,8 +164,20 @@ def data_json(data: Any) -> str:
 
 
 def step_values(values: list[float]) -> list[float | str | None]:
-    """Step values as JSON holds them: NaN and infinities as the strings the notes use."""
-    return [v if math.isfinite(v) else encode_number(v) for v in values]
+    """Step values as JSON holds them, for charts: 7 significant digits (a chart shows
+    three; the page stays small), NaN and infinities as the strings the notes use."""
+    return [float(f"{v:.7g}") if math.isfinite(v) else encode_number(v) for v in values]
+
+
+def compact_steps(steps: list[int]) -> list[int] | int:
+    """Steps 0, 1, 2 … (or any run of consecutive steps) as its first step alone."""
+    if (
+        steps
+        and steps[-1] - steps[0] == len(steps) - 1
+        and steps == list(range(steps[0], steps[0] + len(steps)))
+    ):
+        return steps[0]
+    return steps
 
 
 def _asset(name: str, closing: str) -> str:

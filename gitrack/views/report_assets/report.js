@@ -7,10 +7,16 @@
   const DATA = JSON.parse(document.getElementById("gitrack-data").textContent);
   const SVGNS = "http://www.w3.org/2000/svg";
   const RUNS = DATA.runs;
+  for (const run of RUNS) { // consecutive steps arrive as their first step alone
+    for (const pair of Object.values(run.steps)) {
+      if (typeof pair[0] === "number") pair[0] = pair[1].map((_, i) => pair[0] + i);
+    }
+  }
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
     "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
   const EAGER_SECTIONS = 300; // more runs than this: a run's section is built when opened
-  const state = { sort: "", desc: false, filter: "", selected: [] };
+  const PAGE = 200; // rows shown at first: laying out thousands of rows takes seconds
+  const state = { sort: "", desc: false, filter: "", selected: [], limit: PAGE };
   const rows = new Map(); // run id -> <tr>
   const violations = [];
   document.addEventListener("securitypolicyviolation", (e) => {
@@ -140,15 +146,20 @@
   function refreshTable() {
     const body = document.getElementById("runs-body");
     const list = visibleRuns();
-    const shown = new Set(list.map((r) => r.id));
+    const shown = new Set(list.slice(0, state.limit).map((r) => r.id));
     for (const run of list) body.appendChild(rows.get(run.id)); // reorder in place
     for (const [id, tr] of rows) tr.hidden = !shown.has(id);
+    const more = document.getElementById("show-more");
+    more.hidden = list.length <= state.limit;
+    more.textContent = `show all ${list.length} runs (${list.length - state.limit} more)`;
     for (const th of document.querySelectorAll("th[data-col]")) {
       const col = th.getAttribute("data-col");
       th.setAttribute("aria-sort", col === state.sort ? (state.desc ? "descending" : "ascending") : "none");
     }
+    const listed = Math.min(list.length, state.limit);
     document.getElementById("shown-count").textContent =
-      list.length === RUNS.length ? `${RUNS.length} run(s)` : `${list.length} of ${RUNS.length} run(s)`;
+      (listed === RUNS.length ? `${RUNS.length} run(s)` : `${listed} of ${RUNS.length} run(s)`) +
+      (list.length > listed ? `; ${list.length} match` : "");
     drawPlots(list);
     drawSteps();
   }
@@ -494,6 +505,8 @@
     const sort = params.get("sort");
     if (sort) { state.desc = sort.startsWith("-"); state.sort = sort.replace(/^-/, ""); }
     state.filter = params.get("filter") || "";
+    if (params.get("rows")) state.limit = Math.max(1, parseInt(params.get("rows"), 10) || PAGE);
+    if (params.get("all")) state.limit = Infinity;
     const wanted = (params.get("select") || "").split(",").filter((x) => x);
     for (const w of wanted) {
       const run = RUNS.find((r) => r.id === w || r.id.startsWith(w) || r.name === w);
@@ -519,7 +532,9 @@
       el("header", {}, el("h1", {}, DATA.title),
         el("p", { class: "note" }, `${RUNS.length} run(s) of ${DATA.total} in the repository; written ${DATA.generated.replace("T", " ").slice(0, 19)} UTC by gitrack report.`), where),
       el("section", { id: "table-section" }, el("h2", {}, "Runs ", el("small", { id: "shown-count" })),
-        filter, el("div", { class: "scroll" }, buildTable())),
+        filter, el("div", { class: "scroll" }, buildTable()),
+        el("button", { id: "show-more", type: "button", hidden: "hidden",
+          onclick: () => { state.limit = Infinity; refreshTable(); } })),
       el("section", {}, el("h2", {}, "Comparison of the selected runs"), el("div", { id: "comparison" })),
       el("section", {}, el("h2", {}, "Step metrics"), el("div", { id: "step-charts" })),
       el("section", {}, el("h2", {}, "Params and metrics across runs"), el("div", { id: "plots" })),
@@ -535,6 +550,7 @@
     const open = toOpen && RUNS.find((r) => r.id.startsWith(toOpen));
     if (open) openRun(open.id);
     document.body.setAttribute("data-render-ms", String(Math.round(performance.now() - started)));
+    document.body.setAttribute("data-drawn-at-ms", String(Math.round(performance.now())));
     document.body.setAttribute("data-ready", "1");
   }
   main();
