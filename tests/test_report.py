@@ -186,7 +186,7 @@ def test_filter_hides_rows(runs_repo: tuple[Path, dict[str, str]], tmp_path: Pat
     dom = browse(write_page(repo), tmp_path, "filter=with-plots")
     body = dom.split('id="runs-body"', 1)[1].split("</tbody>", 1)[0]
     visible = re.findall(r'<tr data-run="([0-9a-f]+)"(?: class="[^"]*")?>', body)
-    assert visible == [ids["images"]]  # the others carry hidden=""
+    assert visible == [ids["images"]]  # the others are not in the document
 
 
 def test_selecting_two_runs_shows_their_comparison(
