@@ -255,7 +255,7 @@ def compare(run_refs: tuple[str, ...], code: bool, fmt: str) -> None:
     for first, other, patch in result.code_diffs:
         if markdown_out:
             click.echo(f"\ncode: `{first[:8]}` -> `{other[:8]}`\n")
-            click.echo(markdown.code_block(patch or "(identical code)\n", "diff"))
+            click.echo(markdown.code_block(patch, "diff") if patch else "(identical code)")
             continue
         click.echo(f"\n# code: {first[:8]} -> {other[:8]}")
         click.echo(patch or "(identical code)\n", nl=False)
