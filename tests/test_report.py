@@ -2,8 +2,9 @@
 
 Chromium runs the page's scripts (``--dump-dom`` after ``--virtual-time-budget``) and
 the tests read the DOM it leaves: rows, charts, the comparison, images, the run sections.
-Interactions go through the page's URL state (``#sort=-metrics.auc&select=ID,ID``), which
-the page applies with the same functions a click on a column header or a checkbox calls.
+Views are set through the page's URL state (``#sort=-metrics.auc&select=ID,ID``); real
+clicks on column headers and checkboxes go through the DevTools protocol over a pipe
+(tests/cdp.py, ``--remote-debugging-pipe``).
 
 Without Chromium these tests skip and say how to install it; with ``CI`` set, a missing
 browser fails them (.ci/run installs Debian's ``chromium``).
@@ -432,3 +433,39 @@ def test_long_tables_show_a_page_of_rows_then_all(
     assert len(row_ids(dom)) == 2
     assert re.search(r'<button id="show-more" type="button">show all 4 runs \(2 more\)<', dom)
     assert len(row_ids(browse(page, tmp_path, "rows=2&all=1"))) == 4
+
+
+# ------------------------------------------- real clicks (DevTools protocol, a pipe)
+ROWS = "[...document.querySelectorAll('#runs-body tr')].map((tr) => tr.dataset.run)"
+
+
+def test_clicking_headers_and_checkboxes(
+    runs_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    from cdp import open_page
+
+    repo, ids = runs_repo
+    url = write_page(repo).resolve().as_uri()
+    by_auc = [ids["high"], ids["evil"], ids["low"]]
+    with open_page(chromium(), BROWSER_FLAGS, url, tmp_path / "cdp-profile") as page:
+        page.evaluate("document.querySelector('th[data-col=\"metrics.auc\"]').click()")
+        assert page.evaluate(ROWS) == [*by_auc, ids["images"]]  # a metric: best first
+        page.evaluate("document.querySelector('th[data-col=\"metrics.auc\"]').click()")
+        assert page.evaluate(ROWS) == [*by_auc[::-1], ids["images"]]  # again: reversed
+        assert page.evaluate("location.hash") == "#sort=metrics.auc"  # a link to this view
+        assert page.evaluate("document.getElementById('compare-table')") is None
+        for run_id in (ids["low"], ids["high"]):
+            page.evaluate(f"document.querySelector('input[data-run=\"{run_id}\"]').click()")
+        headers = page.evaluate(
+            "[...document.querySelectorAll('#compare-table thead th')].map((th) => th.textContent)"
+        )
+        assert headers == ["", "field", ids["low"][:8], ids["high"][:8]]
+        differing = page.evaluate(
+            "[...document.querySelectorAll('#compare-table tr.differs')]"
+            ".map((tr) => tr.dataset.field)"
+        )
+        assert {"params.lr", "metrics.auc", "metrics.loss"} <= set(differing)
+        assert "status" not in differing
+        page.evaluate("document.getElementById('filter').value = 'with-plots'")
+        page.evaluate("document.getElementById('filter').dispatchEvent(new Event('input'))")
+        assert page.evaluate(ROWS) == [ids["images"]]
