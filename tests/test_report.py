@@ -469,3 +469,31 @@ def test_clicking_headers_and_checkboxes(
         page.evaluate("document.getElementById('filter').value = 'with-plots'")
         page.evaluate("document.getElementById('filter').dispatchEvent(new Event('input'))")
         assert page.evaluate(ROWS) == [ids["images"]]
+
+
+def test_page_budgets_thin_long_histories_and_drop_diffs_past_them(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitrack.commands import report as report_command
+
+    (repo / "a.txt").write_text("first edit\n")
+    first = api_run(repo, steps={"loss": [float(i) for i in range(10)]})
+    (repo / "a.txt").write_text("second edit, another diff\n")
+    second = api_run(repo, steps={"loss": [float(i) for i in range(10)]})
+    monkeypatch.setattr(report_command, "MAX_STEP_POINTS", 4)
+    monkeypatch.setattr(report_command, "STEP_POINTS_BUDGET", 4)
+    monkeypatch.setattr(report_command, "FEW_STEP_POINTS", 2)
+    page = repo.parent / "report.html"
+    result = gitrack("report", "-o", str(page), first, second, cwd=repo)
+    assert result.code == 0, result.err
+    runs = {r["id"]: r for r in page_data(page)["runs"]}  # type: ignore[union-attr]
+    steps_first, values_first = runs[first]["steps"]["loss"]
+    assert steps_first == [0, 3, 6, 9] and values_first == [0.0, 3.0, 6.0, 9.0]  # thinned
+    assert runs[second]["steps"]["loss"][0] == [0, 5, 9]  # past the budget: fewer points
+    assert f"after run {first}, each metric's history is drawn with 2 points" in result.err
+    diff_size = len(page_data(page)["patches"][0])  # type: ignore[index]
+    monkeypatch.setattr(report_command, "MAX_PATCHES_CHARS", diff_size + 10)
+    result = gitrack("report", "-o", str(page), first, second, cwd=repo)
+    runs = {r["id"]: r for r in page_data(page)["runs"]}  # type: ignore[union-attr]
+    assert runs[first]["patch"] == 0 and "first edit" in page_data(page)["patches"][0]  # type: ignore[index]
+    assert runs[second]["patch"] == -1 and "diff not included" in runs[second]["patch_note"]

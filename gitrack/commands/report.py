@@ -35,7 +35,10 @@ MAX_IMAGE_BYTES = 2 * 2**20  # one image shown inline; bigger ones are listed wi
 MAX_IMAGES_BYTES = 12 * 2**20  # all images of the page together
 MAX_IMAGES_PER_RUN = 24
 MAX_PATCH_CHARS = 200_000  # one run's diff; `gitrack show ID --patch` prints it whole
-MAX_STEP_POINTS = 2_000  # per metric and run: longer histories are thinned evenly
+MAX_PATCHES_CHARS = 8_000_000  # all different diffs of the page together
+MAX_STEP_POINTS = 500  # per metric and run (a chart is 460 px wide): longer ones thinned evenly
+STEP_POINTS_BUDGET = 3_000_000  # all runs together; past it, each metric keeps 50 points
+FEW_STEP_POINTS = 50
 DEFAULT_OUTPUT = "gitrack-report.html"
 
 
@@ -136,7 +139,9 @@ class _Collector:
         self.cache = Cache(cache_root(ctx.repo.common_dir, ctx.settings.cache, ctx.repo.root))
         self.warnings: list[str] = []
         self.image_budget = MAX_IMAGES_BYTES
-        self._patches: dict[tuple[str, str], str] = {}
+        self.patch_budget = MAX_PATCHES_CHARS
+        self.step_budget = STEP_POINTS_BUDGET
+        self._patches: dict[tuple[str, str], str | None] = {}  # None: over the budget
 
     def page(self, run: history.Run) -> report.RunPage:
         rec = run.record
@@ -161,9 +166,17 @@ class _Collector:
             return {}
         out = {}
         for key, (xs, ys) in by_key.items():
-            stride = -(-len(xs) // MAX_STEP_POINTS)
-            if stride > 1:
-                xs, ys = xs[::stride] + xs[-1:], ys[::stride] + ys[-1:]
+            most = MAX_STEP_POINTS if self.step_budget > 0 else FEW_STEP_POINTS
+            stride = -(-len(xs) // most)
+            if stride > 1:  # every stride-th point, and the last one
+                tail = slice(len(xs) - 1, None) if (len(xs) - 1) % stride else slice(0, 0)
+                xs, ys = xs[::stride] + xs[tail], ys[::stride] + ys[tail]
+            if self.step_budget > 0 >= self.step_budget - len(xs):
+                self.warnings.append(
+                    f"the page holds {STEP_POINTS_BUDGET:,} step values in full: after run "
+                    f"{run.id}, each metric's history is drawn with {FEW_STEP_POINTS} points"
+                )
+            self.step_budget -= len(xs)
             out[key] = (xs, report.step_values(ys))
         return out
 
@@ -182,8 +195,16 @@ class _Collector:
             self.repo.commit_info(rec.snapshot).tree,
         )
         if pair not in self._patches:
-            self._patches[pair] = self.repo.diff_patch(*pair)
+            whole = self.repo.diff_patch(*pair)
+            kept = min(len(whole), MAX_PATCH_CHARS)
+            self._patches[pair] = whole if kept <= self.patch_budget else None
+            self.patch_budget -= kept if kept <= self.patch_budget else 0
         patch = self._patches[pair]
+        if patch is None:
+            return "", (
+                f"diff not included: the page holds {MAX_PATCHES_CHARS:,} characters of "
+                f"diffs at most; `gitrack show {rec.id[:8]} --patch` prints it"
+            )
         if len(patch) > MAX_PATCH_CHARS:
             return patch[:MAX_PATCH_CHARS], (
                 f"diff cut at {MAX_PATCH_CHARS:,} characters of {len(patch):,}: "
