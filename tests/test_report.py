@@ -497,3 +497,19 @@ def test_page_budgets_thin_long_histories_and_drop_diffs_past_them(
     runs = {r["id"]: r for r in page_data(page)["runs"]}  # type: ignore[union-attr]
     assert runs[first]["patch"] == 0 and "first edit" in page_data(page)["patches"][0]  # type: ignore[index]
     assert runs[second]["patch"] == -1 and "diff not included" in runs[second]["patch_note"]
+
+
+def test_open_shows_the_page_in_the_browser(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import gitrack_proc
+
+    api_run(repo, metrics={"auc": 0.5})
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(browser))  # how Python's webbrowser is told which one
+    result = gitrack_proc("report", "-o", "page.html", "--open", cwd=repo)
+    assert result.code == 0, result.err
+    assert opened.read_text() == (repo / "page.html").resolve().as_uri()

@@ -46,4 +46,7 @@ def report(
         f"wrote {printable(str(written.path))}: {written.runs} run(s), {_size(written.size)}"
     )
     if open_page:
-        click.launch(str(written.path.resolve()))
+        import webbrowser  # honours $BROWSER, else the desktop's default browser
+
+        if not webbrowser.open(written.path.resolve().as_uri()):
+            click.echo("gitrack: no web browser found to open it; open the file yourself", err=True)
