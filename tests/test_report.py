@@ -19,6 +19,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -513,3 +514,23 @@ def test_open_shows_the_page_in_the_browser(
     result = gitrack_proc("report", "-o", "page.html", "--open", cwd=repo)
     assert result.code == 0, result.err
     assert opened.read_text() == (repo / "page.html").resolve().as_uri()
+
+
+def test_many_runs_build_a_run_section_when_it_is_opened(
+    runs_repo: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cdp import open_page
+
+    monkeypatch.setattr(report_view, "EAGER_SECTIONS", 2)  # 4 runs: "many"
+    repo, ids = runs_repo
+    url = write_page(repo).resolve().as_uri()
+    section_of = f"document.getElementById('run-{ids['images']}')"
+    with open_page(chromium(), BROWSER_FLAGS, url, tmp_path / "cdp-profile") as page:
+        assert page.evaluate(f"{section_of}.querySelectorAll('img').length") == 0
+        page.evaluate(f"document.querySelector('tr[data-run=\"{ids['images']}\"] a').click()")
+        assert page.evaluate(f"{section_of}.open") is True
+        deadline = time.monotonic() + 10
+        while page.evaluate(f"{section_of}.querySelectorAll('img[data-loaded]').length") < 2:
+            assert time.monotonic() < deadline, "the run's images did not load"
+            time.sleep(0.05)
+        assert page.evaluate(f"{section_of}.querySelectorAll('.run-body').length") == 1

@@ -33,6 +33,7 @@ CSP = (
 _UNSAFE_IN_SCRIPT = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
 
 ATTRIBUTES = ("name", "id", "status", "started", "duration_s", "commit")
+EAGER_SECTIONS = 300  # up to this many runs, every run's section is built with the page
 
 
 @dataclass
@@ -136,6 +137,7 @@ def page_html(pages: list[RunPage], meta: dict[str, Any]) -> str:
         **meta,
         "columns": ordered_columns([p.run for p in pages]),
         "attributes": list(ATTRIBUTES),
+        "eager_sections": EAGER_SECTIONS,
         "runs": runs,
         "patches": patches,
     }

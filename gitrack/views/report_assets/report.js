@@ -15,7 +15,6 @@
   }
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
     "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
-  const EAGER_SECTIONS = 300; // more runs than this: a run's section is built when opened
   const PAGE = 200; // rows shown at first: laying out thousands of rows takes seconds
   const state = { sort: "", desc: false, filter: "", selected: [], limit: PAGE };
   const rows = new Map(); // run id -> <tr>
@@ -477,9 +476,9 @@
   }
   function buildRunSections() {
     const box = document.getElementById("runs");
-    const eager = RUNS.length <= EAGER_SECTIONS;
+    const eager = RUNS.length <= DATA.eager_sections; // else a section is built when opened
     for (const run of RUNS) {
-      const details = el("details", { id: "run-" + run.id, class: "run", "data-run": run.id, open: RUNS.length <= 10 ? "open" : null },
+      const details = el("details", { id: "run-" + run.id, class: "run", "data-run": run.id, open: eager && RUNS.length <= 10 ? "open" : null },
         el("summary", {}, el("span", { class: "run-title" }, label(run)), " ",
           el("code", {}, run.id.slice(0, 8)), " ", el("span", { class: "status-" + run.status }, run.status),
           " ", run.started.replace("T", " ").slice(0, 19)));
