@@ -4,7 +4,13 @@
 the group when imported (here, so that ``gitrack.cli.cli`` has them all).
 """
 
-from gitrack.cli import lifecycle, model, repository, runs  # noqa: F401 - registers the commands
+from gitrack.cli import (  # noqa: F401 - registers the commands
+    lifecycle,
+    model,
+    report,
+    repository,
+    runs,
+)
 from gitrack.cli.base import cli, main
 
 __all__ = ["cli", "main"]

@@ -106,6 +106,12 @@ def run(
 @click.option("--deleted", is_flag=True, help="List only the runs hidden by `gitrack rm`.")
 @click.option("-e", "--experiment", metavar="NAME", help="Only the runs of experiment NAME.")
 @click.option("--flat", is_flag=True, help="Do not indent child runs under their parent.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    help="table (default), json (as --json) or markdown (to paste into a pull request).",
+)
 def list_runs(
     as_json: bool,
     limit: int | None,
@@ -114,6 +120,7 @@ def list_runs(
     deleted: bool,
     experiment: str | None,
     flat: bool,
+    fmt: str | None,
 ) -> None:
     """List every run in the repository, newest first.
 
@@ -132,10 +139,12 @@ def list_runs(
       gitrack ls -e tuning --flat
       gitrack ls --deleted
       gitrack ls --json | python -m json.tool
+      gitrack ls --format markdown --sort -metrics.auc -n 10
     """
     from gitrack.commands.listing import list_runs as select_runs
     from gitrack.views import render
 
+    as_json = as_json or fmt == "json"
     listing = select_runs(
         _context(),
         where,
@@ -147,7 +156,11 @@ def list_runs(
     )
     _warn_all(listing.warnings)
     runs = listing.runs
-    if as_json and not sys.stdout.isatty():
+    if fmt == "markdown" and runs:
+        from gitrack.views import markdown
+
+        click.echo(markdown.runs_table(runs))
+    elif as_json and not sys.stdout.isatty():
         # Compact and fast; C0 controls are escaped by JSON itself, DEL and C1 here.
         click.echo(printable_json("[" + ",".join(run.public_json() for run in runs) + "]"))
     elif as_json:
@@ -241,7 +254,14 @@ def checkout(run_ref: str, worktree: Path | None, no_data: bool) -> None:
 @cli.command()
 @click.argument("run_refs", metavar="RUN RUN...", nargs=-1, required=True)
 @click.option("--code", is_flag=True, help="Also show the code diff between the runs' snapshots.")
-def compare(run_refs: tuple[str, ...], code: bool) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown"]),
+    default="text",
+    help="text (default) or markdown: a table to paste into a pull-request comment.",
+)
+def compare(run_refs: tuple[str, ...], code: bool, fmt: str) -> None:
     """Compare runs side by side: params, metrics, datasets and outputs.
 
     Rows that differ between the runs are marked with `*`. With --code, the
@@ -251,13 +271,22 @@ def compare(run_refs: tuple[str, ...], code: bool) -> None:
     Examples:
       gitrack compare 3f2a 9c1b
       gitrack compare 3f2a 9c1b 77e0 --code
+      gitrack compare 3f2a 9c1b --format markdown   # paste into a pull request
     """
     from gitrack.commands.show import compare_runs
-    from gitrack.views import render
+    from gitrack.views import markdown, render
 
     result = compare_runs(_context(), list(run_refs), with_code=code)
-    click.echo(render.comparison(result.runs, result.rows))
+    markdown_out = fmt == "markdown"
+    if markdown_out:
+        click.echo(markdown.comparison(result.runs, result.rows))
+    else:
+        click.echo(render.comparison(result.runs, result.rows))
     for first, other, patch in result.code_diffs:
+        if markdown_out:
+            click.echo(f"\ncode: `{first[:8]}` -> `{other[:8]}`\n")
+            click.echo(markdown.code_block(patch, "diff") if patch else "(identical code)")
+            continue
         click.echo(f"\n# code: {first[:8]} -> {other[:8]}")
         click.echo(patch or "(identical code)\n", nl=False)
 

@@ -3,7 +3,8 @@
 Records three runs with different learning rates, a fourth on an uncommitted edit,
 shows them in plain `git log`, restores the best run into a new worktree, checks it
 is exact and re-runs it there to show the same result comes back; then registers the
-best run's model, puts it in the prod stage and fetches it back by stage.
+best run's model, puts it in the prod stage and fetches it back by stage, and writes the
+HTML report of the runs.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def run_demo(directory: Path | None, echo: Echo = print) -> Path:
     if not same or best_run.id != best.record.id:
         raise GitrackError("the demo's best run did not reproduce; please report this")
     _register_best(repo, best_run, echo)
+    page = _report(root)
+    echo(f"\n== every run on one page (gitrack report): open it in a browser\n   {page}")
     echo(f"\nDone. Look around: cd {root} && gitrack ls && gitrack show {best_run.id[:8]} --patch")
     return root
 
@@ -85,6 +88,14 @@ def _register_best(repo: Repo, run: history.Run, echo: Echo) -> None:
     if hash_file(written) != run.record.outputs["model.json"]:
         raise GitrackError("the demo's registered model came back different; please report this")
     echo(f"   gitrack model get demo-model#prod -o {written}  -> {version.version}, verified")
+
+
+def _report(root: Path) -> Path:
+    """The demo's runs as `gitrack report -o report.html` writes them."""
+    from gitrack.commands.context import Context
+    from gitrack.commands.report import write_report
+
+    return write_report(Context.open(root), [], None, root / "report.html").path
 
 
 def _prepare(directory: Path | None) -> Path:

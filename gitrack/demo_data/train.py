@@ -9,6 +9,11 @@ import argparse
 import csv
 import json
 
+try:  # under `gitrack run`, the loss at each epoch becomes a step metric
+    from gitrack import log_metric
+except ImportError:  # run without gitrack: no step metrics, same result
+    log_metric = None
+
 EPOCHS = 30
 
 parser = argparse.ArgumentParser()
@@ -20,11 +25,14 @@ with open("data.csv", newline="") as fh:
     rows = [(float(r["x"]), float(r["y"])) for r in csv.DictReader(fh)]
 
 a = b = 0.0
-for _ in range(args.epochs):
+for epoch in range(args.epochs):
     grad_a = sum(2 * (a * x + b - y) * x for x, y in rows) / len(rows)
     grad_b = sum(2 * (a * x + b - y) for x, y in rows) / len(rows)
     a -= args.lr * grad_a
     b -= args.lr * grad_b
+    if log_metric is not None:
+        loss = sum((a * x + b - y) ** 2 for x, y in rows) / len(rows)
+        log_metric("train_mse", loss, step=epoch)
 
 mse = sum((a * x + b - y) ** 2 for x, y in rows) / len(rows)
 print(f"lr={args.lr} epochs={args.epochs}: a={a:.4f} b={b:.4f} mse={mse:.6f}")
