@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 from gitrack.errors import GitrackError, UsageError
 from gitrack.git import Repo
+from gitrack.git.cas import TryAgain, retrying
 from gitrack.git.tags import TagExistsError
 from gitrack.tracking import history
 from gitrack.tracking.record import encode_number
 from gitrack.tracking.registry import names, state
 from gitrack.tracking.registry.names import TagName
 
-RACE_ATTEMPTS = 5  # tag names another writer may take first: a counter, a bumped version
+RACE_ATTEMPTS = 20  # tag names another writer may take first: a counter, a bumped version
 MAX_METRICS = 20  # a registration names the run's metrics, not a whole metric history
 
 
@@ -105,13 +106,18 @@ def register(
 
 
 def _retrying(action: Callable[[], Created]) -> Created:
-    """``action`` again, on a fresh state, when another writer took the tag name it chose."""
-    for _ in range(RACE_ATTEMPTS - 1):
+    """``action`` again, on a fresh state, when another writer took the tag name it chose.
+
+    Through the shared back-off loop: writers that collided wait a jittered moment, so
+    under load they spread out instead of colliding again in lock-step."""
+
+    def attempt() -> Created:
         try:
             return action()
-        except TagExistsError:
-            continue
-    return action()
+        except TagExistsError as exc:
+            raise TryAgain(str(exc)) from exc
+
+    return retrying(attempt, GitrackError, RACE_ATTEMPTS)
 
 
 def _register(
