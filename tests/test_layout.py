@@ -160,3 +160,18 @@ def test_logging_inside_gitrack_run_loads_no_git_and_no_recorder(tmp_path: Path)
     unwanted = {"pygit2", "pyarrow", "gitrack.tracking.recorder", "gitrack.config", "gitrack.git"}
     assert sorted(unwanted & loaded) == []
     assert '"k":"loss"' in events.read_text()
+
+
+def test_the_post_commit_path_loads_neither_pygit2_nor_the_repository_modules() -> None:
+    """Every `git commit` runs the post-commit hook: its Python path uses the git binary."""
+    loaded = _loaded_after("import gitrack.hookrun\nfrom gitrack.git import GitCli")
+    unwanted = {"pygit2", "gitrack.git.repo", "gitrack.git.snapshot", "pyarrow"}
+    assert sorted(unwanted & loaded) == []
+
+
+def test_the_git_package_exports_what_it_loads_lazily() -> None:
+    import gitrack.git
+
+    assert sorted(gitrack.git.__all__) == sorted(gitrack.git._HOMES)
+    for name in gitrack.git.__all__:
+        assert getattr(gitrack.git, name) is not None

@@ -11,12 +11,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitrack import config
-from gitrack.git import GitCli, Repo
+from gitrack.git import GitCli
 from gitrack.git.refs import NOTES_REF
 from gitrack.tracking.record import RunRecord, add_line, committed_line, merge_note_texts
 from gitrack.views.terminal import printable
+
+if TYPE_CHECKING:
+    from gitrack.git import Repo
 
 
 def main(argv: list[str]) -> int:
@@ -30,6 +34,8 @@ def main(argv: list[str]) -> int:
         if name == "post-commit":
             post_commit(GitCli(Path.cwd()), args)
         elif action is not None:
+            from gitrack.git import Repo  # pygit2 and the rest: not for post-commit
+
             action(Repo.discover("."), args)
     except Exception as exc:  # a hook must never break git: one line, exit 0
         print(

@@ -7,11 +7,34 @@ it (with ``filters``: clean/smudge drivers only the git binary runs, and ``submo
 ``transport`` the git binary (the user's own setup: remotes, credentials).
 """
 
-from gitrack.git.binary import GitCli, find_common_dir, run_git
-from gitrack.git.refs import FETCH_REFSPECS, NOTES_REF, PINS_REF
-from gitrack.git.repo import Repo, init_repository
-from gitrack.git.types import CommitInfo, HeadState, TagInfo, TreeChange, WorktreeTree
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gitrack.git.binary import GitCli, find_common_dir, run_git
+    from gitrack.git.refs import FETCH_REFSPECS, NOTES_REF, PINS_REF
+    from gitrack.git.repo import Repo, init_repository
+    from gitrack.git.types import CommitInfo, HeadState, TagInfo, TreeChange, WorktreeTree
+
+# Loaded on first use: the post-commit hook needs only GitCli (the git binary), not the
+# modules behind Repo; every `git commit` pays for what this package imports.
+_HOMES = {
+    "GitCli": "binary",
+    "find_common_dir": "binary",
+    "run_git": "binary",
+    "FETCH_REFSPECS": "refs",
+    "NOTES_REF": "refs",
+    "PINS_REF": "refs",
+    "Repo": "repo",
+    "init_repository": "repo",
+    "CommitInfo": "types",
+    "HeadState": "types",
+    "TagInfo": "types",
+    "TreeChange": "types",
+    "WorktreeTree": "types",
+}
 __all__ = [
     "FETCH_REFSPECS",
     "NOTES_REF",
@@ -27,3 +50,12 @@ __all__ = [
     "init_repository",
     "run_git",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'gitrack.git' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"gitrack.git.{home}"), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
