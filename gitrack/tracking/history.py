@@ -171,9 +171,10 @@ def _pick_current(repo: Repo, copies: list[Run]) -> Run:
 def lost_snapshots(repo: Repo, runs: list[Run]) -> str | None:
     """A warning naming the runs whose snapshot is not in this repository, or None.
 
-    One object lookup per run (no note parsing): cheap enough for every listing.
+    One object lookup per snapshot (no note parsing): cheap enough for every listing.
     """
-    lost = [run.id for run in runs if not repo.has_object(run.snapshot)]
+    present = {snap: repo.has_object(snap) for snap in {run.snapshot for run in runs}}
+    lost = [run.id for run in runs if not present[run.snapshot]]
     if not lost:
         return None
     return (

@@ -36,6 +36,8 @@ def printable(text: str) -> str:
 
 def printable_json(text: str) -> str:
     """JSON text (from json.dumps) that prints safely and decodes to the same values."""
+    if text.isascii():  # checked in C: DEL is the only unsafe ASCII character left
+        return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
     return _pattern(_UNSAFE_IN_JSON).sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
