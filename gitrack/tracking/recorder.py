@@ -17,7 +17,7 @@ from gitrack.errors import UsageError
 from gitrack.git import Repo, WorktreeTree
 from gitrack.git.refs import NOTES_REF, PINS_REF
 from gitrack.paths import check_relative, repo_relative
-from gitrack.tracking import envinfo, events, runner
+from gitrack.tracking import envinfo, events, produced, runner
 from gitrack.tracking.cache_folder import writable_cache_root
 from gitrack.tracking.events import Logged
 from gitrack.tracking.record import RunRecord, add_line, new_run_id, utc_timestamp
@@ -121,6 +121,7 @@ class Recording:
         self.snapshot = ""
         self.state: WorktreeTree | None = None
         self.env: dict[str, str] = {}
+        self._before: dict[Path, produced.Fingerprint | None] = {}
 
     @classmethod
     def begin(
@@ -154,12 +155,36 @@ class Recording:
             _data_paths(repo.root, here, outputs, settings.outputs),
         )
         data_paths = _data_paths(repo.root, here, datasets, settings.data)
+        recording._remember_what_is_there()
         try:
             recording._take_snapshot(data_paths)
         except BaseException:
             recording.close()
             raise
         return recording
+
+    def _remember_what_is_there(self) -> None:
+        """Fingerprints of the metrics file and outputs before the command: what is
+        unchanged after it was left by someone else, and not credited to this run."""
+        paths = [self.repo.root / p for p in self.output_paths]
+        if self.metrics_path is not None:
+            paths.append(self.metrics_path)
+        self._before = {path: produced.fingerprint(path) for path in paths}
+
+    def _written(self, path: Path) -> bool:
+        return produced.written_since(path, self._before.get(path))
+
+    def _produced_outputs(self, warnings: list[str]) -> list[str]:
+        kept = []
+        for path in self.output_paths:
+            if self._written(self.repo.root / path):
+                kept.append(path)
+            else:
+                warnings.append(
+                    f"output {path!r} was not written during this run (it is as an earlier "
+                    "command left it); not recorded"
+                )
+        return kept
 
     def _take_snapshot(self, data_paths: list[str]) -> None:
         repo, run_id = self.repo, self.run_id
@@ -202,15 +227,23 @@ class Recording:
             for path, size in sorted(self.state.skipped.items())
         ]
         warnings.extend(logged.warnings)
+        # Outputs named with -o or in the config count only if the command wrote them;
+        # an output the API logged is one the script says it made.
+        outputs = self._produced_outputs(warnings)
         if logged.outputs or logged.datasets:
             self.data = self.data or _open_data(self.repo, self.settings, self.run_id)
         if self.data is not None:
             self.data.check_inputs_unchanged()
             self.data.datasets.update(logged.datasets)
-            self.data.take_outputs(list(dict.fromkeys([*self.output_paths, *logged.outputs])))
+            self.data.take_outputs(list(dict.fromkeys([*outputs, *logged.outputs])))
             warnings.extend(self.data.warnings)
         metrics: dict[str, float] = {}
-        if self.metrics_path is not None:
+        if self.metrics_path is not None and not self._written(self.metrics_path):
+            warnings.append(
+                f"metrics file {self.metrics_path} was not written during this run (it is as "
+                "an earlier command left it); no metrics recorded"
+            )
+        elif self.metrics_path is not None:
             metrics, problem = read_metrics(self.metrics_path)
             if problem:
                 warnings.append(problem)

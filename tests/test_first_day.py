@@ -1,0 +1,102 @@
+"""A data scientist's first day (issue 10): runs credited only with what they produced,
+names that cannot hide runs, params as `log_params(vars(args))` logs them, metrics shown
+as they were logged."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_helpers import API_ENV, python, reset_api, write_script
+from conftest import gitrack, record, run_by_id
+
+PY = sys.executable
+TRAIN = (
+    "import json, sys; json.dump({'auc': 0.99}, open('metrics.json', 'w')); "
+    "open('model.pkl', 'wb').write(b'model'); sys.exit(int(sys.argv[1]) if sys.argv[1:] else 0)"
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in API_ENV:
+        monkeypatch.delenv(name, raising=False)
+    reset_api()
+    yield
+    reset_api()
+
+
+def configured(repo: Path) -> Path:
+    (repo / "gitrack.toml").write_text('metrics = "metrics.json"\noutputs = ["model.pkl"]\n')
+    return repo
+
+
+# ------------------------------------------------------------ 1. credit what was produced
+def test_a_run_that_writes_nothing_is_not_credited_with_the_last_runs_results(
+    repo: Path,
+) -> None:
+    configured(repo)
+    trained = run_by_id(repo, record(PY, "-c", TRAIN, cwd=repo))
+    assert trained["metrics"] == {"auc": 0.99} and list(trained["outputs"]) == ["model.pkl"]
+
+    res = gitrack("run", "--", PY, "-c", "print('preparing data')", cwd=repo)
+    assert res.code == 0, res.err
+    prepared = run_by_id(repo, res.err_lines[-1].split()[3])
+    assert prepared["metrics"] == {} and not prepared.get("outputs")
+    warned = [line for line in res.err_lines if "warning" in line]
+    assert len([w for w in warned if "metrics.json" in w]) == 1, warned
+    assert len([w for w in warned if "model.pkl" in w]) == 1, warned
+    assert any("metrics.json" in w and "not written" in w for w in prepared["warnings"])
+
+    # A crash before writing anything (an argparse error) is not credited either.
+    res = gitrack("run", "--", PY, "-c", "raise SystemExit(2)", cwd=repo)
+    crashed = run_by_id(repo, res.err_lines[-1].split()[3])
+    assert crashed["status"] == "failed" and crashed["metrics"] == {}
+    hits = gitrack("ls", "--json", "--where", "metrics.auc > 0.9", cwd=repo).json()
+    assert [r["id"] for r in hits] == [trained["id"]]
+
+
+def test_rewriting_the_same_bytes_counts_as_produced(repo: Path) -> None:
+    first = run_by_id(repo, record(PY, "-c", TRAIN, cwd=configured(repo)))
+    again = run_by_id(repo, record(PY, "-c", TRAIN, cwd=repo))
+    assert again["metrics"] == first["metrics"] == {"auc": 0.99}
+    assert again["outputs"] == first["outputs"]
+
+
+def test_an_output_folder_counts_only_if_something_in_it_changed(repo: Path) -> None:
+    write = "import os; os.makedirs('out/m', exist_ok=True); open('out/m/w', 'w').write('w')"
+    made = run_by_id(repo, record(PY, "-c", write, cwd=repo, options=("-o", "out")))
+    assert list(made["outputs"]) == ["out"]
+    res = gitrack("run", "-o", "out", "--", "true", cwd=repo)
+    assert not run_by_id(repo, res.err_lines[-1].split()[3]).get("outputs")
+    assert any("'out'" in line and "not written" in line for line in res.err_lines)
+
+
+def test_a_metrics_file_given_with_m_is_checked_too(repo: Path) -> None:
+    (repo / "m.json").write_text('{"acc": 0.5}')
+    res = gitrack("run", "-m", "m.json", "--", "true", cwd=repo)
+    assert run_by_id(repo, res.err_lines[-1].split()[3])["metrics"] == {}
+    assert any("m.json" in line and "not written" in line for line in res.err_lines)
+
+
+def test_the_api_credits_only_what_the_script_wrote(repo: Path) -> None:
+    configured(repo)
+    (repo / "metrics.json").write_text('{"auc": 0.99}')
+    (repo / "model.pkl").write_bytes(b"old model")
+    script = write_script(
+        repo,
+        "prepare.py",
+        """
+        import gitrack
+        with gitrack.start_run() as run:
+            run.log_param("step", "prepare")
+        """,
+    )
+    proc = python(script, repo)
+    assert proc.returncode == 0, proc.stderr
+    out = gitrack("ls", "--json", cwd=repo).json()
+    assert len(out) == 1
+    assert out[0]["metrics"] == {} and not out[0].get("outputs")
+    assert sum("not written" in w for w in out[0]["warnings"]) == 2, out[0]["warnings"]
