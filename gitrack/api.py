@@ -20,6 +20,7 @@ import os
 import resource
 import sys
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -271,6 +272,9 @@ def start_run(
         run._fixed_params = fixed
         run._open = True
         if name:
+            from gitrack.tracking.names import check_name
+
+            check_name(name)
             run._emit({"e": "name", "v": name})
     else:
         from gitrack.tracking.recorder import Recording
@@ -349,7 +353,10 @@ def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:
     from gitrack.git import Repo
     from gitrack.tracking import history
 
-    found = history.resolve(history.load_runs(Repo.discover(cwd)), id_or_prefix)
+    loaded = history.load_runs(Repo.discover(cwd))
+    found = history.resolve(loaded, id_or_prefix)
+    for message in loaded.warnings:
+        warnings.warn(message, stacklevel=2)
     return Run(found.id, Logged(), found, where=os.path.abspath(cwd))
 
 

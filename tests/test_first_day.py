@@ -9,8 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_helpers import API_ENV, python, reset_api, write_script
-from conftest import gitrack, record, run_by_id
+from api_helpers import API_ENV, forge_note, python, reset_api, write_script
+from conftest import chdir, gitrack, record, run_by_id
+
+from gitrack import api
+from gitrack.errors import GitrackError
+from gitrack.git import Repo
+from gitrack.tracking import history
 
 PY = sys.executable
 TRAIN = (
@@ -100,3 +105,48 @@ def test_the_api_credits_only_what_the_script_wrote(repo: Path) -> None:
     assert len(out) == 1
     assert out[0]["metrics"] == {} and not out[0].get("outputs")
     assert sum("not written" in w for w in out[0]["warnings"]) == 2, out[0]["warnings"]
+
+
+# ------------------------------------------------------------------- 2. names and ids
+def test_an_id_or_prefix_wins_over_a_name_spelled_like_it(repo: Path) -> None:
+    (repo / "train.py").write_text("mine\n")
+    mine = record("true", cwd=repo)
+    (repo / "train.py").write_text("theirs\n")
+    record("true", cwd=repo, options=("--name", "theirs"))
+    # A teammate's run (older gitrack, or a forged note) named like my id, then its prefix.
+    for alias in (mine, mine[:6]):
+        forge_note(repo, lambda rec, alias=alias: rec.update(name=alias))
+        res = gitrack("show", alias, "--json", cwd=repo)
+        assert res.code == 0, res.err
+        assert res.json()["id"] == mine
+        assert history.resolve(_loaded(repo), alias).id == mine
+    (repo / "train.py").write_text("print('training')\n")
+    res = gitrack("checkout", mine[:6], cwd=repo)
+    assert res.code == 0, res.err
+    assert (repo / "train.py").read_text() == "mine\n"
+
+
+def test_a_name_that_reads_as_an_id_is_refused_when_recorded(repo: Path) -> None:
+    for bad in ("cafe", "0123abcd", "DEADBEEF"):
+        res = gitrack("run", "--name", bad, "--", "true", cwd=repo)
+        assert res.code == 1 and "could be read as a run id" in res.err, res.err
+    assert gitrack("ls", "--json", cwd=repo).json() == []
+    record("true", cwd=repo, options=("--name", "cafe-2"))  # not all hex: fine
+    with chdir(repo), pytest.raises(GitrackError, match="could be read as a run id"):
+        api.start_run(name="beef")
+
+
+def test_a_duplicate_name_names_the_newest_run_with_a_warning(repo: Path) -> None:
+    older = record("true", cwd=repo, options=("--name", "baseline"))
+    newer = record("true", cwd=repo, options=("--name", "baseline"))
+    res = gitrack("show", "baseline", "--json", cwd=repo)
+    assert res.code == 0, res.err
+    assert res.json()["id"] == newer
+    assert any("2 runs are named 'baseline'" in ln and older in ln for ln in res.err_lines)
+    res = gitrack("checkout", "baseline", cwd=repo)
+    assert res.code == 0, res.err
+    assert any("named 'baseline'" in line for line in res.err_lines)
+
+
+def _loaded(repo: Path) -> history.Runs:
+    return history.load_runs(Repo.discover(repo))

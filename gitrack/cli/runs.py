@@ -16,7 +16,11 @@ from gitrack.views.terminal import printable, printable_json
 @cli.command(
     context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_interspersed_args": False}
 )
-@click.option("--name", help="A name for the run (also accepted where a run id is).")
+@click.option(
+    "--name",
+    help="A name for the run, accepted where a run id is (the newest run of that name); "
+    "not all hex digits, so it never reads as an id.",
+)
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="A parameter.")
 @click.option("-t", "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag.")
 @click.option(

@@ -20,6 +20,7 @@ from gitrack.paths import check_relative, repo_relative
 from gitrack.tracking import envinfo, events, produced, runner
 from gitrack.tracking.cache_folder import writable_cache_root
 from gitrack.tracking.events import Logged
+from gitrack.tracking.names import check_name
 from gitrack.tracking.record import RunRecord, add_line, new_run_id, utc_timestamp
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ class Recording:
         cwd: str | os.PathLike[str] = ".",
     ) -> Recording:
         """Everything before the command: data hashed and cached, snapshot taken and pinned."""
+        check_name(name)
         here = Path(cwd)
         repo = Repo.discover(here)
         settings = config.load(repo.root)
