@@ -140,6 +140,8 @@ class Run:
         text = str(value)
         old = self.params.get(key)
         if old is not None and old != text:
+            if _same_number(old, text):
+                return  # `-p C=1` then log_params(vars(args)) with C=1.0: one param, as typed
             raise ParamConflictError(key, old, text)
         self._logged.params[key] = text
         self._emit({"e": "param", "k": key, "v": text})
@@ -372,6 +374,14 @@ def runs(
 
     loaded = history.load_runs(Repo.discover(cwd))
     return table.to_arrow(table.select(loaded.runs, where, sort))
+
+
+def _same_number(old: str, new: str) -> bool:
+    """Both read as the same number ("1" and "1.0", "1e-3" and "0.001")."""
+    try:
+        return float(old) == float(new)
+    except ValueError:
+        return False
 
 
 def _repo_path(path: str | os.PathLike[str]) -> str:

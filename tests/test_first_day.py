@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from api_helpers import API_ENV, forge_note, python, reset_api, write_script
-from conftest import chdir, gitrack, record, run_by_id
+from conftest import chdir, gitrack, gitrack_proc, record, run_by_id
 
 from gitrack import api
 from gitrack.errors import GitrackError
@@ -150,3 +150,34 @@ def test_a_duplicate_name_names_the_newest_run_with_a_warning(repo: Path) -> Non
 
 def _loaded(repo: Path) -> history.Runs:
     return history.load_runs(Repo.discover(repo))
+
+
+# ------------------------------------------------------------------------ 3. params
+def test_a_param_given_twice_with_two_values_is_refused(repo: Path) -> None:
+    res = gitrack("run", "-p", "C=1", "-p", "C=2", "--", "true", cwd=repo)
+    assert res.code == 1 and "C is given twice" in res.err, res.err
+    assert gitrack("ls", "--json", cwd=repo).json() == []
+    run = run_by_id(repo, record("true", cwd=repo, options=("-p", "C=1", "-p", "C=1")))
+    assert run["params"] == {"C": "1"}
+
+
+def test_log_params_of_vars_args_agrees_with_the_typed_param(repo: Path) -> None:
+    script = write_script(
+        repo,
+        "grid.py",
+        """
+        import argparse, gitrack
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--C", type=float, default=1.0)
+        parser.add_argument("--kernel", default="rbf")
+        args = parser.parse_args()
+        gitrack.log_params(vars(args))
+        """,
+    )
+    run_id = record(PY, str(script), "--C", "1", cwd=repo, options=("-p", "C=1"))
+    run = run_by_id(repo, run_id)
+    assert run["status"] == "ok"
+    assert run["params"] == {"C": "1", "kernel": "rbf"}
+    # A different number is still a conflict.
+    res = gitrack_proc("run", "-p", "C=2", "--", PY, str(script), "--C", "1", cwd=repo)
+    assert res.code == 1 and "ParamConflictError" in res.err

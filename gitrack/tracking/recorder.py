@@ -39,13 +39,21 @@ class RunResult:
 
 
 def parse_assignments(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, str]:
-    """``["lr=0.1", "seed=1"]`` -> ``{"lr": "0.1", "seed": "1"}``; the last one wins."""
+    """``["lr=0.1", "seed=1"]`` -> ``{"lr": "0.1", "seed": "1"}``.
+
+    A key given twice with two values is refused: which one the run used is not known.
+    """
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{flag} {pair!r} is not KEY=VALUE (write e.g. {flag} lr=0.1)")
-        out[key.strip()] = value
+        key = key.strip()
+        if key in out and out[key] != value:
+            raise UsageError(
+                f"{flag} {key} is given twice ({out[key]!r} and {value!r}): give it once"
+            )
+        out[key] = value
     return out
 
 
