@@ -122,8 +122,12 @@ class Run:
     def commit(self) -> str | None:
         return self._history.commit if self._history is not None else None
 
-    def metric_history(self, key: str) -> list[tuple[int, float, float]]:
-        """``(step, value, timestamp)`` for every value logged under ``key``, in order."""
+    def metric_history(self, key: str) -> list[tuple[int | None, float, float]]:
+        """``(step, value, timestamp)`` for every value logged under ``key``, in order.
+
+        A metric recorded as one value (from a metrics file) is ``[(None, value, end)]``:
+        no step, the time the run ended.
+        """
         if self._history is None:
             return [(s, v, t) for k, s, v, t in self._logged.steps if k == key]
         from gitrack.git import Repo

@@ -461,7 +461,8 @@ def test_get_run_from_another_directory_reads_its_metric_history(
 
 
 def test_metric_history_of_a_run_without_steps(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Metrics from a `-m` file have no step history: one value, step 0, no timestamp."""
+    """Metrics from a `-m` file have no step history: one value, no step (none is
+    invented), the time the run ended."""
     script = write_script(
         repo, "m.py", "import json; json.dump({'auc': 0.9}, open('m.json', 'w'))\n"
     )
@@ -469,7 +470,8 @@ def test_metric_history_of_a_run_without_steps(repo: Path, monkeypatch: pytest.M
     monkeypatch.chdir(repo)
     got = gitrack_module.get_run(run_id)
     assert got.metrics == {"auc": 0.9}
-    assert got.metric_history("auc") == [(0, 0.9, 0.0)]
+    [(step, value, moment)] = got.metric_history("auc")
+    assert step is None and value == 0.9 and abs(moment - time.time()) < 60
     assert only_run(repo).get("metric_history") is None
 
 

@@ -181,3 +181,34 @@ def test_log_params_of_vars_args_agrees_with_the_typed_param(repo: Path) -> None
     # A different number is still a conflict.
     res = gitrack_proc("run", "-p", "C=2", "--", PY, str(script), "--C", "1", cwd=repo)
     assert res.code == 1 and "ParamConflictError" in res.err
+
+
+# ----------------------------------------------------------------- 4. show --metric
+def test_show_metric_of_a_single_value_beside_step_metrics(repo: Path) -> None:
+    script = write_script(
+        repo,
+        "fit.py",
+        """
+        import json, gitrack
+        for epoch in range(3):
+            gitrack.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
+        json.dump({"test": {"auc": 0.97}}, open("metrics.json", "w"))
+        """,
+    )
+    run_id = record(PY, str(script), cwd=repo, options=("-m", "metrics.json"))
+    res = gitrack("show", run_id, "--metric", "test.auc", cwd=repo)
+    assert res.code == 0, res.err
+    rows = [line.split() for line in res.out.splitlines()[1:]]
+    assert [row[:2] for row in rows] == [["-", "0.97"]]  # one value, no invented step 0
+    loss = gitrack("show", run_id, "--metric", "loss", cwd=repo)
+    assert [line.split()[:2] for line in loss.out.splitlines()[1:]] == [
+        ["0", "1"],
+        ["1", "0.5"],
+        ["2", "0.333333"],
+    ]
+    with chdir(repo):
+        got = api.get_run(run_id)
+    [(step, value, _moment)] = got.metric_history("test.auc")
+    assert (step, value) == (None, 0.97)
+    assert [s for s, _, _ in got.metric_history("loss")] == [0, 1, 2]
+    assert got.metric_history("nope") == []

@@ -140,13 +140,15 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
     return "\n".join(printable(line) for line in lines)
 
 
-def steps_table(steps: list[tuple[int, float, float]]) -> str:
+def steps_table(steps: list[tuple[int | None, float, float]]) -> str:
+    """One row per logged value; a metric with no steps shows ``-`` as its step."""
     lines = [f"{'STEP':>8}  {'VALUE':>14}  LOGGED"]
     for step, value, moment in steps:
         when = (
             datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if moment else "-"
         )
-        lines.append(f"{step:>8}  {format_number(value):>14}  {when}")
+        shown = "-" if step is None else str(step)
+        lines.append(f"{shown:>8}  {format_number(value):>14}  {when}")
     return "\n".join(lines)
 
 
