@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from api_helpers import API_ENV, forge_note, python, reset_api, write_script
-from conftest import chdir, gitrack, gitrack_proc, record, run_by_id
+from conftest import chdir, git, gitrack, gitrack_proc, record, run_by_id
 
 from gitrack import api
 from gitrack.errors import GitrackError
@@ -212,3 +212,15 @@ def test_show_metric_of_a_single_value_beside_step_metrics(repo: Path) -> None:
     assert (step, value) == (None, 0.97)
     assert [s for s, _, _ in got.metric_history("loss")] == [0, 1, 2]
     assert got.metric_history("nope") == []
+
+
+# ------------------------------------------------------------ 5. the short hash ls prints
+def test_where_commit_matches_the_short_hash_ls_prints(repo: Path) -> None:
+    run_id = record("true", cwd=repo)
+    listing = gitrack("ls", cwd=repo).out
+    short = git("rev-parse", "--short=7", "HEAD", cwd=repo).strip()
+    assert short in listing
+    res = gitrack("ls", "--json", "--where", f"commit = '{short}'", cwd=repo)
+    assert res.code == 0, res.err
+    assert [r["id"] for r in res.json()] == [run_id]
+    assert gitrack("ls", "--json", "--where", "commit = 'ffff000'", cwd=repo).json() == []
