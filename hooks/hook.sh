@@ -9,7 +9,7 @@ gitrack_chained="$(dirname "$0")/$gitrack_hook.gitrack-chained"
 
 gitrack_input=/dev/null
 case "$gitrack_hook" in
-    pre-push|post-rewrite)
+    pre-push|post-rewrite|reference-transaction)
         # Both the chained hook and gitrack read what git sends on stdin.
         gitrack_input=$(mktemp "${TMPDIR:-/tmp}/gitrack-hook.XXXXXX") || gitrack_input=/dev/null
         [ "$gitrack_input" = /dev/null ] || cat > "$gitrack_input"
@@ -65,6 +65,11 @@ gitrack_part() {
                 && [ "$(git config --bool "notes.rewrite.$1" 2>/dev/null)" != false ]; then
                 return 0  # git already carried the runs over
             fi
+            ;;
+        reference-transaction)
+            # Every ref update git makes: gitrack only cares for fetched runs.
+            [ "$1" = committed ] || return 0
+            grep -q ' refs/gitrack-remotes/' "$gitrack_input" || return 0
             ;;
         pre-push)
             [ "$gitrack_status" = 0 ] || return 0  # the push is refused anyway

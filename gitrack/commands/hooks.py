@@ -125,10 +125,29 @@ def post_rewrite(repo: Repo, _args: list[str]) -> None:
             )
 
 
+def reference_transaction(repo: Repo, args: list[str]) -> None:
+    """After `git fetch` (or `git pull`) brought the remote's runs into the tracking refs
+    that install's fetch refspecs name: merge them into ours, both sides kept."""
+    from gitrack.tracking import sync
+
+    if args[:1] != ["committed"]:
+        return
+    updated = []
+    for line in sys.stdin.read().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].startswith(sync.TRACKING_PREFIX + "/"):
+            if parts[1].strip("0"):  # not a deletion (e.g. `fetch --prune`)
+                updated.append(parts[2])
+    merged = [ref for ref in dict.fromkeys(updated) if sync.merge_tracking(repo, ref)]
+    if any(ref.endswith("/notes") for ref in merged):
+        print("gitrack: merged the runs fetched from the remote", file=sys.stderr)
+
+
 HOOKS: dict[str, Callable[[Repo, list[str]], None] | None] = {
     "post-commit": None,  # special-cased in main: the git binary alone, for speed
     "pre-push": pre_push,
     "post-checkout": post_checkout,
     "post-merge": post_checkout,
     "post-rewrite": post_rewrite,
+    "reference-transaction": reference_transaction,
 }

@@ -25,7 +25,14 @@ from gitrack.errors import GitrackError
 from gitrack.git import Repo
 from gitrack.git.refs import NOTES_REF
 
-HOOK_NAMES = ("post-commit", "pre-push", "post-checkout", "post-merge", "post-rewrite")
+HOOK_NAMES = (
+    "post-commit",
+    "pre-push",
+    "post-checkout",
+    "post-merge",
+    "post-rewrite",
+    "reference-transaction",  # merges the runs a plain `git fetch` / `git pull` brought
+)
 HOOK_MARKER = "# gitrack-hook v"
 CHAINED_SUFFIX = ".gitrack-chained"
 LEGACY_SUFFIX = ".legacy"  # where pre-commit's script runs the hook it replaced
@@ -73,13 +80,45 @@ def install(repo: Repo) -> list[Change]:
     nothing, when a hook cannot be chained safely."""
     _check_hooks(repo)
     changes = _install_config(repo)
+    changes += _install_fetch_refspecs(repo)
     changes += install_hooks(repo)
     return changes
 
 
 def uninstall(repo: Repo) -> list[Change]:
     """Undo exactly what install did; values and hooks the user had before come back."""
-    return uninstall_hooks(repo) + _uninstall_config(repo)
+    return uninstall_hooks(repo) + _uninstall_fetch_refspecs(repo) + _uninstall_config(repo)
+
+
+def _install_fetch_refspecs(repo: Repo) -> list[Change]:
+    """Every remote's `git fetch` also fetches its runs, into tracking refs (never over
+    ours): the reference-transaction hook merges them."""
+    from gitrack.tracking.sync import fetch_refspecs
+
+    changes = []
+    for remote in repo.transport.remotes():
+        key = f"remote.{remote}.fetch"
+        present = repo.local_config.get_all(key)
+        for refspec in fetch_refspecs(remote):
+            if refspec in present:
+                changes.append(Change(key, refspec, "already"))
+            else:
+                repo.local_config.add(key, refspec)
+                changes.append(Change(key, refspec, "added"))
+    return changes
+
+
+def _uninstall_fetch_refspecs(repo: Repo) -> list[Change]:
+    from gitrack.tracking.sync import TRACKING_PREFIX
+
+    changes = []
+    for remote in repo.transport.remotes():
+        key = f"remote.{remote}.fetch"
+        for refspec in repo.local_config.get_all(key):
+            if refspec.partition(":")[2].startswith(TRACKING_PREFIX + "/"):
+                repo.local_config.unset(key, refspec)
+                changes.append(Change(key, refspec, "removed"))
+    return changes
 
 
 def _install_config(repo: Repo) -> list[Change]:

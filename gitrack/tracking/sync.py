@@ -46,6 +46,32 @@ def tracking_ref(remote: str, ref: str) -> str:
     return f"{TRACKING_PREFIX}/{safe}/{leaf}"
 
 
+def fetch_refspecs(remote: str) -> list[str]:
+    """What `gitrack install` adds to ``remote.<name>.fetch``: a plain `git fetch` (and
+    `git pull`) then fetches the remote's runs into the tracking refs, never over ours,
+    and the reference-transaction hook merges them. A pattern (``*`` matching nothing),
+    because a configured refspec naming a ref the remote lacks fails the whole fetch."""
+    return [f"+{ref}*:{tracking_ref(remote, ref)}*" for ref in (NOTES_REF, PINS_REF)]
+
+
+def merge_tracking(repo: Repo, tracking: str) -> bool:
+    """Merge one fetched tracking ref into our notes or pins; True if ours moved."""
+    prefix, _, rest = tracking.partition(f"{TRACKING_PREFIX}/")
+    remote, _, leaf = rest.rpartition("/")
+    if prefix or not remote or leaf not in ("notes", "pins"):
+        return False
+    theirs = repo.refs.target(tracking)
+    if theirs is None:
+        return False
+    ours = NOTES_REF if leaf == "notes" else PINS_REF
+    before = repo.refs.target(ours)
+    if leaf == "notes":
+        repo.notes.merge(ours, theirs, merge_note_texts, f"gitrack: merge runs from {remote}\n")
+    else:
+        repo.refs.merge_history(ours, theirs, f"gitrack: merge pins from {remote}\n")
+    return repo.refs.target(ours) != before
+
+
 def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
     remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
@@ -90,16 +116,8 @@ def _fetch_and_merge(repo: Repo, remote: str) -> None:
     if not present:
         return
     repo.transport.fetch(remote, [f"+{ref}:{tracking_ref(remote, ref)}" for ref in present])
-    if NOTES_REF in present:
-        theirs = repo.refs.target(tracking_ref(remote, NOTES_REF))
-        if theirs is not None:
-            repo.notes.merge(
-                NOTES_REF, theirs, merge_note_texts, f"gitrack: merge runs from {remote}\n"
-            )
-    if PINS_REF in present:
-        theirs = repo.refs.target(tracking_ref(remote, PINS_REF))
-        if theirs is not None:
-            repo.refs.merge_history(PINS_REF, theirs, f"gitrack: merge pins from {remote}\n")
+    for ref in present:
+        merge_tracking(repo, tracking_ref(remote, ref))
 
 
 def run_objects(runs: Iterable[history.Run]) -> list[str]:

@@ -1,0 +1,67 @@
+"""A data scientist's first day, sharing (issue 10 #7-#10): runs that arrive with a plain
+`git pull` or `git fetch`, push saying what data only this machine has, pull that fetches
+data on demand, and the post-checkout hook's advice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import git, gitrack, record
+from remote_helpers import clone, commit_all, git_proc, install, make_origin, note_ids, write
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """origin, Alice's clone and Bob's clone, both with `gitrack install`."""
+    origin = make_origin(tmp_path)
+    alice = clone(origin, tmp_path / "alice")
+    bob = clone(origin, tmp_path / "bob")
+    install(alice)
+    install(bob)
+    return origin, alice, bob
+
+
+# ------------------------------------------------------- 7. runs come with git pull/fetch
+@pytest.mark.parametrize(
+    "how",
+    [("pull",), ("pull", "--rebase"), ("fetch",), ("pull", "--ff-only")],
+    ids=" ".join,
+)
+def test_a_plain_git_pull_or_fetch_brings_the_remotes_runs(
+    team: tuple[Path, Path, Path], how: tuple[str, ...]
+) -> None:
+    _origin, alice, bob = team
+    theirs = record("true", cwd=alice)
+    write(alice / "more.py", "x = 1\n")
+    commit_all(alice, "more")
+    theirs_too = record("true", cwd=alice)
+    proc = git_proc("push", "-q", "origin", "HEAD", cwd=alice)  # pre-push publishes the runs
+    assert proc.returncode == 0, proc.stderr
+    mine = record("true", cwd=bob)  # Bob's own run, on the commit Alice's first run is on
+
+    proc = git_proc(*how, cwd=bob)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(note_ids(bob)) == sorted([theirs, theirs_too, mine])
+    listed = {r["id"] for r in gitrack("ls", "--json", cwd=bob).json()}
+    assert listed == {theirs, theirs_too, mine}
+    # Never fetched over the local refs: Bob's run is still there, Alice's merged in.
+    refspecs = git("config", "--get-all", "remote.origin.fetch", cwd=bob).split()
+    assert not [r for r in refspecs if r.partition(":")[2].startswith("refs/notes/")]
+
+
+def test_fetch_refspecs_work_against_a_remote_without_runs_and_uninstall_removes_them(
+    team: tuple[Path, Path, Path],
+) -> None:
+    _origin, _alice, bob = team
+    proc = git_proc("fetch", cwd=bob)  # the remote has no notes yet: fetch still works
+    assert proc.returncode == 0, proc.stderr
+    before = git("config", "--get-all", "remote.origin.fetch", cwd=bob).split()
+    assert len(before) == 3
+    assert gitrack("install", cwd=bob).code == 0  # idempotent
+    assert git("config", "--get-all", "remote.origin.fetch", cwd=bob).split() == before
+    assert gitrack("uninstall", cwd=bob).code == 0
+    assert git("config", "--get-all", "remote.origin.fetch", cwd=bob).split() == [
+        "+refs/heads/*:refs/remotes/origin/*"
+    ]
+    assert not (bob / ".git" / "hooks" / "reference-transaction").exists()
