@@ -135,9 +135,9 @@ def reference_transaction(repo: Repo, args: list[str]) -> None:
     updated = []
     for line in sys.stdin.read().splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[2].startswith(sync.TRACKING_PREFIX + "/"):
-            if parts[1].strip("0"):  # not a deletion (e.g. `fetch --prune`)
-                updated.append(parts[2])
+        fetched = len(parts) == 3 and parts[2].startswith(sync.TRACKING_PREFIX + "/")
+        if fetched and parts[1].strip("0"):  # not a deletion (e.g. `fetch --prune`)
+            updated.append(parts[2])
     merged = [ref for ref in dict.fromkeys(updated) if sync.merge_tracking(repo, ref)]
     if any(ref.endswith("/notes") for ref in merged):
         print("gitrack: merged the runs fetched from the remote", file=sys.stderr)
