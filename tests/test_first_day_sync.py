@@ -65,3 +65,31 @@ def test_fetch_refspecs_work_against_a_remote_without_runs_and_uninstall_removes
         "+refs/heads/*:refs/remotes/origin/*"
     ]
     assert not (bob / ".git" / "hooks" / "reference-transaction").exists()
+
+
+# ------------------------------------------------ 8. push says which data stays behind
+def test_push_says_how_many_runs_have_data_only_here_and_how_to_share_it(
+    team: tuple[Path, Path, Path],
+) -> None:
+    _origin, alice, _bob = team
+    write(alice / "data" / "train.csv", "a,b\n1,2\n")  # data/ is ignored in the seed
+    record("true", cwd=alice, options=("-d", "data/train.csv"))
+    record("true", cwd=alice, options=("-d", "data/train.csv"))
+    record("true", cwd=alice)  # no data: not counted
+    res = gitrack("push", cwd=alice)
+    assert res.code == 0, res.err
+    warned = [line for line in res.err_lines if "only this machine has" in line]
+    assert len(warned) == 1 and warned[0].count("2 run(s)") == 1, res.err
+    assert "[remote]" in warned[0] and "url" in warned[0]
+    # `git push` (the pre-push hook) says the same.
+    write(alice / "x.txt", "x")
+    commit_all(alice, "x")
+    proc = git_proc("push", "-q", "origin", "HEAD", cwd=alice)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 run(s) reference data that only this machine has" in proc.stderr, proc.stderr
+    # With a team cache configured, nothing to say.
+    shared = alice.parent / "team-cache"
+    write(alice / "gitrack.toml", f'[remote]\nurl = "{shared}"\n')
+    res = gitrack("push", cwd=alice)
+    assert res.code == 0, res.err
+    assert not [line for line in res.err_lines if "only this machine" in line]

@@ -78,6 +78,8 @@ def pre_push(repo: Repo, args: list[str]) -> None:
     if report.pushed:
         data = f" and {report.objects} data object(s)" if report.objects else ""
         print(f"gitrack: published runs{data} to {args[0]}", file=sys.stderr)
+    if report.local_only:
+        print(f"gitrack: {report.local_only}", file=sys.stderr)
 
 
 def post_checkout(repo: Repo, _args: list[str]) -> None:

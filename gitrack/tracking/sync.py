@@ -37,6 +37,7 @@ class SyncReport:
     objects: int = 0  # cache objects uploaded or downloaded
     bytes: int = 0
     warnings: list[str] = field(default_factory=list)
+    local_only: str | None = None  # runs whose data only this machine has, and what to do
 
 
 def tracking_ref(remote: str, ref: str) -> str:
@@ -200,6 +201,9 @@ def fetch_objects(store: DataStore, remote: RemoteCache, wanted: list[str]) -> F
 def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
     side = _data_side(repo, runs)
     if side is None:
+        report.local_only = _local_only(repo, runs)
+        if report.local_only:
+            report.warnings.append(report.local_only)
         return
     from gitrack.data.gc import referenced_objects
 
@@ -214,3 +218,29 @@ def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
             f"{len(local_missing)} object(s) the runs reference are not in the local cache "
             "and were not uploaded"
         )
+
+
+def _local_only(repo: Repo, runs: list[history.Run]) -> str | None:
+    """With no team cache configured: how many runs reference data that is in this
+    machine's cache (so only here), and how to share it. None if there are none."""
+    from gitrack.data import hashing
+    from gitrack.data.layout import cache_root
+    from gitrack.data.odb import Cache
+
+    settings = config.load(repo.root)
+    if settings.remote is not None:
+        return None
+    cache = Cache(cache_root(repo.common_dir, settings.cache, repo.root))
+    count = sum(
+        1
+        for run in runs
+        if any(hashing.is_valid(h) and cache.exists(h) for h in run_objects([run]))
+    )
+    if not count:
+        return None
+    return (
+        f"{count} run(s) reference data that only this machine has (no team cache is "
+        "configured): a teammate's checkout of them will fail. Configure one in gitrack.toml, "
+        '[remote] url = "s3://bucket/prefix" (or gs://…, a shared folder; in pyproject.toml '
+        "[tool.gitrack.remote]), then gitrack push"
+    )
