@@ -93,3 +93,32 @@ def test_push_says_how_many_runs_have_data_only_here_and_how_to_share_it(
     res = gitrack("push", cwd=alice)
     assert res.code == 0, res.err
     assert not [line for line in res.err_lines if "only this machine" in line]
+
+
+# --------------------------------------------------------- 9. pull fetches data on demand
+def test_pull_leaves_data_for_checkout_and_pull_data_fetches_it_now(
+    team: tuple[Path, Path, Path],
+) -> None:
+    _origin, alice, bob = team
+    shared = alice.parent / "team-cache"
+    write(alice / "gitrack.toml", f'[remote]\nurl = "{shared}"\n')
+    commit_all(alice, "team cache")
+    assert git_proc("push", "-q", "origin", "HEAD", cwd=alice).returncode == 0
+    assert git_proc("pull", "-q", cwd=bob).returncode == 0
+    write(alice / "data" / "train.csv", "a,b\n1,2\n")
+    run_id = record("true", cwd=alice, options=("-d", "data/train.csv"))
+    assert gitrack("push", cwd=alice).code == 0
+    cache = bob / ".git" / "gitrack" / "cache" / "xxh128"
+
+    res = gitrack("pull", cwd=bob)
+    assert res.code == 0, res.err
+    assert "1 new run(s)" in res.out and "fetched" not in res.out
+    assert not cache.exists() or not any(cache.rglob("*"))  # nothing downloaded
+    res = gitrack("checkout", run_id, cwd=bob)  # downloads what it restores
+    assert res.code == 0, res.err
+    assert (bob / "data" / "train.csv").read_text() == "a,b\n1,2\n"
+
+    carol = clone(_origin, alice.parent / "carol")
+    res = gitrack("pull", "--data", cwd=carol)
+    assert res.code == 0, res.err
+    assert "1 object(s) fetched" in res.out

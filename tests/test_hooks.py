@@ -343,7 +343,7 @@ def test_git_push_publishes_runs_and_data_for_a_fresh_clone(tmp_path: Path) -> N
     assert len(list((tmp_path / "team-cache" / "xxh128").glob("*/*"))) == 1
 
     b = clone(origin, tmp_path / "b")
-    pulled = gitrack("pull", cwd=b)
+    pulled = gitrack("pull", "--data", cwd=b)
     assert pulled.code == 0, pulled.err
     assert "1 new run(s), 1 object(s) fetched" in pulled.out
     assert [r["id"] for r in gitrack("ls", "--json", cwd=b).json()] == [run_id]

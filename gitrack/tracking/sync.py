@@ -73,7 +73,7 @@ def merge_tracking(repo: Repo, tracking: str) -> bool:
     return repo.refs.target(ours) != before
 
 
-def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
+def pull(repo: Repo, remote: str | None = None, with_data: bool = False) -> SyncReport:
     remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
     before = {run.id for run in history.load_runs(repo).runs}
