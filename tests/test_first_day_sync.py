@@ -122,3 +122,44 @@ def test_pull_leaves_data_for_checkout_and_pull_data_fetches_it_now(
     res = gitrack("pull", "--data", cwd=carol)
     assert res.code == 0, res.err
     assert "1 object(s) fetched" in res.out
+
+
+# ------------------------------------------- 10. the post-checkout hook's advice, and restore-data
+def test_post_checkout_says_missing_or_differ_and_restore_data_keeps_head(
+    tmp_path: Path,
+) -> None:
+    files = {"train.py": "print('t')\n", ".gitignore": "data/\n",
+             "gitrack.toml": 'data = ["data/train.csv", "data/test.csv"]\n'}  # fmt: skip
+    origin = make_origin(tmp_path, files)
+    repo = clone(origin, tmp_path / "repo")
+    install(repo)
+    write(repo / "data" / "train.csv", "train v1\n")
+    write(repo / "data" / "test.csv", "test v1\n")
+    run_id = record("true", cwd=repo)
+    git("checkout", "-q", "-b", "other", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", "other", cwd=repo)
+    (repo / "data" / "train.csv").unlink()
+    write(repo / "data" / "test.csv", "test v2\n")
+
+    proc = git_proc("checkout", "-q", "main", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.startswith("gitrack")]
+    assert run_id[:8] in line
+    assert "missing (data/train.csv)" in line and "differ (data/test.csv)" in line
+    assert "gitrack restore-data" in line and "gitrack checkout" not in line
+
+    write(repo / "train.py", "print('my edit')\n")  # uncommitted code: left alone
+    res = gitrack("restore-data", cwd=repo)
+    assert res.code == 0, res.err
+    assert f"restored 2 data path(s) of run {run_id}" in res.out
+    assert (repo / "data" / "train.csv").read_text() == "train v1\n"
+    assert (repo / "data" / "test.csv").read_text() == "test v1\n"
+    assert git("symbolic-ref", "HEAD", cwd=repo).strip() == "refs/heads/main"  # not detached
+    assert (repo / "train.py").read_text() == "print('my edit')\n"
+    assert any("replaced 1 data file(s)" in ln for ln in res.err_lines)  # test v2, kept
+
+    git("checkout", "-q", "other", cwd=repo)
+    res = gitrack("restore-data", cwd=repo)  # no run on this commit
+    assert res.code == 1 and "gitrack restore-data RUN" in res.err
+    res = gitrack("restore-data", run_id[:6], cwd=repo)
+    assert res.code == 0, res.err

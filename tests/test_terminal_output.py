@@ -107,5 +107,5 @@ def test_paths_from_notes_in_status_and_hook_lines_are_escaped(repo: Path) -> No
         ["git", "checkout", "-q", "HEAD~1"], cwd=repo, capture_output=True, text=True
     )  # back to the run's commit: post-checkout compares its datasets
     assert hook.returncode == 0, hook.stderr
-    assert "datasets differ" in hook.stderr  # the post-checkout hook's line
+    assert "missing (data/" in hook.stderr  # the post-checkout hook's line
     assert_no_raw_controls(hook.stderr)

@@ -95,19 +95,27 @@ def post_checkout(repo: Repo, _args: list[str]) -> None:
     report = data_status(ctx)
     if report.run is None:
         return
-    differing = [path for state, path in report.rows if state in ("changed", "missing")]
+    recorded = report.run.record.datasets
+    missing = [path for state, path in report.rows if state == "missing" and path in recorded]
+    changed = [path for state, path in report.rows if state == "changed"]
+    differing = missing + changed
     if not differing:
         return
-    shown = printable(", ".join(differing[:3]) + (" …" if len(differing) > 3 else ""))
     if not ctx.settings.restore_data:
+        parts = [f"missing ({_few(missing)})"] if missing else []
+        parts += [f"differ ({_few(changed)})"] if changed else []
         print(
-            f"gitrack: datasets differ from run {report.run.id[:8]} on this commit ({shown}); "
-            f"restore them with gitrack checkout {report.run.id[:8]}",
+            f"gitrack: datasets of run {report.run.id[:8]} on this commit: "
+            f"{'; '.join(parts)}; restore just the data with gitrack restore-data",
             file=sys.stderr,
         )
         return
     restored = restore_datasets(ctx, report.run, differing)
     print(f"gitrack: restored {restored} dataset(s) of run {report.run.id[:8]}", file=sys.stderr)
+
+
+def _few(paths: list[str]) -> str:
+    return printable(", ".join(paths[:3]) + (" …" if len(paths) > 3 else ""))
 
 
 def post_rewrite(repo: Repo, _args: list[str]) -> None:
