@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from api_helpers import API_ENV, forge_note, python, reset_api, write_script
-from conftest import chdir, git, gitrack, gitrack_proc, record, run_by_id
+from conftest import chdir, fresh_clone, git, gitrack, gitrack_proc, record, run_by_id
 
 from gitrack import api
 from gitrack.errors import GitrackError
@@ -224,3 +224,28 @@ def test_where_commit_matches_the_short_hash_ls_prints(repo: Path) -> None:
     assert res.code == 0, res.err
     assert [r["id"] for r in res.json()] == [run_id]
     assert gitrack("ls", "--json", "--where", "commit = 'ffff000'", cwd=repo).json() == []
+
+
+# ---------------------------------------------------- 13. show: datasets and outputs
+def test_show_lists_datasets_and_outputs_with_sizes(repo: Path, tmp_path: Path) -> None:
+    (repo / "data" / "train.csv").write_text("a,b\n1,2\n")  # 8 bytes
+    write = (
+        "import os; os.makedirs('out', exist_ok=True); "
+        "open('out/model.bin', 'wb').write(b'w' * 3000); open('out/roc.png', 'wb').write(b'p' * 72)"
+    )
+    run_id = record(PY, "-c", write, cwd=repo, options=("-d", "data/train.csv", "-o", "out"))
+    page = gitrack("show", run_id, cwd=repo).out
+    data = run_by_id(repo, run_id)
+    [dataset] = [line for line in page.splitlines() if line.startswith("dataset")]
+    assert dataset.split() == [
+        "dataset",
+        "data/train.csv",
+        "(8",
+        "B)",
+        data["datasets"]["data/train.csv"],
+    ]
+    [output] = [line for line in page.splitlines() if line.startswith("output")]
+    assert "out  (folder, 3.0 KiB)" in output and data["outputs"]["out"] in output
+    clone = fresh_clone(repo, tmp_path / "clone")  # no data fetched there
+    page = gitrack("show", run_id, cwd=clone).out
+    assert "data/train.csv  (size unknown: not in the local cache)" in page

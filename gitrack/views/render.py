@@ -91,7 +91,36 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
+def size_text(size: int | None) -> str:
+    if size is None:
+        return "size unknown: not in the local cache"
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+def _data_lines(run: Run, sizes: dict[str, int | None]) -> list[str]:
+    """One line per dataset, output and big file: path, size, hash."""
+    rec = run.record
+    lines = []
+    for title, items in (("dataset", rec.datasets), ("output", rec.outputs),
+                         ("big file", rec.large_files)):  # fmt: skip
+        for path, digest in sorted(items.items()):
+            kind = "folder, " if digest.endswith(".dir") else ""
+            size = size_text(sizes.get(digest))
+            lines.append(f"{title:<9} {path}  ({kind}{size})  {digest}")
+    return lines
+
+
+def show(
+    run: Run,
+    commit_summary: str,
+    changed_files: list[str],
+    sizes: dict[str, int | None] | None = None,
+) -> str:
     rec = run.record
     lines = [f"run       {rec.id}" + (f"  ({rec.name})" if rec.name else "")]
     lines.append(f"commit    {run.commit}  {commit_summary}".rstrip())
@@ -125,6 +154,7 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
             "metrics   "
             + "  ".join(f"{k}={format_number(v)}" for k, v in sorted(rec.metrics.items()))
         )
+    lines.extend(_data_lines(run, sizes or {}))
     lines.append(f"by        {rec.user}@{rec.host}")
     env = rec.env
     if env:
