@@ -216,13 +216,12 @@ class Run:
     ) -> None:
         if kind is None:
             self.end()
-        elif issubclass(kind, KeyboardInterrupt):
-            self.end("interrupted")
-        else:
-            self.end("failed")  # the exception propagates: we only record it
+        else:  # the exception propagates: we only record it
+            self.end(_status_of(kind), _error_text(kind, exc))
 
-    def end(self, status: str = "ok") -> None:
-        """Record the run (``start_run``'s ``with`` block does it for you)."""
+    def end(self, status: str = "ok", error: str | None = None) -> None:
+        """Record the run (``start_run``'s ``with`` block does it for you); ``error``:
+        what made it fail, e.g. ``"ValueError: bad input"``."""
         global _active
         if not self._open:
             return
@@ -231,11 +230,12 @@ class Run:
             _active = None
         if self._writer is not None:
             if status != "ok":
-                self._writer.add({"e": "failed"})
+                self._writer.add({"e": "failed", "m": error})
             self._writer.flush()
             return  # `gitrack run` records the run when the command exits
         assert self._recording is not None
         self._logged.failed = status != "ok"
+        self._logged.error = error
         try:
             self._recording.finish(self._outcome(status), self._logged)
         finally:
@@ -313,45 +313,79 @@ def end_run(status: str = "ok") -> None:
 
 def active_run() -> Run:
     """The active run: started here, or the `gitrack run` this process runs under."""
-    global _active
     if _active is None:
         if events.attached_run() is None:
             raise RunStateError(
                 "no active run: use `with gitrack.start_run():`, or run the script with "
                 "gitrack run -- python script.py"
             )
-        start_run()
-        atexit.register(end_run)
-    assert _active is not None
+        return _start_for_logging()
     return _active
 
 
+def _logging_run() -> Run:
+    """As in MLflow, logging with no active run starts one (outside `gitrack run`: a run
+    of its own, snapshot taken now), ended when the process exits; an exception nobody
+    catches ends it as failed, with the exception's type and message."""
+    return _active or _start_for_logging()
+
+
+def _start_for_logging() -> Run:
+    run = start_run()
+    atexit.register(end_run)
+    _end_on_uncaught_exception(run)
+    return run
+
+
+def _end_on_uncaught_exception(run: Run) -> None:
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        try:
+            run.end(_status_of(kind), _error_text(kind, exc))
+        except Exception as problem:  # never hide the script's own traceback
+            print(f"gitrack: the run was not recorded: {problem}", file=sys.stderr)
+        previous(kind, exc, tb)
+
+    sys.excepthook = hook
+
+
+def _status_of(kind: type[BaseException]) -> str:
+    return "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
+
+
+def _error_text(kind: type[BaseException], exc: BaseException | None) -> str:
+    message = str(exc) if exc is not None else ""
+    text = f"{kind.__name__}: {message}" if message else kind.__name__
+    return text if len(text) <= 1000 else text[:999] + "…"
+
+
 def log_param(key: str, value: Any) -> None:
-    active_run().log_param(key, value)
+    _logging_run().log_param(key, value)
 
 
 def log_params(params: dict[str, Any]) -> None:
-    active_run().log_params(params)
+    _logging_run().log_params(params)
 
 
 def log_metric(key: str, value: Any, step: int | None = None) -> None:
-    (_active or active_run()).log_metric(key, value, step)
+    _logging_run().log_metric(key, value, step)
 
 
 def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
-    active_run().log_metrics(metrics, step)
+    _logging_run().log_metrics(metrics, step)
 
 
 def set_tag(key: str, value: Any) -> None:
-    active_run().set_tag(key, value)
+    _logging_run().set_tag(key, value)
 
 
 def log_artifact(path: str | os.PathLike[str]) -> None:
-    active_run().log_artifact(path)
+    _logging_run().log_artifact(path)
 
 
 def log_dataset(path: str | os.PathLike[str]) -> None:
-    active_run().log_dataset(path)
+    _logging_run().log_dataset(path)
 
 
 def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:

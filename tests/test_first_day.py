@@ -249,3 +249,53 @@ def test_show_lists_datasets_and_outputs_with_sizes(repo: Path, tmp_path: Path) 
     clone = fresh_clone(repo, tmp_path / "clone")  # no data fetched there
     page = gitrack("show", run_id, cwd=clone).out
     assert "data/train.csv  (size unknown: not in the local cache)" in page
+
+
+# ------------------------------------------- 14. no start_run needed; failures say why
+def test_a_script_failing_after_logging_without_start_run_is_a_failed_run_saying_why(
+    repo: Path,
+) -> None:
+    script = write_script(
+        repo,
+        "crash.py",
+        """
+        import gitrack
+        gitrack.log_metric("loss", 0.7)
+        raise ValueError("bad input")
+        """,
+    )
+    proc = python(script, repo)
+    assert proc.returncode == 1 and "ValueError: bad input" in proc.stderr  # traceback kept
+    [run] = gitrack("ls", "--json", cwd=repo).json()
+    assert run["status"] == "failed" and run["error"] == "ValueError: bad input"
+    assert run["metrics"] == {"loss": 0.7}
+
+
+def test_a_run_failing_inside_start_run_records_the_exception(repo: Path) -> None:
+    script = write_script(
+        repo,
+        "block.py",
+        """
+        import gitrack
+        with gitrack.start_run(name="x-block"):
+            raise KeyError("missing column")
+        """,
+    )
+    assert python(script, repo).returncode == 1
+    attached = write_script(
+        repo,
+        "attached.py",
+        """
+        import gitrack
+        with gitrack.start_run():
+            raise RuntimeError("diverged")
+        """,
+    )
+    res = gitrack("run", "--", PY, str(attached), cwd=repo)
+    assert res.code == 1
+    by_cmd = {Path(r["command"][-1]).name: r for r in gitrack("ls", "--json", cwd=repo).json()}
+    assert by_cmd["block.py"]["error"] == "KeyError: 'missing column'"
+    assert by_cmd["attached.py"]["error"] == "RuntimeError: diverged"
+    assert by_cmd["attached.py"]["status"] == "failed"
+    page = gitrack("show", "x-block", cwd=repo).out
+    assert "KeyError: 'missing column'" in page

@@ -273,6 +273,7 @@ class Recording:
         record = self._record(outcome, status, params, {**self.tags, **logged.tags}, metrics)
         record.warnings = warnings
         record.metric_history = history
+        record.error = logged.error
         line = record.to_line()
         if len(line) > jsonsafe.MAX_CHARS:
             line = _without_logged_values(record, len(line))

@@ -138,6 +138,8 @@ def show(
     )
     status = f"{rec.status} (exit {rec.exit_code}" + (f", {rec.signal}" if rec.signal else "") + ")"
     lines.append(f"status    {status}")
+    if rec.error:
+        lines.append(f"error     {rec.error}")
     if rec.dirty:
         lines.append(f"dirty     yes: {len(changed_files)} file(s) differ from the commit")
         lines.extend(f"            {p}" for p in changed_files[:20])
