@@ -4,6 +4,7 @@ as they were logged."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,3 +300,52 @@ def test_a_run_failing_inside_start_run_records_the_exception(repo: Path) -> Non
     assert by_cmd["attached.py"]["status"] == "failed"
     page = gitrack("show", "x-block", cwd=repo).out
     assert "KeyError: 'missing column'" in page
+
+
+# ------------------------------------------------------------------- 12. the ls table
+@pytest.fixture
+def grid(repo: Path) -> tuple[Path, list[str]]:
+    """A 3-run grid over C, with a long command and metrics alphabetically before test.auc."""
+    ids = []
+    for c, auc in (("0.1", 0.81), ("1", 0.93), ("10", 0.88)):
+        metrics = json.dumps({"a_loss": 0.5, "b_loss": 0.4, "c_loss": 0.3, "test": {"auc": auc}})
+        command = (PY, "-c", f"open('m.json', 'w').write({metrics!r})", "--lr", "0.01")
+        options = ("--name", f"svm-C{c}", "-p", f"C={c}", "-p", "kernel=rbf", "-m", "m.json")
+        ids.append(record(*command, cwd=repo, options=options))
+    return repo, ids
+
+
+def _header(out: str) -> list[str]:
+    return out.splitlines()[0].split()
+
+
+def test_ls_shows_names_the_sorted_metric_and_the_params_that_differ(
+    grid: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _ids = grid
+    monkeypatch.setenv("COLUMNS", "80")
+    res = gitrack("ls", "--sort", "-metrics.test.auc", cwd=repo)
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    header = _header(res.out)
+    assert header[:2] == ["ID", "NAME"]
+    assert "metrics.test.auc" in header and "params.C" in header
+    assert "params.kernel" not in header  # the same for every run
+    rows = [line.split() for line in lines[1:4]]
+    assert [row[1] for row in rows] == ["svm-C1", "svm-C10", "svm-C0.1"]
+    auc = header.index("metrics.test.auc")
+    assert [row[auc] for row in rows] == ["0.93", "0.88", "0.81"]
+    # --where names a param: it gets a column too.
+    res = gitrack("ls", "--where", "params.kernel = 'rbf'", cwd=repo)
+    assert "params.kernel" in _header(res.out)
+
+
+def test_ls_columns_chooses_them(grid: tuple[Path, list[str]]) -> None:
+    repo, ids = grid
+    res = gitrack("ls", "--columns", "id,params.C,metrics.test.auc", cwd=repo)
+    assert res.code == 0, res.err
+    assert _header(res.out) == ["ID", "params.C", "metrics.test.auc"]
+    assert res.out.splitlines()[1].split() == [ids[2][:8], "10", "0.88"]
+    bad = gitrack("ls", "--columns", "id,bogus", cwd=repo)
+    assert bad.code == 1 and "no column 'bogus'" in bad.err

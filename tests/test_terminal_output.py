@@ -53,8 +53,9 @@ def assert_no_raw_controls(text: str) -> None:
     ids=["ls", "show", "show-by-name", "compare"],
 )
 def test_text_output_escapes_control_characters(
-    forged: tuple[Path, str, str], args: tuple[str, ...]
+    forged: tuple[Path, str, str], args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # every column of the ls table, none fitted away
     repo, honest, forged_id = forged
     argv = [a.format(honest=honest, forged=forged_id) for a in args]
 

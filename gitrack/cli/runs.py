@@ -101,7 +101,15 @@ def run(
 @click.option("-n", "limit", type=click.IntRange(min=0), help="Show only the first N runs.")
 @click.option("--where", metavar="EXPR", help="Only runs matching EXPR (see examples).")
 @click.option("--sort", metavar="[-]KEY", help="Order by KEY; a leading - for descending.")
-def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | None) -> None:
+@click.option(
+    "--columns",
+    metavar="LIST",
+    help="The table's columns, comma-separated: id, name, started, commit, status, "
+    "duration, metrics, command, metrics.KEY, params.KEY, tags.KEY.",
+)
+def list_runs(
+    as_json: bool, limit: int | None, where: str | None, sort: str | None, columns: str | None
+) -> None:
     """List every run in the repository, newest first.
 
     Runs on commits no branch reaches are listed too. A `*` after the status
@@ -109,18 +117,23 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
     grammar (metrics.KEY, params.KEY, tags.KEY, datasets.PATH, attributes
     such as status, commit, started, duration_s, dirty; = != < <= > >= LIKE
     ILIKE IN), plus `or`, `not` and parentheses. Numbers compare as numbers.
+    The table shows the name, the fields sorted and filtered on, the params
+    that differ between the runs listed, and fits the terminal (--columns
+    chooses the columns instead).
 
     \b
     Examples:
       gitrack ls
       gitrack ls -n 5
+      gitrack ls --columns id,name,params.C,metrics.test.auc,status
       gitrack ls --where "metrics.auc > 0.9 and params.model = 'tree'" --sort -metrics.auc
       gitrack ls --where "(status = 'failed' or dirty = true) and not tags.team = 'x'"
       gitrack ls --json | python -m json.tool
     """
     from gitrack.commands.listing import list_runs as select_runs
-    from gitrack.views import render
+    from gitrack.views import lstable
 
+    chosen = lstable.parse_columns(columns) if columns is not None else None
     listing = select_runs(_context(), where, sort, limit)
     _warn_all(listing.warnings)
     runs = listing.runs
@@ -134,7 +147,9 @@ def list_runs(as_json: bool, limit: int | None, where: str | None, sort: str | N
     elif not runs:
         click.echo("no runs yet: record one with `gitrack run -- COMMAND`", err=True)
     else:
-        click.echo(render.table(runs, shutil.get_terminal_size((120, 24)).columns))
+        width = shutil.get_terminal_size((120, 24)).columns
+        focus = lstable.focus_fields(where, sort)
+        click.echo(lstable.table(runs, width, focus, chosen))
 
 
 @cli.command()

@@ -14,7 +14,7 @@ from gitrack.tracking.history import Run
 from gitrack.tracking.record import parse_timestamp
 from gitrack.views.terminal import printable
 
-_STATUS_MARK = {"ok": "ok", "failed": "FAILED", "interrupted": "interrupted"}
+STATUS_MARK = {"ok": "ok", "failed": "FAILED", "interrupted": "interrupted"}
 
 
 def local_time(started: str) -> str:
@@ -38,52 +38,7 @@ def command_text(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def metrics_text(run: Run, limit: int = 3) -> str:
-    items = sorted(run.record.metrics.items())
-    shown = [f"{k}={format_number(v)}" for k, v in items[:limit]]
-    if len(items) > limit:
-        shown.append(f"+{len(items) - limit}")
-    return " ".join(shown)
-
-
-def table(runs: list[Run], width: int = 120) -> str:
-    headers = ("ID", "STARTED", "COMMIT", "STATUS", "DUR", "COMMAND", "METRICS")
-    rows = [
-        tuple(
-            printable(cell)
-            for cell in (
-                run.id[:8],
-                local_time(run.record.started),
-                run.commit[:7],
-                _STATUS_MARK.get(run.record.status, run.record.status)
-                + ("*" if run.record.dirty else ""),
-                _duration(run.record.duration_s),
-                command_text(run.record.command),
-                metrics_text(run),
-            )
-        )
-        for run in runs
-    ]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    # The command column gives way first when the terminal is narrow.
-    fixed = sum(w + 2 for i, w in enumerate(widths) if i != 5)
-    widths[5] = max(12, min(widths[5], width - fixed))
-    lines = [_row(headers, widths)]
-    lines.extend(_row(r, widths) for r in rows)
-    if any(run.record.dirty for run in runs):
-        lines.append("* ran with uncommitted changes (gitrack show ID --patch)")
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _row(cells: tuple[str, ...], widths: list[int]) -> str:
-    out = []
-    for cell, width in zip(cells, widths, strict=True):
-        text = cell if len(cell) <= width else cell[: max(1, width - 1)] + "…"
-        out.append(text.ljust(width))
-    return "  ".join(out)
-
-
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"
     if seconds < 3600:
@@ -196,3 +151,11 @@ def comparison(runs: list[Run], rows: list[tuple[str, list[str], bool]]) -> str:
     out.extend(_row(tuple(r), widths) for r in table_rows)
     out.append("* differs between the runs")
     return "\n".join(line.rstrip() for line in out)
+
+
+def _row(cells: tuple[str, ...], widths: list[int]) -> str:
+    out = []
+    for cell, width in zip(cells, widths, strict=True):
+        text = cell if len(cell) <= width else cell[: max(1, width - 1)] + "…"
+        out.append(text.ljust(width))
+    return "  ".join(out)
