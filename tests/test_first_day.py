@@ -349,3 +349,33 @@ def test_ls_columns_chooses_them(grid: tuple[Path, list[str]]) -> None:
     assert res.out.splitlines()[1].split() == [ids[2][:8], "10", "0.88"]
     bad = gitrack("ls", "--columns", "id,bogus", cwd=repo)
     assert bad.code == 1 and "no column 'bogus'" in bad.err
+
+
+# ------------------------------------------------------- 11. git log: one line per run
+def test_plain_git_log_shows_one_readable_line_per_run(repo: Path) -> None:
+    assert gitrack("install", cwd=repo).code == 0
+    write_metrics = "open('m.json', 'w').write('{\"auc\": 0.93, \"loss\": 0.21}')"
+    (repo / "train.py").write_text("print('edited')\n")
+    first = record(PY, "-c", write_metrics, cwd=repo,
+                   options=("--name", "baseline", "-p", "C=1", "-m", "m.json"))  # fmt: skip
+    second = record("false", cwd=repo)
+    log = git("log", "-1", cwd=repo)
+    notes = log.split("Notes (runs):\n", 1)[1].strip().splitlines()
+    assert len(notes) == 2, log
+    by_id = {line.split()[1]: line.strip() for line in notes}
+    line = by_id[first[:8]]
+    assert line.startswith(f"run {first[:8]} baseline  ok*  ")
+    assert "auc=0.93 loss=0.21" in line and "C=1" in line
+    assert by_id[second[:8]].startswith(f"run {second[:8]}  FAILED*")
+    assert "{" not in log  # no raw JSON
+    raw = git("log", "-1", "--notes=gitrack", cwd=repo)
+    assert f'"id":"{first}"' in raw  # the JSON is still there, on request
+
+    # A forged name cannot drive the terminal through git log.
+    forge_note(repo, lambda rec: rec.update(name="x\x1b[2Jy"))
+    record("true", cwd=repo)  # any change to the JSON ref rebuilds the lines
+    assert "\x1b" not in git("log", "-1", cwd=repo)
+
+    # amend carries the lines along with the runs
+    git("commit", "-q", "--amend", "-m", "amended", cwd=repo)
+    assert f"run {first[:8]} baseline" in git("log", "-1", cwd=repo)

@@ -45,6 +45,8 @@ def test_a_plain_git_pull_or_fetch_brings_the_remotes_runs(
     assert sorted(note_ids(bob)) == sorted([theirs, theirs_too, mine])
     listed = {r["id"] for r in gitrack("ls", "--json", cwd=bob).json()}
     assert listed == {theirs, theirs_too, mine}
+    shown = git("log", "--all", cwd=bob)  # git log's run lines follow the merged runs
+    assert all(f"run {run[:8]}" in shown for run in (theirs, theirs_too, mine)), shown
     # Never fetched over the local refs: Bob's run is still there, Alice's merged in.
     refspecs = git("config", "--get-all", "remote.origin.fetch", cwd=bob).split()
     assert not [r for r in refspecs if r.partition(":")[2].startswith("refs/notes/")]

@@ -133,6 +133,9 @@ def post_rewrite(repo: Repo, _args: list[str]) -> None:
                 functools.partial(merge_note_texts, theirs=text),
                 "gitrack: carry runs over a rewrite\n",
             )
+    from gitrack.tracking import display
+
+    display.refresh(repo)
 
 
 def reference_transaction(repo: Repo, args: list[str]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
-from gitrack.git.refs import NOTES_REF
+from gitrack.git.refs import DISPLAY_REF, NOTES_REF
 
 HOOK_NAMES = (
     "post-commit",
@@ -49,9 +49,12 @@ _PRE_COMMIT_IDS = (
 # Multi-valued keys get our value added beside the user's own; single-valued keys are
 # set, and the user's previous value is saved under gitrack.saved.* to be put back.
 _ADDED = (
-    ("notes.displayRef", NOTES_REF),  # plain `git log` shows the runs
+    ("notes.displayRef", DISPLAY_REF),  # plain `git log` shows one readable line per run
     ("notes.rewriteRef", NOTES_REF),  # amend and rebase carry the runs to the new commit
+    ("notes.rewriteRef", DISPLAY_REF),  # and their readable lines
 )
+# What earlier versions added (the raw JSON in `git log`): replaced by the display ref.
+_REPLACED = ("notes.displayRef", NOTES_REF)
 _SET = (("notes.rewriteMode", "cat_sort_uniq"),)  # both commits' runs kept, each once
 _INSTALLED_KEY = "gitrack.installed"  # what install added or set (multi-valued)
 
@@ -79,15 +82,33 @@ def install(repo: Repo) -> list[Change]:
     """Idempotent: a second install changes nothing and says so. Refuses, changing
     nothing, when a hook cannot be chained safely."""
     _check_hooks(repo)
-    changes = _install_config(repo)
+    changes = _drop_replaced(repo)
+    changes += _install_config(repo)
     changes += _install_fetch_refspecs(repo)
     changes += install_hooks(repo)
+    from gitrack.tracking import display
+
+    display.refresh(repo, create=True)
     return changes
+
+
+def _drop_replaced(repo: Repo) -> list[Change]:
+    """An earlier install's notes.displayRef = refs/notes/gitrack (raw JSON in git log)
+    goes; only when gitrack set it and the display ref is not there yet (so a value the
+    user set later is left alone)."""
+    key, value = _REPLACED
+    values = repo.local_config.get_all(key)
+    installed = key in repo.local_config.get_all(_INSTALLED_KEY)
+    if installed and value in values and DISPLAY_REF not in values:
+        repo.local_config.unset(key, value)
+        return [Change(key, value, "removed")]
+    return []
 
 
 def uninstall(repo: Repo) -> list[Change]:
     """Undo exactly what install did; values and hooks the user had before come back."""
-    return uninstall_hooks(repo) + _uninstall_fetch_refspecs(repo) + _uninstall_config(repo)
+    changes = uninstall_hooks(repo) + _uninstall_fetch_refspecs(repo) + _drop_replaced(repo)
+    return changes + _uninstall_config(repo)
 
 
 def _install_fetch_refspecs(repo: Repo) -> list[Change]:

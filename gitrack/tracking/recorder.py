@@ -286,6 +286,7 @@ class Recording:
                 f"gitrack: record run {self.run_id}\n",
             )
         shown = [*self.settings.warnings, *warnings]  # config warnings: not the run's own
+        shown.extend(_refresh_display(self.repo))
         return RunResult(record, self.head.commit, outcome.exit_code, shown, outcome.error)
 
     def _record(
@@ -346,6 +347,17 @@ class Recording:
         for leftover in [live, *pending_markers(folder, self.run_id)]:
             with contextlib.suppress(OSError):  # an unreadable folder: nothing of ours there
                 leftover.unlink(missing_ok=True)
+
+
+def _refresh_display(repo: Repo) -> list[str]:
+    """`git log`'s readable run lines; the run is recorded whatever happens here."""
+    from gitrack.tracking import display
+
+    try:
+        display.refresh(repo)
+    except Exception as exc:  # derived data: rebuilt by the next run, never worth a run
+        return [f"git log's run lines (refs/notes/runs) not updated: {exc}"]
+    return []
 
 
 def pause_for_test(phase: str) -> None:

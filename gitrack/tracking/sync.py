@@ -70,7 +70,12 @@ def merge_tracking(repo: Repo, tracking: str) -> bool:
         repo.notes.merge(ours, theirs, merge_note_texts, f"gitrack: merge runs from {remote}\n")
     else:
         repo.refs.merge_history(ours, theirs, f"gitrack: merge pins from {remote}\n")
-    return repo.refs.target(ours) != before
+    moved = repo.refs.target(ours) != before
+    if moved and leaf == "notes":
+        from gitrack.tracking import display
+
+        display.refresh(repo)
+    return moved
 
 
 def pull(repo: Repo, remote: str | None = None, with_data: bool = False) -> SyncReport:
