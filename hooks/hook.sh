@@ -9,10 +9,25 @@ gitrack_chained="$(dirname "$0")/$gitrack_hook.gitrack-chained"
 
 gitrack_input=/dev/null
 case "$gitrack_hook" in
-    pre-push|post-rewrite|reference-transaction)
+    pre-push|post-rewrite)
         # Both the chained hook and gitrack read what git sends on stdin.
         gitrack_input=$(mktemp "${TMPDIR:-/tmp}/gitrack-hook.XXXXXX") || gitrack_input=/dev/null
         [ "$gitrack_input" = /dev/null ] || cat > "$gitrack_input"
+        ;;
+    reference-transaction)
+        # Runs for every ref update git makes: out at once, with shell builtins only,
+        # unless runs were fetched (or a chained hook wants the input too).
+        gitrack_refs=
+        while IFS= read -r gitrack_line; do
+            gitrack_refs="$gitrack_refs$gitrack_line
+"
+        done
+        if [ ! -x "$gitrack_chained" ]; then
+            [ "$1" = committed ] || exit 0
+            case "$gitrack_refs" in *" refs/gitrack-remotes/"*) ;; *) exit 0 ;; esac
+        fi
+        gitrack_input=$(mktemp "${TMPDIR:-/tmp}/gitrack-hook.XXXXXX") || gitrack_input=/dev/null
+        [ "$gitrack_input" = /dev/null ] || printf '%s' "$gitrack_refs" > "$gitrack_input"
         ;;
 esac
 

@@ -165,3 +165,18 @@ def test_post_checkout_says_missing_or_differ_and_restore_data_keeps_head(
     assert res.code == 1 and "gitrack restore-data RUN" in res.err
     res = gitrack("restore-data", run_id[:6], cwd=repo)
     assert res.code == 0, res.err
+
+
+def test_a_users_reference_transaction_hook_still_sees_every_update(tmp_path: Path) -> None:
+    """gitrack's reference-transaction hook leaves most updates at once, in sh; a chained
+    hook of the user's still gets every state and its input."""
+    repo = clone(make_origin(tmp_path), tmp_path / "repo")
+    seen = tmp_path / "seen.log"
+    hook = repo / ".git" / "hooks" / "reference-transaction"
+    write(hook, f'#!/bin/sh\nwhile read -r old new ref; do echo "$1 $ref" >> "{seen}"; done\n')
+    hook.chmod(0o755)
+    install(repo)
+    git("commit", "-q", "--allow-empty", "-m", "x", cwd=repo)
+    lines = seen.read_text().splitlines()
+    assert "prepared HEAD" in lines and "committed HEAD" in lines, lines
+    assert "committed refs/heads/main" in lines, lines
