@@ -89,10 +89,14 @@ gitrack_part() {
         pre-push)
             [ "$gitrack_status" = 0 ] || return 0  # the push is refused anyway
             # `git push --dry-run` runs this hook too: publish nothing then.
-            if [ -r "/proc/$PPID/cmdline" ]; then
-                tr '\0' '\n' < "/proc/$PPID/cmdline"
+            gitrack_git=$PPID
+            if [ -n "${PRE_COMMIT_RUNNING_LEGACY:-}" ]; then  # git, then pre-commit, then us
+                gitrack_git=$(ps -o ppid= -p "$PPID" 2>/dev/null | tr -d ' ')
+            fi
+            if [ -r "/proc/$gitrack_git/cmdline" ]; then
+                tr '\0' '\n' < "/proc/$gitrack_git/cmdline"
             else
-                ps -o args= -p "$PPID" 2>/dev/null | tr ' ' '\n'
+                ps -o args= -p "$gitrack_git" 2>/dev/null | tr ' ' '\n'
             fi | grep -qx -e '--dry-run' -e '-n' -e '-[a-zA-Z]*n[a-zA-Z]*' && return 0
             ;;
     esac

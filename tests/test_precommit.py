@@ -212,3 +212,25 @@ def test_gitrack_uninstall_removes_a_stray_pre_commit_copy(tmp_path: Path) -> No
     assert project.files_with_gitrack() == []
     assert project.files_with_pre_commit() == ["pre-push"]
     assert project.push() == (1, 0)
+
+
+def test_a_dry_run_push_under_pre_commit_publishes_nothing(tmp_path: Path) -> None:
+    """gitrack's pre-push hook, run by pre-commit's (NAME.legacy), finds `git push` one
+    process further up: a --dry-run still publishes no runs."""
+    project = Project(tmp_path)
+    project.step("pc")
+    project.step("gt")
+    record("true", cwd=project.repo)
+    write(project.repo / "dry.txt", "x")
+    commit_all(project.repo, "dry")
+    proc = subprocess.run(
+        ["git", "push", "--dry-run", "origin", "HEAD:main"],
+        cwd=project.repo,
+        env=project.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [n for n in _lines(project.gt_log) if n == "pre-push"] == []
+    assert project.push() == (1, 1)  # a real push still publishes
