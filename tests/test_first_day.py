@@ -379,3 +379,19 @@ def test_plain_git_log_shows_one_readable_line_per_run(repo: Path) -> None:
     # amend carries the lines along with the runs
     git("commit", "-q", "--amend", "-m", "amended", cwd=repo)
     assert f"run {first[:8]} baseline" in git("log", "-1", cwd=repo)
+
+
+def test_install_replaces_an_earlier_installs_json_display_and_uninstall_removes_the_ref(
+    repo: Path,
+) -> None:
+    # What an earlier gitrack install left: the raw JSON as git log's notes.
+    git("config", "--local", "--add", "notes.displayRef", "refs/notes/gitrack", cwd=repo)
+    git("config", "--local", "--add", "gitrack.installed", "notes.displayRef", cwd=repo)
+    record("true", cwd=repo)
+    assert gitrack("install", cwd=repo).code == 0
+    shown = git("config", "--local", "--get-all", "notes.displayRef", cwd=repo).split()
+    assert shown == ["refs/notes/runs"]
+    assert "{" not in git("log", "-1", cwd=repo)
+    assert gitrack("uninstall", cwd=repo).code == 0
+    assert git("for-each-ref", "refs/notes/runs", cwd=repo) == ""
+    assert git("config", "--local", "--get-all", "notes.displayRef", cwd=repo, check=False) == ""

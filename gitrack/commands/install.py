@@ -108,7 +108,11 @@ def _drop_replaced(repo: Repo) -> list[Change]:
 def uninstall(repo: Repo) -> list[Change]:
     """Undo exactly what install did; values and hooks the user had before come back."""
     changes = uninstall_hooks(repo) + _uninstall_fetch_refspecs(repo) + _drop_replaced(repo)
-    return changes + _uninstall_config(repo)
+    changes += _uninstall_config(repo)
+    if repo.refs.target(DISPLAY_REF) is not None:  # derived from the runs, which stay
+        repo.refs.delete(DISPLAY_REF)
+        changes.append(Change("ref", DISPLAY_REF, "removed"))
+    return changes
 
 
 def _install_fetch_refspecs(repo: Repo) -> list[Change]:
