@@ -20,6 +20,7 @@ import os
 import resource
 import sys
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -145,8 +146,12 @@ class Run:
         """Hidden by `gitrack rm` / ``gitrack.delete_run``."""
         return self._history.hidden if self._history is not None else False
 
-    def metric_history(self, key: str) -> list[tuple[int, float, float]]:
-        """``(step, value, timestamp)`` for every value logged under ``key``, in order."""
+    def metric_history(self, key: str) -> list[tuple[int | None, float, float]]:
+        """``(step, value, timestamp)`` for every value logged under ``key``, in order.
+
+        A metric recorded as one value (from a metrics file) is ``[(None, value, end)]``:
+        no step, the time the run ended.
+        """
         if self._history is None:
             return [(s, v, t) for k, s, v, t in self._logged.steps if k == key]
         from gitrack.git import Repo
@@ -163,6 +168,8 @@ class Run:
         text = str(value)
         old = self.params.get(key)
         if old is not None and old != text:
+            if _same_number(old, text):
+                return  # `-p C=1` then log_params(vars(args)) with C=1.0: one param, as typed
             raise ParamConflictError(key, old, text)
         self._logged.params[key] = text
         self._emit({"e": "param", "k": key, "v": text})
@@ -282,13 +289,12 @@ class Run:
     ) -> None:
         if kind is None:
             self.end()
-        elif issubclass(kind, KeyboardInterrupt):
-            self.end("interrupted")
-        else:
-            self.end("failed")  # the exception propagates: we only record it
+        else:  # the exception propagates: we only record it
+            self.end(_status_of(kind), _error_text(kind, exc))
 
-    def end(self, status: str = "ok") -> None:
-        """Record the run (``start_run``'s ``with`` block does it for you)."""
+    def end(self, status: str = "ok", error: str | None = None) -> None:
+        """Record the run (``start_run``'s ``with`` block does it for you); ``error``:
+        what made it fail, e.g. ``"ValueError: bad input"``."""
         global _active
         if not self._open:
             return
@@ -297,11 +303,12 @@ class Run:
             _active = self._outer  # a nested run hands back to the run around it
         if self._writer is not None:
             if status != "ok":
-                self._writer.add({"e": "failed"})
+                self._writer.add({"e": "failed", "m": error})
             self._writer.flush()
             return  # `gitrack run` records the run when the command exits
         assert self._recording is not None
         self._logged.failed = status != "ok"
+        self._logged.error = error
         try:
             self._recording.finish(self._outcome(status), self._logged)
         finally:
@@ -357,6 +364,9 @@ def start_run(
         run._fixed_params = fixed
         run._open = True
         if name:
+            from gitrack.tracking.names import check_name
+
+            check_name(name)
             run._emit({"e": "name", "v": name})
         if experiment:
             run._experiment = experiment
@@ -398,45 +408,79 @@ def end_run(status: str = "ok") -> None:
 
 def active_run() -> Run:
     """The active run: started here, or the `gitrack run` this process runs under."""
-    global _active
     if _active is None:
         if events.attached_run() is None:
             raise RunStateError(
                 "no active run: use `with gitrack.start_run():`, or run the script with "
                 "gitrack run -- python script.py"
             )
-        start_run()
-        atexit.register(end_run)
-    assert _active is not None
+        return _start_for_logging()
     return _active
 
 
+def _logging_run() -> Run:
+    """As in MLflow, logging with no active run starts one (outside `gitrack run`: a run
+    of its own, snapshot taken now), ended when the process exits; an exception nobody
+    catches ends it as failed, with the exception's type and message."""
+    return _active or _start_for_logging()
+
+
+def _start_for_logging() -> Run:
+    run = start_run()
+    atexit.register(end_run)
+    _end_on_uncaught_exception(run)
+    return run
+
+
+def _end_on_uncaught_exception(run: Run) -> None:
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        try:
+            run.end(_status_of(kind), _error_text(kind, exc))
+        except Exception as problem:  # never hide the script's own traceback
+            print(f"gitrack: the run was not recorded: {problem}", file=sys.stderr)
+        previous(kind, exc, tb)
+
+    sys.excepthook = hook
+
+
+def _status_of(kind: type[BaseException]) -> str:
+    return "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
+
+
+def _error_text(kind: type[BaseException], exc: BaseException | None) -> str:
+    message = str(exc) if exc is not None else ""
+    text = f"{kind.__name__}: {message}" if message else kind.__name__
+    return text if len(text) <= 1000 else text[:999] + "…"
+
+
 def log_param(key: str, value: Any) -> None:
-    active_run().log_param(key, value)
+    _logging_run().log_param(key, value)
 
 
 def log_params(params: dict[str, Any]) -> None:
-    active_run().log_params(params)
+    _logging_run().log_params(params)
 
 
 def log_metric(key: str, value: Any, step: int | None = None) -> None:
-    (_active or active_run()).log_metric(key, value, step)
+    _logging_run().log_metric(key, value, step)
 
 
 def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
-    active_run().log_metrics(metrics, step)
+    _logging_run().log_metrics(metrics, step)
 
 
 def set_tag(key: str, value: Any) -> None:
-    active_run().set_tag(key, value)
+    _logging_run().set_tag(key, value)
 
 
 def log_artifact(path: str | os.PathLike[str]) -> None:
-    active_run().log_artifact(path)
+    _logging_run().log_artifact(path)
 
 
 def log_dataset(path: str | os.PathLike[str]) -> None:
-    active_run().log_dataset(path)
+    _logging_run().log_dataset(path)
 
 
 def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:
@@ -444,7 +488,10 @@ def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:
     from gitrack.git import Repo
     from gitrack.tracking import history
 
-    found = history.resolve(history.load_runs(Repo.discover(cwd)), id_or_prefix)
+    loaded = history.load_runs(Repo.discover(cwd))
+    found = history.resolve(loaded, id_or_prefix)
+    for message in loaded.warnings:
+        warnings.warn(message, stacklevel=2)
     return Run(found.id, Logged(), found, where=os.path.abspath(cwd))
 
 
@@ -502,6 +549,14 @@ def register_model(
     from gitrack.commands.context import Context
 
     return model.register(Context.open(cwd), name, run, tuple(paths), version, bump).version
+
+
+def _same_number(old: str, new: str) -> bool:
+    """Both read as the same number ("1" and "1.0", "1e-3" and "0.001")."""
+    try:
+        return float(old) == float(new)
+    except ValueError:
+        return False
 
 
 def _repo_path(path: str | os.PathLike[str]) -> str:

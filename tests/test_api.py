@@ -218,24 +218,31 @@ def test_keyboard_interrupt_marks_run_interrupted(
     assert rec["exit_code"] == 130
 
 
-def test_api_call_without_an_active_run_is_an_error(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(repo)
-    calls = [
-        lambda: gitrack_module.log_metric("loss", 1.0),
-        lambda: gitrack_module.log_metrics({"loss": 1.0}),
-        lambda: gitrack_module.log_param("lr", 0.1),
-        lambda: gitrack_module.log_params({"lr": 0.1}),
-        lambda: gitrack_module.set_tag("a", "b"),
-        lambda: gitrack_module.log_artifact("train.py"),
-        lambda: gitrack_module.log_dataset("data/values.csv"),
-    ]
-    for call in calls:
-        with pytest.raises(api.RunStateError, match="start_run"):
-            call()
-    assert issubclass(api.RunStateError, GitrackError)
-    assert note_records(repo) == []
+def test_logging_without_an_active_run_starts_one_ended_at_exit(repo: Path) -> None:
+    """As MLflow does: every module-level verb works with no start_run; one run, recorded
+    when the script exits (issue 10 #14; they used to raise RunStateError)."""
+    script = write_script(
+        repo,
+        "plain.py",
+        """
+        import gitrack
+        gitrack.log_param("lr", 0.1)
+        gitrack.log_params({"seed": 1})
+        gitrack.set_tag("a", "b")
+        gitrack.log_dataset("data/values.csv")
+        gitrack.log_metric("loss", 1.0)
+        gitrack.log_metrics({"loss": 0.5, "acc": 0.9})
+        open("model.bin", "wb").write(b"m")
+        gitrack.log_artifact("model.bin")
+        """,
+    )
+    proc = python(script, repo)
+    assert proc.returncode == 0, proc.stderr
+    rec = only_run(repo)
+    assert rec["status"] == "ok" and "error" not in rec
+    assert rec["params"] == {"lr": "0.1", "seed": "1"} and rec["tags"] == {"a": "b"}
+    assert rec["metrics"] == {"loss": 0.5, "acc": 0.9}
+    assert list(rec["datasets"]) == ["data/values.csv"] and list(rec["outputs"]) == ["model.bin"]
 
 
 def test_logging_to_a_finished_run_is_an_error(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -461,7 +468,8 @@ def test_get_run_from_another_directory_reads_its_metric_history(
 
 
 def test_metric_history_of_a_run_without_steps(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Metrics from a `-m` file have no step history: one value, step 0, no timestamp."""
+    """Metrics from a `-m` file have no step history: one value, no step (none is
+    invented), the time the run ended."""
     script = write_script(
         repo, "m.py", "import json; json.dump({'auc': 0.9}, open('m.json', 'w'))\n"
     )
@@ -469,7 +477,8 @@ def test_metric_history_of_a_run_without_steps(repo: Path, monkeypatch: pytest.M
     monkeypatch.chdir(repo)
     got = gitrack_module.get_run(run_id)
     assert got.metrics == {"auc": 0.9}
-    assert got.metric_history("auc") == [(0, 0.9, 0.0)]
+    [(step, value, moment)] = got.metric_history("auc")
+    assert step is None and value == 0.9 and abs(moment - time.time()) < 60
     assert only_run(repo).get("metric_history") is None
 
 

@@ -235,4 +235,4 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "gitrack model get demo-model#prod" in res.out and "v0.0.1, verified" in res.out
     listed = gitrack("ls", "--json", cwd=target).json()
     assert len(listed) >= 4
-    assert listed[0]["id"] in git("log", "-1", cwd=target)
+    assert f"run {listed[0]['id'][:8]}" in git("log", "-1", cwd=target)  # one line per run

@@ -5,6 +5,7 @@ the group when imported (here, so that ``gitrack.cli.cli`` has them all).
 """
 
 from gitrack.cli import (  # noqa: F401 - registers the commands
+    data,
     lifecycle,
     model,
     report,

@@ -207,23 +207,30 @@ def fsck(verify_data: bool, check_remote: bool, repair: bool, as_json: bool) -> 
 
 @cli.command()
 @click.argument("remote", required=False)
-@click.option("--no-data", is_flag=True, help="Runs only; leave the data for checkout to fetch.")
-def pull(remote: str | None, no_data: bool) -> None:
+@click.option(
+    "--data/--no-data",
+    "with_data",
+    default=False,
+    help="Also download now the data of every new run (default --no-data: checkout "
+    "fetches what it restores, when it restores it).",
+)
+def pull(remote: str | None, with_data: bool) -> None:
     """Fetch and merge the runs of a remote (default: the branch's remote, else origin).
 
     The remote's notes are fetched into a tracking ref and merged with yours:
     both sides' runs are kept, each once, in time order; nothing is
-    force-fetched over your runs. The data the new runs reference comes from
-    the remote cache (`[remote] url = ...` in the config), verified by hash.
+    force-fetched over your runs. Data comes on demand: `gitrack checkout`
+    downloads from the remote cache (`[remote] url = ...` in the config) what
+    it restores, verified by hash; --data downloads every new run's data now.
 
     \b
     Examples:
       gitrack pull
-      gitrack pull upstream --no-data
+      gitrack pull upstream --data
     """
     from gitrack.commands import sync
 
-    report = sync.pull(_context(), remote, with_data=not no_data)
+    report = sync.pull(_context(), remote, with_data=with_data)
     _warn_all(report.warnings)
     data = f", {report.objects} object(s) fetched ({_size(report.bytes)})" if report.objects else ""
     tags = f", {report.tags} registry tag(s)" if report.tags else ""

@@ -16,7 +16,11 @@ from gitrack.views.terminal import printable, printable_json
 @cli.command(
     context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_interspersed_args": False}
 )
-@click.option("--name", help="A name for the run (also accepted where a run id is).")
+@click.option(
+    "--name",
+    help="A name for the run, accepted where a run id is (the newest run of that name); "
+    "not all hex digits, so it never reads as an id.",
+)
 @click.option(
     "-e", "--experiment", metavar="NAME", help="The experiment the run belongs to (gitrack ls -e)."
 )
@@ -107,6 +111,12 @@ def run(
 @click.option("-e", "--experiment", metavar="NAME", help="Only the runs of experiment NAME.")
 @click.option("--flat", is_flag=True, help="Do not indent child runs under their parent.")
 @click.option(
+    "--columns",
+    metavar="LIST",
+    help="The table's columns, comma-separated: id, name, started, commit, status, "
+    "duration, metrics, command, metrics.KEY, params.KEY, tags.KEY.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "json", "markdown"]),
@@ -121,6 +131,7 @@ def list_runs(
     experiment: str | None,
     flat: bool,
     fmt: str | None,
+    columns: str | None,
 ) -> None:
     """List every run in the repository, newest first.
 
@@ -129,11 +140,15 @@ def list_runs(
     grammar (metrics.KEY, params.KEY, tags.KEY, datasets.PATH, attributes
     such as status, commit, started, duration_s, dirty; = != < <= > >= LIKE
     ILIKE IN), plus `or`, `not` and parentheses. Numbers compare as numbers.
+    The table shows the name, the fields sorted and filtered on, the params
+    that differ between the runs listed, and fits the terminal (--columns
+    chooses the columns instead).
 
     \b
     Examples:
       gitrack ls
       gitrack ls -n 5
+      gitrack ls --columns id,name,params.C,metrics.test.auc,status
       gitrack ls --where "metrics.auc > 0.9 and params.model = 'tree'" --sort -metrics.auc
       gitrack ls --where "(status = 'failed' or dirty = true) and not tags.team = 'x'"
       gitrack ls -e tuning --flat
@@ -142,8 +157,9 @@ def list_runs(
       gitrack ls --format markdown --sort -metrics.auc -n 10
     """
     from gitrack.commands.listing import list_runs as select_runs
-    from gitrack.views import render
+    from gitrack.views import lstable
 
+    chosen = lstable.parse_columns(columns) if columns is not None else None
     as_json = as_json or fmt == "json"
     listing = select_runs(
         _context(),
@@ -174,7 +190,8 @@ def list_runs(
         click.echo("no runs yet: record one with `gitrack run -- COMMAND`", err=True)
     else:
         width = shutil.get_terminal_size((120, 24)).columns
-        click.echo(render.table(runs, width, listing.depths))
+        focus = lstable.focus_fields(where, sort)
+        click.echo(lstable.table(runs, width, focus, chosen, listing.depths))
 
 
 @cli.command()

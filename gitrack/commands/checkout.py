@@ -12,8 +12,11 @@ from gitrack.tracking import history
 def checkout(
     ctx: Context, ref: str, worktree: Path | None = None, with_data: bool = True
 ) -> run_checkout.CheckoutResult:
-    run = history.resolve(ctx.load_runs(), ref)
+    loaded = ctx.load_runs()
+    run = history.resolve(loaded, ref)
     settings = ctx.settings
-    return run_checkout.checkout_run(
+    result = run_checkout.checkout_run(
         ctx.repo, run, worktree, with_data, settings.cache, settings.remote
     )
+    result.warnings[:0] = loaded.warnings  # e.g. which of several runs a name chose
+    return result

@@ -84,6 +84,8 @@ def pre_push(repo: Repo, args: list[str]) -> None:
     if report.pushed:
         data = f" and {report.objects} data object(s)" if report.objects else ""
         print(f"gitrack: published runs{data} to {args[0]}", file=sys.stderr)
+    if report.local_only:
+        print(f"gitrack: {report.local_only}", file=sys.stderr)
 
 
 def post_checkout(repo: Repo, _args: list[str]) -> None:
@@ -99,19 +101,27 @@ def post_checkout(repo: Repo, _args: list[str]) -> None:
     report = data_status(ctx)
     if report.run is None:
         return
-    differing = [path for state, path in report.rows if state in ("changed", "missing")]
+    recorded = report.run.record.datasets
+    missing = [path for state, path in report.rows if state == "missing" and path in recorded]
+    changed = [path for state, path in report.rows if state == "changed"]
+    differing = missing + changed
     if not differing:
         return
-    shown = printable(", ".join(differing[:3]) + (" …" if len(differing) > 3 else ""))
     if not ctx.settings.restore_data:
+        parts = [f"missing ({_few(missing)})"] if missing else []
+        parts += [f"differ ({_few(changed)})"] if changed else []
         print(
-            f"gitrack: datasets differ from run {report.run.id[:8]} on this commit ({shown}); "
-            f"restore them with gitrack checkout {report.run.id[:8]}",
+            f"gitrack: datasets of run {report.run.id[:8]} on this commit: "
+            f"{'; '.join(parts)}; restore just the data with gitrack restore-data",
             file=sys.stderr,
         )
         return
     restored = restore_datasets(ctx, report.run, differing)
     print(f"gitrack: restored {restored} dataset(s) of run {report.run.id[:8]}", file=sys.stderr)
+
+
+def _few(paths: list[str]) -> str:
+    return printable(", ".join(paths[:3]) + (" …" if len(paths) > 3 else ""))
 
 
 def post_rewrite(repo: Repo, _args: list[str]) -> None:
@@ -129,6 +139,27 @@ def post_rewrite(repo: Repo, _args: list[str]) -> None:
                 functools.partial(merge_note_texts, theirs=text),
                 "gitrack: carry runs over a rewrite\n",
             )
+    from gitrack.tracking import display
+
+    display.refresh(repo)
+
+
+def reference_transaction(repo: Repo, args: list[str]) -> None:
+    """After `git fetch` (or `git pull`) brought the remote's runs into the tracking refs
+    that install's fetch refspecs name: merge them into ours, both sides kept."""
+    from gitrack.tracking import sync
+
+    if args[:1] != ["committed"]:
+        return
+    updated = []
+    for line in sys.stdin.read().splitlines():
+        parts = line.split()
+        fetched = len(parts) == 3 and parts[2].startswith(sync.TRACKING_PREFIX + "/")
+        if fetched and parts[1].strip("0"):  # not a deletion (e.g. `fetch --prune`)
+            updated.append(parts[2])
+    merged = [ref for ref in dict.fromkeys(updated) if sync.merge_tracking(repo, ref)]
+    if any(ref.endswith("/notes") for ref in merged):
+        print("gitrack: merged the runs fetched from the remote", file=sys.stderr)
 
 
 HOOKS: dict[str, Callable[[Repo, list[str]], None] | None] = {
@@ -137,4 +168,5 @@ HOOKS: dict[str, Callable[[Repo, list[str]], None] | None] = {
     "post-checkout": post_checkout,
     "post-merge": post_checkout,
     "post-rewrite": post_rewrite,
+    "reference-transaction": reference_transaction,
 }

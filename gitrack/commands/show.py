@@ -36,7 +36,36 @@ def show_run(ctx: Context, ref: str) -> RunView:
             f"the base commit {run.record.base_commit[:12]} of run {run.id} is not in this "
             "repository; fetch it (git fetch origin), or gitrack pull"
         )
-    return RunView(run, render.show(run, summary, changed), patch, warnings)
+    sizes = data_sizes(ctx, run)
+    return RunView(run, render.show(run, summary, changed, sizes), patch, warnings)
+
+
+def data_sizes(ctx: Context, run: history.Run) -> dict[str, int | None]:
+    """hash -> bytes of each dataset, output and big file of the run (a folder: its files
+    together), read from the local cache; None when the cache does not have it."""
+    from gitrack.data import hashing
+    from gitrack.data.layout import cache_root
+    from gitrack.data.manifest import Manifest
+    from gitrack.data.odb import Cache
+
+    rec = run.record
+    wanted = {*rec.datasets.values(), *rec.outputs.values(), *rec.large_files.values()}
+    if not wanted:
+        return {}
+    cache = Cache(cache_root(ctx.repo.common_dir, ctx.settings.cache, ctx.repo.root))
+    sizes: dict[str, int | None] = {}
+    for digest in wanted:
+        sizes[digest] = None
+        if not hashing.is_valid(digest) or not cache.exists(digest):
+            continue  # a forged hash from a note, or data not fetched here
+        try:
+            if hashing.is_dir_hash(digest):
+                sizes[digest] = Manifest.from_bytes(cache.read_verified(digest)).size
+            else:
+                sizes[digest] = cache.path_for(digest).stat().st_size
+        except (OSError, ValueError, GitrackError):
+            pass  # unreadable or corrupt: shown as unknown; `gitrack fsck` says more
+    return sizes
 
 
 def _trees(repo: Repo, run: history.Run) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from gitrack.tracking import sync
 from gitrack.tracking.sync import SyncReport
 
 
-def pull(ctx: Context, remote: str | None = None, with_data: bool = True) -> SyncReport:
+def pull(ctx: Context, remote: str | None = None, with_data: bool = False) -> SyncReport:
     return sync.pull(ctx.repo, remote, with_data)
 
 

@@ -77,6 +77,18 @@ class Notes:
 
         return self._repo.refs.compare_and_swap(refname, build, message)
 
+    def replace_all(self, refname: str, notes: dict[str, str], message: str) -> str:
+        """Point ``refname`` at one parentless commit whose notes are exactly ``notes``
+        (commit -> text), flat: for derived notes, which keep no history of their own."""
+
+        def build(_old: pygit2.Commit | None) -> pygit2.Oid:
+            builder = self._r.TreeBuilder()
+            for commit, text in notes.items():
+                builder.insert(commit, self._r.create_blob(text), FileMode.BLOB)
+            return self._repo.commit_object(builder.write(), [], message)
+
+        return self._repo.refs.compare_and_swap(refname, build, message)
+
     def merge(
         self, refname: str, other: str, combine: Callable[[str, str], str], message: str
     ) -> str:

@@ -43,6 +43,10 @@ class Transport:
             )
         return name
 
+    def remotes(self) -> list[str]:
+        """The names of the repository's remotes."""
+        return list(self._repo._r.remotes.names())
+
     def remote_refs(self, remote: str, refs: list[str]) -> dict[str, str]:
         """`git ls-remote`: which of ``refs`` the remote has, and where they point."""
         out = run_git(["ls-remote", "--quiet", remote, *refs], cwd=self._repo.root)

@@ -6,7 +6,7 @@ dir) in the command's environment; the API appends JSON lines there, buffered, a
 
 Event lines: ``{"e":"param","k":KEY,"v":VALUE}``, ``{"e":"tag",…}``,
 ``{"e":"metric","k":KEY,"v":NUMBER,"s":STEP,"t":EPOCH}``, ``{"e":"dataset","k":PATH,"h":HASH}``,
-``{"e":"output","k":PATH}``, ``{"e":"failed"}``.
+``{"e":"output","k":PATH}``, ``{"e":"failed","m":"ValueError: message"}`` (``m`` optional).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Logged:
     datasets: dict[str, str] = field(default_factory=dict)  # path -> hash, taken when logged
     outputs: list[str] = field(default_factory=list)  # paths, hashed when the run ends
     failed: bool = False  # an exception left a start_run() block
+    error: str | None = None  # its type and message, "ValueError: bad input"
     name: str | None = None  # start_run(name=...) inside `gitrack run`
     experiment: str | None = None  # start_run(experiment=...) inside `gitrack run`
     warnings: list[str] = field(default_factory=list)  # lines of the event file skipped
@@ -169,6 +170,8 @@ def _apply(logged: Logged, event: dict[str, Any]) -> None:
         logged.outputs.append(str(event["k"]))
     elif kind == "failed":
         logged.failed = True
+        if event.get("m") is not None:
+            logged.error = str(event["m"])
     elif kind == "name":
         logged.name = str(event["v"])
     elif kind == "experiment":

@@ -10,10 +10,9 @@ from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
 from gitrack.git.refs import NOTES_REF
 from gitrack.tracking.edits import EditItem, RunState, fold
+from gitrack.tracking.names import MIN_PREFIX, looks_like_id
 from gitrack.tracking.notecache import NoteCache, record_of
 from gitrack.tracking.record import RunRecord
-
-MIN_PREFIX = 4
 
 
 class Run:
@@ -185,28 +184,36 @@ def lost_snapshots(repo: Repo, runs: list[Run]) -> str | None:
 
 
 def resolve(runs: Runs, ref: str) -> Run:
-    """A run by id or unique prefix (at least 4 characters), or by exact name.
+    """A run by id or unique id prefix (at least 4 hex digits), else by name.
 
-    Hidden runs are found too (to show, restore or check out one), but a name names a
-    visible run first.
+    Ids always win: a name never hides the run an id or prefix names (a teammate's run
+    named like one of your ids must not replace what `checkout ID` restores). Several
+    runs with one name (made apart, in clones, or before names were checked): the
+    newest, with a warning added to ``runs.warnings`` naming the others. Hidden runs are
+    found too (to show, restore or check out one), but a name names a visible run first.
     """
-    named = [r for r in runs.runs if r.record.name == ref] or [
-        r for r in runs.hidden if r.record.name == ref
-    ]
-    if len(named) == 1:
-        return named[0]
     wanted = ref.strip().lower()
-    if len(wanted) < MIN_PREFIX:
-        raise UsageError(f"run id {ref!r} is too short: give at least {MIN_PREFIX} characters")
     candidates = runs.runs + runs.hidden
     exact = [r for r in candidates if r.id == wanted]
     if exact:
         return exact[0]
-    matches = [r for r in candidates if r.id.startswith(wanted)]
-    if not matches:
-        matches = named
-    if not matches:
-        raise RunNotFoundError(ref)
-    if len(matches) > 1:
-        raise AmbiguousRunError(ref, [r.id for r in matches])
-    return matches[0]
+    if len(wanted) >= MIN_PREFIX and looks_like_id(wanted):
+        matches = [r for r in candidates if r.id.startswith(wanted)]
+        if len(matches) > 1:
+            raise AmbiguousRunError(ref, [r.id for r in matches])
+        if matches:
+            return matches[0]
+    named = [r for r in runs.runs if r.record.name == ref] or [
+        r for r in runs.hidden if r.record.name == ref
+    ]  # newest first
+    if len(named) > 1:
+        others = ", ".join(r.id for r in named[1:4]) + (" …" if len(named) > 4 else "")
+        runs.warnings.append(
+            f"{len(named)} runs are named {ref!r}: using the newest, {named[0].id} "
+            f"(give an id for another: {others})"
+        )
+    if named:
+        return named[0]
+    if len(wanted) < MIN_PREFIX:
+        raise UsageError(f"run id {ref!r} is too short: give at least {MIN_PREFIX} characters")
+    raise RunNotFoundError(ref)

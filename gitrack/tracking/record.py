@@ -143,6 +143,7 @@ class RunRecord:
     status: str = _field("ok", parse=str, column=True)
     exit_code: int = _field(0, parse=_exit_code, column=True)
     signal: str | None = _field(None, parse=_opt_str, omit_empty=True)
+    error: str | None = _field(None, parse=_opt_str, omit_empty=True)  # "ValueError: message"
     duration_s: float = _field(0.0, parse=float, column=True)
     cpu_s: float | None = _field(None, parse=_opt_float, omit_empty=True, column=True)
     max_rss_bytes: int | None = _field(None, parse=_opt_int, omit_empty=True, column=True)

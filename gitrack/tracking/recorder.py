@@ -18,9 +18,10 @@ from gitrack.git import Repo, WorktreeTree
 from gitrack.git.refs import NOTES_REF, PINS_REF
 from gitrack.git.transient import ObjectMissingError
 from gitrack.paths import check_relative, repo_relative
-from gitrack.tracking import envinfo, events, pins, runner
+from gitrack.tracking import envinfo, events, pins, produced, runner
 from gitrack.tracking.cache_folder import writable_cache_root
 from gitrack.tracking.events import Logged
+from gitrack.tracking.names import check_name
 from gitrack.tracking.record import RunRecord, add_line, new_run_id, utc_timestamp
 
 if TYPE_CHECKING:
@@ -40,13 +41,21 @@ class RunResult:
 
 
 def parse_assignments(pairs: tuple[str, ...] | list[str], flag: str) -> dict[str, str]:
-    """``["lr=0.1", "seed=1"]`` -> ``{"lr": "0.1", "seed": "1"}``; the last one wins."""
+    """``["lr=0.1", "seed=1"]`` -> ``{"lr": "0.1", "seed": "1"}``.
+
+    A key given twice with two values is refused: which one the run used is not known.
+    """
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{flag} {pair!r} is not KEY=VALUE (write e.g. {flag} lr=0.1)")
-        out[key.strip()] = value
+        key = key.strip()
+        if key in out and out[key] != value:
+            raise UsageError(
+                f"{flag} {key} is given twice ({out[key]!r} and {value!r}): give it once"
+            )
+        out[key] = value
     return out
 
 
@@ -146,6 +155,7 @@ class Recording:
         self.experiment: str | None = None
         self.experiment_given = False  # -e: the script's start_run(experiment=) does not win
         self.parent: str | None = None  # the run this one runs inside (nested runs)
+        self._before: dict[Path, produced.Fingerprint | None] = {}
 
     @classmethod
     def begin(
@@ -166,6 +176,7 @@ class Recording:
 
         ``experiment`` defaults to $GITRACK_EXPERIMENT, then the config's; ``parent`` to
         $GITRACK_PARENT_RUN (set by an enclosing `gitrack run`)."""
+        check_name(name)
         here = Path(cwd)
         repo = Repo.discover(here)
         notices = _check_refs(repo)
@@ -189,12 +200,36 @@ class Recording:
         recording.experiment_given = experiment is not None
         recording.parent = _parent(parent)
         data_paths = _data_paths(repo.root, here, datasets, settings.data)
+        recording._remember_what_is_there()
         try:
             recording._take_snapshot(data_paths)
         except BaseException:
             recording.close()
             raise
         return recording
+
+    def _remember_what_is_there(self) -> None:
+        """Fingerprints of the metrics file and outputs before the command: what is
+        unchanged after it was left by someone else, and not credited to this run."""
+        paths = [self.repo.root / p for p in self.output_paths]
+        if self.metrics_path is not None:
+            paths.append(self.metrics_path)
+        self._before = {path: produced.fingerprint(path) for path in paths}
+
+    def _written(self, path: Path) -> bool:
+        return produced.written_since(path, self._before.get(path))
+
+    def _produced_outputs(self, warnings: list[str]) -> list[str]:
+        kept = []
+        for path in self.output_paths:
+            if self._written(self.repo.root / path):
+                kept.append(path)
+            else:
+                warnings.append(
+                    f"output {path!r} was not written during this run (it is as an earlier "
+                    "command left it); not recorded"
+                )
+        return kept
 
     def _take_snapshot(self, data_paths: list[str]) -> None:
         repo, run_id = self.repo, self.run_id
@@ -254,15 +289,23 @@ class Recording:
             for path, size in sorted(self.state.skipped.items())
         ]
         warnings.extend(logged.warnings)
+        # Outputs named with -o or in the config count only if the command wrote them;
+        # an output the API logged is one the script says it made.
+        outputs = self._produced_outputs(warnings)
         if logged.outputs or logged.datasets:
             self.data = self.data or _open_data(self.repo, self.settings, self.run_id)
         if self.data is not None:
             self.data.check_inputs_unchanged()
             self.data.datasets.update(logged.datasets)
-            self.data.take_outputs(list(dict.fromkeys([*self.output_paths, *logged.outputs])))
+            self.data.take_outputs(list(dict.fromkeys([*outputs, *logged.outputs])))
             warnings.extend(self.data.warnings)
         metrics: dict[str, float] = {}
-        if self.metrics_path is not None:
+        if self.metrics_path is not None and not self._written(self.metrics_path):
+            warnings.append(
+                f"metrics file {self.metrics_path} was not written during this run (it is as "
+                "an earlier command left it); no metrics recorded"
+            )
+        elif self.metrics_path is not None:
             metrics, problem = read_metrics(self.metrics_path)
             if problem:
                 warnings.append(problem)
@@ -288,6 +331,7 @@ class Recording:
         record = self._record(outcome, status, params, {**self.tags, **logged.tags}, metrics)
         record.warnings = warnings
         record.metric_history = history
+        record.error = logged.error
         line = record.to_line()
         if len(line) > jsonsafe.MAX_CHARS:
             line = _without_logged_values(record, len(line))
@@ -300,6 +344,7 @@ class Recording:
                 f"gitrack: record run {self.run_id}\n",
             )
         shown = [*self.notices, *self.settings.warnings, *warnings]  # not the run's own
+        shown.extend(_refresh_display(self.repo))
         return RunResult(record, self.head.commit, outcome.exit_code, shown, outcome.error)
 
     def _record(
@@ -362,6 +407,17 @@ class Recording:
         for leftover in [live, *pending_markers(folder, self.run_id)]:
             with contextlib.suppress(OSError):  # an unreadable folder: nothing of ours there
                 leftover.unlink(missing_ok=True)
+
+
+def _refresh_display(repo: Repo) -> list[str]:
+    """`git log`'s readable run lines; the run is recorded whatever happens here."""
+    from gitrack.tracking import display
+
+    try:
+        display.refresh(repo)
+    except Exception as exc:  # derived data: rebuilt by the next run, never worth a run
+        return [f"git log's run lines (refs/notes/runs) not updated: {exc}"]
+    return []
 
 
 def pause_for_test(phase: str) -> None:

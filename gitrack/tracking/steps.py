@@ -54,17 +54,32 @@ def decode(data: bytes) -> list[Step]:
     return [(str(k), int(s), float(v), float(t)) for k, s, v, t in zip(*columns, strict=True)]
 
 
-def metric_history(repo: Repo, record: RunRecord, key: str) -> list[tuple[int, float, float]]:
-    """``(step, value, timestamp)`` of one metric, from the parquet blob the run names."""
+def metric_history(
+    repo: Repo, record: RunRecord, key: str
+) -> list[tuple[int | None, float, float]]:
+    """``(step, value, timestamp)`` of one metric, from the parquet blob the run names.
+
+    A metric with no steps (from the ``-m`` file, or a run without a step history) is its
+    one value: step ``None`` (no step was logged: none is invented), timestamp the run's
+    end, when the file was read. ``[]`` if the run has no such metric.
+    """
+    found: list[tuple[int | None, float, float]] = []
     blob = record.metric_history
-    if blob is None:
-        value = record.metrics.get(key)
-        return [] if value is None else [(0, value, 0.0)]
-    data = repo.read_blob(blob)
-    try:
-        decoded = decode(data)
-    except Exception as exc:  # the blob is named by a note: untrusted input
-        raise CorruptRecordError(
-            f"the step metrics of run {record.id} ({blob[:12]}) are unreadable: {exc}"
-        ) from exc
-    return [(step, value, t) for k, step, value, t in decoded if k == key]
+    if blob is not None:
+        data = repo.read_blob(blob)
+        try:
+            decoded = decode(data)
+        except Exception as exc:  # the blob is named by a note: untrusted input
+            raise CorruptRecordError(
+                f"the step metrics of run {record.id} ({blob[:12]}) are unreadable: {exc}"
+            ) from exc
+        found = [(step, value, t) for k, step, value, t in decoded if k == key]
+    if not found and key in record.metrics:
+        return [(None, record.metrics[key], _ended(record))]
+    return found
+
+
+def _ended(record: RunRecord) -> float:
+    from gitrack.tracking.record import parse_timestamp
+
+    return parse_timestamp(record.started).timestamp() + record.duration_s

@@ -40,6 +40,7 @@ class SyncReport:
     bytes: int = 0
     tags: int = 0  # registry tags fetched or pushed
     warnings: list[str] = field(default_factory=list)
+    local_only: str | None = None  # runs whose data only this machine has, and what to do
 
 
 def tracking_ref(remote: str, ref: str) -> str:
@@ -49,7 +50,38 @@ def tracking_ref(remote: str, ref: str) -> str:
     return f"{TRACKING_PREFIX}/{safe}/{leaf}"
 
 
-def pull(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
+def fetch_refspecs(remote: str) -> list[str]:
+    """What `gitrack install` adds to ``remote.<name>.fetch``: a plain `git fetch` (and
+    `git pull`) then fetches the remote's runs into the tracking refs, never over ours,
+    and the reference-transaction hook merges them. A pattern (``*`` matching nothing),
+    because a configured refspec naming a ref the remote lacks fails the whole fetch."""
+    return [f"+{ref}*:{tracking_ref(remote, ref)}*" for ref in (NOTES_REF, PINS_REF)]
+
+
+def merge_tracking(repo: Repo, tracking: str) -> bool:
+    """Merge one fetched tracking ref into our notes or pins; True if ours moved."""
+    prefix, _, rest = tracking.partition(f"{TRACKING_PREFIX}/")
+    remote, _, leaf = rest.rpartition("/")
+    if prefix or not remote or leaf not in ("notes", "pins"):
+        return False
+    theirs = repo.refs.target(tracking)
+    if theirs is None:
+        return False
+    ours = NOTES_REF if leaf == "notes" else PINS_REF
+    before = repo.refs.target(ours)
+    if leaf == "notes":
+        repo.notes.merge(ours, theirs, merge_note_texts, f"gitrack: merge runs from {remote}\n")
+    else:
+        repo.refs.merge_history(ours, theirs, f"gitrack: merge pins from {remote}\n")
+    moved = repo.refs.target(ours) != before
+    if moved and leaf == "notes":
+        from gitrack.tracking import display
+
+        display.refresh(repo)
+    return moved
+
+
+def pull(repo: Repo, remote: str | None = None, with_data: bool = False) -> SyncReport:
     remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
     _repair_pins(repo, report)
@@ -109,14 +141,11 @@ def _fetch_and_merge(repo: Repo, remote: str) -> None:
         return
     repo.transport.fetch(remote, [f"+{ref}:{tracking_ref(remote, ref)}" for ref in present])
     # Both checked before either is merged: a remote gone wrong changes nothing here.
-    their_notes, their_pins = (
-        _their_tip(repo, remote, ref) if ref in present else None for ref in REFS
-    )
-    if their_notes is not None:
-        message = f"gitrack: merge runs from {remote}\n"
-        repo.notes.merge(NOTES_REF, their_notes, merge_note_texts, message)
-    if their_pins is not None:
-        repo.refs.merge_history(PINS_REF, their_pins, f"gitrack: merge pins from {remote}\n")
+    for ref in REFS:
+        if ref in present:
+            _their_tip(repo, remote, ref)
+    for ref in present:
+        merge_tracking(repo, tracking_ref(remote, ref))
 
 
 def _their_tip(repo: Repo, remote: str, ref: str) -> str | None:
@@ -213,6 +242,9 @@ def fetch_objects(store: DataStore, remote: RemoteCache, wanted: list[str]) -> F
 def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
     side = _data_side(repo, runs)
     if side is None:
+        report.local_only = _local_only(repo, runs)
+        if report.local_only:
+            report.warnings.append(report.local_only)
         return
     from gitrack.data.gc import referenced_objects
 
@@ -227,3 +259,29 @@ def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
             f"{len(local_missing)} object(s) the runs reference are not in the local cache "
             "and were not uploaded"
         )
+
+
+def _local_only(repo: Repo, runs: list[history.Run]) -> str | None:
+    """With no team cache configured: how many runs reference data that is in this
+    machine's cache (so only here), and how to share it. None if there are none."""
+    from gitrack.data import hashing
+    from gitrack.data.layout import cache_root
+    from gitrack.data.odb import Cache
+
+    settings = config.load(repo.root)
+    if settings.remote is not None:
+        return None
+    cache = Cache(cache_root(repo.common_dir, settings.cache, repo.root))
+    count = sum(
+        1
+        for run in runs
+        if any(hashing.is_valid(h) and cache.exists(h) for h in run_objects([run]))
+    )
+    if not count:
+        return None
+    return (
+        f"{count} run(s) reference data that only this machine has (no team cache is "
+        "configured): a teammate's checkout of them will fail. Configure one in gitrack.toml, "
+        '[remote] url = "s3://bucket/prefix" (or gs://…, a shared folder; in pyproject.toml '
+        "[tool.gitrack.remote]), then gitrack push"
+    )

@@ -14,7 +14,7 @@ from gitrack.tracking.history import Run
 from gitrack.tracking.record import parse_timestamp
 from gitrack.views.terminal import printable
 
-_STATUS_MARK = {"ok": "ok", "failed": "FAILED", "interrupted": "interrupted"}
+STATUS_MARK = {"ok": "ok", "failed": "FAILED", "interrupted": "interrupted"}
 
 
 def local_time(started: str) -> str:
@@ -38,54 +38,7 @@ def command_text(argv: list[str]) -> str:
     return shlex.join(argv)
 
 
-def metrics_text(run: Run, limit: int = 3) -> str:
-    items = sorted(run.record.metrics.items())
-    shown = [f"{k}={format_number(v)}" for k, v in items[:limit]]
-    if len(items) > limit:
-        shown.append(f"+{len(items) - limit}")
-    return " ".join(shown)
-
-
-def table(runs: list[Run], width: int = 120, depths: dict[str, int] | None = None) -> str:
-    """One row per run; ``depths`` (run id -> nesting level) indents child runs."""
-    headers = ("ID", "STARTED", "COMMIT", "STATUS", "DUR", "COMMAND", "METRICS")
-    depths = depths or {}
-    rows = [
-        tuple(
-            printable(cell)
-            for cell in (
-                "  " * depths.get(run.id, 0) + run.id[:8],
-                local_time(run.record.started),
-                run.commit[:7],
-                _STATUS_MARK.get(run.record.status, run.record.status)
-                + ("*" if run.record.dirty else ""),
-                _duration(run.record.duration_s),
-                command_text(run.record.command),
-                metrics_text(run),
-            )
-        )
-        for run in runs
-    ]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    # The command column gives way first when the terminal is narrow.
-    fixed = sum(w + 2 for i, w in enumerate(widths) if i != 5)
-    widths[5] = max(12, min(widths[5], width - fixed))
-    lines = [_row(headers, widths)]
-    lines.extend(_row(r, widths) for r in rows)
-    if any(run.record.dirty for run in runs):
-        lines.append("* ran with uncommitted changes (gitrack show ID --patch)")
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _row(cells: tuple[str, ...], widths: list[int]) -> str:
-    out = []
-    for cell, width in zip(cells, widths, strict=True):
-        text = cell if len(cell) <= width else cell[: max(1, width - 1)] + "…"
-        out.append(text.ljust(width))
-    return "  ".join(out)
-
-
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"
     if seconds < 3600:
@@ -93,7 +46,36 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
+def size_text(size: int | None) -> str:
+    if size is None:
+        return "size unknown: not in the local cache"
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+def _data_lines(run: Run, sizes: dict[str, int | None]) -> list[str]:
+    """One line per dataset, output and big file: path, size, hash."""
+    rec = run.record
+    lines = []
+    for title, items in (("dataset", rec.datasets), ("output", rec.outputs),
+                         ("big file", rec.large_files)):  # fmt: skip
+        for path, digest in sorted(items.items()):
+            kind = "folder, " if digest.endswith(".dir") else ""
+            size = size_text(sizes.get(digest))
+            lines.append(f"{title:<9} {path}  ({kind}{size})  {digest}")
+    return lines
+
+
+def show(
+    run: Run,
+    commit_summary: str,
+    changed_files: list[str],
+    sizes: dict[str, int | None] | None = None,
+) -> str:
     rec = run.record
     lines = [f"run       {rec.id}" + (f"  ({rec.name})" if rec.name else "")]
     if run.hidden:
@@ -117,6 +99,8 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
     )
     status = f"{rec.status} (exit {rec.exit_code}" + (f", {rec.signal}" if rec.signal else "") + ")"
     lines.append(f"status    {status}")
+    if rec.error:
+        lines.append(f"error     {rec.error}")
     if rec.dirty:
         lines.append(f"dirty     yes: {len(changed_files)} file(s) differ from the commit")
         lines.extend(f"            {p}" for p in changed_files[:20])
@@ -133,6 +117,7 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
             "metrics   "
             + "  ".join(f"{k}={format_number(v)}" for k, v in sorted(rec.metrics.items()))
         )
+    lines.extend(_data_lines(run, sizes or {}))
     lines.append(f"by        {rec.user}@{rec.host}")
     env = rec.env
     if env:
@@ -151,13 +136,15 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
     return "\n".join(printable(line) for line in lines)
 
 
-def steps_table(steps: list[tuple[int, float, float]]) -> str:
+def steps_table(steps: list[tuple[int | None, float, float]]) -> str:
+    """One row per logged value; a metric with no steps shows ``-`` as its step."""
     lines = [f"{'STEP':>8}  {'VALUE':>14}  LOGGED"]
     for step, value, moment in steps:
         when = (
             datetime.fromtimestamp(moment).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if moment else "-"
         )
-        lines.append(f"{step:>8}  {format_number(value):>14}  {when}")
+        shown = "-" if step is None else str(step)
+        lines.append(f"{shown:>8}  {format_number(value):>14}  {when}")
     return "\n".join(lines)
 
 
@@ -173,3 +160,11 @@ def comparison(runs: list[Run], rows: list[tuple[str, list[str], bool]]) -> str:
     out.extend(_row(tuple(r), widths) for r in table_rows)
     out.append("* differs between the runs")
     return "\n".join(line.rstrip() for line in out)
+
+
+def _row(cells: tuple[str, ...], widths: list[int]) -> str:
+    out = []
+    for cell, width in zip(cells, widths, strict=True):
+        text = cell if len(cell) <= width else cell[: max(1, width - 1)] + "…"
+        out.append(text.ljust(width))
+    return "  ".join(out)

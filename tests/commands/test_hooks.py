@@ -169,7 +169,8 @@ def test_core_hooks_path_is_where_the_hooks_go(repo: Path, tmp_path: Path, where
     proc = git_proc("commit", "-q", "-am", "tuned", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     assert log.read_text() == "user post-commit\n"  # chained, and run by git
-    assert f'"run":"{run_id}"' in git("log", "-1", cwd=repo)  # and gitrack's part too
+    gitracks_part = git("log", "-1", "--notes=gitrack", cwd=repo)
+    assert f'"run":"{run_id}"' in gitracks_part  # and gitrack's part too
 
 
 def test_install_twice_changes_no_hook(repo: Path) -> None:
@@ -365,7 +366,7 @@ def test_committing_exactly_a_runs_code_marks_the_commit(repo: Path) -> None:
     assert gitrack_lines(proc.stderr) == [
         f"gitrack: this commit holds exactly the code of run {run_id}"
     ]
-    log = git("log", "-1", cwd=repo)  # plain git log, as the user sees it
+    log = git("log", "-1", "--notes=gitrack", cwd=repo)  # plain git log, as the user sees it
     [line] = [ln for ln in log.splitlines() if '"type":"committed"' in ln]
     assert f'"run":"{run_id}"' in line
     assert [r["id"] for r in gitrack("ls", "--json", cwd=repo).json()] == [run_id]  # not a run
@@ -385,7 +386,7 @@ def test_a_commit_with_other_content_gets_no_mark(repo: Path, difference: str) -
 
     assert proc.returncode == 0, proc.stderr
     assert gitrack_lines(proc.stderr) == []
-    assert "committed" not in git("log", "-1", cwd=repo)
+    assert "committed" not in git("log", "-1", "--notes=gitrack", cwd=repo)
     assert git("notes", "--ref=gitrack", "list", "HEAD", cwd=repo, check=False) == ""
 
 
@@ -469,7 +470,7 @@ def test_git_push_publishes_runs_and_data_for_a_fresh_clone(tmp_path: Path) -> N
     assert len(list((tmp_path / "team-cache" / "xxh128").glob("*/*"))) == 1
 
     b = clone(origin, tmp_path / "b")
-    pulled = gitrack("pull", cwd=b)
+    pulled = gitrack("pull", "--data", cwd=b)
     assert pulled.code == 0, pulled.err
     assert "1 new run(s), 1 object(s) fetched" in pulled.out
     assert [r["id"] for r in gitrack("ls", "--json", cwd=b).json()] == [run_id]
@@ -727,7 +728,7 @@ def test_post_rewrite_carries_runs_when_git_does_not(repo: Path, setting: str) -
     assert new != old
     assert run_by_id(repo, run_id)["commit"] == new
     assert run_id in git("notes", "--ref=gitrack", "show", new, cwd=repo)
-    assert run_id in git("log", "-1", cwd=repo)
+    assert run_id in git("log", "-1", "--notes=gitrack", cwd=repo)
 
 
 def test_post_rewrite_carries_runs_over_a_rebase_without_rewrite_ref(repo: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from conftest import git, gitrack, record, run_by_id, worktree_state
 
 KEYS = {
-    "notes.displayref": "refs/notes/gitrack",
+    "notes.displayref": "refs/notes/runs",  # one readable line per run (derived)
     "notes.rewriteref": "refs/notes/gitrack",
     "notes.rewritemode": "cat_sort_uniq",
 }
@@ -88,7 +88,7 @@ def test_install_in_linked_worktree_configures_the_repository(repo: Path, tmp_pa
     wt = tmp_path / "wt"
     git("worktree", "add", "-q", "--detach", str(wt), cwd=repo)
     assert gitrack("install", cwd=wt).code == 0
-    assert "notes.displayref=refs/notes/gitrack" in local_config(repo)
+    assert "notes.displayref=refs/notes/runs" in local_config(repo)
 
 
 def test_plain_git_log_shows_the_run_after_install(repo: Path) -> None:
@@ -98,10 +98,11 @@ def test_plain_git_log_shows_the_run_after_install(repo: Path) -> None:
     assert gitrack("install", cwd=repo).code == 0
     log = git("log", cwd=repo)
 
-    assert "Notes (gitrack):" in log
-    [line] = [ln for ln in log.splitlines() if run_id in ln]
-    assert '"lr":"0.1"' in line  # the whole run on one readable line
-    assert git("log", "--oneline", "--notes", cwd=repo).count(run_id) == 1
+    assert "Notes (runs):" in log
+    [line] = [ln for ln in log.splitlines() if run_id[:8] in ln]
+    assert "lr=0.1" in line  # the run on one readable line
+    assert git("log", "--oneline", "--notes", cwd=repo).count(run_id[:8]) == 1
+    assert '"lr":"0.1"' in git("log", "--notes=gitrack", cwd=repo)  # the JSON, on request
 
 
 def test_amend_without_install_keeps_the_run_on_the_old_commit(repo: Path) -> None:
@@ -118,7 +119,8 @@ def test_amend_after_install_carries_the_run(repo: Path) -> None:
     git("commit", "-q", "--amend", "-m", "amended", cwd=repo)
     new = git("rev-parse", "HEAD", cwd=repo).strip()
     assert run_by_id(repo, run_id)["commit"] == new
-    assert run_id in git("log", "-1", cwd=repo)
+    assert run_id[:8] in git("log", "-1", cwd=repo)
+    assert run_id in git("log", "-1", "--notes=gitrack", cwd=repo)
 
 
 def test_users_own_hook_keeps_running_and_comes_back(repo: Path) -> None:

@@ -152,7 +152,7 @@ def test_gc_with_nothing_to_do(drepo: Path) -> None:
 
 
 def test_gc_dry_run_reports_and_keeps_then_gc_removes(drepo: Path) -> None:
-    run_id = record_data(drepo, "-o", "data/train.csv")
+    run_id = record_data(drepo, "-o", "data/train.csv", command=("touch", "data/train.csv"))
     referenced = cache_objects(default_cache(drepo))
     assert len(referenced) == 4  # train.csv (also the output), the manifest, two images
     junk = [_unreferenced(drepo, b"1" * 1000), _unreferenced(drepo, b"22")]

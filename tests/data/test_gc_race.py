@@ -126,7 +126,7 @@ def test_gc_looping_during_runs_and_a_pull_removes_nothing_they_reference(
             time.sleep(1.0)  # the pull lands while runs are caching
             pulled = pool.submit(
                 subprocess.run,
-                gitrack_cmd("pull"),
+                gitrack_cmd("pull", "--data"),  # its downloads race gc
                 cwd=b,
                 capture_output=True,
                 text=True,

@@ -160,7 +160,7 @@ def test_push_uploads_and_a_fresh_clone_gets_the_data_back(
     assert again.code == 0 and "uploaded" not in again.out  # already there: nothing sent
 
     b = clone(origin, tmp_path / "b")
-    pulled = gitrack("pull", cwd=b)
+    pulled = gitrack("pull", "--data", cwd=b)
     assert pulled.code == 0, pulled.err
     assert f"1 new run(s), {len(local)} object(s) fetched" in pulled.out
     assert cache_objects(default_cache(b)) == local
@@ -218,7 +218,7 @@ def test_a_bucket_that_does_not_exist(s3: MotoS3, tmp_path: Path) -> None:
 
     assert gitrack("push", "--no-data", cwd=a).code == 0  # runs only, deliberately
     b = clone(origin, tmp_path / "b")
-    pulled = gitrack("pull", cwd=b)
+    pulled = gitrack("pull", "--data", cwd=b)
     assert_one_error(pulled, url)
     assert [r["id"] for r in gitrack("ls", "--json", cwd=b).json()] == [run_id]
 
@@ -277,7 +277,7 @@ def test_pull_when_the_remote_cache_lacks_an_object(tmp_path: Path) -> None:
     assert gitrack("push", "--no-data", cwd=a).code == 0  # runs out, data never uploaded
     b = clone(origin, tmp_path / "b")
 
-    res = gitrack("pull", cwd=b)
+    res = gitrack("pull", "--data", cwd=b)
 
     assert [r["id"] for r in gitrack("ls", "--json", cwd=b).json()] == [run_id]
     assert res.code == 0, res.err  # the runs did arrive; the data can follow
@@ -304,7 +304,7 @@ def test_a_corrupt_remote_object_does_not_stop_the_other_downloads(
     backend.overwrite(key_of(bad), b"x,y\n6,6\n")  # same key, other bytes (and size)
     b = clone(origin, tmp_path / "b")
 
-    pulled = gitrack("pull", cwd=b)
+    pulled = gitrack("pull", "--data", cwd=b)
 
     assert pulled.code == 0, pulled.err  # the runs and every sound object arrived
     unreachable = images if corrupt == "manifest" else set()  # listed by the bad manifest
@@ -319,7 +319,7 @@ def test_a_corrupt_remote_object_does_not_stop_the_other_downloads(
 
     assert gitrack("push", cwd=a).code == 0  # the fix the message names: re-push from a
     assert backend.objects()[key_of(bad)] == (default_cache(a) / key_of(bad)).read_bytes()
-    assert gitrack("pull", cwd=b).code == 0
+    assert gitrack("pull", "--data", cwd=b).code == 0
     res = gitrack("checkout", run_id, cwd=b)
     assert res.code == 0, res.err
     assert tree_state(b / "data") == tree_state(a / "data")

@@ -53,8 +53,9 @@ def assert_no_raw_controls(text: str) -> None:
     ids=["ls", "show", "show-by-name", "compare"],
 )
 def test_text_output_escapes_control_characters(
-    forged: tuple[Path, str, str], args: tuple[str, ...]
+    forged: tuple[Path, str, str], args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # every column of the ls table, none fitted away
     repo, honest, forged_id = forged
     argv = [a.format(honest=honest, forged=forged_id) for a in args]
 
@@ -107,5 +108,5 @@ def test_paths_from_notes_in_status_and_hook_lines_are_escaped(repo: Path) -> No
         ["git", "checkout", "-q", "HEAD~1"], cwd=repo, capture_output=True, text=True
     )  # back to the run's commit: post-checkout compares its datasets
     assert hook.returncode == 0, hook.stderr
-    assert "datasets differ" in hook.stderr  # the post-checkout hook's line
+    assert "missing (data/" in hook.stderr  # the post-checkout hook's line
     assert_no_raw_controls(hook.stderr)
