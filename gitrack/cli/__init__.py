@@ -4,7 +4,7 @@
 the group when imported (here, so that ``gitrack.cli.cli`` has them all).
 """
 
-from gitrack.cli import lifecycle, repository, runs  # noqa: F401 - registers the commands
+from gitrack.cli import lifecycle, repository, reuse, runs  # noqa: F401 - registers the commands
 from gitrack.cli.base import cli, main
 
 __all__ = ["cli", "main"]

@@ -61,6 +61,8 @@ def record_run(
     outputs: list[str] | tuple[str, ...] = (),
     cwd: str | os.PathLike[str] = ".",
     experiment: str | None = None,
+    parent: str | None = None,
+    rerun_of: str | None = None,
 ) -> RunResult:
     """Run ``argv`` and record it on HEAD. Raises before the command starts if it cannot record.
 
@@ -80,7 +82,9 @@ def record_run(
         outputs=outputs,
         cwd=cwd,
         experiment=experiment,
+        parent=parent,
     )
+    recording.rerun_of = rerun_of
     try:
         events_path = recording.events_path()
         env = events.child_environment(
@@ -146,6 +150,7 @@ class Recording:
         self.experiment: str | None = None
         self.experiment_given = False  # -e: the script's start_run(experiment=) does not win
         self.parent: str | None = None  # the run this one runs inside (nested runs)
+        self.rerun_of: str | None = None  # the run this one re-executes (gitrack rerun)
 
     @classmethod
     def begin(
@@ -318,8 +323,10 @@ class Recording:
             name=self.name,
             experiment=self.experiment,
             parent=self.parent,
+            rerun_of=self.rerun_of,
             command=list(self.command),
             cwd=_relative_cwd(self.repo.root, self.here),
+            metrics_file=_root_relative(self.repo.root, self.metrics_path),
             base_commit=self.head.commit,
             snapshot=self.snapshot,
             dirty=self.state.dirty,
@@ -484,6 +491,16 @@ def _metrics_path(given: str | None, configured: str | None, root: Path, cwd: Pa
     if configured is not None:
         return root / configured
     return None
+
+
+def _root_relative(root: Path, path: Path | None) -> str | None:
+    """``path`` relative to the root, or None when there is none or it lies outside."""
+    if path is None:
+        return None
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
 
 
 def _relative_cwd(root: Path, cwd: Path) -> str:
