@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from gitrack.cli.base import _context, _warn_all, cli
+from gitrack.cli.base import CONTEXT, _context, _warn_all, cli
 from gitrack.errors import UsageError
 from gitrack.views.terminal import printable
 
 if TYPE_CHECKING:
     from gitrack.tracking.rerun import Row
+    from gitrack.tracking.sweep import SweepResult
 
 
 @cli.command()
@@ -111,3 +112,120 @@ def _short(value: str) -> str:
     if sep and algo.startswith("xxh") and len(digest) > 12:
         return f"{algo}:{digest[:12]}"
     return printable(value)
+
+
+@cli.command(
+    context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.option(
+    "-p",
+    "--param",
+    "specs",
+    multiple=True,
+    required=True,
+    metavar="NAME=VALUES",
+    help="Values to sweep: lr=0.1,0.01, or with --random a range: lr=loguniform(1e-4,1e-1).",
+)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, help="Run N points at a time.")
+@click.option(
+    "--random",
+    "random_count",
+    type=click.IntRange(min=1),
+    metavar="K",
+    help="K random draws instead of the grid: uniform(a,b), loguniform(a,b), randint(a,b), "
+    "choice(x,y,…), or a list of values.",
+)
+@click.option("--seed", type=int, help="Seed of the --random draws (the same draws again).")
+@click.option("-d", "--data", "datasets", multiple=True, metavar="PATH", help="A dataset.")
+@click.option("-o", "--output", "outputs", multiple=True, metavar="PATH", help="An output.")
+@click.option("-m", "--metrics", "metrics_file", metavar="FILE", help="Each point's JSON metrics.")
+@click.option("--name", help="A name for the sweep's own run.")
+@click.option(
+    "-e", "--experiment", metavar="NAME", help="The experiment of the sweep and its points."
+)
+@click.option(
+    "--sort", metavar="[-]KEY", help="Order the points by metric KEY (-KEY: highest first)."
+)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def sweep(
+    specs: tuple[str, ...],
+    jobs: int,
+    random_count: int | None,
+    seed: int | None,
+    datasets: tuple[str, ...],
+    outputs: tuple[str, ...],
+    metrics_file: str | None,
+    name: str | None,
+    experiment: str | None,
+    sort: str | None,
+    command: tuple[str, ...],
+) -> int:
+    """Run COMMAND over a grid of parameters, each point a recorded run.
+
+    Every combination of the -p values (or --random K draws) runs as
+    `gitrack run -p NAME=VALUE …`: {NAME} in COMMAND and in -d/-o/-m paths
+    is replaced by the value, which is also in $GITRACK_PARAM_NAME. The
+    points are children of one run recorded for the sweep itself (`gitrack
+    ls` shows them under it). With --jobs N, N points run at once; then every
+    -o and -m path must differ between points (put {NAME} in it). Ctrl-C
+    stops every point (recorded as interrupted). At the end, a table of the
+    points sorted by metric; the exit status is 1 if any point failed.
+
+    \b
+    Examples:
+      gitrack sweep -p lr=0.1,0.01 -p depth=3,5 -m m.json -- python train.py --lr {lr} -d {depth}
+      gitrack sweep -p lr=0.1,0.01 --jobs 2 -m m-{lr}.json -o model-{lr}.pt -- python t.py {lr}
+      gitrack sweep --random 20 --seed 1 -p "lr=loguniform(1e-4,1e-1)" -- python train.py {lr}
+      gitrack sweep -p seed=1,2,3 --sort -metrics.acc -e seeds -- python train.py --seed {seed}
+    """
+    from gitrack.commands.sweep import sweep as run_sweep
+
+    argv = list(command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    result = run_sweep(
+        _context(),
+        argv,
+        list(specs),
+        jobs=jobs,
+        random_count=random_count,
+        seed=seed,
+        datasets=datasets,
+        outputs=outputs,
+        metrics_file=metrics_file,
+        name=name,
+        experiment=experiment,
+        sort=sort,
+    )
+    _warn_all(result.warnings)
+    click.echo(_points_table(result))
+    parent = result.parent
+    failed = sum(p.status != "ok" for p in result.points)
+    state = "stopped" if not result.completed else f"{failed} failed" if failed else "all ok"
+    click.echo(
+        f"gitrack: recorded sweep {parent.id} with {len(result.points)} point(s) ({state})",
+        err=True,
+    )
+    return result.exit_code
+
+
+def _points_table(result: SweepResult) -> str:
+    names = list(result.points[0].params) if result.points else []
+    key = result.sort_key
+    header = ["run", "status", *names, *([key] if key else [])]
+    lines = [header]
+    for point in result.points:
+        value = point.metrics.get(key) if key else None
+        lines.append(
+            [
+                (point.run_id or "-")[:8],
+                point.status,
+                *(printable(point.params[n]) for n in names),
+                *([f"{value:.6g}" if value is not None else "-"] if key else []),
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )

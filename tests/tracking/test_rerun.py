@@ -37,8 +37,16 @@ def test_a_dirty_run_is_reproduced_from_another_working_tree_state(tmp_path: Pat
     # The run: uncommitted edit, an untracked file, data, an output, a metrics file.
     (src / "train.py").write_text(TRAIN.replace("VERSION", "edited") + "import helper\n")
     (src / "helper.py").write_text("X = 1\n")
-    options = ("-p", "lr=0.5", "-d", "../data/values.csv", "-o", "../out/model.txt",
-               "-m", "metrics.json")  # fmt: skip
+    options = (
+        "-p",
+        "lr=0.5",
+        "-d",
+        "../data/values.csv",
+        "-o",
+        "../out/model.txt",
+        "-m",
+        "metrics.json",
+    )
     run_id = record(PY, "train.py", "0.5", cwd=src, options=options)
     original = run_by_id(root, run_id)
     assert original["dirty"] and original["metrics_file"] == "src/metrics.json"
@@ -86,8 +94,7 @@ def test_a_nondeterministic_script_is_caught_naming_what_differs(tmp_path: Path)
     options = ("-o", "out/weights.bin", "-o", "out/config.txt", "-m", "metrics.json")
     run_id = record(PY, "noisy.py", cwd=root, options=options)
 
-    res = gitrack("rerun", run_id, "--yes", "--keep", "--worktree", str(tmp_path / "wt"),
-                  cwd=root)  # fmt: skip
+    res = gitrack("rerun", run_id, "--yes", "--keep", "--worktree", str(tmp_path / "wt"), cwd=root)
 
     assert res.code == 1, res.err + res.out
     assert "NOT reproduced: 1/2 outputs identical (out/weights.bin differs)" in res.out
@@ -120,8 +127,14 @@ def test_a_forged_path_in_the_note_is_refused_before_anything_runs(repo: Path) -
     from gitrack.tracking.record import RunRecord
     from gitrack.tracking.rerun import plan
 
-    record_ = RunRecord(started="2026-01-01T00:00:00.000000Z", id="ab" * 8, command=["true"],
-                        base_commit="a" * 40, snapshot="b" * 40, cwd="../../etc")  # fmt: skip
+    record_ = RunRecord(
+        started="2026-01-01T00:00:00.000000Z",
+        id="ab" * 8,
+        command=["true"],
+        base_commit="a" * 40,
+        snapshot="b" * 40,
+        cwd="../../etc",
+    )
     try:
         plan(Run(record_, "c" * 40))
     except CorruptRecordError as exc:

@@ -1,0 +1,60 @@
+"""`gitrack sweep`: a grid or random draws of parameters, each point a recorded run."""
+
+from __future__ import annotations
+
+import os
+
+from gitrack.commands.context import Context
+from gitrack.errors import UsageError
+from gitrack.tracking import sweep as sweeps
+
+
+def sweep(
+    ctx: Context,
+    command: list[str],
+    specs: list[str],
+    *,
+    jobs: int = 1,
+    random_count: int | None = None,
+    seed: int | None = None,
+    datasets: list[str] | tuple[str, ...] = (),
+    outputs: list[str] | tuple[str, ...] = (),
+    metrics_file: str | None = None,
+    name: str | None = None,
+    experiment: str | None = None,
+    sort: str | None = None,
+) -> sweeps.SweepResult:
+    if not command:
+        raise UsageError("no command given (write e.g. gitrack sweep -p lr=0.1,0.01 -- "
+                         "python train.py --lr {lr})")  # fmt: skip
+    space = sweeps.parse_space(specs)
+    params = sweeps.grid(space) if random_count is None else sweeps.draws(space, random_count, seed)
+    settings = ctx.settings
+    shared = {
+        "-o": list(outputs),
+        "-m": [metrics_file] if metrics_file else [],
+        "the config's outputs": list(settings.outputs),
+        "the config's metrics file": [settings.metrics] if settings.metrics else [],
+    }
+    sweeps.check_isolated(params, shared, jobs)
+    points = [
+        sweeps.Point(
+            p,
+            sweeps.gitrack_run_argv(
+                command, p, list(datasets), list(outputs), metrics_file, experiment
+            ),
+        )
+        for p in params
+    ]
+    sweep_argv = ["gitrack", "sweep", *(a for s in specs for a in ("-p", s)), "--", *command]
+    space_specs = {s.partition("=")[0].strip(): s.partition("=")[2] for s in specs}
+    return sweeps.record_sweep(
+        sweep_argv,
+        points,
+        space_specs,
+        jobs,
+        name=name,
+        experiment=experiment,
+        sort=sort,
+        cwd=os.getcwd(),
+    )
