@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gitrack.errors import GitrackError
 from gitrack.tracking import events
@@ -153,6 +153,17 @@ class Run:
         from gitrack.tracking.steps import metric_history
 
         return metric_history(Repo.discover(self._where), self._history.record, key)
+
+    def open(self, path: str) -> BinaryIO:
+        """A file of the recorded run as a binary stream: a dataset, an output or a code
+        file (PATH relative to the root, as `gitrack ls-files` lists it), verified."""
+        if self._history is None:
+            raise RunStateError("open() reads a recorded run: use gitrack.get_run(ID).open(PATH)")
+        from gitrack.commands.context import Context
+        from gitrack.tracking.runfiles import RunFiles
+
+        ctx = Context.open(self._where)
+        return RunFiles(ctx.repo, ctx.store, self._history, ctx.settings.remote).open(path)
 
     def __repr__(self) -> str:
         return f"<gitrack.Run {self._id} {self.status}>"

@@ -229,3 +229,95 @@ def _points_table(result: SweepResult) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.argument("path", metavar="PATH")
+@click.option(
+    "-o",
+    "--out",
+    "dest",
+    type=click.Path(path_type=Path),
+    metavar="DEST",
+    help="Where to write it (a file or a folder; default: its name, here).",
+)
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+def get(run_ref: str, path: str, dest: Path | None, force: bool) -> None:
+    """Write one file of a run: a dataset, an output, or any file of its code.
+
+    PATH is relative to the repository root, as `gitrack ls-files RUN --all`
+    lists it; a file inside a folder dataset works too. Data comes from the
+    cache (the team's cache if it is missing here), verified by hash; code
+    from the run's snapshot in git. Your working tree is not touched.
+
+    \b
+    Examples:
+      gitrack get 3f2a model.pt
+      gitrack get 3f2a data/train.csv -o /tmp/train-then.csv
+      gitrack get 3f2a train.py -o old-train.py --force
+    """
+    from gitrack.commands.files import get_file
+
+    found, target = get_file(_context(), run_ref, path, dest, force)
+    click.echo(f"wrote {printable(found.path)} ({found.kind}) to {target}; verified", err=True)
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN")
+@click.argument("path", metavar="PATH")
+def cat(run_ref: str, path: str) -> None:
+    """Print one file of a run to stdout: a dataset, an output or a code file.
+
+    The bytes are verified (by hash, or by git) before the first one is written.
+
+    \b
+    Examples:
+      gitrack cat 3f2a train.py
+      gitrack cat 3f2a metrics.json | python -m json.tool
+      gitrack cat 3f2a data/images/cat.png > cat.png
+    """
+    from gitrack.commands.files import run_files
+
+    files = run_files(_context(), run_ref)
+    binary = getattr(sys.stdout, "buffer", None)  # None: a text-only stdout (captured)
+    with files.open(path) as source:
+        while chunk := source.read(1 << 20):
+            if binary is not None:
+                binary.write(chunk)
+            else:
+                sys.stdout.write(chunk.decode("utf-8", "surrogateescape"))
+    (binary or sys.stdout).flush()
+
+
+@cli.command(name="ls-files")
+@click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--all", "all_code", is_flag=True, help="List every code file, not only changed ones."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def ls_files(run_ref: str, all_code: bool, as_json: bool) -> None:
+    """List what a run holds: changed code files, datasets and outputs, with sizes.
+
+    Code files are those of the run's snapshot that differ from its commit
+    (uncommitted edits, untracked files); --all lists every one. A folder
+    dataset is listed file by file when its manifest is in the cache.
+
+    \b
+    Examples:
+      gitrack ls-files 3f2a
+      gitrack ls-files 3f2a --all --json
+    """
+    from gitrack.cli.base import _print_json, _size
+    from gitrack.commands.files import run_files
+
+    listed = run_files(_context(), run_ref).listing(all_code)
+    if as_json:
+        _print_json(
+            [{"path": f.path, "kind": f.kind, "size": f.size, "hash": f.digest} for f in listed]
+        )
+        return
+    kind_width = max((len(f.kind) for f in listed), default=0)
+    for f in listed:
+        size = _size(f.size) if f.size is not None else "?"
+        click.echo(f"{f.kind.ljust(kind_width)}  {size:>10}  {printable(f.path)}")

@@ -145,9 +145,12 @@ def check_isolated(points: list[dict[str, str]], paths: dict[str, list[str]], jo
 
 
 def _suggest(template: str, point: dict[str, str]) -> str:
-    stem, dot, ext = template.rpartition(".")
-    tags = "-".join("{" + name + "}" for name in point)
-    return f"{stem}-{tags}.{ext}" if dot and "/" not in ext else f"{template}-{tags}"
+    """The template with the placeholders it lacks added before its extension."""
+    missing = "-".join("{" + name + "}" for name in point if "{" + name + "}" not in template)
+    folder, slash, base = template.rpartition("/")
+    stem, dot, ext = base.rpartition(".")
+    named = f"{stem}-{missing}.{ext}" if dot and stem else f"{base}-{missing}"
+    return f"{folder}{slash}{named}"
 
 
 @dataclass
