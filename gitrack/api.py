@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gitrack.errors import GitrackError
-from gitrack.tracking import events
+from gitrack.tracking import artifacts, events
 from gitrack.tracking.events import Logged
 
 if TYPE_CHECKING:
@@ -448,6 +448,32 @@ def log_artifact(path: str | os.PathLike[str]) -> None:
 
 def log_dataset(path: str | os.PathLike[str]) -> None:
     active_run().log_dataset(path)
+
+
+def log_figure(figure: Any, path: str | os.PathLike[str]) -> None:
+    """A figure (matplotlib, or anything with ``savefig``) saved at PATH: an output."""
+    _log_file(artifacts.write_figure, figure, path)
+
+
+def log_dict(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """A dict saved as JSON at PATH: an output of the active run."""
+    _log_file(artifacts.write_dict, data, path)
+
+
+def log_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Text saved at PATH (UTF-8): an output of the active run."""
+    _log_file(artifacts.write_text, text, path)
+
+
+def log_table(table: Any, path: str | os.PathLike[str]) -> None:
+    """A pyarrow Table or pandas DataFrame saved as parquet at PATH: an output."""
+    _log_file(artifacts.write_table, table, path)
+
+
+def _log_file(write: Any, value: Any, path: str | os.PathLike[str]) -> None:
+    run = active_run()  # no run: refused before anything is written
+    write(value, Path(path))
+    run.log_artifact(path)
 
 
 def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:

@@ -102,6 +102,8 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
         lines.append(f"experiment {rec.experiment}")
     if rec.parent:
         lines.append(f"parent    {rec.parent}")
+    if rec.rerun_of:
+        lines.append(f"rerun of  {rec.rerun_of}")
     lines.append(f"commit    {run.commit}  {commit_summary}".rstrip())
     if rec.base_commit != run.commit:
         lines.append(f"ran on    {rec.base_commit}  (rewritten since)")
@@ -133,6 +135,9 @@ def show(run: Run, commit_summary: str, changed_files: list[str]) -> str:
             "metrics   "
             + "  ".join(f"{k}={format_number(v)}" for k, v in sorted(rec.metrics.items()))
         )
+    for title, files in (("datasets", rec.datasets), ("outputs", rec.outputs)):
+        for number, (path, digest) in enumerate(sorted(files.items())):
+            lines.append(f"{title if number == 0 else '':<9} {path}  {digest}")
     lines.append(f"by        {rec.user}@{rec.host}")
     env = rec.env
     if env:
