@@ -46,7 +46,9 @@ def sweep(
         )
         for p in params
     ]
-    sweep_argv = ["gitrack", "sweep", *(a for s in specs for a in ("-p", s)), "--", *command]
+    sweep_argv = _sweep_argv(
+        command, specs, jobs, random_count, seed, datasets, outputs, metrics_file, experiment
+    )
     space_specs = {s.partition("=")[0].strip(): s.partition("=")[2] for s in specs}
     return sweeps.record_sweep(
         sweep_argv,
@@ -58,3 +60,25 @@ def sweep(
         sort=sort,
         cwd=os.getcwd(),
     )
+
+
+def _sweep_argv(
+    command: list[str],
+    specs: list[str],
+    jobs: int,
+    random_count: int | None,
+    seed: int | None,
+    datasets: list[str] | tuple[str, ...],
+    outputs: list[str] | tuple[str, ...],
+    metrics_file: str | None,
+    experiment: str | None,
+) -> list[str]:
+    """The sweep as typed (the sweep run's command): what `gitrack show` says it ran."""
+    argv = ["gitrack", "sweep", *(a for s in specs for a in ("-p", s))]
+    argv += ["--jobs", str(jobs)] if jobs > 1 else []
+    argv += ["--random", str(random_count)] if random_count is not None else []
+    argv += ["--seed", str(seed)] if seed is not None else []
+    argv += [a for d in datasets for a in ("-d", d)] + [a for o in outputs for a in ("-o", o)]
+    argv += ["-m", metrics_file] if metrics_file else []
+    argv += ["-e", experiment] if experiment else []
+    return [*argv, "--", *command]
