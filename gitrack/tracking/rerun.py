@@ -109,6 +109,7 @@ def execute(
     root = restored.root
     try:
         here = root / rerun.cwd
+        here.mkdir(parents=True, exist_ok=True)  # an ignored folder (build/) is not restored
         recorded = record_run(
             rerun.command,
             params=dict(rerun.run.record.params),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 from conftest import git, gitrack, make_repo, record, run_by_id, runs, worktree_state
@@ -141,3 +142,21 @@ def test_a_forged_path_in_the_note_is_refused_before_anything_runs(repo: Path) -
         assert "refusing to rerun" in str(exc)
     else:
         raise AssertionError("a cwd outside the repository was accepted")
+
+
+def test_missing_data_stops_the_rerun_before_anything_runs(tmp_path: Path) -> None:
+    import shutil
+
+    root = _project(tmp_path)
+    src = root / "src"
+    options = ("-d", "../data/values.csv", "-o", "../out/model.txt", "-m", "metrics.json")
+    run_id = record(PY, "train.py", "0.5", cwd=src, options=options)
+    shutil.rmtree(root / ".git" / "gitrack" / "cache")
+    leftovers = set(Path(tempfile.gettempdir()).glob("gitrack-rerun-*"))
+
+    res = gitrack("rerun", run_id, "--yes", cwd=root)
+
+    assert res.code == 1 and "data/values.csv" in res.err
+    assert len(runs(root)) == 1  # nothing ran
+    assert git("worktree", "list", cwd=root).count("\n") == 1
+    assert set(Path(tempfile.gettempdir()).glob("gitrack-rerun-*")) == leftovers
