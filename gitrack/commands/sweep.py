@@ -50,7 +50,9 @@ def sweep(
         command, specs, jobs, random_count, seed, datasets, outputs, metrics_file, experiment
     )
     space_specs = {s.partition("=")[0].strip(): s.partition("=")[2] for s in specs}
-    return sweeps.record_sweep(
+    typed = [*command, *datasets, *outputs, *([metrics_file] if metrics_file else [])]
+    warnings = sweeps.unknown_placeholders(typed, space)
+    result = sweeps.record_sweep(
         sweep_argv,
         points,
         space_specs,
@@ -60,6 +62,8 @@ def sweep(
         sort=sort,
         cwd=os.getcwd(),
     )
+    result.warnings[:0] = warnings
+    return result
 
 
 def _sweep_argv(

@@ -127,6 +127,15 @@ def substitute(text: str, params: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: params.get(m.group(1), m.group(0)), text)
 
 
+def unknown_placeholders(texts: list[str], space: Space) -> list[str]:
+    """Warnings for ``{name}`` placeholders that name no swept parameter (a typo?)."""
+    found = {m.group(1) for text in texts for m in _PLACEHOLDER.finditer(text)}
+    return [
+        f"{{{name}}} names no -p parameter ({', '.join(space)}): left as it is"
+        for name in sorted(found - set(space))
+    ]
+
+
 def check_isolated(points: list[dict[str, str]], paths: dict[str, list[str]], jobs: int) -> None:
     """Points running at once must not share an output or metrics file: one would
     overwrite, or read, another's. ``paths``: option (-o, -m, config) -> its paths."""

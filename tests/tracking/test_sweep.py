@@ -108,6 +108,7 @@ def test_a_failing_point_makes_the_sweep_fail(project: Path) -> None:
 
     assert res.code == 1
     assert "(1 failed)" in res.err
+    assert "{depth}" not in res.err  # every placeholder names a parameter: no warning
     found = runs(project)
     parent = next(r for r in found if r["command"][:2] == ["gitrack", "sweep"])
     statuses = sorted((r["params"]["lr"], r["status"]) for r in found if r["parent"])
@@ -220,3 +221,10 @@ def test_ctrl_c_stops_every_point_and_records_them_interrupted(
     assert all(r["status"] == "interrupted" for r in children)
     parent = next(r for r in found if not r["parent"])
     assert parent["status"] == "interrupted"
+
+
+def test_a_placeholder_naming_no_parameter_is_warned_about(project: Path) -> None:
+    res = gitrack(
+        "sweep", "-p", "lr=1", "-p", "depth=2", "--", PY, "point.py", "{lr}", "{depht}", cwd=project
+    )
+    assert "warning: {depht} names no -p parameter (lr, depth): left as it is" in res.err
