@@ -24,6 +24,8 @@ def get_file(
     target = dest if dest is not None else Path(found.path.rsplit("/", 1)[-1])
     if target.is_dir():
         target = target / found.path.rsplit("/", 1)[-1]
+    if not target.parent.is_dir():
+        raise GitrackError(f"folder {target.parent} does not exist; create it or choose another -o")
     if target.exists() and not force:
         raise GitrackError(f"{target} already exists; pass --force to replace it, or -o DEST")
     return files.write(path, target), target

@@ -59,6 +59,8 @@ def test_get_and_cat_a_dataset_an_output_and_a_code_file_of_an_old_run(tmp_path:
     here.mkdir()
     assert gitrack("get", run_id, "out/model.bin", cwd=here).code == 0
     assert (here / "model.bin").read_bytes() == b"weights v1"
+    nowhere = gitrack("get", run_id, "train.py", "-o", str(here / "no" / "t.py"), cwd=here)
+    assert nowhere.code == 1 and "does not exist" in nowhere.err
     again = gitrack("get", run_id, "out/model.bin", cwd=here)
     assert again.code == 1 and "--force" in again.err
     # The working tree is as it was.
