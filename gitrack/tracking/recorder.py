@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitrack import config, jsonsafe
 from gitrack.data.layout import cache_root, pending_markers
-from gitrack.errors import UsageError
+from gitrack.errors import CorruptRecordError, UsageError
 from gitrack.git import Repo, WorktreeTree
 from gitrack.git.refs import NOTES_REF, PINS_REF
 from gitrack.git.transient import ObjectMissingError
@@ -213,6 +213,10 @@ class Recording:
             self.data.take_large_files(sorted(state.skipped))
         self.state = state
         self.env = envinfo.describe()
+        shared = _shared_snapshot(repo, self.head.commit, state.tree)
+        if shared is not None:  # a sweep's point: the sweep's snapshot, already pinned
+            self.snapshot, self.env["packages"] = shared
+            return
         packages = envinfo.installed_packages().encode()
         for attempt in range(PIN_ATTEMPTS):
             try:
@@ -388,6 +392,29 @@ def pause_for_test(phase: str) -> None:
     if name == phase and marker:
         Path(marker).write_text(str(os.getpid()))
         time.sleep(PAUSE_S)
+
+
+SHARED_SNAPSHOT_VAR = "GITRACK_SHARED_SNAPSHOT"  # "<snapshot commit>:<packages blob>"
+
+
+def _shared_snapshot(repo: Repo, head: str, tree: str) -> tuple[str, str] | None:
+    """The snapshot (and packages list) an enclosing `gitrack sweep` took and pinned, when
+    this run's working state is exactly it: same commit, same tree. Otherwise None, and
+    the run takes its own (the code changed since the sweep started)."""
+    snapshot, _, packages = os.environ.get(SHARED_SNAPSHOT_VAR, "").partition(":")
+    if not (_full_id(snapshot) and _full_id(packages)):
+        return None  # unset, or not ours: ignored
+    try:
+        info = repo.commit_info(snapshot)
+    except CorruptRecordError:  # not a commit here
+        return None
+    if info.tree != tree or info.parents[:1] != (head,) or not repo.has_object(packages):
+        return None
+    return snapshot, packages
+
+
+def _full_id(text: str) -> bool:
+    return len(text) in (40, 64) and not text.strip("0123456789abcdef")
 
 
 def _check_refs(repo: Repo) -> list[str]:

@@ -172,14 +172,17 @@ class Point:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def environment(params: dict[str, str], parent: str) -> dict[str, str]:
+def environment(params: dict[str, str], parent: str, snapshot: str) -> dict[str, str]:
+    from gitrack.tracking.recorder import SHARED_SNAPSHOT_VAR
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITRACK_PARAM_")}
     env.update({f"GITRACK_PARAM_{name.upper()}": value for name, value in params.items()})
     env[events.PARENT_VAR] = parent
+    env[SHARED_SNAPSHOT_VAR] = snapshot
     return env
 
 
-def run_points(points: list[Point], jobs: int, parent: str, cwd: str) -> bool:
+def run_points(points: list[Point], jobs: int, parent: str, cwd: str, snapshot: str = "") -> bool:
     """Run every point, ``jobs`` at a time; False when stopped by Ctrl-C or a signal.
 
     Ctrl-C from the terminal reaches every point's process group member directly (each
@@ -202,7 +205,7 @@ def run_points(points: list[Point], jobs: int, parent: str, cwd: str) -> bool:
         while running or (pending and not received):
             while pending and not received and len(running) < jobs:
                 point = pending.pop(0)
-                env = environment(point.params, parent)
+                env = environment(point.params, parent, snapshot)
                 proc = subprocess.Popen(point.argv, cwd=cwd, env=env)
                 point.status = "running"
                 running[proc.pid] = (point, proc)
@@ -298,7 +301,9 @@ def record_sweep(
     )
     try:
         recording.output_paths, recording.metrics_path = [], None  # the points have them
-        completed = run_points(points, jobs, recording.run_id, cwd)
+        # Taken once: every point whose code is still exactly this records it as its own.
+        shared = f"{recording.snapshot}:{recording.env.get('packages', '')}"
+        completed = run_points(points, jobs, recording.run_id, cwd, shared)
         _collect_points(recording.repo, recording.run_id, points)
         key, descending = _sort_key(sort, points)
         points.sort(key=lambda p: _order(p, key, descending))

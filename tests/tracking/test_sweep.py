@@ -78,6 +78,7 @@ def test_a_grid_of_four_runs_two_at_a_time_each_point_recorded(
         ("0.2", "5"): 1.0,
     }
     assert all(c["status"] == "ok" for c in children)
+    assert {c["snapshot"] for c in children} == {parent["snapshot"]}  # taken once
     assert parent["status"] == "ok" and parent["metrics"] == {
         "points": 4,
         "points_failed": 0,
@@ -228,3 +229,21 @@ def test_a_placeholder_naming_no_parameter_is_warned_about(project: Path) -> Non
         "sweep", "-p", "lr=1", "-p", "depth=2", "--", PY, "point.py", "{lr}", "{depht}", cwd=project
     )
     assert "warning: {depht} names no -p parameter (lr, depth): left as it is" in res.err
+
+
+def test_a_point_run_after_an_edit_takes_its_own_snapshot(project: Path) -> None:
+    edit = "import sys, pathlib; sys.argv[1] == '1' and pathlib.Path('point.py').write_text('x')"
+    res = gitrack("sweep", "-p", "x=1,2", "--", PY, "-c", edit, "{x}", cwd=project)
+
+    assert res.code == 0, res.err
+    found = runs(project)
+    parent = next(r for r in found if not r["parent"])
+    snapshots = {r["params"]["x"]: r["snapshot"] for r in found if r["parent"]}
+    assert snapshots["1"] == parent["snapshot"]  # the code the sweep started with
+    assert snapshots["2"] != parent["snapshot"]  # point.py was edited by then: its own
+    assert (
+        gitrack(
+            "checkout", found[0]["id"], "--worktree", str(project.parent / "w"), cwd=project
+        ).code
+        == 0
+    )
