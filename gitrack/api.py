@@ -23,10 +23,10 @@ import time
 import warnings
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gitrack.errors import GitrackError
-from gitrack.tracking import events
+from gitrack.tracking import artifacts, events
 from gitrack.tracking.events import Logged
 
 if TYPE_CHECKING:
@@ -158,6 +158,17 @@ class Run:
         from gitrack.tracking.steps import metric_history
 
         return metric_history(Repo.discover(self._where), self._history.record, key)
+
+    def open(self, path: str) -> BinaryIO:
+        """A file of the recorded run as a binary stream: a dataset, an output or a code
+        file (PATH relative to the root, as `gitrack ls-files` lists it), verified."""
+        if self._history is None:
+            raise RunStateError("open() reads a recorded run: use gitrack.get_run(ID).open(PATH)")
+        from gitrack.commands.context import Context
+        from gitrack.tracking.runfiles import RunFiles
+
+        ctx = Context.open(self._where)
+        return RunFiles(ctx.repo, ctx.store, self._history, ctx.settings.remote).open(path)
 
     def __repr__(self) -> str:
         return f"<gitrack.Run {self._id} {self.status}>"
@@ -481,6 +492,32 @@ def log_artifact(path: str | os.PathLike[str]) -> None:
 
 def log_dataset(path: str | os.PathLike[str]) -> None:
     _logging_run().log_dataset(path)
+
+
+def log_figure(figure: Any, path: str | os.PathLike[str]) -> None:
+    """A figure (matplotlib, or anything with ``savefig``) saved at PATH: an output."""
+    _log_file(artifacts.write_figure, figure, path)
+
+
+def log_dict(data: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """A dict saved as JSON at PATH: an output of the active run."""
+    _log_file(artifacts.write_dict, data, path)
+
+
+def log_text(text: str, path: str | os.PathLike[str]) -> None:
+    """Text saved at PATH (UTF-8): an output of the active run."""
+    _log_file(artifacts.write_text, text, path)
+
+
+def log_table(table: Any, path: str | os.PathLike[str]) -> None:
+    """A pyarrow Table or pandas DataFrame saved as parquet at PATH: an output."""
+    _log_file(artifacts.write_table, table, path)
+
+
+def _log_file(write: Any, value: Any, path: str | os.PathLike[str]) -> None:
+    run = active_run()  # no run: refused before anything is written
+    write(value, Path(path))
+    run.log_artifact(path)
 
 
 def get_run(id_or_prefix: str, cwd: str | os.PathLike[str] = ".") -> Run:

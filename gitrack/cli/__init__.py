@@ -10,6 +10,7 @@ from gitrack.cli import (  # noqa: F401 - registers the commands
     model,
     report,
     repository,
+    reuse,
     runs,
 )
 from gitrack.cli.base import cli, main

@@ -36,10 +36,14 @@ def checkout_run(
     with_data: bool = True,
     cache_setting: str | None = None,
     remote: RemoteSettings | None = None,
+    with_outputs: bool = True,
 ) -> CheckoutResult:
+    """``with_outputs=False`` restores datasets and big files but not the run's outputs:
+    a rerun must make its own (what it does not write must not be credited to it)."""
     base, tree = _snapshot_of(repo, run)
     rec = run.record
-    items = {**rec.large_files, **rec.datasets, **rec.outputs} if with_data else {}
+    outputs = rec.outputs if with_outputs else {}
+    items = {**rec.large_files, **rec.datasets, **outputs} if with_data else {}
     not_cached = set(rec.untracked_skipped) - set(rec.large_files if with_data else {})
     warnings = [
         f"untracked file {p!r} was over the size limit when the run was recorded; not restored"

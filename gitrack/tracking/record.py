@@ -140,6 +140,8 @@ class RunRecord:
     name: str | None = _field(None, parse=_opt_str, omit_empty=True, column=True)
     experiment: str | None = _field(None, parse=_opt_str, omit_empty=True, column=True)
     parent: str | None = _field(None, parse=_opt_hex, omit_empty=True, column=True)  # run id
+    # `gitrack rerun`: the id of the run this one re-executed.
+    rerun_of: str | None = _field(None, parse=_opt_hex, omit_empty=True, column=True)
     status: str = _field("ok", parse=str, column=True)
     exit_code: int = _field(0, parse=_exit_code, column=True)
     signal: str | None = _field(None, parse=_opt_str, omit_empty=True)
@@ -149,6 +151,8 @@ class RunRecord:
     max_rss_bytes: int | None = _field(None, parse=_opt_int, omit_empty=True, column=True)
     command: list[str] = _field()
     cwd: str = _field(".", parse=str)
+    # The -m file, relative to the root: what `gitrack rerun` reads the metrics from again.
+    metrics_file: str | None = _field(None, parse=_opt_str, omit_empty=True)
     base_commit: str = _field(column=True)  # the commit the run was made on
     snapshot: str = _field(column=True)  # the commit holding the working state it used
     dirty: bool = _field(False, parse=bool, column=True)

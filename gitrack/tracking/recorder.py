@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitrack import config, jsonsafe
 from gitrack.data.layout import cache_root, pending_markers
-from gitrack.errors import UsageError
+from gitrack.errors import CorruptRecordError, UsageError
 from gitrack.git import Repo, WorktreeTree
 from gitrack.git.refs import NOTES_REF, PINS_REF
 from gitrack.git.transient import ObjectMissingError
@@ -70,6 +70,8 @@ def record_run(
     outputs: list[str] | tuple[str, ...] = (),
     cwd: str | os.PathLike[str] = ".",
     experiment: str | None = None,
+    parent: str | None = None,
+    rerun_of: str | None = None,
 ) -> RunResult:
     """Run ``argv`` and record it on HEAD. Raises before the command starts if it cannot record.
 
@@ -89,7 +91,9 @@ def record_run(
         outputs=outputs,
         cwd=cwd,
         experiment=experiment,
+        parent=parent,
     )
+    recording.rerun_of = rerun_of
     try:
         events_path = recording.events_path()
         env = events.child_environment(
@@ -156,6 +160,7 @@ class Recording:
         self.experiment_given = False  # -e: the script's start_run(experiment=) does not win
         self.parent: str | None = None  # the run this one runs inside (nested runs)
         self._before: dict[Path, produced.Fingerprint | None] = {}
+        self.rerun_of: str | None = None  # the run this one re-executes (gitrack rerun)
 
     @classmethod
     def begin(
@@ -243,6 +248,10 @@ class Recording:
             self.data.take_large_files(sorted(state.skipped))
         self.state = state
         self.env = envinfo.describe()
+        shared = _shared_snapshot(repo, self.head.commit, state.tree)
+        if shared is not None:  # a sweep's point: the sweep's snapshot, already pinned
+            self.snapshot, self.env["packages"] = shared
+            return
         packages = envinfo.installed_packages().encode()
         for attempt in range(PIN_ATTEMPTS):
             try:
@@ -363,8 +372,10 @@ class Recording:
             name=self.name,
             experiment=self.experiment,
             parent=self.parent,
+            rerun_of=self.rerun_of,
             command=list(self.command),
             cwd=_relative_cwd(self.repo.root, self.here),
+            metrics_file=_root_relative(self.repo.root, self.metrics_path),
             base_commit=self.head.commit,
             snapshot=self.snapshot,
             dirty=self.state.dirty,
@@ -437,6 +448,29 @@ def pause_for_test(phase: str) -> None:
     if name == phase and marker:
         Path(marker).write_text(str(os.getpid()))
         time.sleep(PAUSE_S)
+
+
+SHARED_SNAPSHOT_VAR = "GITRACK_SHARED_SNAPSHOT"  # "<snapshot commit>:<packages blob>"
+
+
+def _shared_snapshot(repo: Repo, head: str, tree: str) -> tuple[str, str] | None:
+    """The snapshot (and packages list) an enclosing `gitrack sweep` took and pinned, when
+    this run's working state is exactly it: same commit, same tree. Otherwise None, and
+    the run takes its own (the code changed since the sweep started)."""
+    snapshot, _, packages = os.environ.get(SHARED_SNAPSHOT_VAR, "").partition(":")
+    if not (_full_id(snapshot) and _full_id(packages)):
+        return None  # unset, or not ours: ignored
+    try:
+        info = repo.commit_info(snapshot)
+    except CorruptRecordError:  # not a commit here
+        return None
+    if info.tree != tree or info.parents[:1] != (head,) or not repo.has_object(packages):
+        return None
+    return snapshot, packages
+
+
+def _full_id(text: str) -> bool:
+    return len(text) in (40, 64) and not text.strip("0123456789abcdef")
 
 
 def _check_refs(repo: Repo) -> list[str]:
@@ -540,6 +574,16 @@ def _metrics_path(given: str | None, configured: str | None, root: Path, cwd: Pa
     if configured is not None:
         return root / configured
     return None
+
+
+def _root_relative(root: Path, path: Path | None) -> str | None:
+    """``path`` relative to the root, or None when there is none or it lies outside."""
+    if path is None:
+        return None
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
 
 
 def _relative_cwd(root: Path, cwd: Path) -> str:

@@ -84,11 +84,12 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "experiment_name": ("experiment", TEXT),
     "parent": ("parent", TEXT),
     "parent_run_id": ("parent", TEXT),
+    "rerun_of": ("rerun_of", TEXT),
 }
 ATTRIBUTE_NAMES = (
     "id", "name", "status", "commit", "started", "end_time", "duration_s", "dirty",
     "exit_code", "user", "host", "base_commit", "snapshot", "cpu_s", "max_rss_bytes",
-    "experiment", "parent",
+    "experiment", "parent", "rerun_of",
 )  # fmt: skip
 
 # gitrack's status words and MLflow's (any case) -> gitrack's. RUNNING and SCHEDULED are

@@ -84,6 +84,8 @@ def show(
         lines.append(f"experiment {rec.experiment}")
     if rec.parent:
         lines.append(f"parent    {rec.parent}")
+    if rec.rerun_of:
+        lines.append(f"rerun of  {rec.rerun_of}")
     lines.append(f"commit    {run.commit}  {commit_summary}".rstrip())
     if rec.base_commit != run.commit:
         lines.append(f"ran on    {rec.base_commit}  (rewritten since)")
