@@ -36,7 +36,15 @@ _API = (
 __all__ = ["__version__", *_API]
 
 
+# Recorded runs and the registry live beside the logging API (see gitrack/recorded.py).
+_RECORDED = ("runs", "delete_run", "restore_run", "model_path", "register_model")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _RECORDED:
+        from gitrack import recorded
+
+        return getattr(recorded, name)
     if name in _API:
         from gitrack import api
 

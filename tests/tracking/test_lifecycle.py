@@ -449,8 +449,11 @@ def test_experiments_from_flag_env_and_config(repo: Path, monkeypatch: pytest.Mo
 def test_experiments_lists_counts_and_best_run(repo: Path) -> None:
     ids = {}
     for auc in (0.5, 0.9, 0.7):
-        (repo / "m.json").write_text(json.dumps({"auc": auc}))
-        ids[auc] = record("true", cwd=repo, options=("-e", "search", "-m", "m.json"))
+        # The command writes the metrics file: a run is credited only with what it wrote.
+        write = f"open('m.json', 'w').write('{{\"auc\": {auc}}}')"
+        ids[auc] = record(
+            sys.executable, "-c", write, cwd=repo, options=("-e", "search", "-m", "m.json")
+        )
     record("true", cwd=repo)
     ok("rm", ids[0.9], cwd=repo)  # hidden runs do not count
     found = json.loads(ok("experiments", "--metric", "auc", "--json", cwd=repo))
