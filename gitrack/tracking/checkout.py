@@ -50,9 +50,10 @@ def checkout_run(
     # Before anything changes: every path checked, every object needed present.
     plan = plan_data(store, items, remote, repo.root) if store is not None else None
     data = _DataRestore(store, items, plan) if store is not None and plan is not None else None
+    datasets = tuple(rec.datasets)  # their untracked files are not in the snapshot
     if worktree is not None:
-        return _into_new_worktree(repo, base, tree, worktree, warnings, data)
-    return _in_place(repo, base, tree, warnings, data)
+        return _into_new_worktree(repo, base, tree, worktree, warnings, data, datasets)
+    return _in_place(repo, base, tree, warnings, data, datasets)
 
 
 @dataclass
@@ -143,7 +144,12 @@ def _check_hex(run: Run) -> None:
 
 
 def _in_place(
-    repo: Repo, base: str, tree: str, warnings: list[str], data: _DataRestore | None
+    repo: Repo,
+    base: str,
+    tree: str,
+    warnings: list[str],
+    data: _DataRestore | None,
+    datasets: tuple[str, ...] = (),
 ) -> CheckoutResult:
     """Everything that can be checked is checked before HEAD moves; a failure after that
     (the verification, a data file) undoes it all: HEAD, files, folders, submodules, data."""
@@ -175,7 +181,7 @@ def _in_place(
         for path, old, new in moves:
             repo.move_submodule(path, new)
             code_undo.moved_submodules.append((path, old))
-        result = CheckoutResult(repo.root, base, verify(repo, base, tree), warnings)
+        result = CheckoutResult(repo.root, base, verify(repo, base, tree, datasets), warnings)
         if data is not None:
             data.run(result)
     except BaseException as exc:
@@ -239,6 +245,7 @@ def _into_new_worktree(
     path: Path,
     warnings: list[str],
     data: _DataRestore | None,
+    datasets: tuple[str, ...] = (),
 ) -> CheckoutResult:
     path = path.resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -249,7 +256,7 @@ def _into_new_worktree(
         moves = _submodule_moves(created, repo.commit_info(base).tree, tree, warnings)
         for sub, _old, commit in moves:  # none yet: a new worktree's are not set up
             created.move_submodule(sub, commit)
-        result = CheckoutResult(created.root, base, verify(created, base, tree), warnings)
+        result = CheckoutResult(created.root, base, verify(created, base, tree, datasets), warnings)
         if data is not None:
             data.run(result)
     except BaseException as exc:
@@ -260,15 +267,19 @@ def _into_new_worktree(
     return result
 
 
-def verify(repo: Repo, base: str, tree: str) -> int:
+def verify(repo: Repo, base: str, tree: str, datasets: tuple[str, ...] = ()) -> int:
     """The working tree, read back as git would stage it, must be the recorded tree.
+
+    Untracked files of the run's ``datasets`` are left out, as they were when the run was
+    recorded (the data restore verifies them by hash); files the recorded tree has are
+    read whatever their path (runs recorded before datasets were kept out).
 
     A submodule not initialized here keeps its gitlink from the base commit: it cannot
     be checked, and `_submodule_moves` warned about it."""
     base_tree = repo.commit_info(base).tree
     untracked = [c.path for c in repo.tree_changes(base_tree, tree) if c.status == "added"]
     # Files untracked in the run may be ignored by this machine's excludes: read them too.
-    actual = repo.worktree.build_worktree_tree(None, extra_paths=untracked)
+    actual = repo.worktree.build_worktree_tree(None, extra_paths=untracked, exclude=datasets)
     if actual.tree != tree:
         unverifiable = {p for p in repo.gitlinks(tree) if repo.submodule_commit(p) is None}
         differences = [
