@@ -46,6 +46,31 @@ class Notes:
             return []
         return self._blobs_of_tree(ref.peel(pygit2.Commit).tree)
 
+    def tip(self, refname: str) -> str | None:
+        """The notes commit ``refname`` points at (None: no notes yet)."""
+        ref = self._r.references.get(refname)
+        return None if ref is None else str(ref.peel(pygit2.Commit).id)
+
+    def changed_blobs(self, old: str, new: str) -> list[tuple[str, str | None]] | None:
+        """(annotated commit, note blob id, or None if its note is gone) for every note
+        that differs between two notes commits: a tree diff, which skips the subtrees
+        both share, so its cost follows what changed. None if ``old`` is not here."""
+        try:
+            old_tree = self._r[old].peel(pygit2.Commit).tree
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        new_tree = self._r[new].peel(pygit2.Commit).tree
+        gone: list[tuple[str, str | None]] = []
+        came: list[tuple[str, str | None]] = []
+        for delta in old_tree.diff_to_tree(new_tree).deltas:
+            before = delta.old_file.path.replace("/", "")
+            after = delta.new_file.path.replace("/", "")
+            if delta.status_char() in "DM" and OBJECT_ID(before):
+                gone.append((before, None))  # a re-fanned note is gone, then back
+            if delta.status_char() in "AM" and OBJECT_ID(after):
+                came.append((after, str(delta.new_file.id)))
+        return gone + came
+
     def _blobs_of_tree(self, tree: pygit2.Tree) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         pending = [(tree, "")]

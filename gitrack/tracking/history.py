@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import marshal
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
 from gitrack.git.refs import NOTES_REF
-from gitrack.tracking.notecache import NoteCache, record_of
+from gitrack.tracking.notecache import Item, NoteCache, full_item, record_of
 from gitrack.tracking.record import RunRecord
 
 MIN_PREFIX = 4
@@ -22,41 +24,63 @@ class Run:
     built on first use (from the note cache's marshalled fields).
     """
 
-    __slots__ = ("_fields", "_record", "base_commit", "commit", "id", "public_text", "started")
+    __slots__ = (
+        "_fields",
+        "_public",
+        "_record",
+        "_source",
+        "base_commit",
+        "commit",
+        "id",
+        "started",
+    )
 
     def __init__(self, record: RunRecord, commit: str, public_text: str | None = None) -> None:
         self._record: RunRecord | None = record
         self._fields: bytes | None = None
+        self._source: Callable[[], Item] | None = None
         self.commit = commit
-        self.public_text = public_text  # the run's JSON without "commit"
+        self._public = public_text  # the run's JSON without "commit"
         self.id = record.id
         self.started = record.started
         self.base_commit = record.base_commit
 
     @classmethod
-    def lazy(
-        cls, commit: str, summary: tuple[str, str, str], public_text: str, fields: bytes
-    ) -> Run:
+    def lazy(cls, commit: str, summary: tuple[str, str, str], source: Callable[[], Item]) -> Run:
+        """A run known by its summary; ``source()`` gives its full note-cache item (JSON
+        and fields) when first needed: `ls -n 10` reads ten, not all."""
         run = cls.__new__(cls)
-        run._record, run._fields = None, fields
-        run.commit, run.public_text = commit, public_text
+        run._record, run._fields, run._public, run._source = None, None, None, source
+        run.commit = commit
         run.id, run.started, run.base_commit = summary
         return run
+
+    def _fill(self) -> None:
+        if self._source is not None:
+            item = self._source()
+            self._public, self._fields, self._source = item[2], item[3], None
+
+    @property
+    def public_text(self) -> str | None:
+        self._fill()
+        return self._public
 
     @property
     def record(self) -> RunRecord:
         if self._record is None:
+            self._fill()
             assert self._fields is not None
             self._record = record_of(marshal.loads(self._fields))
         return self._record
 
     def public_json(self) -> str:
         """The run as `ls --json` prints it, compact."""
-        if self.public_text is None:
+        text = self.public_text
+        if text is None:
             return json.dumps(
                 self.record.to_public(self.commit), ensure_ascii=False, separators=(",", ":")
             )
-        return f'{{"commit":"{self.commit}",{self.public_text[1:]}'
+        return f'{{"commit":"{self.commit}",{text[1:]}'
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Run) and (self.id, self.commit) == (other.id, other.commit)
@@ -99,10 +123,15 @@ def _collect(
     by_id: dict[str, list[Run]] = {}
     warnings: list[str] = []
     committed_as: dict[str, list[str]] = {}
-    for commit, blob in repo.notes.blobs(NOTES_REF):
-        for item in cache.items(blob, repo.notes.read_text):
+    read = repo.notes.read_text
+    tip = repo.notes.tip(NOTES_REF)
+    notes = _current_notes(repo, cache, tip)
+    cache.set_notes(tip, notes)
+    for commit, blob in notes.items():
+        for position, item in enumerate(cache.light_items(blob, read)):
             if item[0] == "run":
-                run = Run.lazy(commit, item[1], item[2], item[3])
+                source = partial(full_item, cache, blob, position, read)
+                run = Run.lazy(commit, item[1], source)
                 by_id.setdefault(run.id, []).append(run)
             elif item[0] == "committed":
                 committed_as.setdefault(item[1], []).append(commit)
@@ -112,7 +141,27 @@ def _collect(
                     f"not a gitrack run ({item[2]})"
                 )
     cache.save()
-    return by_id, warnings, committed_as
+    return by_id, sorted(warnings), committed_as
+
+
+def _current_notes(repo: Repo, cache: NoteCache, tip: str | None) -> dict[str, str]:
+    """annotated commit -> note blob at ``tip``: the cached table if the ref has not moved,
+    else the cached table updated by a diff of the two notes trees, else a tree walk."""
+    if tip is None:
+        return {}
+    if cache.tip == tip:
+        return cache.notes
+    if cache.tip is not None:
+        changes = repo.notes.changed_blobs(cache.tip, tip)
+        if changes is not None:
+            notes = dict(cache.notes)
+            for commit, blob in changes:
+                if blob is None:
+                    notes.pop(commit, None)
+                else:
+                    notes[commit] = blob
+            return notes
+    return dict(repo.notes.blobs(NOTES_REF))
 
 
 def _pick_current(repo: Repo, copies: list[Run]) -> Run:
