@@ -15,6 +15,7 @@ from gitrack.tracking.history import Run
 from gitrack.tracking.rollback import CodeUndo, DataUndo
 
 if TYPE_CHECKING:
+    from gitrack.data.known import KnownObjects
     from gitrack.data.restore import RestorePlan
     from gitrack.data.store import DataStore
 
@@ -48,7 +49,8 @@ def checkout_run(
     target_root = worktree.resolve() if worktree is not None else repo.root
     store = _data_store(repo, target_root, cache_setting) if items else None
     # Before anything changes: every path checked, every object needed present.
-    plan = plan_data(store, items, remote, repo.root) if store is not None else None
+    known = _known(repo, remote) if store is not None else None
+    plan = plan_data(store, items, remote, repo.root, known) if store is not None else None
     data = _DataRestore(store, items, plan) if store is not None and plan is not None else None
     datasets = tuple(rec.datasets)  # their untracked files are not in the snapshot
     if worktree is not None:
@@ -86,7 +88,11 @@ def _preserved_notice(preserved: list[tuple[str, str]]) -> list[str]:
 
 
 def plan_data(
-    store: DataStore, items: dict[str, str], remote: RemoteSettings | None, config_root: Path
+    store: DataStore,
+    items: dict[str, str],
+    remote: RemoteSettings | None,
+    config_root: Path,
+    known: KnownObjects | None = None,
 ) -> RestorePlan:
     """Plan the data restore; objects the local cache lacks come from the team's cache,
     verified, if there is one. Raises if a path is refused or an object is still missing."""
@@ -98,7 +104,7 @@ def plan_data(
         from gitrack.tracking.sync import fetch_objects
 
         cache = RemoteCache(remote, config_root)
-        fetched = fetch_objects(store, cache, [h for _, h in plan.missing])
+        fetched = fetch_objects(store, cache, [h for _, h in plan.missing], known)
         if fetched.corrupt:  # every sound object was fetched; the restore cannot be complete
             corrupt = fetched.corrupt
             more = f"; {len(corrupt) - 1} more object(s) are corrupt too" if corrupt[1:] else ""
@@ -109,6 +115,15 @@ def plan_data(
             plan = plan_restore(store, items)  # a fetched manifest names more files
     plan.refuse_if_incomplete(store.cache.root)
     return plan
+
+
+def _known(repo: Repo, remote: RemoteSettings | None) -> KnownObjects | None:
+    """What a push believes the remote holds: forgotten where a checkout finds otherwise."""
+    if remote is None:
+        return None
+    from gitrack.tracking.sync import known_objects
+
+    return known_objects(repo, remote.url)
 
 
 def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:
