@@ -141,7 +141,7 @@ def runs_benchmark(
     }
 
     def cold(variant: Variant) -> float:
-        for path in repo.joinpath(".git", "gitrack").glob("notes.cache*"):
+        for path in repo.joinpath(".git", "gitrack").glob("notes.*"):
             path.unlink()
         return timed([*variant.gitrack, "ls", "--json"], repo, variant.env)
 
