@@ -112,6 +112,8 @@ def files_benchmark(
             run_d = [*variant.gitrack, "run", "-d", name, "--", "true"]
             run_s = timed(run_d, plain, variant.env)
             ign_s = timed(run_d, ignoring, variant.env)
+            with (plain / ".git" / "info" / "exclude").open("a") as exclude:
+                exclude.write(f"/{name}/\n")  # the next round's run must not snapshot it
             run_id = last_run_id(ignoring, variant.env)
             os.rename(ignoring / name, ignoring.parent / "moved" / name)
             restore_s = timed([*variant.gitrack, "checkout", run_id], ignoring, variant.env)
