@@ -6,6 +6,7 @@ A directory's hash is that of its manifest (see :mod:`gitrack.data.manifest`), m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -16,12 +17,11 @@ import xxhash
 ALGORITHM = "xxh128"
 PREFIX = ALGORITHM + ":"
 DIR_SUFFIX = ".dir"
-# A ``readinto`` loop into one reused buffer per thread, never mmap: on an AMD EPYC VM a
-# 1 MiB buffer hashes at 87-90% of a plain read of the same file, where mmap reached 71-75%
-# (issue 16); mmap won only on one Intel VM, and a read loop is close to the read itself
-# on any CPU since xxh3 runs far faster than memory copies. 4 MiB measured slower (the
-# buffer falls out of the cache between the read and the hash). Reused, not allocated per
-# file: a fresh buffer per call costs more than hashing a small file does.
+# Small files: a ``readinto`` loop into one reused 1 MiB buffer per thread (a fresh buffer
+# per call costs more than hashing a small file does). Large files: a read loop or mmap,
+# whichever is faster *here*, measured once per process on the first large file (issue 16:
+# mmap ran at half a read loop's speed on one VM and beat it on another; on the same AMD
+# VM under different loads each method won, 47-90% of a plain read against 56-88%).
 CHUNK = 1024 * 1024
 WORKERS = min(32, 2 * (os.cpu_count() or 1))  # threads that hash or copy files side by side
 BATCH = 256  # files per thread-pool task: one task per file costs more than a small file
@@ -79,7 +79,77 @@ def hash_stream(stream: BinaryIO, progress: Progress | None = None) -> str:
 
 def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
     with open(path, "rb", buffering=0) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size >= MEASURE_MIN:
+            with contextlib.suppress(OSError, ValueError):  # cannot be mapped: read it
+                return _hash_large(stream, size, progress)
+            stream.seek(0)
         return hash_stream(stream, progress)
+
+
+MEASURE_MIN = 64 * 1024 * 1024  # files this large are worth measuring the two ways on
+PROBE = 8 * 1024 * 1024  # bytes hashed each way to choose
+_CHOSEN: list[str] = []  # "read" or "map", once measured in this process
+
+
+def _hash_large(stream: Any, size: int, progress: Progress | None) -> str:
+    """A large file through one digest: the first time, PROBE bytes read and the next
+    PROBE mapped, both timed, then the rest the faster way (remembered for the process)."""
+    import mmap
+    import time
+
+    digest = xxhash.xxh3_128()
+    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        if hasattr(mmap, "MADV_SEQUENTIAL"):
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
+        with memoryview(mapped) as view:
+            position = 0
+            if not _CHOSEN:
+                started = time.perf_counter()
+                position = _read_part(stream, digest, position, PROBE, progress)
+                middle = time.perf_counter()
+                position = _map_part(view, digest, position, PROBE, progress)
+                by_map = time.perf_counter() - middle
+                _CHOSEN.append("map" if by_map < middle - started else "read")
+            if _CHOSEN[0] == "map":
+                _map_part(view, digest, position, size - position, progress)
+                return PREFIX + digest.hexdigest()
+    _read_part(stream, digest, position, None, progress)  # to the end, as it is now
+    return PREFIX + digest.hexdigest()
+
+
+def _read_part(
+    stream: Any, digest: Any, position: int, length: int | None, progress: Progress | None
+) -> int:
+    """Hash ``length`` bytes (None: to the end) from ``position`` with a read loop."""
+    buffer = _buffer()
+    stream.seek(position)
+    left = length
+    with memoryview(buffer) as view:
+        while left is None or left > 0:
+            count = stream.readinto(view if left is None or left >= CHUNK else view[:left])
+            if not count:
+                break
+            digest.update(view[:count])
+            position += count
+            if left is not None:
+                left -= count
+            if progress is not None:
+                progress(count)
+    return position
+
+
+def _map_part(
+    view: memoryview, digest: Any, position: int, length: int, progress: Progress | None
+) -> int:
+    """Hash ``length`` bytes from ``position`` of a mapping, CHUNK at a time."""
+    end = min(position + length, len(view))
+    for start in range(position, end, CHUNK):
+        with view[start : min(start + CHUNK, end)] as chunk:
+            digest.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return end
 
 
 def hash_bytes(data: bytes) -> str:
