@@ -110,12 +110,16 @@ def _hash_large(stream: Any, size: int, progress: Progress | None) -> str:
                 middle = time.perf_counter()
                 position = _map_part(view, digest, position, PROBE, progress)
                 by_map = time.perf_counter() - middle
-                _CHOSEN.append("map" if by_map < middle - started else "read")
+                _CHOSEN.append(_faster(middle - started, by_map))
             if _CHOSEN[0] == "map":
                 _map_part(view, digest, position, size - position, progress)
                 return PREFIX + digest.hexdigest()
     _read_part(stream, digest, position, None, progress)  # to the end, as it is now
     return PREFIX + digest.hexdigest()
+
+
+def _faster(by_read_s: float, by_map_s: float) -> str:
+    return "map" if by_map_s < by_read_s else "read"
 
 
 def _read_part(
