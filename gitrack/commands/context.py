@@ -33,7 +33,8 @@ class Context:
 
         return DataStore.open(self.repo.root, self.repo.common_dir, self.settings.cache)
 
-    def load_runs(self) -> Runs:
+    def load_runs(self, few: bool = False) -> Runs:
+        """``few``: only a few runs will be looked at (see history.load_runs)."""
         from gitrack.tracking import history
 
-        return history.load_runs(self.repo)
+        return history.load_runs(self.repo, few)

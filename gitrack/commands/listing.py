@@ -21,7 +21,7 @@ def list_runs(
 ) -> Listing:
     from gitrack.views import table
 
-    loaded = ctx.load_runs()
+    loaded = ctx.load_runs(few=limit is not None and not where and not sort)
     selected = table.select(loaded.runs, where, sort)
     shown = selected[:limit] if limit is not None else selected
     return Listing(shown, len(loaded.runs), loaded.warnings)

@@ -55,6 +55,17 @@ class Run:
         run.id, run.started, run.base_commit = summary
         return run
 
+    @classmethod
+    def loaded(
+        cls, commit: str, summary: tuple[str, str, str], public_text: str, fields: bytes
+    ) -> Run:
+        """A run whose JSON and fields are at hand (a full listing)."""
+        run = cls.__new__(cls)
+        run._record, run._fields, run._public, run._source = None, fields, public_text, None
+        run.commit = commit
+        run.id, run.started, run.base_commit = summary
+        return run
+
     def _fill(self) -> None:
         if self._source is not None:
             item = self._source()
@@ -99,8 +110,11 @@ class Runs:
     committed_as: dict[str, list[str]] = field(default_factory=dict)  # run id -> commits
 
 
-def load_runs(repo: Repo) -> Runs:
+def load_runs(repo: Repo, few: bool = False) -> Runs:
     """All runs in the repository, newest first, each once.
+
+    ``few``: the caller will look at a few of them only (`ls -n 10`): each run's JSON
+    and fields are read when first used, from its note blob, not from the big cache.
 
     After `commit --amend` or a rebase, git copies a note to the new commit and leaves
     the old copy: the run then sits on two commits, and is shown on the one it now
@@ -108,17 +122,17 @@ def load_runs(repo: Repo) -> Runs:
     """
     path = repo.common_dir / "gitrack" / "notes.cache"
     try:
-        by_id, warnings, committed_as = _collect(repo, NoteCache(path))
+        by_id, warnings, committed_as = _collect(repo, NoteCache(path), few)
     except (IndexError, TypeError, ValueError):
         # A cache file damaged in a way its key check missed: parse everything afresh.
-        by_id, warnings, committed_as = _collect(repo, NoteCache(path, trusted=False))
+        by_id, warnings, committed_as = _collect(repo, NoteCache(path, trusted=False), few)
     runs = [_pick_current(repo, copies) for copies in by_id.values()]
     runs.sort(key=lambda r: (r.started, r.id), reverse=True)
     return Runs(runs, warnings, committed_as)
 
 
 def _collect(
-    repo: Repo, cache: NoteCache
+    repo: Repo, cache: NoteCache, few: bool
 ) -> tuple[dict[str, list[Run]], list[str], dict[str, list[str]]]:
     by_id: dict[str, list[Run]] = {}
     warnings: list[str] = []
@@ -128,10 +142,13 @@ def _collect(
     notes = _current_notes(repo, cache, tip)
     cache.set_notes(tip, notes)
     for commit, blob in notes.items():
-        for position, item in enumerate(cache.light_items(blob, read)):
+        items = cache.light_items(blob, read) if few else cache.items(blob, read)
+        for position, item in enumerate(items):
             if item[0] == "run":
-                source = partial(full_item, cache, blob, position, read)
-                run = Run.lazy(commit, item[1], source)
+                if few:
+                    run = Run.lazy(commit, item[1], partial(full_item, cache, blob, position, read))
+                else:
+                    run = Run.loaded(commit, item[1], item[2], item[3])
                 by_id.setdefault(run.id, []).append(run)
             elif item[0] == "committed":
                 committed_as.setdefault(item[1], []).append(commit)

@@ -62,7 +62,7 @@ def light(items: list[Item]) -> list[Item]:
     return [item[:2] if item[0] == "run" else item for item in items]
 
 
-DIRECT_PARSES = 200  # full items parsed from blobs before the big cache is worth loading
+DIRECT_PARSES = 16  # runs parsed from their blobs (~1 ms each) before the big file is read instead
 
 
 class NoteCache:
@@ -111,9 +111,16 @@ class NoteCache:
         return found
 
     def items(self, blob: str, read: Any) -> list[Item]:
-        """Parsed lines of a note blob; ``read(blob)`` gives its text on a miss."""
+        """Parsed lines of a note blob; ``read(blob)`` gives its text on a miss. Reads
+        the big cache file (once): for listings of many runs."""
         self._used.add(blob)
-        return self.full(blob, read)
+        if not self._loaded:
+            self._load()
+        found = self.full(blob, read)
+        if blob not in self._light:  # the index is kept for listings of a few
+            self._light[blob] = light(found)
+            self._index_dirty = True
+        return found
 
     def full(self, blob: str, read: Any) -> list[Item]:
         """A blob's items with the runs' JSON and fields: parsed from the blob while few
