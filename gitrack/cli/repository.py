@@ -240,7 +240,12 @@ def pull(remote: str | None, with_data: bool) -> None:
 @cli.command()
 @click.argument("remote", required=False)
 @click.option("--no-data", is_flag=True, help="Runs only; do not upload data to the remote cache.")
-def push(remote: str | None, no_data: bool) -> None:
+@click.option(
+    "--recheck",
+    is_flag=True,
+    help="Check every object in the remote cache, not only those this clone has not seen there.",
+)
+def push(remote: str | None, no_data: bool, recheck: bool) -> None:
     """Publish your runs to a remote (default: the branch's remote, else origin).
 
     Uploads the data your runs reference to the remote cache first (if one is
@@ -252,10 +257,11 @@ def push(remote: str | None, no_data: bool) -> None:
     Examples:
       gitrack push
       gitrack push origin --no-data
+      gitrack push --recheck
     """
     from gitrack.commands import sync
 
-    report = sync.push(_context(), remote, with_data=not no_data)
+    report = sync.push(_context(), remote, with_data=not no_data, recheck=recheck)
     _warn_all(report.warnings)
     sent = f", {report.objects} object(s) uploaded ({_size(report.bytes)})"
     data = sent if report.objects else ""

@@ -11,5 +11,7 @@ def pull(ctx: Context, remote: str | None = None, with_data: bool = False) -> Sy
     return sync.pull(ctx.repo, remote, with_data)
 
 
-def push(ctx: Context, remote: str | None = None, with_data: bool = True) -> SyncReport:
-    return sync.push(ctx.repo, remote, with_data)
+def push(
+    ctx: Context, remote: str | None = None, with_data: bool = True, recheck: bool = False
+) -> SyncReport:
+    return sync.push(ctx.repo, remote, with_data, recheck)

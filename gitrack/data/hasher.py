@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +17,6 @@ from gitrack.data.progress import Progress
 from gitrack.data.state import StatCache, StatKey, now_ns, stat_key
 from gitrack.data.walk import walk
 from gitrack.errors import GitrackError
-
-WORKERS = min(32, 2 * (os.cpu_count() or 1))
 
 
 class MissingDataError(GitrackError):
@@ -104,11 +101,7 @@ class Hasher:
                 todo.append((path, st))
         if todo:
             with Progress(label, sum(st.st_size for _, st in todo)) as bar:
-                if len(todo) == 1:
-                    digests = [_hash_one(todo[0][0], bar.advance)]
-                else:
-                    with ThreadPoolExecutor(WORKERS) as pool:
-                        digests = list(pool.map(lambda t: _hash_one(t[0], bar.advance), todo))
+                digests = hashing.in_batches(lambda t: _hash_one(t[0], bar.advance), todo)
             fresh = [(str(p), stat_key(st), d) for (p, st), d in zip(todo, digests, strict=True)]
             self.state.store(fresh, started)
             out.update({p: d for p, _, d in fresh})

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import stat
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,6 +21,18 @@ from gitrack.errors import GitrackError
 from gitrack.paths import temp_prefix
 
 _FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere
+# Temp names unique per process (pid and a random token: a pid can be reused after a
+# crash) and per write (a counter): no mkstemp retry loop, one open with O_EXCL.
+_TOKEN = [os.urandom(4).hex()]
+_PID = [os.getpid()]
+_COUNTER = itertools.count()
+
+
+def _after_fork() -> None:
+    _TOKEN[0], _PID[0] = os.urandom(4).hex(), os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class CacheError(GitrackError):
@@ -81,10 +93,7 @@ class Cache:
         if known_hash is not None and self.freshen(known_hash):
             return known_hash
         with self._staging() as (handle, temp):
-            if _reflink(source, handle):
-                digest = hashing.hash_file(temp, progress)
-            else:
-                digest = hashing.copy_and_hash(source, handle, progress)
+            digest = _copy(source, handle, temp, progress)
             handle.flush()
             if known_hash is not None and digest != known_hash:
                 raise CacheError(
@@ -117,10 +126,8 @@ class Cache:
 
     @contextlib.contextmanager
     def _staging(self) -> Iterator[tuple[BinaryIO, Path]]:
-        staging = self.root / "tmp"
         try:
-            staging.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=staging, prefix="incoming-")
+            fd, name = self.open_temp()
         except OSError as exc:
             raise CacheError(f"cannot write to the cache at {self.root}: {exc.strerror}") from exc
         temp = Path(name)
@@ -129,22 +136,63 @@ class Cache:
                 yield handle, temp
         except OSError as exc:
             temp.unlink(missing_ok=True)
-            if exc.errno == errno.ENOSPC:
-                raise CacheError(
-                    f"disk full while writing to the cache at {self.root}; nothing partial "
-                    'was kept (free space, or move the cache with `cache = "..."` in config)'
-                ) from exc
-            raise CacheError(f"cannot write to the cache at {self.root}: {exc}") from exc
+            raise self.write_error(exc) from exc
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
         temp.unlink(missing_ok=True)  # published objects were renamed away already
 
+    def open_temp(self) -> tuple[int, str]:
+        """A new temp file in ``tmp/`` (named as `gitrack gc` expects of a live writer)."""
+        staging = os.fspath(self.root / "tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            temp = f"{staging}/incoming-{_PID[0]}-{_TOKEN[0]}-{next(_COUNTER)}"
+            try:
+                return os.open(temp, flags, 0o600), temp
+            except FileExistsError:  # a crashed writer's leftover with our pid and token
+                continue
+            except FileNotFoundError:
+                os.makedirs(staging, exist_ok=True)
+
     def _publish(self, temp: Path, digest: str) -> None:
         final = self.path_for(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(temp, 0o444)  # cache objects are read-only
-        os.replace(temp, final)  # atomic: a reader sees nothing or the whole object
+        try:
+            os.replace(temp, final)  # atomic: a reader sees nothing or the whole object
+        except FileNotFoundError:  # a new shard (or gc removed an empty one just now)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, final)
+
+    def add_files(
+        self,
+        items: Sequence[tuple[str | Path, str]],
+        progress: hashing.Progress | None = None,
+    ) -> None:
+        """Store many files of known hash (source, hash), as ``add_file`` does one: each
+        object already stored is freshened, each missing one written (see batch.py)."""
+        from gitrack.data.batch import store_files
+
+        store_files(self, items, progress)
+
+    def make_shards(self, shards: set[str]) -> None:
+        """The shard folders (``ab`` of ``ab/cdef…``) and ``tmp/``, made once up front."""
+        base = self.root / hashing.ALGORITHM
+        try:
+            (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+            existing = set(os.listdir(base)) if base.is_dir() else set()
+            for shard in sorted(shards - existing):
+                (base / shard).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self.write_error(exc) from exc
+
+    def write_error(self, exc: OSError) -> CacheError:
+        if exc.errno == errno.ENOSPC:
+            return CacheError(
+                f"disk full while writing to the cache at {self.root}; nothing partial "
+                'was kept (free space, or move the cache with `cache = "..."` in config)'
+            )
+        return CacheError(f"cannot write to the cache at {self.root}: {exc}")
 
     # ---------------------------------------------------------------- reading
     def read_verified(self, digest: str) -> bytes:
@@ -164,14 +212,14 @@ class Cache:
     ) -> None:
         """Replace ``target`` atomically with a verified copy of the object."""
         source = self._existing(digest)
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target.name))
-        temp = Path(name)
+        try:
+            fd, temp = open_beside(target)
+        except OSError as exc:
+            raise CacheError(f"cannot restore {target}: {exc}") from exc
+        placed = False
         try:
             with os.fdopen(fd, "wb") as handle:
-                if _reflink(source, handle):
-                    actual = hashing.hash_file(temp, progress)
-                else:
-                    actual = hashing.copy_and_hash(source, handle, progress)
+                actual = _copy(source, handle, temp, progress)
             if actual != digest:
                 raise CacheError(
                     f"cache object {source} is corrupt (hash {actual}, expected {digest}); "
@@ -179,10 +227,19 @@ class Cache:
                 )
             os.chmod(temp, 0o755 if executable else 0o644)
             os.replace(temp, target)
+            placed = True
         except OSError as exc:
             raise CacheError(f"cannot restore {target}: {exc}") from exc
         finally:
-            temp.unlink(missing_ok=True)
+            if not placed:
+                temp.unlink(missing_ok=True)
+
+    def restore_files(self, items: Sequence[tuple[str, Path, bool]]) -> None:
+        """``restore_to`` for many (hash, target, executable), in batches on threads; the
+        targets' folders exist. The first failure is raised once all batches stopped."""
+        from gitrack.data.batch import restore_files
+
+        restore_files(self, items)
 
     def _existing(self, digest: str) -> Path:
         path = self.path_for(digest)
@@ -214,13 +271,37 @@ class Cache:
             obj.path.parent.rmdir()  # only succeeds once the shard is empty
 
 
-def _reflink(source: str | Path, handle: BinaryIO) -> bool:
+def open_beside(target: Path) -> tuple[int, Path]:
+    """A new hidden temp file beside ``target`` (one open, O_EXCL; no mkstemp retries)."""
+    prefix = temp_prefix(target.name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temp = target.with_name(f"{prefix}{_TOKEN[0]}{next(_COUNTER):x}")  # within NAME_MAX
+        try:
+            return os.open(temp, flags, 0o600), temp
+        except FileExistsError:
+            continue
+
+
+def _copy(
+    source: str | Path, handle: BinaryIO, written: Path, progress: hashing.Progress | None
+) -> str:
+    """Fill ``handle`` (the file ``written``) from ``source``; the hash of what was written.
+
+    Shares the blocks where the filesystem can (reflink: btrfs, xfs), copies otherwise;
+    the source is opened once either way."""
+    with open(source, "rb", buffering=0) as src:
+        if _reflink(src.fileno(), handle.fileno()):
+            return hashing.hash_file(written, progress)
+        return hashing.copy_open(src, handle, progress)
+
+
+def _reflink(source_fd: int, target_fd: int) -> bool:
     """Share blocks with ``source`` where the filesystem can (copy-on-write)."""
     try:
         import fcntl
 
-        with open(source, "rb") as src:
-            fcntl.ioctl(handle.fileno(), _FICLONE, src.fileno())
+        fcntl.ioctl(target_fd, _FICLONE, source_fd)
         return True
     except (OSError, ImportError):
         return False

@@ -23,6 +23,7 @@ from gitrack.data.odb import Cache, CacheError, HashMismatchError
 from gitrack.errors import GitrackError
 
 TRANSFER_WORKERS = 8
+INFO_BATCH = 64  # objects looked up per get_file_info call
 ATTEMPTS = 2  # per call: one retry, within the configured time-out
 # What pyarrow's clients say when a call ran out of time (curl 28, google-cloud-cpp).
 _TIMED_OUT = ("curlCode: 28", "CURL error [28]", "Timeout was reached", "DEADLINE_EXCEEDED")
@@ -48,6 +49,7 @@ class Transfer:
     bytes: int
     missing: tuple[str, ...] = ()  # asked for, but the remote does not have them
     corrupt: tuple[CorruptObject, ...] = ()  # downloaded, failed verification, not kept
+    present: tuple[str, ...] = ()  # uploads: checked and now in the remote (known.py)
 
 
 class _CorruptDownload(Exception):
@@ -99,35 +101,52 @@ class RemoteCache:
         if not wanted:
             return []
         self._check_root()
-        infos = self._call(lambda: self._fs.get_file_info([self.path_for(h) for h in wanted]))
+        infos = self._file_infos(wanted)
         return [h for h, info in zip(wanted, infos, strict=True) if info.type != FileType.File]
 
-    def upload(self, cache: Cache, hashes: Iterable[str]) -> Transfer:
-        todo = self._not_uploaded(cache, hashes)
+    def upload(self, cache: Cache, hashes: Iterable[str], known: Iterable[str] = ()) -> Transfer:
+        """Send the local objects the remote lacks. Those in ``known`` (known.py: already
+        confirmed there) are not even looked at, so a push costs what is new."""
+        skip = set(known)
+        wanted = sorted({h for h in hashes if h not in skip and cache.exists(h)})
+        todo = self._not_uploaded(cache, wanted)
         sizes = list(_parallel(lambda h: self._upload_one(cache, h), todo))
-        return Transfer(len(todo), sum(sizes))
+        return Transfer(len(todo), sum(sizes), present=tuple(wanted))
 
-    def _not_uploaded(self, cache: Cache, hashes: Iterable[str]) -> list[str]:
+    def _not_uploaded(self, cache: Cache, wanted: list[str]) -> list[str]:
         """Local objects the remote lacks, or holds with the wrong size: a truncated or
         otherwise corrupt copy is replaced by the next push from a clone that has it."""
         from pyarrow.fs import FileType
 
-        wanted = sorted({h for h in hashes if cache.exists(h)})
         if not wanted:
             return []
         self._check_root()
-        infos = self._call(lambda: self._fs.get_file_info([self.path_for(h) for h in wanted]))
+        infos = self._file_infos(wanted)
         return [
             h
             for h, info in zip(wanted, infos, strict=True)
             if info.type != FileType.File or info.size != cache.path_for(h).stat().st_size
         ]
 
+    def _file_infos(self, wanted: list[str]) -> list[Any]:
+        """One look per object, INFO_BATCH objects per call, calls side by side: object
+        stores answer each in a round trip, so they are pipelined, not made one by one."""
+        batches = [wanted[i : i + INFO_BATCH] for i in range(0, len(wanted), INFO_BATCH)]
+
+        def look(batch: list[str]) -> list[Any]:
+            paths = [self.path_for(h) for h in batch]
+            return list(self._call(lambda: self._fs.get_file_info(paths)))
+
+        if len(batches) <= 1:
+            return [info for batch in batches for info in look(batch)]
+        with ThreadPoolExecutor(min(TRANSFER_WORKERS, len(batches))) as pool:
+            return [info for infos in pool.map(look, batches) for info in infos]
+
     def download(self, cache: Cache, hashes: Iterable[str]) -> Transfer:
         """Fetch what the local cache lacks. A corrupt remote object is reported in the
         result, not raised: it must not keep the sound ones from being fetched."""
         wanted = sorted({h for h in hashes if not cache.freshen(h)})  # present: now in use
-        absent = set(self.missing(wanted))
+        absent = set(self.missing(wanted))  # looked up in batches, side by side
         todo = [h for h in wanted if h not in absent]
         outcomes = list(_parallel(lambda h: self._download_or_report(cache, h), todo))
         corrupt = tuple(o for o in outcomes if isinstance(o, CorruptObject))
@@ -176,8 +195,8 @@ class RemoteCache:
                     digest,
                     f"remote object {self._where(path)} is corrupt (failed verification: "
                     f"its content hashes to {exc.actual}); re-push it from a clone that has "
-                    "it (`gitrack push` there replaces a copy of the wrong size; delete one "
-                    "of the right size first)",
+                    "it (`gitrack push --recheck` there replaces a copy of the wrong size; "
+                    "delete one of the right size first)",
                 )
             ) from exc
 

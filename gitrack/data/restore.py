@@ -25,7 +25,7 @@ from gitrack.data.odb import CacheError
 from gitrack.data.store import DataStore
 from gitrack.data.walk import refuse_unkeepable, remove_empty_dirs
 from gitrack.errors import GitrackError, VerificationError
-from gitrack.paths import UnsafePathError, safe_target
+from gitrack.paths import UnsafePathError, check_relative, safe_target
 
 _LINK_REFUSAL = "it is a symlink here; gitrack does not write through links"
 
@@ -111,6 +111,9 @@ def _plan_folder(store: DataStore, plan: PathPlan) -> None:
     wanted = {entry.path for entry in manifest.files}
     if seen is not None:
         plan.remove = [Path(p) for p, entry in seen.files if entry.path not in wanted]
+    if not os.path.lexists(plan.target):  # nothing there: no link or folder in the way
+        _plan_new_folder(store, plan, manifest)
+        return
     for entry in manifest.files:
         name = f"{plan.rel}/{entry.path}"
         dest = safe_target(plan.target, entry.path)  # no link inside the folder leads out
@@ -129,6 +132,22 @@ def _plan_folder(store: DataStore, plan: PathPlan) -> None:
             plan.missing.append((name, entry.hash))
     for folder in manifest.empty_dirs:
         safe_target(plan.target, folder)
+    plan.empty_dirs = list(manifest.empty_dirs)
+
+
+def _plan_new_folder(store: DataStore, plan: PathPlan, manifest: Manifest) -> None:
+    """Every file of a folder that does not exist yet is written; each name is checked
+    (the manifest is untrusted), but nothing on disk can be in the way, so no per-file
+    look at links and folders there (a dataset can hold 10^5 files)."""
+    exists = store.cache.exists
+    for entry in manifest.files:
+        check_relative(entry.path)
+        name = f"{plan.rel}/{entry.path}"
+        plan.writes.append(FileWrite(name, plan.target, entry.path, entry.hash, entry.executable))
+        if not exists(entry.hash):
+            plan.missing.append((name, entry.hash))
+    for folder in manifest.empty_dirs:
+        check_relative(folder)
     plan.empty_dirs = list(manifest.empty_dirs)
 
 
@@ -212,8 +231,13 @@ def _apply_path(store: DataStore, path: PathPlan) -> int:
     for extra in path.remove:
         store.preserve(extra)
         extra.unlink()
+    new: list[FileWrite] = []
     for write in path.writes:
-        _write(store, write)
+        if os.path.lexists(write.top / write.inner):
+            _write(store, write)  # something is in the way: kept first, one at a time
+        else:
+            new.append(write)
+    _write_new_files(store, new)
     remove_empty_dirs(target, keep=set(path.empty_dirs))
     for folder in path.empty_dirs:
         safe_target(target, folder).mkdir(parents=True, exist_ok=True)
@@ -233,6 +257,21 @@ def _write(store: DataStore, write: FileWrite) -> None:
         store.preserve(dest)
     _make_parents(store, dest)
     store.cache.restore_to(write.digest, dest, write.executable)
+
+
+def _write_new_files(store: DataStore, writes: list[FileWrite]) -> None:
+    """Files where nothing is yet: each folder checked (no link on the way) and made once,
+    then the files copied in batches on threads (``Cache.restore_files``)."""
+    folders: dict[Path, FileWrite] = {}
+    for write in writes:
+        folders.setdefault((write.top / write.inner).parent, write)
+    for _, write in sorted(folders.items()):  # parents before their children
+        inner = os.path.dirname(write.inner)
+        dest = safe_target(write.top, inner) if inner else write.top
+        if os.path.islink(dest):
+            raise UnsafePathError(write.name, _LINK_REFUSAL)
+        _make_parents(store, dest / "file")
+    store.cache.restore_files([(w.digest, w.top / w.inner, w.executable) for w in writes])
 
 
 def _make_parents(store: DataStore, target: Path) -> None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gitrack.data.hasher import WORKERS, Hasher, PathState
+from gitrack.data.hasher import Hasher, PathState
 from gitrack.data.layout import cache_root
 from gitrack.data.odb import Cache
 from gitrack.data.progress import Progress
@@ -47,18 +46,12 @@ class DataStore:
 
     # ---------------------------------------------------------------- caching
     def store(self, state: PathState, label: str = "caching") -> None:
-        missing = [(p, e) for p, e in state.files if not self.cache.exists(e.hash)]
-        if missing:
-            with Progress(label, sum(e.size for _, e in missing)) as bar:
-                if len(missing) == 1:
-                    self.cache.add_file(missing[0][0], missing[0][1].hash, bar.advance)
-                else:
-                    with ThreadPoolExecutor(WORKERS) as pool:
-                        list(
-                            pool.map(
-                                lambda t: self.cache.add_file(t[0], t[1].hash, bar.advance), missing
-                            )
-                        )
+        """Every file of ``state`` into the cache: missing objects written, the others
+        freshened (their mtime made new, so `gitrack gc` keeps them a whole grace period)."""
+        items = [(path, entry.hash) for path, entry in state.files]
+        if items:
+            with Progress(label, sum(e.size for _, e in state.files)) as bar:
+                self.cache.add_files(items, bar.advance)
         if state.manifest is not None:
             self.cache.add_bytes(state.manifest.to_bytes(), state.hash)
 

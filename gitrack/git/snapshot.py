@@ -34,6 +34,7 @@ def build_worktree_tree(
     repo: Repo,
     max_untracked_bytes: int | None = None,
     extra_paths: Iterable[str] = (),
+    exclude: Iterable[str] = (),
 ) -> WorktreeTree:
     """Write the working tree as a tree object, leaving the user's index untouched.
 
@@ -42,7 +43,9 @@ def build_worktree_tree(
     and untracked files that .gitignore does not exclude. Untracked files over
     ``max_untracked_bytes`` are left out and reported. ``extra_paths`` are taken from the
     working tree even if ignored (used when verifying a restore on a machine with other
-    excludes).
+    excludes). Untracked regular files at or under an ``exclude`` path (a run's datasets,
+    which the data cache holds) are left out, unless named in ``extra_paths``, and counted
+    per exclude path; tracked files and links stay, as git has them.
     """
     raw = repo._r
     if raw.head_is_unborn:
@@ -53,6 +56,8 @@ def build_worktree_tree(
     with reading_the_index():
         changes = _Changes(repo, index, max_untracked_bytes)
         status = raw.status(untracked_files="all", ignored=False)
+    extra_paths = list(extra_paths)
+    changes.exclude(exclude, keep=set(extra_paths))
     extras = [p for p in extra_paths if p not in status and p not in index]
     for path, flags in status.items():
         changes.take(path, flags, extra=False)
@@ -70,6 +75,7 @@ def build_worktree_tree(
         base_tree=str(head.tree_id),
         skipped=changes.skipped,
         warnings=changes.warnings,
+        excluded=changes.excluded,
     )
 
 
@@ -89,6 +95,22 @@ class _Changes:
         self.skipped: dict[str, int] = {}
         self.warnings: list[str] = []
         self._filtered: list[tuple[str, int]] = []  # (path, mode): the git binary cleans these
+        self._exclude: tuple[str, ...] = ()
+        self._keep: set[str] = set()
+        self.excluded: dict[str, int] = {}
+
+    def exclude(self, paths: Iterable[str], keep: set[str]) -> None:
+        """Leave untracked files under ``paths`` out (those in ``keep`` stay in)."""
+        self._exclude = tuple(p.rstrip("/") for p in paths if p.strip("/"))
+        self._keep = keep
+
+    def _excluded_by(self, path: str) -> str | None:
+        if path in self._keep:
+            return None
+        for top in self._exclude:
+            if path == top or path.startswith(top + "/"):
+                return top
+        return None
 
     def take(self, path: str, flags: int, extra: bool) -> None:
         if flags & FileStatus.IGNORED or path.endswith("/"):
@@ -137,6 +159,10 @@ class _Changes:
 
     def _take_file(self, path: str, st: os.stat_result, flags: int) -> None:
         untracked = bool(flags & FileStatus.WT_NEW) and not flags & FileStatus.INDEX_NEW
+        top = self._excluded_by(path) if untracked and self._exclude else None
+        if top is not None:  # a dataset's file: its bytes are in the data cache already
+            self.excluded[top] = self.excluded.get(top, 0) + 1
+            return
         if untracked and self.max_untracked is not None and st.st_size > self.max_untracked:
             self.skipped[path] = st.st_size
             return

@@ -28,6 +28,7 @@ class WorktreeTree:
     base_tree: str
     skipped: dict[str, int] = field(default_factory=dict)  # untracked path -> size, too big
     warnings: list[str] = field(default_factory=list)  # what the tree cannot hold (submodules)
+    excluded: dict[str, int] = field(default_factory=dict)  # excluded path -> files left out
 
     @property
     def dirty(self) -> bool:

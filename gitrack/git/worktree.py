@@ -31,11 +31,14 @@ class Worktree:
         self._repo = repo
 
     def build_worktree_tree(
-        self, max_untracked_bytes: int | None = None, extra_paths: Iterable[str] = ()
+        self,
+        max_untracked_bytes: int | None = None,
+        extra_paths: Iterable[str] = (),
+        exclude: Iterable[str] = (),
     ) -> WorktreeTree:
         from gitrack.git.snapshot import build_worktree_tree
 
-        return build_worktree_tree(self._repo, max_untracked_bytes, extra_paths)
+        return build_worktree_tree(self._repo, max_untracked_bytes, extra_paths, exclude)
 
     def pending_changes(self) -> list[str]:
         """Paths with uncommitted changes or untracked (not ignored) files."""

@@ -15,6 +15,7 @@ from gitrack.tracking.history import Run
 from gitrack.tracking.rollback import CodeUndo, DataUndo
 
 if TYPE_CHECKING:
+    from gitrack.data.known import KnownObjects
     from gitrack.data.restore import RestorePlan
     from gitrack.data.store import DataStore
 
@@ -52,11 +53,13 @@ def checkout_run(
     target_root = worktree.resolve() if worktree is not None else repo.root
     store = _data_store(repo, target_root, cache_setting) if items else None
     # Before anything changes: every path checked, every object needed present.
-    plan = plan_data(store, items, remote, repo.root) if store is not None else None
+    known = _known(repo, remote) if store is not None else None
+    plan = plan_data(store, items, remote, repo.root, known) if store is not None else None
     data = _DataRestore(store, items, plan) if store is not None and plan is not None else None
+    datasets = tuple(rec.datasets)  # their untracked files are not in the snapshot
     if worktree is not None:
-        return _into_new_worktree(repo, base, tree, worktree, warnings, data)
-    return _in_place(repo, base, tree, warnings, data)
+        return _into_new_worktree(repo, base, tree, worktree, warnings, data, datasets)
+    return _in_place(repo, base, tree, warnings, data, datasets)
 
 
 @dataclass
@@ -89,7 +92,11 @@ def _preserved_notice(preserved: list[tuple[str, str]]) -> list[str]:
 
 
 def plan_data(
-    store: DataStore, items: dict[str, str], remote: RemoteSettings | None, config_root: Path
+    store: DataStore,
+    items: dict[str, str],
+    remote: RemoteSettings | None,
+    config_root: Path,
+    known: KnownObjects | None = None,
 ) -> RestorePlan:
     """Plan the data restore; objects the local cache lacks come from the team's cache,
     verified, if there is one. Raises if a path is refused or an object is still missing."""
@@ -101,7 +108,7 @@ def plan_data(
         from gitrack.tracking.sync import fetch_objects
 
         cache = RemoteCache(remote, config_root)
-        fetched = fetch_objects(store, cache, [h for _, h in plan.missing])
+        fetched = fetch_objects(store, cache, [h for _, h in plan.missing], known)
         if fetched.corrupt:  # every sound object was fetched; the restore cannot be complete
             corrupt = fetched.corrupt
             more = f"; {len(corrupt) - 1} more object(s) are corrupt too" if corrupt[1:] else ""
@@ -112,6 +119,15 @@ def plan_data(
             plan = plan_restore(store, items)  # a fetched manifest names more files
     plan.refuse_if_incomplete(store.cache.root)
     return plan
+
+
+def _known(repo: Repo, remote: RemoteSettings | None) -> KnownObjects | None:
+    """What a push believes the remote holds: forgotten where a checkout finds otherwise."""
+    if remote is None:
+        return None
+    from gitrack.tracking.sync import known_objects
+
+    return known_objects(repo, remote.url)
 
 
 def _data_store(repo: Repo, root: Path, cache_setting: str | None) -> DataStore:
@@ -149,7 +165,12 @@ def _check_hex(run: Run) -> None:
 
 
 def _in_place(
-    repo: Repo, base: str, tree: str, warnings: list[str], data: _DataRestore | None
+    repo: Repo,
+    base: str,
+    tree: str,
+    warnings: list[str],
+    data: _DataRestore | None,
+    datasets: tuple[str, ...] = (),
 ) -> CheckoutResult:
     """Everything that can be checked is checked before HEAD moves; a failure after that
     (the verification, a data file) undoes it all: HEAD, files, folders, submodules, data."""
@@ -181,7 +202,7 @@ def _in_place(
         for path, old, new in moves:
             repo.move_submodule(path, new)
             code_undo.moved_submodules.append((path, old))
-        result = CheckoutResult(repo.root, base, verify(repo, base, tree), warnings)
+        result = CheckoutResult(repo.root, base, verify(repo, base, tree, datasets), warnings)
         if data is not None:
             data.run(result)
     except BaseException as exc:
@@ -245,6 +266,7 @@ def _into_new_worktree(
     path: Path,
     warnings: list[str],
     data: _DataRestore | None,
+    datasets: tuple[str, ...] = (),
 ) -> CheckoutResult:
     path = path.resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -255,7 +277,7 @@ def _into_new_worktree(
         moves = _submodule_moves(created, repo.commit_info(base).tree, tree, warnings)
         for sub, _old, commit in moves:  # none yet: a new worktree's are not set up
             created.move_submodule(sub, commit)
-        result = CheckoutResult(created.root, base, verify(created, base, tree), warnings)
+        result = CheckoutResult(created.root, base, verify(created, base, tree, datasets), warnings)
         if data is not None:
             data.run(result)
     except BaseException as exc:
@@ -266,15 +288,19 @@ def _into_new_worktree(
     return result
 
 
-def verify(repo: Repo, base: str, tree: str) -> int:
+def verify(repo: Repo, base: str, tree: str, datasets: tuple[str, ...] = ()) -> int:
     """The working tree, read back as git would stage it, must be the recorded tree.
+
+    Untracked files of the run's ``datasets`` are left out, as they were when the run was
+    recorded (the data restore verifies them by hash); files the recorded tree has are
+    read whatever their path (runs recorded before datasets were kept out).
 
     A submodule not initialized here keeps its gitlink from the base commit: it cannot
     be checked, and `_submodule_moves` warned about it."""
     base_tree = repo.commit_info(base).tree
     untracked = [c.path for c in repo.tree_changes(base_tree, tree) if c.status == "added"]
     # Files untracked in the run may be ignored by this machine's excludes: read them too.
-    actual = repo.worktree.build_worktree_tree(None, extra_paths=untracked)
+    actual = repo.worktree.build_worktree_tree(None, extra_paths=untracked, exclude=datasets)
     if actual.tree != tree:
         unverifiable = {p for p in repo.gitlinks(tree) if repo.submodule_commit(p) is None}
         differences = [

@@ -427,7 +427,11 @@ def _check_remote(
             for entry in manifest.files:
                 _add_use(wanted, entry.hash, f"{use.label} file {entry.path!r}", use.runs)
     remote = RemoteCache(settings, repo.root)
-    for digest in remote.missing(wanted):
+    missing = remote.missing(wanted)
+    from gitrack.tracking.sync import known_objects
+
+    known_objects(repo, remote.url).forget(missing)  # so that `gitrack push` uploads them
+    for digest in missing:
         use = wanted[digest]
         fix = (
             "upload it with `gitrack push`"

@@ -242,7 +242,13 @@ class Recording:
             self.data = _open_data(repo, self.settings, run_id)
             self.data.take_inputs(data_paths)  # a missing dataset stops us here
             pause_for_test("caching")
-        state = repo.worktree.build_worktree_tree(self.settings.max_untracked_bytes)
+        # A dataset is in the data cache: its untracked files stay out of the snapshot, or
+        # the same bytes would be hashed and stored twice (links stay: they are tiny).
+        links = self.data.links if self.data is not None else {}
+        state = repo.worktree.build_worktree_tree(
+            self.settings.max_untracked_bytes,
+            exclude=[p for p in data_paths if p not in links],
+        )
         if state.skipped:
             self.data = self.data or _open_data(repo, self.settings, run_id)
             self.data.take_large_files(sorted(state.skipped))
@@ -292,11 +298,19 @@ class Recording:
         """Everything after the command: outputs, metrics, and the note line (atomically)."""
         assert self.state is not None
         logged = logged or Logged()
-        warnings = [*self.state.warnings] + [
-            f"untracked file {path!r} ({size} bytes) is over max_untracked_size: "
-            "kept in the data cache instead of git"
-            for path, size in sorted(self.state.skipped.items())
-        ]
+        warnings = (
+            [*self.state.warnings]
+            + [
+                f"untracked file {path!r} ({size} bytes) is over max_untracked_size: "
+                "kept in the data cache instead of git"
+                for path, size in sorted(self.state.skipped.items())
+            ]
+            + [
+                f"dataset {path!r} is not git-ignored: its {count} untracked file(s) are kept out "
+                "of the code snapshot (the data cache has them); add it to .gitignore"
+                for path, count in sorted(self.state.excluded.items())
+            ]
+        )
         warnings.extend(logged.warnings)
         # Outputs named with -o or in the config count only if the command wrote them;
         # an output the API logged is one the script says it made.

@@ -23,6 +23,7 @@ from gitrack.tracking.record import merge_note_texts
 from gitrack.tracking.registry.share import pull_tags, push_tags
 
 if TYPE_CHECKING:
+    from gitrack.data.known import KnownObjects
     from gitrack.data.remote import CorruptObject, RemoteCache
     from gitrack.data.store import DataStore
 
@@ -100,7 +101,11 @@ def pull(repo: Repo, remote: str | None = None, with_data: bool = False) -> Sync
     return report
 
 
-def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncReport:
+def push(
+    repo: Repo, remote: str | None = None, with_data: bool = True, recheck: bool = False
+) -> SyncReport:
+    """Data first, then the runs. The remote cache is asked only about objects this clone
+    has not confirmed there before (data/known.py); ``recheck`` asks about all of them."""
     remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
     _repair_pins(repo, report)
@@ -111,7 +116,7 @@ def push(repo: Repo, remote: str | None = None, with_data: bool = True) -> SyncR
     if with_data:
         # Data first: a teammate must never get a run whose data is not there yet.
         # Hidden runs too: a teammate may restore one (`gitrack rm --undo`).
-        _upload(repo, history.load_runs(repo).everything(), report)
+        _upload(repo, history.load_runs(repo).everything(), report, recheck)
     delay = 0.05
     for _ in range(PUSH_ATTEMPTS):
         _fetch_and_merge(repo, remote)
@@ -195,7 +200,7 @@ def _download(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
     if side is None:
         return
     store, remote, wanted = side
-    fetched = fetch_objects(store, remote, wanted)
+    fetched = fetch_objects(store, remote, wanted, known_objects(repo, remote.url))
     report.objects, report.bytes = fetched.count, fetched.bytes
     report.warnings.extend(found.message for found in fetched.corrupt)
     if fetched.missing:
@@ -214,12 +219,21 @@ class Fetched:
     corrupt: list[CorruptObject]  # remote objects that failed verification: not stored
 
 
-def fetch_objects(store: DataStore, remote: RemoteCache, wanted: list[str]) -> Fetched:
+def known_objects(repo: Repo, url: str) -> KnownObjects:
+    """This clone's record of what the remote cache at ``url`` holds (data/known.py)."""
+    from gitrack.data.known import KnownObjects
+
+    return KnownObjects(repo.common_dir / "gitrack" / "remotes", url)
+
+
+def fetch_objects(
+    store: DataStore, remote: RemoteCache, wanted: list[str], known: KnownObjects | None = None
+) -> Fetched:
     """Download manifests first (they name the files), then the files, all verified.
 
     A missing or corrupt object is not an error here: every other object is still
     fetched, and the result names the ones that were not (a checkout that needs them
-    fails on them).
+    fails on them); ``known`` forgets them, so the next push checks them again.
     """
     from gitrack.data import hashing
     from gitrack.data.gc import referenced_objects
@@ -231,6 +245,10 @@ def fetch_objects(store: DataStore, remote: RemoteCache, wanted: list[str]) -> F
     present = [h for h in wanted if h not in unusable]
     files, _unreadable = referenced_objects(store.cache, present)
     second = remote.download(store.cache, files)
+    if known is not None:
+        known.forget(
+            [*first.missing, *second.missing, *(c.hash for c in [*first.corrupt, *second.corrupt])]
+        )
     return Fetched(
         first.count + second.count,
         first.bytes + second.bytes,
@@ -239,7 +257,7 @@ def fetch_objects(store: DataStore, remote: RemoteCache, wanted: list[str]) -> F
     )
 
 
-def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
+def _upload(repo: Repo, runs: list[history.Run], report: SyncReport, recheck: bool) -> None:
     side = _data_side(repo, runs)
     if side is None:
         report.local_only = _local_only(repo, runs)
@@ -251,7 +269,9 @@ def _upload(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
     store, remote, wanted = side
     keep, warnings = referenced_objects(store.cache, wanted)
     report.warnings.extend(warnings)
-    sent = remote.upload(store.cache, keep)
+    known = known_objects(repo, remote.url)
+    sent = remote.upload(store.cache, keep, set() if recheck else known.load())
+    known.add(sent.present)
     report.objects, report.bytes = sent.count, sent.bytes
     local_missing = [h for h in keep if not store.cache.exists(h)]
     if local_missing:

@@ -317,7 +317,7 @@ def test_a_corrupt_remote_object_does_not_stop_the_other_downloads(
     assert_one_error(res, key_of(bad), "corrupt")
     assert repo_state(b) == before
 
-    assert gitrack("push", cwd=a).code == 0  # the fix the message names: re-push from a
+    assert gitrack("push", "--recheck", cwd=a).code == 0  # the fix the message names
     assert backend.objects()[key_of(bad)] == (default_cache(a) / key_of(bad)).read_bytes()
     assert gitrack("pull", "--data", cwd=b).code == 0
     res = gitrack("checkout", run_id, cwd=b)

@@ -1,0 +1,221 @@
+"""How does gitrack's cost grow with the number of files in a dataset and of runs in history?
+
+Each size is measured against its floor, in the same run, and printed as a ratio, so
+anyone sees how cost grows (a ratio that climbs with the size is a cost that does not scale):
+
+* files (``--files 1000,10000``, 10 KiB each, distinct bytes): ``gitrack run -d FOLDER --
+  true`` of a new folder (not git-ignored: the headline case) against ``cp -r`` of the same
+  folder; restoring a folder that was moved away (``mv``, never a mass delete: on ext4,
+  creating files soon after deleting many is several times slower) with ``gitrack
+  checkout RUN`` against ``cp -r``.
+* runs (``--runs 1000,10000``): ``gitrack ls --json``, ``gitrack ls -n 10 --json`` (warm
+  cache), ``gitrack ls --json`` after the listing cache is removed, against the ``git
+  log --all --notes=gitrack`` walk of the same repository (built with fast-import, as
+  benchmarks/listing.py does).
+
+``--baseline-src DIR`` runs every gitrack task a second time with ``PYTHONPATH=DIR`` (another
+checkout of gitrack's source, e.g. ``git archive main | tar -x -C DIR``) in the same rounds,
+and prints the ratio new/old: before and after figures from one run on one machine.
+
+Each round builds new folders (every sample versions a folder nobody has versioned);
+medians over ``--repeat`` rounds. A benchmark, not a test: it always exits 0.
+
+    python benchmarks/scale.py [--files 1000,10000,100000] [--runs 1000,10000,100000]
+                               [--repeat 3] [--baseline-src DIR] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+
+import benchlib
+from benchlib import git
+
+FILE_BYTES = 10 * 1024
+
+
+# ----------------------------------------------------------------------- files
+def write_folder(folder: Path, count: int, seed: int) -> None:
+    """``count`` files of 10 KiB with distinct bytes, 1,000 to a sub-folder."""
+    rng = random.Random(seed)
+    block = rng.randbytes(FILE_BYTES)
+    for index in range(count):
+        sub = folder / f"part{index // 1000:03d}"
+        if index % 1000 == 0:
+            sub.mkdir(parents=True)
+        # distinct content per file (and per seed), cheap to make
+        head = f"{seed}:{index}:".encode()
+        (sub / f"item{index:06d}.bin").write_bytes(head + block[len(head) :])
+
+
+def timed(argv: list[str], cwd: Path, env: Mapping[str, str]) -> float:
+    return benchlib.timed(argv, cwd, env)
+
+
+def last_run_id(repo: Path, env: Mapping[str, str]) -> str:
+    import json
+
+    note = git(repo, env, "notes", "--ref=gitrack", "show", "HEAD").strip().splitlines()[-1]
+    return str(json.loads(note)["id"])
+
+
+class Variant:
+    """One gitrack (this source tree, or the baseline) with its own repositories."""
+
+    def __init__(self, label: str, env: dict[str, str], gitrack: list[str]) -> None:
+        self.label = label
+        self.env = env
+        self.gitrack = gitrack
+
+
+def files_benchmark(
+    workdir: Path, variants: list[Variant], count: int, repeat: int
+) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {}
+
+    def add(label: str, value: float) -> None:
+        samples.setdefault(label, []).append(value)
+
+    repos: dict[str, tuple[Path, Path]] = {}
+    for variant in variants:
+        base = workdir / f"files-{count}-{variant.label}"
+        plain, ignoring = base / "plain", base / "ignoring"
+        base.mkdir()
+        benchlib.new_repo(plain, variant.env, {"train.py": "print(1)\n"})
+        benchlib.new_repo(
+            ignoring, variant.env, {"train.py": "print(1)\n", ".gitignore": "/data*/\n"}
+        )
+        (base / "moved").mkdir()
+        repos[variant.label] = (plain, ignoring)
+    copies = workdir / f"copies-{count}"
+    copies.mkdir()
+    seed = count * 1000
+    for round_ in range(repeat + 1):  # the first round warms up
+        for variant in variants:
+            plain, ignoring = repos[variant.label]
+            seed += 1
+            name = f"data{round_}"
+            write_folder(plain / name, count, seed)
+            write_folder(ignoring / name, count, seed + 500_000)
+            time.sleep(0.2)
+            copy = ["cp", "-r", name, str(copies / f"{variant.label}-{name}")]
+            copy_s = timed(copy, plain, variant.env)
+            run_d = [*variant.gitrack, "run", "-d", name, "--", "true"]
+            run_s = timed(run_d, plain, variant.env)
+            ign_s = timed(run_d, ignoring, variant.env)
+            with (plain / ".git" / "info" / "exclude").open("a") as exclude:
+                exclude.write(f"/{name}/\n")  # the next round's run must not snapshot it
+            run_id = last_run_id(ignoring, variant.env)
+            os.rename(ignoring / name, ignoring.parent / "moved" / name)
+            restore_s = timed([*variant.gitrack, "checkout", run_id], ignoring, variant.env)
+            if round_:
+                add("cp -r", copy_s)
+                add(f"run -d (new folder) [{variant.label}]", run_s)
+                add(f"run -d (ignored folder) [{variant.label}]", ign_s)
+                add(f"checkout (restore folder) [{variant.label}]", restore_s)
+    return samples
+
+
+# ------------------------------------------------------------------------ runs
+def runs_benchmark(
+    workdir: Path, variants: list[Variant], count: int, repeat: int
+) -> dict[str, list[float]]:
+    import listing
+
+    first = variants[0]
+    repo = workdir / f"runs-{count}"
+    template = listing.first_run(repo, first.env, first.gitrack)
+    commits = listing.fast_import_commits(repo, first.env, count, workdir / f"marks-{count}")
+    listing.fast_import_notes(repo, first.env, commits, listing.run_lines(template, commits))
+    probes: dict[str, Callable[[], float]] = {
+        "git log --all --notes": lambda: timed(
+            ["git", "log", "--all", "--notes=gitrack", "--format=%H%n%N"], repo, first.env
+        )
+    }
+
+    def cold(variant: Variant) -> float:
+        for path in repo.joinpath(".git", "gitrack").glob("notes.*"):
+            path.unlink()
+        return timed([*variant.gitrack, "ls", "--json"], repo, variant.env)
+
+    for variant in variants:
+        ls_all = [*variant.gitrack, "ls", "--json"]
+        ls_ten = [*variant.gitrack, "ls", "-n", "10", "--json"]
+        probes[f"ls --json (warm) [{variant.label}]"] = partial(timed, ls_all, repo, variant.env)
+        probes[f"ls -n 10 --json [{variant.label}]"] = partial(timed, ls_ten, repo, variant.env)
+        probes[f"ls --json (cold) [{variant.label}]"] = partial(cold, variant)
+    return benchlib.round_robin(probes, repeat)
+
+
+# ---------------------------------------------------------------------- report
+def report(title: str, samples: dict[str, list[float]], floor: str) -> None:
+    medians = {label: statistics.median(values) for label, values in samples.items()}
+    print(f"\n{title}")
+    width = max(len(label) for label in medians)
+    for label, median in medians.items():
+        ratio = median / medians[floor]
+        print(f"  {label:<{width}}  {median * 1e3:9.1f} ms   {ratio:6.2f}x {floor}")
+    for label, median in medians.items():
+        if label.endswith("[new]"):
+            old = label.replace("[new]", "[baseline]")
+            if old in medians:
+                print(f"  new/baseline {label[:-6]:<{width - 6}}  {median / medians[old]:6.2f}")
+
+
+def parse_sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", default="1000,10000", help="folder sizes, comma-separated")
+    parser.add_argument("--runs", default="1000,10000", help="history sizes, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds (default 3)")
+    parser.add_argument("--baseline-src", type=Path, help="another gitrack source tree to compare")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder; print its path")
+    return parser.parse_args(argv)
+
+
+def benchmark(workdir: Path, args: argparse.Namespace) -> None:
+    env = benchlib.isolated_home(workdir / "home", drop=("GIT_", "GITRACK_"))
+    gitrack, how = benchlib.gitrack_command()
+    print(f"gitrack invoked as: {how}")
+    here = str(Path(__file__).resolve().parent.parent)
+    variants = [Variant("new", {**env, "PYTHONPATH": here}, gitrack)]
+    if args.baseline_src is not None:
+        old_env = {**env, "PYTHONPATH": str(args.baseline_src.resolve())}
+        old_env["PYTHONPYCACHEPREFIX"] = str(workdir / "home" / "pycache-baseline")
+        variants.append(Variant("baseline", old_env, gitrack))
+    os.environ.clear()
+    os.environ.update(variants[0].env)
+    benchlib.print_info([*benchlib.machine_info(), ("cpu", benchlib.cpu_model())])
+    for count in parse_sizes(args.files):
+        samples = files_benchmark(workdir, variants, count, max(1, args.repeat))
+        report(f"{count:,} files of 10 KiB (median of {args.repeat})", samples, "cp -r")
+    for count in parse_sizes(args.runs):
+        samples = runs_benchmark(workdir, variants, count, max(1, args.repeat))
+        report(f"{count:,} runs (median of {args.repeat})", samples, "git log --all --notes")
+    shutil.rmtree(workdir / "home" / "pycache", ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    saved = dict(os.environ)
+    try:
+        return benchlib.run_benchmark("gitrack-scale-", args.keep, lambda w: benchmark(w, args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
