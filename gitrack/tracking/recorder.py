@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitrack import config, jsonsafe
 from gitrack.data.layout import cache_root, pending_markers
@@ -19,8 +18,10 @@ from gitrack.git.refs import NOTES_REF, PINS_REF
 from gitrack.git.transient import ObjectMissingError
 from gitrack.paths import check_relative, repo_relative
 from gitrack.tracking import envinfo, events, pins, produced, runner
+from gitrack.tracking import steps as step_store
 from gitrack.tracking.cache_folder import writable_cache_root
 from gitrack.tracking.events import Logged
+from gitrack.tracking.metricsfile import read_metrics
 from gitrack.tracking.names import check_name
 from gitrack.tracking.record import RunRecord, add_line, new_run_id, utc_timestamp
 
@@ -337,7 +338,7 @@ class Recording:
         history = None
         if logged.steps:
             try:
-                history = self._store_steps(logged.steps)
+                history = step_store.store_history(self.repo, logged.steps, self.run_id)
             except Exception as exc:  # never lose the run over its step history
                 warnings.append(f"step metrics not stored: {exc}")
         if logged.name and not self.name:
@@ -411,17 +412,6 @@ class Recording:
             large_files=data.large_files if data else {},
             links=data.links if data else {},
         )
-
-    def _store_steps(self, steps: list[tuple[str, int, float, float]]) -> str:
-        """Step metrics as parquet in git, pinned, so the history travels with the runs."""
-        from gitrack.tracking import steps as step_store
-
-        blob = self.repo.write_blob(step_store.encode(steps))
-        tree = self.repo.tree_from_blobs({step_store.FILE_NAME: blob})
-        self.repo.refs.append_to_chain(
-            PINS_REF, [], tree, f"gitrack: metrics of run {self.run_id}\n"
-        )
-        return blob
 
     def close(self) -> None:
         """The pending data marker and the API's event file go, recorded or not."""
@@ -512,62 +502,6 @@ def _data_paths(
     found = [repo_relative(root, cwd / p) for p in typed]
     found += [str(check_relative(p)) for p in configured]
     return list(dict.fromkeys(found))
-
-
-def read_metrics(path: Path) -> tuple[dict[str, float], str | None]:
-    """Numbers of a JSON file, nested keys joined with '.'; (metrics, warning or None).
-
-    The command wrote the file: it may be anything, of any size or depth.
-    """
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(jsonsafe.MAX_CHARS + 1)
-    except FileNotFoundError:
-        return {}, f"metrics file {path} was not written by the command; no metrics recorded"
-    except OSError as exc:
-        return {}, f"metrics file {path} cannot be read ({exc}); no metrics recorded"
-    if len(raw) > jsonsafe.MAX_CHARS:
-        return {}, (
-            f"metrics file {path} is over {jsonsafe.MAX_CHARS // 2**20} MiB; no metrics recorded"
-        )
-    try:
-        data = jsonsafe.loads(raw.decode("utf-8"))
-    except ValueError as exc:  # UnicodeDecodeError included
-        return {}, f"metrics file {path} is not valid JSON ({exc}); no metrics recorded"
-    if not isinstance(data, dict):
-        return {}, f"metrics file {path} holds no JSON object; no metrics recorded"
-    return flatten_numbers(data), None
-
-
-def flatten_numbers(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """The numbers of nested objects under their dotted keys, depth first in key order.
-
-    A loop, not recursion: how deep ``data`` is was the command's choice.
-    """
-    out: dict[str, float] = {}
-    pending = [(prefix, iter(data.items()))]
-    while pending:
-        prefix, items = pending[-1]
-        for key, value in items:
-            full = f"{prefix}{key}"
-            if isinstance(value, dict):
-                pending.append((full + ".", iter(value.items())))
-                break  # this object's other keys come after the nested ones
-            if _is_metric(value):
-                out[full] = value
-        else:
-            pending.pop()
-    return out
-
-
-_FLOAT_MAX = sys.float_info.max
-
-
-def _is_metric(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    # An integer no float can hold is no metric (and a reader could not compare it).
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _FLOAT_MAX
 
 
 def _without_logged_values(record: RunRecord, length: int) -> str:

@@ -83,3 +83,13 @@ def _ended(record: RunRecord) -> float:
     from gitrack.tracking.record import parse_timestamp
 
     return parse_timestamp(record.started).timestamp() + record.duration_s
+
+
+def store_history(repo: Repo, steps: list[Step], run_id: str) -> str:
+    """Step metrics as parquet in git, pinned, so the history travels with the runs."""
+    from gitrack.git.refs import PINS_REF
+
+    blob = repo.write_blob(encode(steps))
+    tree = repo.tree_from_blobs({FILE_NAME: blob})
+    repo.refs.append_to_chain(PINS_REF, [], tree, f"gitrack: metrics of run {run_id}\n")
+    return blob

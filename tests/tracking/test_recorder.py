@@ -27,7 +27,8 @@ from conftest import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitrack.tracking.recorder import flatten_numbers, parse_assignments
+from gitrack.tracking.metricsfile import flatten_numbers
+from gitrack.tracking.recorder import parse_assignments
 
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 

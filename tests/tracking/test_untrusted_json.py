@@ -24,7 +24,7 @@ from conftest import Result, git, gitrack, gitrack_proc, note_lines, record, run
 from remote_helpers import clone, make_origin
 
 from gitrack import jsonsafe
-from gitrack.tracking.recorder import flatten_numbers
+from gitrack.tracking.metricsfile import flatten_numbers
 
 DEEP = 1_000  # deeper than the interpreter's recursion limit leaves room for
 
