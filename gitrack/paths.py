@@ -7,7 +7,6 @@ repository (so a restore can never write through a link to elsewhere).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path, PurePosixPath
@@ -114,6 +113,8 @@ def temp_prefix(name: str) -> str:
     prefix = f".{name}.gitrack-"
     if len(os.fsencode(prefix)) <= _TEMP_NAME_MAX - 16:
         return prefix
+    import hashlib  # only for names too long to keep: every command imports this module
+
     return f".{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}.gitrack-"
 
 

@@ -10,7 +10,6 @@ one per run whose snapshot is still here, keeps them again.
 from __future__ import annotations
 
 from gitrack.git import PINS_REF, Repo
-from gitrack.tracking import history
 from gitrack.tracking.record import RunRecord
 from gitrack.tracking.steps import FILE_NAME as STEPS_FILE
 
@@ -23,6 +22,8 @@ def repair(repo: Repo) -> str | None:
     broken = repo.refs.missing_target(PINS_REF)
     if broken is None:
         return None
+    from gitrack.tracking import history  # every run checks the pins: load runs only to repair
+
     tip = repo.create_commit(repo.tree_from_blobs({}), [], "gitrack: pins rebuilt\n")
     kept = 0
     oldest_first = sorted(history.load_runs(repo).runs, key=lambda run: (run.started, run.id))
