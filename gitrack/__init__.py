@@ -42,11 +42,11 @@ _RECORDED = ("runs", "delete_run", "restore_run", "model_path", "register_model"
 
 def __getattr__(name: str) -> Any:
     if name in _RECORDED:
-        from gitrack import recorded
-
-        return getattr(recorded, name)
-    if name in _API:
-        from gitrack import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'gitrack' has no attribute {name!r}")
+        from gitrack import recorded as home
+    elif name in _API:
+        from gitrack import api as home  # type: ignore[no-redef]
+    else:
+        raise AttributeError(f"module 'gitrack' has no attribute {name!r}")
+    value = getattr(home, name)
+    globals()[name] = value  # later lookups (log_metric in a training loop) skip this
+    return value

@@ -190,10 +190,9 @@ def fsck(verify_data: bool, check_remote: bool, repair: bool, as_json: bool) -> 
       gitrack fsck --repair
       gitrack fsck --json | python -m json.tool
     """
-    from gitrack.commands.context import Context
     from gitrack.commands.fsck import check_state
 
-    report = check_state(Context.open(), verify_data, check_remote, repair)
+    report = check_state(_context(), verify_data, check_remote, repair)
     if as_json:
         _print_json(report.to_public())
     else:

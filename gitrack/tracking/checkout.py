@@ -50,6 +50,12 @@ def checkout_run(
         f"untracked file {p!r} was over the size limit when the run was recorded; not restored"
         for p in sorted(not_cached)
     ]
+    if worktree is None:
+        # Before anything else (a download from the team's cache included): in place, the
+        # user's uncommitted work would be lost.
+        pending = repo.worktree.pending_changes()
+        if pending:
+            raise DirtyWorktreeError(pending)
     target_root = worktree.resolve() if worktree is not None else repo.root
     store = _data_store(repo, target_root, cache_setting) if items else None
     # Before anything changes: every path checked, every object needed present.
@@ -173,10 +179,8 @@ def _in_place(
     datasets: tuple[str, ...] = (),
 ) -> CheckoutResult:
     """Everything that can be checked is checked before HEAD moves; a failure after that
-    (the verification, a data file) undoes it all: HEAD, files, folders, submodules, data."""
-    pending = repo.worktree.pending_changes()
-    if pending:
-        raise DirtyWorktreeError(pending)
+    (the verification, a data file) undoes it all: HEAD, files, folders, submodules, data.
+    The caller has refused a working tree with uncommitted changes."""
     previous = repo.head()
     current_tree = repo.commit_info(previous.commit).tree
     base_tree = repo.commit_info(base).tree
@@ -208,8 +212,9 @@ def _in_place(
     except BaseException as exc:
         undo_failed = _roll_back(code_undo, data_undo, data)
         if isinstance(exc, GitrackError):
+            # Same error, same class (a VerificationError stays one), saying what was undone.
             put_back = undo_failed or "the working tree was put back as it was"
-            raise GitrackError(f"{exc} ({put_back})") from exc
+            exc.args = (f"{exc} ({put_back})",)
         raise
     return result
 

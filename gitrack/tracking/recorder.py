@@ -246,9 +246,9 @@ class Recording:
         # A dataset is in the data cache: its untracked files stay out of the snapshot, or
         # the same bytes would be hashed and stored twice (links stay: they are tiny).
         links = self.data.links if self.data is not None else {}
+        excluded = [p for p in data_paths if p not in links]
         state = repo.worktree.build_worktree_tree(
-            self.settings.max_untracked_bytes,
-            exclude=[p for p in data_paths if p not in links],
+            self.settings.max_untracked_bytes, exclude=excluded
         )
         if state.skipped:
             self.data = self.data or _open_data(repo, self.settings, run_id)
@@ -269,9 +269,9 @@ class Recording:
                 # under load): write it all again, the tree too if it went.
                 if attempt == PIN_ATTEMPTS - 1:
                     raise
-                if not repo.has_object(self.state.tree):
+                if not repo.has_object(self.state.tree):  # built as above, datasets left out
                     self.state = repo.worktree.build_worktree_tree(
-                        self.settings.max_untracked_bytes
+                        self.settings.max_untracked_bytes, exclude=excluded
                     )
 
     def _write_and_pin(self, packages: bytes) -> None:

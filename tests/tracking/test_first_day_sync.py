@@ -180,3 +180,28 @@ def test_a_users_reference_transaction_hook_still_sees_every_update(tmp_path: Pa
     lines = seen.read_text().splitlines()
     assert "prepared HEAD" in lines and "committed HEAD" in lines, lines
     assert "committed refs/heads/main" in lines, lines
+
+
+def test_checkout_over_uncommitted_work_refuses_before_downloading_anything(
+    team: tuple[Path, Path, Path],
+) -> None:
+    """The dirty working tree is refused first: no download from the team's cache for a
+    checkout that cannot happen (review finding)."""
+    _origin, alice, bob = team
+    shared = alice.parent / "team-cache"
+    write(alice / "gitrack.toml", f'[remote]\nurl = "{shared}"\n')
+    commit_all(alice, "team cache")
+    assert git_proc("push", "-q", "origin", "HEAD", cwd=alice).returncode == 0
+    assert git_proc("pull", "-q", cwd=bob).returncode == 0
+    write(alice / "data" / "train.csv", "a,b\n1,2\n")
+    run_id = record("true", cwd=alice, options=("-d", "data/train.csv"))
+    assert gitrack("push", cwd=alice).code == 0
+    assert gitrack("pull", cwd=bob).code == 0
+    write(bob / "gitrack.toml", (bob / "gitrack.toml").read_text() + "# an edit\n")
+    cache = bob / ".git" / "gitrack" / "cache" / "xxh128"
+
+    res = gitrack("checkout", run_id, cwd=bob)
+
+    assert res.code == 1
+    assert "uncommitted changes" in res.err
+    assert not cache.exists() or not any(p.is_file() for p in cache.rglob("*"))
