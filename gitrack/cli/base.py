@@ -37,12 +37,9 @@ def cli() -> None:
 
 
 def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{count} B"
-        value /= 1024
-    return f"{count} B"
+    from gitrack.views.render import size_text  # one formatter for every size shown
+
+    return size_text(count)
 
 
 def _print_json(data: Any) -> None:

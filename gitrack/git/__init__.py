@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gitrack.git.binary import GitCli, find_common_dir, run_git
-    from gitrack.git.refs import FETCH_REFSPECS, NOTES_REF, PINS_REF
+    from gitrack.git.refs import NOTES_REF, PINS_REF
     from gitrack.git.repo import Repo, init_repository
     from gitrack.git.types import CommitInfo, HeadState, TagInfo, TreeChange, WorktreeTree
 
@@ -24,7 +24,6 @@ _HOMES = {
     "GitCli": "binary",
     "find_common_dir": "binary",
     "run_git": "binary",
-    "FETCH_REFSPECS": "refs",
     "NOTES_REF": "refs",
     "PINS_REF": "refs",
     "Repo": "repo",
@@ -36,7 +35,6 @@ _HOMES = {
     "WorktreeTree": "types",
 }
 __all__ = [
-    "FETCH_REFSPECS",
     "NOTES_REF",
     "PINS_REF",
     "CommitInfo",

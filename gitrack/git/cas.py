@@ -43,6 +43,8 @@ def retrying(
     attempt: Callable[[], T],
     give_up: Callable[[str], Exception],
     attempts: int = CAS_ATTEMPTS,
+    first_delay: float = 0.001,
+    max_delay: float = 0.05,
 ) -> T:
     """Call ``attempt`` until it returns instead of raising TryAgain, backing off; after
     ``attempts`` tries raise ``give_up(last reason)``.
@@ -50,7 +52,7 @@ def retrying(
     Jittered exponential back-off, capped at 50 ms: parallel runs finishing together
     spread out instead of colliding again in lock-step.
     """
-    delay = 0.001
+    delay = first_delay
     reason = "no attempt made"
     for _ in range(attempts):
         try:
@@ -58,5 +60,5 @@ def retrying(
         except TryAgain as exc:
             reason = str(exc)
         time.sleep(delay * random.uniform(0.5, 1.5))
-        delay = min(delay * 1.5, 0.05)
+        delay = min(delay * 1.5, max_delay)
     raise give_up(reason)

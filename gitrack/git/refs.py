@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 NOTES_REF = "refs/notes/gitrack"  # note on a commit = its runs, one JSON line each
 PINS_REF = "refs/gitrack/pins"  # history of pin commits keeping snapshots alive
 DISPLAY_REF = "refs/notes/runs"  # derived from NOTES_REF: one readable line per run, for git log
-FETCH_REFSPECS = ("+refs/notes/*:refs/notes/*", "+refs/gitrack/*:refs/gitrack/*")
 # A ref's lock is held for milliseconds by a live writer: one this old was left behind by
 # a git or gitrack that crashed (or is stopped) while updating the ref.
 STALE_LOCK_SECONDS = 10

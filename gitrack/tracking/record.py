@@ -20,7 +20,6 @@ from typing import Any
 from gitrack import jsonsafe
 
 FORMAT_VERSION = 1
-STATUSES = ("ok", "failed", "interrupted")
 
 
 def new_run_id() -> str:

@@ -8,8 +8,6 @@ it loses a race with another pusher, then uploads the data the runs reference.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING
 from gitrack import config
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
+from gitrack.git.cas import TryAgain, retrying
 from gitrack.git.refs import NOTES_REF, PINS_REF, NotACommitError
 from gitrack.tracking import history, pins
 from gitrack.tracking.record import merge_note_texts
@@ -117,18 +116,19 @@ def push(
         # Data first: a teammate must never get a run whose data is not there yet.
         # Hidden runs too: a teammate may restore one (`gitrack rm --undo`).
         _upload(repo, history.load_runs(repo).everything(), report, recheck)
-    delay = 0.05
-    for _ in range(PUSH_ATTEMPTS):
+
+    def attempt() -> bool:
         _fetch_and_merge(repo, remote)
-        if repo.transport.push(remote, [f"{ref}:{ref}" for ref in refs]):
-            report.pushed = True
-            break
-        time.sleep(delay * random.uniform(0.5, 1.5))  # lost a race: merge theirs, retry
-        delay *= 2
-    else:
-        raise GitrackError(
+        if not repo.transport.push(remote, [f"{ref}:{ref}" for ref in refs]):
+            raise TryAgain("the remote moved")  # lost a race: merge theirs, retry
+        return True
+
+    def give_up(_reason: str) -> GitrackError:
+        return GitrackError(
             f"could not push runs to {remote}: it kept moving ({PUSH_ATTEMPTS} attempts); try again"
         )
+
+    report.pushed = retrying(attempt, give_up, PUSH_ATTEMPTS, first_delay=0.05, max_delay=2.0)
     report.tags = len(push_tags(repo, remote).pushed)  # after the runs: tags name them
     return report
 
