@@ -321,8 +321,24 @@ def _entries(folder: Path) -> list[os.DirEntry[str]]:
         raise CacheError(f"cannot read {folder}: {exc.strerror}; check its permissions") from exc
 
 
-def _remove_temps(cache: Cache, cutoff: float, report: GcReport, dry_run: bool) -> None:
-    """Temp files unwritten since ``cutoff`` belong to writers that died (kill -9)."""
+@dataclass(frozen=True)
+class TempFile:
+    path: Path
+    size: int
+
+
+def stale_temps(
+    cache: Cache, cutoff: float | None = None, unexpected: list[Path] | None = None
+) -> list[TempFile]:
+    """gitrack's temp files in ``tmp/`` (``incoming-*``) unwritten since ``cutoff``
+    (default: TEMP_MIN_AGE_S ago): their writers died (kill -9), so they may go.
+
+    Anything else there (gc's quarantine aside) is not gitrack's: it is left alone, and
+    listed in ``unexpected``. `gitrack gc` and `gitrack fsck --repair` both ask this.
+    """
+    if cutoff is None:
+        cutoff = time.time() - TEMP_MIN_AGE_S
+    stale: list[TempFile] = []
     for entry in _entries(cache.root / "tmp"):
         if entry.name == QUARANTINE and entry.is_dir(follow_symlinks=False):
             continue
@@ -331,15 +347,22 @@ def _remove_temps(cache: Cache, cutoff: float, report: GcReport, dry_run: bool) 
         except FileNotFoundError:
             continue  # renamed into place by its writer
         if not (entry.name.startswith(TEMP_PREFIX) and stat.S_ISREG(st.st_mode)):
-            report.unexpected.append(Path(entry.path))
+            if unexpected is not None:
+                unexpected.append(Path(entry.path))
             continue
-        if st.st_mtime >= cutoff:
-            continue
-        report.temps.append(Path(entry.path))
-        report.temp_bytes += st.st_size
+        if st.st_mtime < cutoff:
+            stale.append(TempFile(Path(entry.path), st.st_size))
+    return stale
+
+
+def _remove_temps(cache: Cache, cutoff: float, report: GcReport, dry_run: bool) -> None:
+    """Temp files unwritten since ``cutoff`` belong to writers that died (kill -9)."""
+    for temp in stale_temps(cache, cutoff, report.unexpected):
+        report.temps.append(temp.path)
+        report.temp_bytes += temp.size
         if not dry_run:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
+                os.unlink(temp.path)
 
 
 def _quarantine(

@@ -16,27 +16,25 @@ is younger), and fetch missing objects from the remote cache (verified by hash).
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitrack.data import hashing
+from gitrack.data import gc, hashing
 from gitrack.data.manifest import Manifest
 from gitrack.data.odb import Cache
 from gitrack.errors import CorruptRecordError, GitrackError
 from gitrack.git import Repo
-from gitrack.git.refs import NOTES_REF, PINS_REF
+from gitrack.git.refs import NOTES_REF, PINS_REF, stale_lock
 from gitrack.tracking.edits import has_type, is_typed_line
+from gitrack.tracking.pins import pinned_files
 from gitrack.tracking.record import RunRecord, parse_committed_line
 
 if TYPE_CHECKING:
     from gitrack.config import RemoteSettings
     from gitrack.data.store import DataStore
 
-TEMP_GRACE_S = 3600  # a cache temp file older than this belongs to no live writer
-LOCK_GRACE_S = 60  # a ref is locked for milliseconds; a lock this old was left by a crash
 _OBJECT_ID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z").match
 _SHOWN_RUNS = 3
 
@@ -359,13 +357,14 @@ def _refetch_hint(can_fetch: bool) -> str:
 
 # ------------------------------------------------------------------ leftovers
 def _check_temp_files(cache: Cache, report: FsckReport) -> None:
-    """Temp files of cache writes that never finished (a killed run, a full disk)."""
+    """Temp files of cache writes that never finished (a killed run, a full disk): those
+    `gitrack gc` would remove too (gc.stale_temps); what is not gitrack's stays alone."""
     for path in _stale_temp_files(cache):
         report.problems.append(
             Problem(
                 "stale-temp",
-                f"cache: {path} is a temporary file left by an interrupted write over an hour "
-                "ago; `gitrack fsck --repair` removes it",
+                f"cache: {path} is a temporary file left by an interrupted write more than "
+                f"{gc.describe_grace(gc.TEMP_MIN_AGE_S)} ago; `gitrack fsck --repair` removes it",
                 repairable=True,
                 subject=str(path),
             )
@@ -373,35 +372,16 @@ def _check_temp_files(cache: Cache, report: FsckReport) -> None:
 
 
 def _stale_temp_files(cache: Cache) -> list[Path]:
-    folder = cache.root / "tmp"
-    cutoff = time.time() - TEMP_GRACE_S
-    stale = []
-    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        try:
-            if path.is_file() and path.lstat().st_mtime < cutoff:
-                stale.append(path)
-        except OSError:
-            continue  # removed meanwhile
-    return stale
+    return [temp.path for temp in gc.stale_temps(cache)]
 
 
 def _check_locks(repo: Repo, report: FsckReport) -> None:
-    """A lock file left on gitrack's refs blocks every run from being recorded."""
+    """A lock file left on gitrack's refs blocks every run from being recorded: stale by
+    the limit `gitrack run` applies (gitrack.git.refs.stale_lock), with its message."""
     for refname in (NOTES_REF, PINS_REF):
-        lock = repo.refs.lock_path(refname)
-        try:
-            age = time.time() - lock.stat().st_mtime
-        except OSError:
-            continue
-        if age > LOCK_GRACE_S:
-            report.problems.append(
-                Problem(
-                    "stale-lock",
-                    f"{refname} is locked by {lock}, left by a process that was killed; runs "
-                    f"cannot be recorded until it goes: remove it (rm {lock}) once no git or "
-                    "gitrack command is running",
-                )
-            )
+        problem = stale_lock(repo.common_dir, refname)
+        if problem is not None:
+            report.problems.append(Problem("stale-lock", str(problem)))
 
 
 # ---------------------------------------------------------------------- remote
@@ -477,14 +457,10 @@ def _repair(
 
 
 def _pin_snapshots(repo: Repo, runs: dict[str, RunRecord], report: FsckReport) -> None:
-    """One pin commit per run, as `gitrack run` makes it (its package list included)."""
+    """One pin commit per run, as `gitrack run` makes it (package list and step metrics)."""
     for problem in [p for p in report.problems if p.kind == "unpinned-snapshot"]:
         for run_id in problem.runs:
-            packages = runs[run_id].env.get("packages")
-            if packages and repo.has_object(packages):
-                tree = repo.tree_from_blobs({"packages.txt": packages})
-            else:
-                tree = repo.tree_from_files({})
+            tree = repo.tree_from_blobs(pinned_files(repo, runs[run_id]))
             message = f"gitrack: pin run {run_id}\n"
             repo.refs.append_to_chain(PINS_REF, [problem.subject], tree, message)
         report.repaired.append(problem)

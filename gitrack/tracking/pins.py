@@ -30,7 +30,7 @@ def repair(repo: Repo) -> str | None:
     for run in oldest_first:
         if repo.object_kind(run.snapshot) != "commit":
             continue  # lost too (or never fetched): nothing left to keep
-        tree = repo.tree_from_blobs(_pinned_files(repo, run.record))
+        tree = repo.tree_from_blobs(pinned_files(repo, run.record))
         tip = repo.create_commit(tree, [tip, run.snapshot], f"gitrack: pin run {run.id}\n")
         kept += 1
     if not repo.refs.replace_missing(PINS_REF, broken, tip, "gitrack: rebuild pins"):
@@ -41,7 +41,7 @@ def repair(repo: Repo) -> str | None:
     )
 
 
-def _pinned_files(repo: Repo, record: RunRecord) -> dict[str, str]:
+def pinned_files(repo: Repo, record: RunRecord) -> dict[str, str]:
     """The blobs a run's pin commits kept beside its snapshot: packages and step metrics."""
     wanted = {PACKAGES_FILE: record.env.get("packages"), STEPS_FILE: record.metric_history}
     return {

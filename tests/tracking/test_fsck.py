@@ -235,7 +235,26 @@ def test_a_stale_lock_on_the_notes_ref_is_reported(repo: Path) -> None:
 
     assert res.code == 1
     [line] = problem_lines(res)
-    assert line.startswith(f"refs/notes/gitrack is locked by {lock}")
+    assert line.startswith(f"{lock} exists and is 120 s old: a git process that crashed")
+    assert f"(rm '{lock}')" in line
+
+
+def test_fsck_reports_a_lock_as_soon_as_it_stops_a_run(repo: Path) -> None:
+    """The same limit as `gitrack run` (gitrack.git.refs.stale_lock), and its message."""
+    record("true", cwd=repo)
+    lock = repo / ".git" / "refs" / "gitrack" / "pins.lock"
+    lock.write_text("")
+    old = time.time() - 30  # past the run's limit
+    os.utime(lock, (old, old))
+
+    blocked = gitrack("run", "--", "true", cwd=repo)
+    res = fsck(cwd=repo)
+
+    assert blocked.code != 0 and str(lock) in blocked.out + blocked.err
+    assert res.code == 1
+    [line] = problem_lines(res)
+    assert line.startswith(f"{lock} exists and is 30 s old")
+    assert line.split(" s old")[1] in blocked.err  # the run's message, but for the age
 
 
 # -------------------------------------------------------------------- repair
@@ -261,6 +280,52 @@ def test_repair_removes_only_temp_files_older_than_an_hour(tmp_path: Path) -> No
     assert f"repaired: removed stale temporary file {old}" in repaired.out
     assert not old.exists() and young.exists()
     assert fsck(cwd=repo).code == 0
+
+
+def test_repair_leaves_alone_what_gc_leaves_alone_in_the_cache_temp_folder(
+    tmp_path: Path,
+) -> None:
+    """Only gc's own temps (incoming-*) are gitrack's to remove; not someone's file."""
+    repo = data_repo(tmp_path / "repo")
+    data_run(repo)
+    tmp = repo / ".git" / "gitrack" / "cache" / "tmp"
+    foreign = tmp / "notes-of-a-colleague.txt"
+    write(foreign, b"not gitrack's")
+    two_hours_ago = time.time() - 7200
+    os.utime(foreign, (two_hours_ago, two_hours_ago))
+
+    found = fsck(cwd=repo)
+    repaired = fsck("--repair", cwd=repo)
+
+    assert found.code == 0, found.out
+    assert repaired.code == 0, repaired.out
+    assert foreign.exists()
+    assert str(foreign) not in found.out + repaired.out
+
+
+def test_repair_pins_a_run_as_gitrack_run_pins_it(repo: Path) -> None:
+    """The new pin keeps the run's package list and its step metrics, like the lost one."""
+    reset_api()
+    record("true", cwd=repo)
+    pins_before = git("rev-parse", "refs/gitrack/pins", cwd=repo).strip()
+    lost = api_run(repo, steps={"loss": [0.5, 0.25]})
+    pinned_by_run = pinned_blobs(repo, f"{pins_before}..refs/gitrack/pins")
+    assert {name for name, _blob in pinned_by_run} == {"packages.txt", "metrics.parquet"}
+    git("update-ref", "refs/gitrack/pins", pins_before, cwd=repo)  # its pins are gone
+
+    repaired = fsck("--repair", cwd=repo)
+
+    assert repaired.code == 0, repaired.out
+    subject = git("log", "-1", "--format=%s", "refs/gitrack/pins", cwd=repo).strip()
+    assert subject == f"gitrack: pin run {lost}"
+    assert pinned_blobs(repo, "-1", "refs/gitrack/pins") == pinned_by_run
+
+
+def pinned_blobs(repo: Path, *revisions: str) -> set[tuple[str, str]]:
+    """(file name, blob) of every pin commit in ``revisions``."""
+    commits = git("log", "--first-parent", "--format=%H", *revisions, cwd=repo).split()
+    listed = "".join(git("ls-tree", commit, cwd=repo) for commit in commits)
+    return {(ln.split("\t")[1], ln.split()[2]) for ln in listed.splitlines()}
 
 
 def test_repair_leaves_what_it_cannot_fix_and_still_fails(tmp_path: Path) -> None:
