@@ -15,7 +15,7 @@ from typing import Any
 from gitrack.commands.context import Context
 from gitrack.errors import UsageError
 from gitrack.git.refs import NOTES_REF
-from gitrack.tracking import edits, history
+from gitrack.tracking import display, edits, history
 from gitrack.tracking.record import add_line
 
 MAX_TEXT = 250  # MLflow's limit for tag keys, tag values and run names
@@ -153,3 +153,7 @@ def _append(
         lambda text: add_line(text, line),
         f"gitrack: {kind} run {run.id}\n",
     )
+    try:
+        display.refresh(ctx.repo)  # git log's run lines show the run as edited
+    except Exception:  # derived data, rebuilt by the next run: the edit itself is written
+        pass

@@ -99,13 +99,13 @@ class Notes:
         where only ours has a note).
         """
         theirs = self._r[other].peel(pygit2.Commit)
-        their_notes = self._texts_of_tree(theirs.tree)
 
         def build(old: pygit2.Commit | None) -> pygit2.Oid:
             ahead = self._repo.refs.fast_forward(old, theirs)
             if ahead is not None:
                 return ahead
             assert old is not None
+            their_notes = self._texts_of_tree(theirs.tree)  # read only for a real merge
             ours = self._texts_of_tree(old.tree)
             tree = old.tree
             for commit, text in their_notes.items():

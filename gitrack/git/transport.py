@@ -63,9 +63,12 @@ class Transport:
         ``--no-tags``: git would otherwise follow every tag on the fetched commits, and
         refuse the whole fetch over one that clashes with a local tag; the registry's
         tags are fetched on their own (tracking.registry.share), clashes reported.
+        Without hooks: gitrack's own reference-transaction hook would merge the fetched
+        refs (a Python start, a merge) before the caller checks and merges them itself.
         """
+        quiet = ["--quiet", "--no-tags", "--no-write-fetch-head"]
         run_git(
-            ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, *refspecs],
+            ["-c", "core.hooksPath=/dev/null", "fetch", *quiet, remote, *refspecs],
             cwd=self._repo.root,
         )
 

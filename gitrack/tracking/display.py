@@ -5,22 +5,23 @@ note on a commit holds, for each run on it, a line such as
 
     run 3f2a9c1b baseline  ok*  12.3s  auc=0.93 loss=0.21  C=1 kernel=rbf
 
-(id, name, status with ``*`` for uncommitted changes, duration, metrics, params).
-`gitrack install` sets it as ``notes.displayRef``; `git log --notes=gitrack` still shows
-the JSON. It is rebuilt whenever gitrack changes the JSON ref (a run recorded, runs
-merged from a remote, carried over a rewrite); its commit message names the JSON tip it
-was built from, so an up-to-date one is left alone. Never pushed: each clone derives
-its own. Notes are untrusted, and git prints notes raw: control characters are escaped.
+(id, name, status with ``*`` for uncommitted changes, duration, metrics, params), as the
+run stands after its edit lines: a rename shows the new name, a run hidden by `gitrack rm`
+is not shown. `gitrack install` sets it as ``notes.displayRef``; `git log --notes=gitrack`
+still shows the JSON. It is rebuilt whenever gitrack changes the JSON ref (a run
+recorded, edited by `gitrack rename`, `tag`, `rm`…, runs merged from a remote, carried
+over a rewrite); its commit message names the JSON tip it was built from, so an
+up-to-date one is left alone. Never pushed: each clone derives its own. Notes are
+untrusted, and git prints notes raw: control characters are escaped.
 """
 
 from __future__ import annotations
 
-import marshal
 import math
 
 from gitrack.git import Repo
 from gitrack.git.refs import DISPLAY_REF, NOTES_REF
-from gitrack.tracking.notecache import NoteCache, record_of
+from gitrack.tracking import history
 from gitrack.tracking.record import RunRecord
 
 MAX_LINE = 200
@@ -40,18 +41,14 @@ def refresh(repo: Repo, create: bool = False) -> bool:
     message = f"gitrack: display of {source or 'no runs'}"
     if shown is not None and repo.commit_info(shown).summary == message:
         return False
-    cache = NoteCache(repo.common_dir / "gitrack" / "notes.cache")
-    notes: dict[str, str] = {}
-    for commit, blob in repo.notes.blobs(NOTES_REF) if source is not None else []:
-        lines = [
-            display_line(record_of(marshal.loads(item[3])))
-            for item in cache.items(blob, repo.notes.read_text)
-            if item[0] == "run"
-        ]
-        if lines:
-            notes[commit] = "\n".join(lines) + "\n"
-    cache.save()
-    repo.notes.replace_all(DISPLAY_REF, notes, message + "\n")
+    notes: dict[str, list[str]] = {}
+    if source is not None:
+        # As loaded: edit lines folded in (renames, tags), hidden runs (`gitrack rm`) left
+        # out, each run once, on the commit it now belongs to; oldest first on a commit.
+        for run in reversed(history.load_runs(repo).runs):
+            notes.setdefault(run.commit, []).append(display_line(run.record))
+    texts = {commit: "\n".join(lines) + "\n" for commit, lines in notes.items()}
+    repo.notes.replace_all(DISPLAY_REF, texts, message + "\n")
     return True
 
 
