@@ -8,6 +8,7 @@ lines merge and apply).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,7 +154,7 @@ def _append(
         lambda text: add_line(text, line),
         f"gitrack: {kind} run {run.id}\n",
     )
-    try:
-        display.refresh(ctx.repo)  # git log's run lines show the run as edited
-    except Exception:  # derived data, rebuilt by the next run: the edit itself is written
-        pass
+    # git log's run lines show the run as edited; derived data, rebuilt by the next run,
+    # so a failure here must not turn an edit that is written into an error.
+    with contextlib.suppress(Exception):
+        display.refresh(ctx.repo)
