@@ -89,6 +89,30 @@ class Notes:
 
         return self._repo.refs.compare_and_swap(refname, build, message)
 
+    def update_if_built_from(
+        self,
+        refname: str,
+        commit: str,
+        transform: Callable[[str], str],
+        message: str,
+        expected_summary: str,
+    ) -> bool:
+        """``update``, but only while the ref's tip says ``expected_summary``: for a ref
+        derived from another (the display of the runs), where an edit applies only to the
+        state it was derived from. False, changing nothing, once the tip says otherwise."""
+
+        def build(old: pygit2.Commit | None) -> pygit2.Oid:
+            if old is None or old.message.split("\n", 1)[0] != expected_summary:
+                raise _NotBuiltFrom
+            new_tree = self._edit_tree(old.tree, commit, transform)
+            return self._repo.commit_object(new_tree, [old.id], message)
+
+        try:
+            self._repo.refs.compare_and_swap(refname, build, message)
+        except _NotBuiltFrom:
+            return False
+        return True
+
     def merge(
         self, refname: str, other: str, combine: Callable[[str, str], str], message: str
     ) -> str:
@@ -147,3 +171,7 @@ class Notes:
 
 def _constant(text: str) -> Callable[[str], str]:
     return lambda _old: text
+
+
+class _NotBuiltFrom(Exception):
+    """The derived ref moved on (or was rebuilt) since the state an edit applies to."""

@@ -52,6 +52,27 @@ def refresh(repo: Repo, create: bool = False) -> bool:
     return True
 
 
+def add_run(repo: Repo, notes_commit: str, commit: str, record: RunRecord) -> bool:
+    """After ``notes_commit`` added ``record``'s line to ``commit``'s note: add its display
+    line to that commit's display note, instead of rebuilding every note (a rebuild costs
+    a listing of every run, on every run). Only when the display was built from the JSON
+    tip just before ``notes_commit``; otherwise (another writer in between, edits) the
+    full rebuild. True if the display changed."""
+    if repo.refs.target(DISPLAY_REF) is None:
+        return False  # not installed here
+    parents = repo.commit_info(notes_commit).parents
+    before = f"gitrack: display of {parents[0] if parents else 'no runs'}"
+    line = display_line(record)
+    added = repo.notes.update_if_built_from(
+        DISPLAY_REF,
+        commit,
+        lambda text: text + line + "\n",
+        f"gitrack: display of {notes_commit}\n",
+        before,
+    )
+    return added or refresh(repo)
+
+
 def display_line(rec: RunRecord) -> str:
     status = {"failed": "FAILED"}.get(rec.status, rec.status) + ("*" if rec.dirty else "")
     parts = [f"run {rec.id[:8]}" + (f" {rec.name}" if rec.name else ""), status]

@@ -361,14 +361,14 @@ class Recording:
             line = _without_logged_values(record, len(line))
         with runner.signals_deferred():
             pause_for_test("recording")
-            self.repo.notes.update(
+            notes_commit = self.repo.notes.update(
                 NOTES_REF,
                 self.head.commit,
                 lambda text: add_line(text, line),
                 f"gitrack: record run {self.run_id}\n",
             )
         shown = [*self.notices, *self.settings.warnings, *warnings]  # not the run's own
-        shown.extend(_refresh_display(self.repo))
+        shown.extend(_add_to_display(self.repo, notes_commit, self.head.commit, record))
         return RunResult(record, self.head.commit, outcome.exit_code, shown, outcome.error)
 
     def _record(
@@ -424,12 +424,12 @@ class Recording:
                 leftover.unlink(missing_ok=True)
 
 
-def _refresh_display(repo: Repo) -> list[str]:
+def _add_to_display(repo: Repo, notes_commit: str, commit: str, record: RunRecord) -> list[str]:
     """`git log`'s readable run lines; the run is recorded whatever happens here."""
     from gitrack.tracking import display
 
     try:
-        display.refresh(repo)
+        display.add_run(repo, notes_commit, commit, record)
     except Exception as exc:  # derived data: rebuilt by the next run, never worth a run
         return [f"git log's run lines (refs/notes/runs) not updated: {exc}"]
     return []

@@ -37,3 +37,25 @@ def test_git_log_shows_a_run_renamed_and_drops_it_once_removed(repo: Path) -> No
     assert gitrack("rm", "--undo", run_id, cwd=repo).code == 0
     lines = shown_lines(repo)
     assert any(line.startswith(f"run {run_id[:8]} baseline ") for line in lines), lines
+
+
+def test_a_new_run_is_added_to_the_display_not_rebuilt_and_matches_a_rebuild(repo: Path) -> None:
+    """Each `gitrack run` adds its own line (a rebuild lists every run: seconds at 10,000
+    runs, on every run); the result is what a full rebuild gives."""
+    assert gitrack("install", cwd=repo).code == 0
+    ids = [record("true", cwd=repo, options=("--name", f"n{i}")) for i in range(3)]
+    tip = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
+    parent = git("rev-parse", "-q", "--verify", f"{tip}^", cwd=repo, check=False).strip()
+    assert parent, "the last run was added to the display commit before it, not rebuilt"
+    assert git("log", "-1", "--format=%s", tip, cwd=repo).strip() == (
+        "gitrack: display of " + git("rev-parse", "refs/notes/gitrack", cwd=repo).strip()
+    )
+    added = shown_lines(repo)
+    assert [line.split()[1] for line in added] == [run_id[:8] for run_id in ids]
+
+    from gitrack.git import Repo
+    from gitrack.tracking import display
+
+    git("update-ref", "-d", "refs/notes/runs", cwd=repo)
+    assert display.refresh(Repo.discover(repo), create=True)
+    assert shown_lines(repo) == added
