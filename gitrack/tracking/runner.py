@@ -46,14 +46,14 @@ def execute(
         received.append(signum)
         if not procs:
             return  # not started yet: forwarded right after it starts
-        if signum == signal.SIGINT and _in_terminal_foreground():
+        if signum == signal.SIGINT and in_terminal_foreground():
             return  # the terminal already delivered Ctrl-C to the whole process group
         with contextlib.suppress(ProcessLookupError):
             procs[0].send_signal(signum)
 
     # Handlers first, then the command: a SIGTERM in between must not kill gitrack and
     # leave the command running unrecorded.
-    with _handlers(forward):
+    with stop_handlers(forward):
         try:
             env = {**os.environ, **extra_env} if extra_env else None
             procs.append(subprocess.Popen(argv, cwd=cwd, env=env))
@@ -91,7 +91,8 @@ def execute(
     return Outcome(code, status, sig, duration, cpu, rss)
 
 
-def _in_terminal_foreground() -> bool:
+def in_terminal_foreground() -> bool:
+    """Is this process the terminal's foreground group (Ctrl-C reaches its children too)?"""
     try:
         return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
     except (OSError, ValueError, AttributeError):
@@ -99,7 +100,8 @@ def _in_terminal_foreground() -> bool:
 
 
 @contextlib.contextmanager
-def _handlers(handler: signal.Handlers | object) -> Iterator[None]:
+def stop_handlers(handler: signal.Handlers | object) -> Iterator[None]:
+    """``handler`` for SIGINT, SIGTERM and SIGHUP while inside; the old ones after."""
     previous = {}
     for signum in _STOP_SIGNALS:
         try:
@@ -121,7 +123,7 @@ def signals_deferred() -> Iterator[None]:
     def remember(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
 
-    with _handlers(remember):
+    with stop_handlers(remember):
         yield
     if received:
         signal.raise_signal(received[0])

@@ -20,13 +20,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
 from gitrack.errors import UsageError
 from gitrack.git import Repo
-from gitrack.tracking import events
+from gitrack.tracking import events, runner
 from gitrack.tracking.events import Logged
 from gitrack.tracking.record import RunRecord
 from gitrack.tracking.runner import Outcome
@@ -195,13 +194,13 @@ def run_points(points: list[Point], jobs: int, parent: str, cwd: str, snapshot: 
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
-        if signum == signal.SIGINT and _in_terminal_foreground():
+        if signum == signal.SIGINT and runner.in_terminal_foreground():
             return  # the terminal sent it to the points already
         for _point, proc in running.values():
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signum)
 
-    with _stop_signals(stop):
+    with runner.stop_handlers(stop):
         while running or (pending and not received):
             while pending and not received and len(running) < jobs:
                 point = pending.pop(0)
@@ -241,28 +240,6 @@ def gitrack_run_argv(
 
 def _number(value: float) -> str:
     return f"{value:.6g}"
-
-
-def _in_terminal_foreground() -> bool:
-    try:
-        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-@contextlib.contextmanager
-def _stop_signals(handler: object) -> Iterator[None]:
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        try:
-            previous[signum] = signal.signal(signum, handler)  # type: ignore[arg-type]
-        except (ValueError, OSError):
-            continue  # not the main thread: signals stay as they are
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
 
 
 @dataclass
