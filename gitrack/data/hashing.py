@@ -189,20 +189,19 @@ def copy_open(stream: Any, target: Any, progress: Progress | None = None) -> str
 
 def copy_to_fd(stream: Any, fd: int, progress: Progress | None = None) -> str:
     """``copy_open`` into a file descriptor: every byte written, or an OSError."""
-    digest = xxhash.xxh3_128()
-    buffer = _buffer()
-    with memoryview(buffer) as view:
-        while True:
-            count = stream.readinto(buffer)
-            if not count:
-                break
-            digest.update(view[:count])
-            done = 0
-            while done < count:  # a regular file takes it all; a short write continues
-                done += os.write(fd, view[done:count])
-            if progress is not None:
-                progress(count)
-    return PREFIX + digest.hexdigest()
+    return copy_open(stream, _FdWriter(fd), progress)
+
+
+class _FdWriter:
+    """``write`` on a bare descriptor (no file object to allocate per copied file)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, chunk: memoryview) -> None:
+        done, count = 0, len(chunk)
+        while done < count:  # a regular file takes it all; a short write continues
+            done += os.write(self.fd, chunk[done:])
 
 
 def copy_stream(source: Any, target: Any, progress: Progress | None = None) -> str:
