@@ -99,10 +99,6 @@ class Refs:
             return None
         return str(seen)
 
-    def lock_path(self, refname: str) -> Path:
-        """The lock file git and libgit2 hold while they move ``refname`` (files backend)."""
-        return self._repo.common_dir / f"{refname}.lock"
-
     def delete(self, refname: str) -> None:
         ref = self._repo._r.references.get(refname)
         if ref is not None:

@@ -184,12 +184,6 @@ def fold(items: Iterable[EditItem]) -> dict[str, RunState]:
     return states
 
 
-def fold_lines(lines: Iterable[str]) -> dict[str, RunState]:
-    """:func:`fold` over raw note lines (other lines are ignored): for tests and tools."""
-    items = (parse_edit_line(line) for line in lines if is_typed_line(line))
-    return fold(item for item in items if item is not None)
-
-
 def next_timestamp(after: str) -> str:
     """Now, but strictly after ``after``: on one clone, a new edit always takes effect,
     even when the clock stepped back or two edits fall in one microsecond."""

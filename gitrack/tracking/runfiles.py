@@ -9,7 +9,6 @@ no ``..``) before it is looked up.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -150,12 +149,6 @@ class RunFiles:
 
             return io.BytesIO(self.repo.read_blob(found.digest))
         return self._verified_object(found.digest).open("rb")
-
-    def copy_to(self, path: str, target: BinaryIO) -> RunFile:
-        """The file's bytes into ``target`` (stdout), verified before any is written."""
-        with self.open(path) as source:
-            shutil.copyfileobj(source, target, CHUNK)
-        return self.locate(path)
 
     # ------------------------------------------------------------------ helpers
     def _snapshot_tree(self) -> str:

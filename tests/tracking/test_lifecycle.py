@@ -7,6 +7,7 @@ import json
 import os
 import random
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,12 @@ from remote_helpers import all_note_lines, clone, gitrack_argv, head, make_origi
 from gitrack.api import RunStateError
 from gitrack.tracking import edits
 from gitrack.tracking.record import add_line, merge_note_texts
+
+
+def fold_lines(lines: Iterable[str]) -> dict[str, edits.RunState]:
+    """edits.fold over raw note lines (other lines are ignored)."""
+    items = (edits.parse_edit_line(line) for line in lines if edits.is_typed_line(line))
+    return edits.fold(item for item in items if item is not None)
 
 
 def ok(*args: str, cwd: Path) -> str:
@@ -145,7 +152,8 @@ def test_concurrent_edits_of_one_commit_are_all_kept(repo: Path) -> None:
     run_id = record("true", cwd=repo)
     commands = [(gitrack_argv("tag", run_id, f"k{i}=v"), repo) for i in range(4)]
     commands.append((gitrack_argv("note", run_id, "busy"), repo))
-    assert all(res.code == 0 for res in start_together(commands))
+    results = start_together(commands)
+    assert all(res.code == 0 for res in results), [r.err for r in results if r.code]
     run = by_id(repo)[run_id]
     assert run["tags"] == {f"k{i}": "v" for i in range(4)} and run["note"] == "busy"
 
@@ -284,7 +292,7 @@ def test_random_edits_on_two_real_clones_converge(tmp_path: Path, seed: int) -> 
     ok("pull", cwd=a)
     assert all_note_lines(a) == all_note_lines(b)
     assert state(a) == state(b)
-    expected = edits.fold_lines(all_note_lines(a))
+    expected = fold_lines(all_note_lines(a))
     hidden = sorted(run_id for run_id, s in expected.items() if s.hidden)
     assert state(a)[1] == hidden
 
@@ -351,11 +359,11 @@ def test_random_edits_merged_in_random_orders_converge(data: st.DataObject) -> N
     final_a = merge_note_texts(clone_a, clone_b)
     final_b = merge_note_texts(clone_b, clone_a)
     assert final_a == final_b
-    expected = edits.fold_lines(sorted(set(made)))
+    expected = fold_lines(sorted(set(made)))
     shuffled = list(made)
     rng.shuffle(shuffled)
-    assert _summary(edits.fold_lines(final_a.split("\n"))) == _summary(expected)
-    assert _summary(edits.fold_lines(shuffled)) == _summary(expected)  # read order: no matter
+    assert _summary(fold_lines(final_a.split("\n"))) == _summary(expected)
+    assert _summary(fold_lines(shuffled)) == _summary(expected)  # read order: no matter
     assert _summary(expected) == _summary(_reference(made))
 
 
@@ -383,11 +391,11 @@ def test_fold_is_last_writer_by_time_with_ties_by_line() -> None:
     run = "c" * 16
     early = edits.edit_line(run, edits.EDIT, TIMES[0], {"tags.x": "late-in-bytes"})
     late = edits.edit_line(run, edits.EDIT, TIMES[1], {"tags.x": "b"})
-    assert edits.fold_lines([late, early])[run].changes == {"tags.x": "b"}
+    assert fold_lines([late, early])[run].changes == {"tags.x": "b"}
     tie_1 = edits.edit_line(run, edits.EDIT, TIMES[2], {"tags.x": "a"})
     tie_2 = edits.edit_line(run, edits.EDIT, TIMES[2], {"tags.x": "z"})
-    assert edits.fold_lines([tie_2, tie_1])[run].changes == {"tags.x": "z"}
-    assert edits.fold_lines([tie_1, tie_2])[run].changes == {"tags.x": "z"}
+    assert fold_lines([tie_2, tie_1])[run].changes == {"tags.x": "z"}
+    assert fold_lines([tie_1, tie_2])[run].changes == {"tags.x": "z"}
 
 
 def test_forged_edit_lines_are_ignored_or_trimmed() -> None:
@@ -401,7 +409,7 @@ def test_forged_edit_lines_are_ignored_or_trimmed() -> None:
         '{"started":"' + TIMES[1] + '","v":1,"type":"explode","run":"' + run + '"}',
         "[" * 100 + "]" * 100,
     ]  # fmt: skip
-    states = edits.fold_lines([good, *forged])
+    states = fold_lines([good, *forged])
     assert states[run].changes == {"tags.ok": "1", "name": "n"}
     assert not states[run].hidden
 
