@@ -7,8 +7,11 @@ repository (so a restore can never write through a link to elsewhere).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from gitrack.errors import GitrackError
@@ -116,6 +119,38 @@ def temp_prefix(name: str) -> str:
     import hashlib  # only for names too long to keep: every command imports this module
 
     return f".{hashlib.sha256(os.fsencode(name)).hexdigest()[:16]}.gitrack-"
+
+
+_temp_counter = itertools.count()
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
+    """A new temporary path beside ``path`` for the block to write; renamed over ``path``
+    when the block ends without an error, removed otherwise.
+
+    A reader (or a crash) sees the old file or the whole new one, never half of it. The
+    name is unique to this process and call, so concurrent writers never share a temp
+    file; ``keep_suffix`` ends it with ``path``'s extension (matplotlib's ``savefig``
+    picks the format by it). Raises OSError if nothing was written to the temp path.
+    """
+    suffix = path.suffix if keep_suffix else ""
+    temp = path.with_name(f"{temp_prefix(path.name)}tmp{os.getpid()}.{next(_temp_counter)}{suffix}")
+    try:
+        yield temp
+        os.replace(temp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+
+
+def write_atomically(path: Path, data: bytes | str, mode: int | None = None) -> None:
+    """``data`` (text as UTF-8) into ``path`` through :func:`atomic_file`; ``mode`` is set
+    before the rename, so the file never appears with other permissions."""
+    with atomic_file(path) as temp:
+        temp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        if mode is not None:
+            os.chmod(temp, mode)
 
 
 def repo_relative(root: Path, path: Path) -> str:

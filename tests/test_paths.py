@@ -170,3 +170,22 @@ def test_repo_relative_refuses_a_path_through_a_link_out(root: Path) -> None:
     os.symlink(str(root.parent / "outside"), root / "link")
     with pytest.raises(GitrackError, match="outside the repository"):
         repo_relative(root, root / "link" / "file")
+
+
+def test_atomic_file_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    from gitrack.paths import atomic_file, write_atomically
+
+    target = tmp_path / "out.txt"
+    write_atomically(target, "old")
+    with pytest.raises(RuntimeError), atomic_file(target) as temp:
+        temp.write_text("half")
+        raise RuntimeError("crash while writing")
+    assert target.read_text() == "old"  # untouched, and no temp file left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    write_atomically(target, b"new", mode=0o751)
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o751
+    with atomic_file(target, keep_suffix=True) as first, atomic_file(target) as second:
+        assert first != second and first.suffix == ".txt"  # never one temp for two writers
+        first.write_text("1")
+        second.write_text("2")
+    assert target.read_text() == "1"

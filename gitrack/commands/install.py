@@ -25,6 +25,7 @@ from pathlib import Path
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
 from gitrack.git.refs import DISPLAY_REF, NOTES_REF
+from gitrack.paths import write_atomically
 
 HOOK_NAMES = (
     "post-commit",
@@ -352,10 +353,7 @@ def _is_ours(path: Path) -> bool:
 
 
 def _write_executable(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.gitrack-tmp")
-    temp.write_text(text)
-    os.chmod(temp, 0o755)
-    os.replace(temp, path)
+    write_atomically(path, text, mode=0o755)
 
 
 def _saved_key(key: str) -> str:

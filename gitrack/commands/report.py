@@ -8,7 +8,6 @@ from the cache, and small image outputs (PNG, JPEG, GIF, SVG) inline, read verif
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -18,7 +17,7 @@ from gitrack.data.layout import cache_root
 from gitrack.data.manifest import Manifest
 from gitrack.data.odb import Cache, CacheError
 from gitrack.errors import GitrackError
-from gitrack.paths import temp_prefix
+from gitrack.paths import write_atomically
 from gitrack.tracking import history
 from gitrack.tracking.record import utc_timestamp
 from gitrack.views import report
@@ -120,14 +119,10 @@ def steps_by_key(data: bytes) -> dict[str, tuple[list[int], list[float]]]:
 
 
 def _write_atomically(path: Path, data: bytes) -> int:
-    temp = path.with_name(temp_prefix(path.name) + "tmp")
     try:
-        temp.write_bytes(data)
-        os.replace(temp, path)  # a failed write never leaves half a page under the name
+        write_atomically(path, data)  # a failed write never leaves half a page under the name
     except OSError as exc:
         raise GitrackError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        temp.unlink(missing_ok=True)
     return len(data)
 
 

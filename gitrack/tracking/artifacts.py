@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from gitrack.errors import UsageError
+from gitrack.paths import atomic_file
 
 
 def write_figure(figure: Any, path: Path) -> None:
@@ -71,12 +71,7 @@ def _atomic(path: Path) -> Iterator[Path]:
     """A temporary file beside PATH (same extension: savefig picks the format by it),
     renamed over PATH once written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.stem}.{os.getpid()}.gitrack-tmp{path.suffix}")
-    try:
+    with atomic_file(path, keep_suffix=True) as temp:
         yield temp
         if not temp.is_file():
             raise UsageError(f"nothing was written to {path}")
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()

@@ -20,7 +20,7 @@ from gitrack.data.odb import CacheError
 from gitrack.data.store import DataStore
 from gitrack.errors import CorruptRecordError, GitrackError
 from gitrack.git import Repo
-from gitrack.paths import check_relative
+from gitrack.paths import check_relative, write_atomically
 from gitrack.tracking.history import Run
 
 CHUNK = 1 << 20
@@ -132,10 +132,7 @@ class RunFiles:
         found = self.locate(path)
         if found.kind == "code":
             data = self.repo.read_blob(found.digest)  # git checks it against its id
-            temp = dest.with_name(f".{dest.name}.gitrack-tmp")
-            temp.write_bytes(data)
-            temp.chmod(0o755 if found.executable else 0o644)
-            temp.replace(dest)
+            write_atomically(dest, data, mode=0o755 if found.executable else 0o644)
         else:
             self._ensure(found.digest)
             self.store.cache.restore_to(found.digest, dest, found.executable)

@@ -8,12 +8,11 @@ pyarrow is imported only to build a table.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitrack.errors import GitrackError
-from gitrack.paths import temp_prefix
+from gitrack.paths import atomic_file
 from gitrack.tracking import history
 from gitrack.views import query
 
@@ -112,17 +111,14 @@ def export(
             ".jsonl, or pass --format"
         )
     runs = select(all_runs, where, sort)
-    temp = path.with_name(temp_prefix(path.name) + "tmp")
-    try:
-        if chosen == "jsonl":
-            _write_jsonl(temp, runs)
-        else:
-            _write_arrow(temp, to_arrow(runs), chosen)
-        os.replace(temp, path)  # a failed export never leaves half a file under the name
+    try:  # a failed export never leaves half a file under the name
+        with atomic_file(path) as temp:
+            if chosen == "jsonl":
+                _write_jsonl(temp, runs)
+            else:
+                _write_arrow(temp, to_arrow(runs), chosen)
     except OSError as exc:
         raise GitrackError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        temp.unlink(missing_ok=True)
     return len(runs)
 
 
