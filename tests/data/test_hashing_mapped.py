@@ -1,0 +1,116 @@
+"""Files of MAP_MIN bytes or more are hashed through a mapping of the page cache, WINDOW
+bytes at a time (issue 16 §2): the same hash as a read loop, whatever the size, the kernel,
+or a file that grows or shrinks while it is hashed."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from data_helpers import XXH128SUM, needs_xxh128sum
+
+from gitrack.data import hashing
+
+SMALL_WINDOW = 64 * 1024 + 3  # off the page grid, so windows start mid-page
+
+
+@pytest.fixture
+def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mapping from 1 byte on, in small windows: many windows on a small file."""
+    monkeypatch.setattr(hashing, "MAP_MIN", 1)
+    monkeypatch.setattr(hashing, "WINDOW", SMALL_WINDOW)
+
+
+@pytest.mark.usefixtures("small_windows")
+@pytest.mark.parametrize("populate", [True, False], ids=["populate", "touch"])
+@pytest.mark.parametrize("size", [1, SMALL_WINDOW - 1, SMALL_WINDOW, 3 * SMALL_WINDOW + 5])
+def test_mapped_windows_give_the_read_loops_hash(
+    size: int, populate: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not populate:  # as on a kernel without MADV_POPULATE_READ
+        monkeypatch.setattr(hashing, "_POPULATE", [])
+    data = os.urandom(size)
+    path = tmp_path / "large"
+    path.write_bytes(data)
+    seen: list[int] = []
+    assert hashing.hash_file(path, seen.append) == hashing.hash_bytes(data)
+    whole, rest = divmod(size, SMALL_WINDOW)
+    assert seen == [SMALL_WINDOW] * whole + ([rest] if rest else [])  # by window: mapped
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_bytes_appended_while_mapped_are_read_after_the_mapping(tmp_path: Path) -> None:
+    data, appended = os.urandom(2 * SMALL_WINDOW), os.urandom(1000)
+    path = tmp_path / "growing"
+    path.write_bytes(data)
+
+    def append_once(count: int) -> None:
+        if count == SMALL_WINDOW and path.stat().st_size == len(data):
+            with path.open("ab") as fh:
+                fh.write(appended)
+
+    # What a read loop gives a file that grows: everything up to the end it finds.
+    assert hashing.hash_file(path, append_once) == hashing.hash_bytes(data + appended)
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_a_file_that_cannot_be_mapped_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hashing, "MAP_MIN", 0)  # an empty file cannot be mapped
+    (tmp_path / "empty").write_bytes(b"")
+    assert hashing.hash_file(tmp_path / "empty") == "xxh128:99aa06d3014798d86001c324468d497f"
+
+
+SHRINK = """
+import os, sys
+from gitrack.data import hashing
+hashing.MAP_MIN, hashing.WINDOW = 1, 1024 * 1024
+path = sys.argv[1]
+with open(path, "wb") as fh:
+    fh.write(os.urandom(8 * 1024 * 1024))
+def shrink(count):
+    os.truncate(path, 1024 * 1024)
+try:
+    hashing.hash_file(path, shrink)
+except OSError as exc:
+    print("OSError:", exc)
+else:
+    print("hashed")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="MADV_POPULATE_READ is Linux's")
+def test_a_file_that_shrinks_while_mapped_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    # In a child process: touching the mapping past the new end would kill it (SIGBUS).
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SHRINK), str(tmp_path / "shrinking")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    release = os.uname().release
+    if proc.returncode < 0 and tuple(map(int, release.split(".")[:2])) < (5, 14):
+        pytest.skip(f"kernel {release} has no MADV_POPULATE_READ: the child died of SIGBUS")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        f"OSError: [Errno {errno.EFAULT}] the file shrank while it was being hashed"
+    )
+
+
+@needs_xxh128sum
+def test_a_mapped_file_hashes_as_xxh128sum_prints(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(hashing.MAP_MIN + hashing.WINDOW + 12345))  # windows and a tail
+    assert XXH128SUM is not None
+    out = subprocess.run([XXH128SUM, str(path)], capture_output=True, text=True, check=True)
+    seen: list[int] = []
+    assert hashing.hash_file(path, seen.append) == "xxh128:" + out.stdout.split()[0]
+    assert seen[0] == hashing.WINDOW  # by window: it went through the mapping
