@@ -63,20 +63,28 @@ def _buffer() -> bytearray:
 
 def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
     with open(path, "rb", buffering=0) as stream:
-        digest = xxhash.xxh3_128()
-        if os.fstat(stream.fileno()).st_size >= MAP_MIN:
-            _hash_mapped(stream, digest, progress)  # then whatever was appended since
-        _hash_rest(stream, digest, progress)
-        return PREFIX + digest.hexdigest()
+        return _digest_open(stream, progress, None)
 
 
 def hash_stream(stream: BinaryIO, progress: Progress | None = None) -> str:
     digest = xxhash.xxh3_128()
-    _hash_rest(stream, digest, progress)
+    _hash_rest(stream, digest, progress, None)
     return PREFIX + digest.hexdigest()
 
 
-def _hash_rest(stream: Any, digest: Any, progress: Progress | None) -> None:
+Write = Callable[[memoryview], object]
+
+
+def _digest_open(stream: Any, progress: Progress | None, write: Write | None) -> str:
+    """The hash of a file open from its start, every byte also given to ``write`` if any."""
+    digest = xxhash.xxh3_128()
+    if os.fstat(stream.fileno()).st_size >= MAP_MIN:
+        _hash_mapped(stream, digest, progress, write)  # then whatever was appended since
+    _hash_rest(stream, digest, progress, write)
+    return PREFIX + digest.hexdigest()
+
+
+def _hash_rest(stream: Any, digest: Any, progress: Progress | None, write: Write | None) -> None:
     """Hash from the stream's position to its end, through this thread's buffer."""
     buffer = _buffer()
     with memoryview(buffer) as view:
@@ -84,17 +92,23 @@ def _hash_rest(stream: Any, digest: Any, progress: Progress | None) -> None:
             count = stream.readinto(buffer)
             if not count:
                 break
-            digest.update(view[:count])
+            with view[:count] as chunk:
+                digest.update(chunk)
+                if write is not None:
+                    write(chunk)
             if progress is not None:
                 progress(count)
 
 
-# Large files are hashed where the kernel keeps them (a read-only shared mapping of the page
-# cache), not copied into a buffer first. A plain read costs a copy of every byte; hashing a
-# buffer costs that copy *and* the hash, so a read loop can only reach 67-90% of a plain read,
-# whatever the CPU (issue 16). Through a mapping, the hash reads the cached bytes once and no
-# copy is made: 1.2-1.9x a plain read's speed here with the kernel's large page-cache folios,
-# 0.92-0.99x with 4 KiB ones (both measured by benchmarks/hashing.py). Chosen by size alone.
+# Large files are hashed (and copied) from where the kernel keeps them, a read-only shared
+# mapping of the page cache, not copied into a buffer first. A plain read costs one copy of
+# every byte; a read loop costs that copy *and* the hash, so it stays below a plain read on
+# every CPU (0.67-0.90 of its speed here, by CPU time). Through a mapping, the hash reads the
+# cached bytes in place: with a kernel's large page-cache folios, mapping is almost free and
+# hashing runs at 1.5-1.7x a plain read's speed; with 4 KiB pages (older kernels, files
+# written in small pieces), mapping page by page costs about what the copy saves (0.63-0.85x
+# against the read loop's 0.69-0.90x). Measured with benchmarks/hashing.py (--write-kib 4).
+# A gain of 2x against a loss of 5-10%, decided by the file's size alone, never by a timing.
 MAP_MIN = 16 * 1024 * 1024  # below this, mapping costs more than it saves
 WINDOW = 8 * 1024 * 1024  # bytes mapped in (and hashed, without the GIL) at a time
 # Touching a mapped page past the end of a file that shrank kills the process (SIGBUS).
@@ -105,7 +119,7 @@ WINDOW = 8 * 1024 * 1024  # bytes mapped in (and hashed, without the GIL) at a t
 _POPULATE = [22] if sys.platform == "linux" else []  # MADV_POPULATE_READ, while it works
 
 
-def _hash_mapped(stream: Any, digest: Any, progress: Progress | None) -> None:
+def _hash_mapped(stream: Any, digest: Any, progress: Progress | None, write: Write | None) -> None:
     """Hash the file as far as it reaches now through a mapping, leaving ``stream``
     positioned after it; a file that cannot be mapped is left at 0 for the read loop."""
     import mmap
@@ -121,6 +135,8 @@ def _hash_mapped(stream: Any, digest: Any, progress: Progress | None) -> None:
             _populate(mapped, start, length)
             with view[start : start + length] as window:
                 digest.update(window)
+                if write is not None:
+                    write(window)  # one copy (into the target) instead of two
             if progress is not None:
                 progress(length)
     stream.seek(size)
@@ -155,19 +171,7 @@ def copy_and_hash(
 
 def copy_open(stream: Any, target: Any, progress: Progress | None = None) -> str:
     """``copy_and_hash`` from a file already open (unbuffered, with ``readinto``)."""
-    digest = xxhash.xxh3_128()
-    buffer = _buffer()
-    with memoryview(buffer) as view:
-        while True:
-            count = stream.readinto(buffer)
-            if not count:
-                break
-            chunk = view[:count]
-            digest.update(chunk)
-            target.write(chunk)
-            if progress is not None:
-                progress(count)
-    return PREFIX + digest.hexdigest()
+    return _digest_open(stream, progress, target.write)
 
 
 def copy_to_fd(stream: Any, fd: int, progress: Progress | None = None) -> str:

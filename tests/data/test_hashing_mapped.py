@@ -114,3 +114,22 @@ def test_a_mapped_file_hashes_as_xxh128sum_prints(tmp_path: Path) -> None:
     seen: list[int] = []
     assert hashing.hash_file(path, seen.append) == "xxh128:" + out.stdout.split()[0]
     assert seen[0] == hashing.WINDOW  # by window: it went through the mapping
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_a_mapped_copy_writes_every_byte_once(tmp_path: Path) -> None:
+    data = os.urandom(3 * SMALL_WINDOW + 11)
+    (tmp_path / "src").write_bytes(data)
+    seen: list[int] = []
+    with (tmp_path / "copy").open("wb") as target:
+        digest = hashing.copy_and_hash(tmp_path / "src", target, seen.append)
+    assert digest == hashing.hash_bytes(data)
+    assert (tmp_path / "copy").read_bytes() == data
+    assert seen == [SMALL_WINDOW] * 3 + [11]  # by window: it went through the mapping
+    fd = os.open(tmp_path / "by-fd", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with (tmp_path / "src").open("rb", buffering=0) as stream:
+            assert hashing.copy_to_fd(stream, fd) == hashing.hash_bytes(data)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "by-fd").read_bytes() == data
