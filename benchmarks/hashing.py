@@ -267,7 +267,7 @@ def bench_throughput(
         return lambda: timed(argv, plain, environ)
 
     cpu: dict[str, list[float]] = {}
-    in_process_probes = {
+    in_process_probes: dict[str, Callable[[Path], str]] = {
         "plain read (in process)": plain_read,
         "hash_file (in process)": hashing.hash_file,
     }
@@ -379,7 +379,9 @@ def bench_small_files(work: Path, env: dict[str, str], count: int) -> None:
     )
 
 
-def bench_run_with_data(work: Path, env: dict[str, str], size: int) -> float:
+def bench_run_with_data(
+    work: Path, env: dict[str, str], size: int, baseline: Path | None, rounds: int
+) -> float:
     repo = work / "repo-big"
     benchlib.new_repo(repo, env, {".gitignore": "big/\n", "train.py": "print('train')\n"})
     (repo / "big").mkdir()
@@ -393,28 +395,36 @@ def bench_run_with_data(work: Path, env: dict[str, str], size: int) -> float:
     timed([*gitrack, "run", "--", "true"], repo, env)  # warm-up
     floor, floor_s = median_of(REPEAT, lambda: timed([*gitrack, "run", "--", "true"], repo, env))
 
-    def new_data_run() -> float:
-        # A new file each time: other first bytes (hash unknown to both caches), and the
-        # previous object removed so the cache is as empty as before the first run.
-        with big.open("r+b") as fh:
-            fh.write(os.urandom(16))
-        # Start from clean pages: the previous copy's dirty pages must not be flushed
-        # (and counted) inside this run.
-        os.sync()
-        elapsed = timed([*gitrack, "run", "-d", "big/data.bin", "--", "true"], repo, env)
-        shutil.rmtree(cache / "xxh128", ignore_errors=True)
-        return elapsed
+    def new_data_run(environ: dict[str, str]) -> Callable[[], float]:
+        def probe() -> float:
+            # A new file each time: other first bytes (hash unknown to both caches), and
+            # the previous object removed so the cache is as empty as before the first run.
+            with big.open("r+b") as fh:
+                fh.write(os.urandom(16))
+            # Start from clean pages: the previous copy's dirty pages must not be flushed
+            # (and counted) inside this run.
+            os.sync()
+            elapsed = timed([*gitrack, "run", "-d", "big/data.bin", "--", "true"], repo, environ)
+            shutil.rmtree(cache / "xxh128", ignore_errors=True)
+            return elapsed
 
-    data_run, data_s = median_of(REPEAT, new_data_run)
+        return probe
+
+    probes = {"new": new_data_run(env)}
+    if baseline is not None:
+        probes["baseline"] = new_data_run({**env, "PYTHONPATH": str(baseline.resolve())})
+    samples = benchlib.round_robin(probes, rounds)
+    data_run = statistics.median(samples["new"])
     print(f"gitrack run -- true (floor)       median {floor:.3f} s  {samples_text(floor_s)}")
-    print(
-        f"gitrack run -d BIG -- true (new)  median {data_run:.3f} s  {samples_text(data_s)}  "
-        f"-> {gib_per_s(size, data_run - floor)} hash+cache beyond the floor"
-    )
-    print(
-        f"  the first sample ({data_s[0]:.3f} s) is the first copy into a fresh cache; "
-        f"the others re-use a cache whose previous object was just deleted"
-    )
+    for label, values in samples.items():
+        median = statistics.median(values)
+        print(
+            f"gitrack run -d BIG -- true ({label})  median {median:.3f} s  "
+            f"{samples_text(values)}  -> {gib_per_s(size, median - floor)} hash+cache "
+            "beyond the floor"
+        )
+    if baseline is not None:
+        print(f"  run -d new/baseline: {data_run / statistics.median(samples['baseline']):.2f}")
     big.unlink()
     return data_run
 
@@ -482,7 +492,7 @@ def main() -> int:
             print()
             bench_small_files(work, env, args.files)
             print()
-            data_run = bench_run_with_data(work, env, size)
+            data_run = bench_run_with_data(work, env, size, args.baseline_src, args.rounds)
             print()
             bench_dvc(work, env, size, data_run)
         except Exception as exc:  # a benchmark reports, it does not fail
