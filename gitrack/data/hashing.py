@@ -110,46 +110,51 @@ def _hash_rest(stream: Any, digest: Any, progress: Progress | None, write: Write
 # against the read loop's 0.69-0.90x). Measured with benchmarks/hashing.py (--write-kib 4).
 # A gain of 2x against a loss of 5-10%, decided by the file's size alone, never by a timing.
 MAP_MIN = 16 * 1024 * 1024  # below this, mapping costs more than it saves
-WINDOW = 8 * 1024 * 1024  # bytes mapped in (and hashed, without the GIL) at a time
+WINDOW = 8 * 1024 * 1024  # bytes mapped (at offsets mmap accepts: 64 KiB multiples) at a time
 # Touching a mapped page past the end of a file that shrank kills the process (SIGBUS).
-# MADV_POPULATE_READ (Linux >= 5.14) maps each window in before it is hashed, and fails
-# with an OSError instead if the file no longer reaches that far: what remains is a
-# truncation within the microseconds one window takes to hash. Without it (older kernels,
-# other systems) pages are mapped in as they are touched.
+# A window is mapped only while the file still reaches that far (mmap checks), and
+# MADV_POPULATE_READ (Linux >= 5.14) then maps its pages in before they are hashed, failing
+# with an OSError instead if the file was cut in between: what remains is a truncation
+# within the microseconds one window takes to hash. Without it (older kernels, other
+# systems) pages are mapped in as they are touched.
 _POPULATE = [22] if sys.platform == "linux" else []  # MADV_POPULATE_READ, while it works
 
 
 def _hash_mapped(stream: Any, digest: Any, progress: Progress | None, write: Write | None) -> None:
-    """Hash the file as far as it reaches now through a mapping, leaving ``stream``
-    positioned after it; a file that cannot be mapped is left at 0 for the read loop."""
+    """Hash the file as far as it reached when opened, one mapped window at a time (so the
+    process's resident memory, which a run records, grows by one window, not by the
+    file), leaving ``stream`` after what was hashed: the read loop does the rest."""
     import mmap
 
-    try:
-        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # not mappable (a pipe, some FUSE or network file systems)
-        return
-    with mapped, memoryview(mapped) as view:
-        size = len(view)
-        for start in range(0, size, WINDOW):
-            length = min(WINDOW, size - start)
-            _populate(mapped, start, length)
-            with view[start : start + length] as window:
-                digest.update(window)
-                if write is not None:
-                    write(window)  # one copy (into the target) instead of two
-            if progress is not None:
-                progress(length)
+    fd = stream.fileno()
+    size = os.fstat(fd).st_size
+    for start in range(0, size, WINDOW):
+        length = min(WINDOW, size - start)
+        try:
+            mapped = mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=start)
+        except (OSError, ValueError):  # not mappable (some FUSE file systems), or shrunk
+            stream.seek(start)
+            return
+        with mapped, memoryview(mapped) as window:
+            _populate(mapped, length)
+            digest.update(window)
+            if write is not None:
+                write(window)  # one copy (into the target) instead of two
+        if progress is not None:
+            progress(length)
     stream.seek(size)
 
 
-def _populate(mapped: Any, start: int, length: int) -> None:
+def _populate(mapped: Any, length: int) -> None:
     if not _POPULATE:
         return
     try:
-        mapped.madvise(_POPULATE[0], start, length)
+        mapped.madvise(_POPULATE[0], 0, length)
     except OSError as exc:
-        if exc.errno == errno.EFAULT:  # the window now lies past the end of the file
-            raise OSError(exc.errno, "the file shrank while it was being hashed") from exc
+        if exc.errno == errno.EFAULT:  # past the end of the file now, or an I/O error
+            raise OSError(
+                exc.errno, "the file shrank (or could not be read) while it was being hashed"
+            ) from exc
         if exc.errno in (errno.EINVAL, errno.ENOSYS):
             _POPULATE.clear()  # a kernel without it: pages are mapped as they are touched
         # anything else (EINTR, EAGAIN): this window's pages are mapped as they are touched
