@@ -5,12 +5,12 @@ Everything is measured in the same run, on the same files, on this machine:
 * One 1 GiB file, page cache warm, interleaved rounds (``--rounds``, medians): in this
   process, ``hash_file`` (and the read loop it uses for small files) against a plain
   ``readinto`` loop over the same file (the floor: target >= 95% of its speed) and, with
-  ``--baseline-src DIR``, against DIR's ``hash_file``; as whole processes, ``gitrack hash BIG`` (and the baseline's) against
-  ``cat`` and ``xxh128sum`` (the native limit for the same algorithm), each with its
-  start-up (the same command on an empty file) subtracted; Python's ``hashlib.md5`` (the
-  algorithm DVC uses) once at the end. ``--write-kib 4`` writes BIG 4 KiB at a time (the
-  page cache then holds it in 4 KiB pages, as older kernels hold every file).
-  ``--only-throughput`` stops there.
+  ``--baseline-src DIR``, against DIR's ``hash_file``; as whole processes, ``gitrack hash
+  BIG`` (and the baseline's) against ``cat`` and ``xxh128sum`` (the native limit for the
+  same algorithm), each with its start-up (the same command on an empty file) subtracted;
+  Python's ``hashlib.md5`` (the algorithm DVC uses) once at the end. ``--write-kib 4``
+  writes BIG 4 KiB at a time (the page cache then holds it in 4 KiB pages, as older
+  kernels hold every file). ``--only-throughput`` stops there.
 * A folder of 10,000 small files: the first ``gitrack hash DIR`` (cold stat cache) and
   the unchanged re-check (second call, stat cache warm). The stat cache refuses entries
   for files modified within 2 s of hashing (racy-clean protection), and it checks ctime

@@ -78,8 +78,9 @@ Write = Callable[[memoryview], object]
 def _digest_open(stream: Any, progress: Progress | None, write: Write | None) -> str:
     """The hash of a file open from its start, every byte also given to ``write`` if any."""
     digest = xxhash.xxh3_128()
-    if os.fstat(stream.fileno()).st_size >= MAP_MIN:
-        _hash_mapped(stream, digest, progress, write)  # then whatever was appended since
+    size = os.fstat(stream.fileno()).st_size
+    if size >= MAP_MIN:
+        _hash_mapped(stream, size, digest, progress, write)  # then whatever was appended
     _hash_rest(stream, digest, progress, write)
     return PREFIX + digest.hexdigest()
 
@@ -102,13 +103,13 @@ def _hash_rest(stream: Any, digest: Any, progress: Progress | None, write: Write
 
 # Large files are hashed (and copied) from where the kernel keeps them, a read-only shared
 # mapping of the page cache, not copied into a buffer first. A plain read costs one copy of
-# every byte; a read loop costs that copy *and* the hash, so it stays below a plain read on
-# every CPU (0.67-0.90 of its speed here, by CPU time). Through a mapping, the hash reads the
-# cached bytes in place: with a kernel's large page-cache folios, mapping is almost free and
-# hashing runs at 1.5-1.7x a plain read's speed; with 4 KiB pages (older kernels, files
-# written in small pieces), mapping page by page costs about what the copy saves (0.63-0.85x
-# against the read loop's 0.69-0.90x). Measured with benchmarks/hashing.py (--write-kib 4).
-# A gain of 2x against a loss of 5-10%, decided by the file's size alone, never by a timing.
+# every byte; a read loop costs that copy *and* the hash, so it stays below a plain read
+# whatever the CPU (71% of its speed here with large page-cache folios). Through a mapping
+# the hash reads the cached bytes in place: with a kernel's large folios, mapping is almost
+# free (124-155% of a plain read's speed, by CPU time); with 4 KiB pages (older kernels,
+# files written in small pieces), mapping page by page costs about what the copy saves
+# (63-103%, the read loop 92% in the same rounds). benchmarks/hashing.py [--write-kib 4]
+# measures both; the choice is made by the file's size alone, never by a timing.
 MAP_MIN = 16 * 1024 * 1024  # below this, mapping costs more than it saves
 WINDOW = 8 * 1024 * 1024  # bytes mapped (at offsets mmap accepts: 64 KiB multiples) at a time
 # Touching a mapped page past the end of a file that shrank kills the process (SIGBUS).
@@ -120,14 +121,15 @@ WINDOW = 8 * 1024 * 1024  # bytes mapped (at offsets mmap accepts: 64 KiB multip
 _POPULATE = [22] if sys.platform == "linux" else []  # MADV_POPULATE_READ, while it works
 
 
-def _hash_mapped(stream: Any, digest: Any, progress: Progress | None, write: Write | None) -> None:
-    """Hash the file as far as it reached when opened, one mapped window at a time (so the
-    process's resident memory, which a run records, grows by one window, not by the
-    file), leaving ``stream`` after what was hashed: the read loop does the rest."""
+def _hash_mapped(
+    stream: Any, size: int, digest: Any, progress: Progress | None, write: Write | None
+) -> None:
+    """Hash ``size`` bytes one mapped window at a time (so the process's resident memory,
+    which a run records, grows by one window, not by the file), leaving ``stream`` after
+    what was hashed: the read loop does the rest."""
     import mmap
 
     fd = stream.fileno()
-    size = os.fstat(fd).st_size
     for start in range(0, size, WINDOW):
         length = min(WINDOW, size - start)
         try:
