@@ -2,11 +2,15 @@
 
 Everything is measured in the same run, on the same files, on this machine:
 
-* ``gitrack hash BIG`` (1 GiB, whole process, page cache warm, median of 3) against
-  ``xxh128sum BIG`` (the native limit for the same algorithm) and Python's
-  ``hashlib.md5`` over the same file (the algorithm DVC uses). Throughputs are compared
-  with process start-up subtracted: start-up is measured as ``gitrack hash EMPTY`` (and
-  ``xxh128sum EMPTY``) and taken off each time before dividing the size by it.
+* One 1 GiB file, page cache warm, interleaved rounds (``--rounds``, medians): in this
+  process, ``hash_file`` (and the read loop it uses for small files) against a plain
+  ``readinto`` loop over the same file (the floor: target >= 95% of its speed) and, with
+  ``--baseline-src DIR``, against DIR's ``hash_file``; as whole processes, ``gitrack hash
+  BIG`` (and the baseline's) against ``cat`` and ``xxh128sum`` (the native limit for the
+  same algorithm), each with its start-up (the same command on an empty file) subtracted;
+  Python's ``hashlib.md5`` (the algorithm DVC uses) once at the end. ``--write-kib 4``
+  writes BIG 4 KiB at a time (the page cache then holds it in 4 KiB pages, as older
+  kernels hold every file). ``--only-throughput`` stops there.
 * A folder of 10,000 small files: the first ``gitrack hash DIR`` (cold stat cache) and
   the unchanged re-check (second call, stat cache warm). The stat cache refuses entries
   for files modified within 2 s of hashing (racy-clean protection), and it checks ctime
@@ -26,6 +30,8 @@ the 1 GiB files are deleted at the end (``--keep`` keeps everything). It is a be
 not a test: it always exits 0.
 
     python benchmarks/hashing.py [--size-mib 1024] [--files 10000] [--dir /tmp] [--keep]
+                                 [--rounds 7] [--baseline-src DIR] [--write-kib 65536]
+                                 [--only-throughput]
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import benchlib
 from benchlib import run, timed, verdict
@@ -48,6 +55,7 @@ from benchlib import run, timed, verdict
 MIB = 1024 * 1024
 RACY_S = 2.0  # gitrack.data.state.RACY_NS, in seconds
 TARGET_THROUGHPUT_RATIO = 0.85
+TARGET_PLAIN_READ_RATIO = 0.95  # issue 16 §2: hashing >= 95% of a plain read's speed
 TARGET_RECHECK_S = 0.15
 TARGET_DVC_SPEEDUP = 5.0
 DVC_ADD_REFERENCE_S = (3.9, 5.3)  # `dvc add` of a new 1 GiB file, measured elsewhere
@@ -66,15 +74,18 @@ def median_of(count: int, measure: Callable[[], float]) -> tuple[float, list[flo
 
 
 # ------------------------------------------------------------------------ data
-def write_big(path: Path, size: int) -> None:
-    """``size`` bytes of incompressible data (a 64 MiB random block, each copy varied)."""
+def write_big(path: Path, size: int, write_size: int = 64 * MIB) -> None:
+    """``size`` bytes of incompressible data (a 64 MiB random block, each copy varied),
+    ``write_size`` bytes per write: a kernel with large page-cache folios caches big writes
+    in big folios, 4 KiB writes in 4 KiB pages (as every page is on older kernels)."""
     block = bytearray(os.urandom(64 * MIB))
-    with path.open("wb") as fh:
+    with path.open("wb", buffering=0) as fh:
         written = 0
         while written < size:
             block[:8] = written.to_bytes(8, "little")
             chunk = memoryview(block)[: min(len(block), size - written)]
-            fh.write(chunk)
+            for start in range(0, len(chunk), write_size):
+                fh.write(chunk[start : start + write_size])
             written += len(chunk)
 
 
@@ -176,60 +187,170 @@ def samples_text(samples: list[float]) -> str:
 
 
 # ---------------------------------------------------------------------- phases
-def bench_throughput(work: Path, env: dict[str, str], size: int) -> tuple[float, float]:
-    """gitrack hash vs xxh128sum vs md5 on one big file; (gitrack's net s, xxh128sum's)."""
+def load_hashing(source: Path | None) -> ModuleType | None:
+    """``gitrack/data/hashing.py`` of another source tree, as its own module (it imports
+    only the standard library and xxhash), so both versions run in this one process."""
+    if source is None:
+        return None
+    spec = importlib.util.spec_from_file_location(
+        "baseline_hashing", source / "gitrack" / "data" / "hashing.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def in_process(
+    hash_file: Callable[[Path], str], path: Path, cpu: list[float]
+) -> Callable[[], float]:
+    """A probe timing ``hash_file(path)``: wall time returned, CPU time (every thread of
+    this process, steadier than wall time on a loaded machine) appended to ``cpu``."""
+
+    def probe() -> float:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        hash_file(path)
+        cpu.append(time.process_time() - start_cpu)
+        return time.perf_counter() - start
+
+    return probe
+
+
+def as_fresh_process(module: ModuleType) -> Callable[[Path], str]:
+    """The module's hash_file, forgetting any per-process choice first (the baseline
+    measured read against mmap on the first large file of each process)."""
+
+    def hash_file(path: Path) -> str:
+        getattr(module, "_CHOSEN", []).clear()
+        return str(module.hash_file(path))
+
+    return hash_file
+
+
+def plain_read(path: Path) -> str:
+    """The floor: a readinto loop into one reused 1 MiB buffer, nothing done with it."""
+    buffer = bytearray(MIB)
+    with path.open("rb", buffering=0) as fh:
+        while fh.readinto(buffer):
+            pass
+    return ""
+
+
+def read_loop_hash(path: Path) -> str:
+    """hash_file's loop for small files (one reused 1 MiB buffer), over the whole file."""
+    from gitrack.data import hashing
+
+    with path.open("rb", buffering=0) as fh:
+        return hashing.hash_stream(fh)
+
+
+def bench_throughput(
+    work: Path, env: dict[str, str], size: int, baseline: Path | None, rounds: int, write: int
+) -> None:
+    """Interleaved rounds on one page-cached file: in this process, a plain read against
+    hash_file (new, and the baseline's); whole processes, cat and xxh128sum against
+    ``gitrack hash`` (new and baseline), each with its start-up on an empty file."""
+    from gitrack.data import hashing
+
     plain = work / "plain"  # not a repository: `gitrack hash` uses no stat cache here
     plain.mkdir()
     big, empty = plain / "big.bin", plain / "empty.bin"
     empty.write_bytes(b"")
-    print(f"writing a {size / MIB:.0f} MiB file ...", flush=True)
-    write_big(big, size)
+    print(f"writing a {size / MIB:.0f} MiB file, {write // 1024} KiB per write ...", flush=True)
+    write_big(big, size, write)
     read_all(big)
     gitrack = gitrack_command()
+    old_module = load_hashing(baseline)
+    old_env = {**env, "PYTHONPATH": str(baseline.resolve())} if baseline else env
     xxh = shutil.which("xxh128sum")
     ours = run([*gitrack, "hash", "big.bin"], plain, env).split()[0]
-    if xxh:
-        theirs = run([xxh, "big.bin"], plain, env).split()[0]
-        same = "identical" if ours == f"xxh128:{theirs}" else f"DIFFERENT ({theirs})"
-        print(f"  digests: gitrack {ours}, xxh128sum {same}")
+    digests = {"xxh128sum": f"xxh128:{run([xxh, 'big.bin'], plain, env).split()[0]}"} if xxh else {}
+    digests["hash_file (in process)"] = hashing.hash_file(big)
+    if old_module is not None:
+        digests["baseline hash_file"] = as_fresh_process(old_module)(big)
+    for label, digest in digests.items():
+        print(f"  digest: gitrack hash {ours}, {label} {'same' if digest == ours else digest}")
 
-    timed([*gitrack, "hash", "empty.bin"], plain, env)  # warm-up: bytecode, page cache
-    startup, startup_s = median_of(5, lambda: timed([*gitrack, "hash", "empty.bin"], plain, env))
-    whole, whole_s = median_of(REPEAT, lambda: timed([*gitrack, "hash", "big.bin"], plain, env))
-    net = whole - startup
-    print(f"gitrack hash EMPTY (start-up)     median {startup:.3f} s  {samples_text(startup_s)}")
-    print(
-        f"gitrack hash BIG                  median {whole:.3f} s  {samples_text(whole_s)}  "
-        f"-> {gib_per_s(size, whole)} whole process, {gib_per_s(size, net)} start-up subtracted"
-    )
-    xxh_net = float("nan")
+    def process(argv: list[str], environ: dict[str, str] = env) -> Callable[[], float]:
+        return lambda: timed(argv, plain, environ)
+
+    cpu: dict[str, list[float]] = {}
+    in_process_probes: dict[str, Callable[[Path], str]] = {
+        "plain read (in process)": plain_read,
+        "hash_file (in process)": hashing.hash_file,
+        "read-loop hash (in process)": read_loop_hash,
+    }
+    if old_module is not None:
+        in_process_probes["baseline hash_file"] = as_fresh_process(old_module)
+    probes: dict[str, Callable[[], float]] = {
+        label: in_process(function, big, cpu.setdefault(label, []))
+        for label, function in in_process_probes.items()
+    }
+    probes["cat BIG"] = process(["sh", "-c", "cat big.bin >/dev/null"])
+    probes["cat EMPTY"] = process(["sh", "-c", "cat empty.bin >/dev/null"])
+    probes["gitrack hash BIG"] = process([*gitrack, "hash", "big.bin"])
+    probes["gitrack hash EMPTY"] = process([*gitrack, "hash", "empty.bin"])
+    if baseline is not None:
+        probes["baseline hash BIG"] = process([*gitrack, "hash", "big.bin"], old_env)
+        probes["baseline hash EMPTY"] = process([*gitrack, "hash", "empty.bin"], old_env)
     if xxh:
-        xstart, xstart_s = median_of(5, lambda: timed([xxh, "empty.bin"], plain, env))
-        xwhole, xwhole_s = median_of(REPEAT, lambda: timed([xxh, "big.bin"], plain, env))
-        xxh_net = xwhole - xstart
-        print(f"xxh128sum EMPTY (start-up)        median {xstart:.3f} s  {samples_text(xstart_s)}")
+        probes["xxh128sum BIG"] = process([xxh, "big.bin"])
+        probes["xxh128sum EMPTY"] = process([xxh, "empty.bin"])
+    load_before = os.getloadavg()
+    samples = benchlib.round_robin(probes, rounds)
+    load_after = os.getloadavg()
+    medians = {label: statistics.median(values) for label, values in samples.items()}
+    print(
+        f"  {rounds} interleaved rounds; load average before {load_before[0]:.2f}, "
+        f"after {load_after[0]:.2f} (1 min), {benchlib.usable_cpus()} usable CPUs"
+    )
+    for label, values in samples.items():
         print(
-            f"xxh128sum BIG                     median {xwhole:.3f} s  {samples_text(xwhole_s)}"
-            f"  -> {gib_per_s(size, xwhole)} whole, {gib_per_s(size, xxh_net)} start-up "
-            "subtracted"
+            f"{label:<26} median {medians[label]:.4f} s  {samples_text(values)}  "
+            f"{gib_per_s(size, medians[label])}"
         )
-    else:
-        print("xxh128sum: not installed; no native comparison (apt-get install xxhash)")
-    md5, md5_s = median_of(REPEAT, lambda: md5_file(big))
-    print(
-        f"python hashlib.md5 BIG (in-proc)  median {md5:.3f} s  {samples_text(md5_s)}  "
-        f"-> {gib_per_s(size, md5)} (DVC's algorithm; no start-up to subtract)"
-    )
+    net = {
+        label[: -len(" BIG")]: medians[label] - medians[label[: -len("BIG")] + "EMPTY"]
+        for label in medians
+        if label.endswith(" BIG")
+    }
+    floor = medians["plain read (in process)"]
+    cpu_medians = {label: statistics.median(values[1:]) for label, values in cpu.items()}
+    for label in in_process_probes:
+        if label == "plain read (in process)":
+            continue
+        ok = floor / medians[label] >= TARGET_PLAIN_READ_RATIO
+        print(
+            f"  speed {label} / plain read (same process): {floor / medians[label]:.0%} "
+            f"(target >= {TARGET_PLAIN_READ_RATIO:.0%}): {verdict(ok)}; by CPU time "
+            f"{cpu_medians['plain read (in process)'] / cpu_medians[label]:.0%} "
+            f"({cpu_medians[label]:.4f} s against {cpu_medians['plain read (in process)']:.4f} s)"
+        )
+    for label, seconds in net.items():
+        print(
+            f"  {label}, start-up subtracted: {seconds:.4f} s ({gib_per_s(size, seconds)}); "
+            f"speed / cat's: {net['cat'] / seconds:.0%}"
+        )
     if xxh:
-        ratio = xxh_net / net if net > 0 else float("inf")
+        ratio = net["xxh128sum"] / net["gitrack hash"]
         ok = ratio >= TARGET_THROUGHPUT_RATIO
         print(
             f"  throughput gitrack / xxh128sum (start-up subtracted): {ratio:.0%} "
             f"(target >= {TARGET_THROUGHPUT_RATIO:.0%}): {verdict(ok)}"
         )
-    print(f"  gitrack hash vs md5: {md5 / net:.1f}x faster (start-up subtracted)")
+    if baseline is not None:
+        print(
+            f"  new/baseline hash_file in process: "
+            f"{medians['hash_file (in process)'] / medians['baseline hash_file']:.2f}; "
+            f"gitrack hash start-up new/baseline: "
+            f"{medians['gitrack hash EMPTY'] / medians['baseline hash EMPTY']:.2f}"
+        )
+    md5, md5_s = median_of(3, lambda: md5_file(big))
+    print(
+        f"python hashlib.md5 BIG (in-proc)  median {md5:.3f} s  {samples_text(md5_s)}  "
+        f"-> {gib_per_s(size, md5)} (DVC's algorithm)"
+    )
     big.unlink()
-    return net, xxh_net
 
 
 def bench_small_files(work: Path, env: dict[str, str], count: int) -> None:
@@ -267,7 +388,9 @@ def bench_small_files(work: Path, env: dict[str, str], count: int) -> None:
     )
 
 
-def bench_run_with_data(work: Path, env: dict[str, str], size: int) -> float:
+def bench_run_with_data(
+    work: Path, env: dict[str, str], size: int, baseline: Path | None, rounds: int
+) -> float:
     repo = work / "repo-big"
     benchlib.new_repo(repo, env, {".gitignore": "big/\n", "train.py": "print('train')\n"})
     (repo / "big").mkdir()
@@ -281,28 +404,36 @@ def bench_run_with_data(work: Path, env: dict[str, str], size: int) -> float:
     timed([*gitrack, "run", "--", "true"], repo, env)  # warm-up
     floor, floor_s = median_of(REPEAT, lambda: timed([*gitrack, "run", "--", "true"], repo, env))
 
-    def new_data_run() -> float:
-        # A new file each time: other first bytes (hash unknown to both caches), and the
-        # previous object removed so the cache is as empty as before the first run.
-        with big.open("r+b") as fh:
-            fh.write(os.urandom(16))
-        # Start from clean pages: the previous copy's dirty pages must not be flushed
-        # (and counted) inside this run.
-        os.sync()
-        elapsed = timed([*gitrack, "run", "-d", "big/data.bin", "--", "true"], repo, env)
-        shutil.rmtree(cache / "xxh128", ignore_errors=True)
-        return elapsed
+    def new_data_run(environ: dict[str, str]) -> Callable[[], float]:
+        def probe() -> float:
+            # A new file each time: other first bytes (hash unknown to both caches), and
+            # the previous object removed so the cache is as empty as before the first run.
+            with big.open("r+b") as fh:
+                fh.write(os.urandom(16))
+            # Start from clean pages: the previous copy's dirty pages must not be flushed
+            # (and counted) inside this run.
+            os.sync()
+            elapsed = timed([*gitrack, "run", "-d", "big/data.bin", "--", "true"], repo, environ)
+            shutil.rmtree(cache / "xxh128", ignore_errors=True)
+            return elapsed
 
-    data_run, data_s = median_of(REPEAT, new_data_run)
+        return probe
+
+    probes = {"new": new_data_run(env)}
+    if baseline is not None:
+        probes["baseline"] = new_data_run({**env, "PYTHONPATH": str(baseline.resolve())})
+    samples = benchlib.round_robin(probes, rounds)
+    data_run = statistics.median(samples["new"])
     print(f"gitrack run -- true (floor)       median {floor:.3f} s  {samples_text(floor_s)}")
-    print(
-        f"gitrack run -d BIG -- true (new)  median {data_run:.3f} s  {samples_text(data_s)}  "
-        f"-> {gib_per_s(size, data_run - floor)} hash+cache beyond the floor"
-    )
-    print(
-        f"  the first sample ({data_s[0]:.3f} s) is the first copy into a fresh cache; "
-        f"the others re-use a cache whose previous object was just deleted"
-    )
+    for label, values in samples.items():
+        median = statistics.median(values)
+        print(
+            f"gitrack run -d BIG -- true ({label})  median {median:.3f} s  "
+            f"{samples_text(values)}  -> {gib_per_s(size, median - floor)} hash+cache "
+            "beyond the floor"
+        )
+    if baseline is not None:
+        print(f"  run -d new/baseline: {data_run / statistics.median(samples['baseline']):.2f}")
     big.unlink()
     return data_run
 
@@ -344,6 +475,12 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=10_000, help="files in the small-file dir")
     parser.add_argument("--dir", type=Path, default=None, help="where the temp dir goes")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (and big files)")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds for BIG")
+    parser.add_argument("--baseline-src", type=Path, help="another source tree to compare")
+    parser.add_argument(
+        "--write-kib", type=int, default=65536, help="BIG written this much per write (4: 4 KiB)"
+    )
+    parser.add_argument("--only-throughput", action="store_true", help="skip the other phases")
     args = parser.parse_args()
     size = args.size_mib * MIB
 
@@ -358,11 +495,13 @@ def main() -> int:
             for key, value in machine_info(work, env):
                 print(f"  {key:<16} {value}")
             print()
-            bench_throughput(work, env, size)
+            bench_throughput(work, env, size, args.baseline_src, args.rounds, args.write_kib * 1024)
+            if args.only_throughput:
+                return 0
             print()
             bench_small_files(work, env, args.files)
             print()
-            data_run = bench_run_with_data(work, env, size)
+            data_run = bench_run_with_data(work, env, size, args.baseline_src, args.rounds)
             print()
             bench_dvc(work, env, size, data_run)
         except Exception as exc:  # a benchmark reports, it does not fail

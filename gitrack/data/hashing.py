@@ -6,8 +6,9 @@ A directory's hash is that of its manifest (see :mod:`gitrack.data.manifest`), m
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO, TypeVar
@@ -17,11 +18,8 @@ import xxhash
 ALGORITHM = "xxh128"
 PREFIX = ALGORITHM + ":"
 DIR_SUFFIX = ".dir"
-# Small files: a ``readinto`` loop into one reused 1 MiB buffer per thread (a fresh buffer
-# per call costs more than hashing a small file does). Large files: a read loop or mmap,
-# whichever is faster *here*, measured once per process on the first large file (issue 16:
-# mmap ran at half a read loop's speed on one VM and beat it on another; on the same AMD
-# VM under different loads each method won, 47-90% of a plain read against 56-88%).
+# Files below MAP_MIN: a ``readinto`` loop into one reused 1 MiB buffer per thread (a fresh
+# buffer per call costs more than hashing a small file does). Larger ones: see MAP_MIN.
 CHUNK = 1024 * 1024
 WORKERS = min(32, 2 * (os.cpu_count() or 1))  # threads that hash or copy files side by side
 BATCH = 256  # files per thread-pool task: one task per file costs more than a small file
@@ -63,97 +61,105 @@ def _buffer() -> bytearray:
     return buffer
 
 
+def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
+    with open(path, "rb", buffering=0) as stream:
+        return _digest_open(stream, progress, None)
+
+
 def hash_stream(stream: BinaryIO, progress: Progress | None = None) -> str:
     digest = xxhash.xxh3_128()
+    _hash_rest(stream, digest, progress, None)
+    return PREFIX + digest.hexdigest()
+
+
+Write = Callable[[memoryview], object]
+
+
+def _digest_open(stream: Any, progress: Progress | None, write: Write | None) -> str:
+    """The hash of a file open from its start, every byte also given to ``write`` if any."""
+    digest = xxhash.xxh3_128()
+    size = os.fstat(stream.fileno()).st_size
+    if size >= MAP_MIN:
+        _hash_mapped(stream, size, digest, progress, write)  # then whatever was appended
+    _hash_rest(stream, digest, progress, write)
+    return PREFIX + digest.hexdigest()
+
+
+def _hash_rest(stream: Any, digest: Any, progress: Progress | None, write: Write | None) -> None:
+    """Hash from the stream's position to its end, through this thread's buffer."""
     buffer = _buffer()
     with memoryview(buffer) as view:
         while True:
-            count = stream.readinto(buffer)  # type: ignore[attr-defined]
+            count = stream.readinto(buffer)
             if not count:
                 break
-            digest.update(view[:count])
+            with view[:count] as chunk:
+                digest.update(chunk)
+                if write is not None:
+                    write(chunk)
             if progress is not None:
                 progress(count)
-    return PREFIX + digest.hexdigest()
 
 
-def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> str:
-    with open(path, "rb", buffering=0) as stream:
-        size = os.fstat(stream.fileno()).st_size
-        if size >= MEASURE_MIN:
-            with contextlib.suppress(OSError, ValueError):  # cannot be mapped: read it
-                return _hash_large(stream, size, progress)
-            stream.seek(0)
-        return hash_stream(stream, progress)
+# Large files are hashed (and copied) from where the kernel keeps them, a read-only shared
+# mapping of the page cache, not copied into a buffer first. A plain read costs one copy of
+# every byte; a read loop costs that copy *and* the hash, so it stays below a plain read
+# whatever the CPU (71% of its speed here with large page-cache folios). Through a mapping
+# the hash reads the cached bytes in place: with a kernel's large folios, mapping is almost
+# free (124-155% of a plain read's speed, by CPU time); with 4 KiB pages (older kernels,
+# files written in small pieces), mapping page by page costs about what the copy saves
+# (63-103%, the read loop 92% in the same rounds). benchmarks/hashing.py [--write-kib 4]
+# measures both; the choice is made by the file's size alone, never by a timing.
+MAP_MIN = 16 * 1024 * 1024  # below this, mapping costs more than it saves
+WINDOW = 8 * 1024 * 1024  # bytes mapped (at offsets mmap accepts: 64 KiB multiples) at a time
+# Touching a mapped page past the end of a file that shrank kills the process (SIGBUS).
+# A window is mapped only while the file still reaches that far (mmap checks), and
+# MADV_POPULATE_READ (Linux >= 5.14) then maps its pages in before they are hashed, failing
+# with an OSError instead if the file was cut in between: what remains is a truncation
+# within the microseconds one window takes to hash. Without it (older kernels, other
+# systems) pages are mapped in as they are touched.
+_POPULATE = [22] if sys.platform == "linux" else []  # MADV_POPULATE_READ, while it works
 
 
-MEASURE_MIN = 64 * 1024 * 1024  # files this large are worth measuring the two ways on
-PROBE = 8 * 1024 * 1024  # bytes hashed each way to choose
-_CHOSEN: list[str] = []  # "read" or "map", once measured in this process
-
-
-def _hash_large(stream: Any, size: int, progress: Progress | None) -> str:
-    """A large file through one digest: the first time, PROBE bytes read and the next
-    PROBE mapped, both timed, then the rest the faster way (remembered for the process)."""
+def _hash_mapped(
+    stream: Any, size: int, digest: Any, progress: Progress | None, write: Write | None
+) -> None:
+    """Hash ``size`` bytes one mapped window at a time (so the process's resident memory,
+    which a run records, grows by one window, not by the file), leaving ``stream`` after
+    what was hashed: the read loop does the rest."""
     import mmap
-    import time
 
-    digest = xxhash.xxh3_128()
-    with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        if hasattr(mmap, "MADV_SEQUENTIAL"):
-            mapped.madvise(mmap.MADV_SEQUENTIAL)
-        with memoryview(mapped) as view:
-            position = 0
-            if not _CHOSEN:
-                started = time.perf_counter()
-                position = _read_part(stream, digest, position, PROBE, progress)
-                middle = time.perf_counter()
-                position = _map_part(view, digest, position, PROBE, progress)
-                by_map = time.perf_counter() - middle
-                _CHOSEN.append(_faster(middle - started, by_map))
-            if _CHOSEN[0] == "map":
-                _map_part(view, digest, position, size - position, progress)
-                return PREFIX + digest.hexdigest()
-    _read_part(stream, digest, position, None, progress)  # to the end, as it is now
-    return PREFIX + digest.hexdigest()
+    fd = stream.fileno()
+    for start in range(0, size, WINDOW):
+        length = min(WINDOW, size - start)
+        try:
+            mapped = mmap.mmap(fd, length, access=mmap.ACCESS_READ, offset=start)
+        except (OSError, ValueError):  # not mappable (some FUSE file systems), or shrunk
+            stream.seek(start)
+            return
+        with mapped, memoryview(mapped) as window:
+            _populate(mapped, length)
+            digest.update(window)
+            if write is not None:
+                write(window)  # one copy (into the target) instead of two
+        if progress is not None:
+            progress(length)
+    stream.seek(size)
 
 
-def _faster(by_read_s: float, by_map_s: float) -> str:
-    return "map" if by_map_s < by_read_s else "read"
-
-
-def _read_part(
-    stream: Any, digest: Any, position: int, length: int | None, progress: Progress | None
-) -> int:
-    """Hash ``length`` bytes (None: to the end) from ``position`` with a read loop."""
-    buffer = _buffer()
-    stream.seek(position)
-    left = length
-    with memoryview(buffer) as view:
-        while left is None or left > 0:
-            count = stream.readinto(view if left is None or left >= CHUNK else view[:left])
-            if not count:
-                break
-            digest.update(view[:count])
-            position += count
-            if left is not None:
-                left -= count
-            if progress is not None:
-                progress(count)
-    return position
-
-
-def _map_part(
-    view: memoryview, digest: Any, position: int, length: int, progress: Progress | None
-) -> int:
-    """Hash ``length`` bytes from ``position`` of a mapping, CHUNK at a time."""
-    end = min(position + length, len(view))
-    for start in range(position, end, CHUNK):
-        with view[start : min(start + CHUNK, end)] as chunk:
-            digest.update(chunk)
-            if progress is not None:
-                progress(len(chunk))
-    return end
+def _populate(mapped: Any, length: int) -> None:
+    if not _POPULATE:
+        return
+    try:
+        mapped.madvise(_POPULATE[0], 0, length)
+    except OSError as exc:
+        if exc.errno == errno.EFAULT:  # past the end of the file now, or an I/O error
+            raise OSError(
+                exc.errno, "the file shrank (or could not be read) while it was being hashed"
+            ) from exc
+        if exc.errno in (errno.EINVAL, errno.ENOSYS):
+            _POPULATE.clear()  # a kernel without it: pages are mapped as they are touched
+        # anything else (EINTR, EAGAIN): this window's pages are mapped as they are touched
 
 
 def hash_bytes(data: bytes) -> str:
@@ -172,19 +178,7 @@ def copy_and_hash(
 
 def copy_open(stream: Any, target: Any, progress: Progress | None = None) -> str:
     """``copy_and_hash`` from a file already open (unbuffered, with ``readinto``)."""
-    digest = xxhash.xxh3_128()
-    buffer = _buffer()
-    with memoryview(buffer) as view:
-        while True:
-            count = stream.readinto(buffer)
-            if not count:
-                break
-            chunk = view[:count]
-            digest.update(chunk)
-            target.write(chunk)
-            if progress is not None:
-                progress(count)
-    return PREFIX + digest.hexdigest()
+    return _digest_open(stream, progress, target.write)
 
 
 def copy_to_fd(stream: Any, fd: int, progress: Progress | None = None) -> str:

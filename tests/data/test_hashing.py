@@ -29,6 +29,8 @@ VECTORS: list[tuple[bytes, str]] = [
     (b"The quick brown fox jumps over the lazy dog", "ddd650205ca3e7fa24a1cc2e3a8a7651"),
     (bytes(range(256)) * 4096, "1b208d2839093774d36c0e13a3df139e"),  # 1 MiB
     (b"\0" * (4 * 1024 * 1024 + 1), "3bbf6fc1915b92cf0a815317097bb28f"),  # one past CHUNK
+    # 24 MiB + 4: above MAP_MIN, so hash_file hashes it through a mapping, windows and a tail
+    (bytes(range(256)) * (96 * 1024) + b"tail", "33438a8a75fc34be2bafc96da417f0ec"),
 ]
 
 
