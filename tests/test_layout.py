@@ -133,10 +133,10 @@ def test_no_module_over_600_lines_and_no_class_over_300() -> None:
     assert too_long == []
 
 
-def _loaded_after(statement: str) -> set[str]:
+def _loaded_after(statement: str, cwd: Path = ROOT) -> set[str]:
     code = f"import sys\n{statement}\nprint('\\n'.join(sorted(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd
     ).stdout
     return set(out.split())
 
@@ -146,6 +146,29 @@ def test_importing_the_front_ends_loads_no_heavy_module(statement: str) -> None:
     loaded = _loaded_after(statement)
     heavy = sorted(m for m in loaded if m.split(".")[0] in ("pygit2", "pyarrow", "sqlite3"))
     assert heavy == []
+
+
+def test_every_command_is_where_the_lazy_group_looks_for_it() -> None:
+    from gitrack.cli import base, cli
+
+    assert sorted(cli.commands) == sorted(base.COMMAND_MODULES)
+    for name, command in cli.commands.items():
+        assert command.callback is not None
+        assert command.callback.__module__ == f"gitrack.cli.{base.COMMAND_MODULES[name]}"
+
+
+def test_a_plain_run_loads_only_what_it_needs(repo: Path) -> None:
+    """`gitrack run -- true` (no data, no outputs): no other command's module, no data
+    store, no pyarrow, no listing or views beyond printing."""
+    statement = "from gitrack.cli import main\nassert main(['run', '--', 'true']) == 0"
+    loaded = _loaded_after(statement, cwd=repo)
+    assert "gitrack.tracking.recorder" in loaded
+    commands = {f"gitrack.cli.{module}" for module in ("data", "lifecycle", "model")}
+    commands |= {f"gitrack.cli.{module}" for module in ("report", "repository", "reuse")}
+    unwanted = commands | {"pyarrow", "sqlite3", "concurrent.futures", "xxhash"}
+    unwanted |= {"gitrack.data.store", "gitrack.tracking.rundata", "gitrack.commands"}
+    unwanted |= {"gitrack.views.query", "gitrack.views.table", "gitrack.views.render"}
+    assert sorted(unwanted & loaded) == []
 
 
 def test_logging_inside_gitrack_run_loads_no_git_and_no_recorder(tmp_path: Path) -> None:
