@@ -50,15 +50,19 @@ def post_commit(git: GitCli, _args: list[str]) -> None:
 
     Runs on the git binary alone (no pygit2): this is the hook on every commit.
     """
-    head, parent = git.commit_tree("HEAD"), git.commit_tree("HEAD^")
+    found = git.commit_trees(["HEAD", "HEAD^"])
+    head, parent = found.get("HEAD"), found.get("HEAD^")
     if head is None or parent is None or parent[1] == head[1]:
         return  # a root commit, or one that changes no code: it commits no run's edits
+    records = []
     for line in git.note_text(NOTES_REF, parent[0]).split("\n"):
         try:
-            record = RunRecord.from_line(line)
+            records.append(RunRecord.from_line(line))
         except (ValueError, TypeError, OverflowError):
             continue
-        snapshot = git.commit_tree(record.snapshot)
+    snapshots = git.commit_trees([record.snapshot for record in records])  # one git call
+    for record in records:
+        snapshot = snapshots.get(record.snapshot)
         if snapshot is None or snapshot[1] != head[1]:
             continue
         mark = committed_line(record.id, record.snapshot)
