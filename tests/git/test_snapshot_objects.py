@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,44 @@ def test_a_snapshot_of_edits_in_a_big_folder_names_only_objects_that_exist(repo:
     for line in listed:
         oid = line.split()[2]
         assert git("cat-file", "-t", oid, cwd=repo).strip() == "blob"
+
+
+def git_add_all_tree(repo: Path, index: Path) -> str:
+    """The tree `git add -A` would stage, built in a throwaway index."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    for args in (["read-tree", "HEAD"], ["add", "-A"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    return subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("attributes", "config"),
+    [
+        ("*.txt text eol=lf\n", ()),  # CRLF -> LF when stored
+        ("", ("core.autocrlf", "true")),
+        ("*.c ident\n", ()),  # $Id: ...$ -> $Id$ when stored
+    ],
+)
+def test_libgit2s_own_filters_apply_to_snapshot_files(
+    repo: Path, tmp_path: Path, attributes: str, config: tuple[str, ...]
+) -> None:
+    """Files an eol or ident rule applies to are stored as `git add` stores them (edited,
+    untracked, under a folder)."""
+    if config:
+        git("config", *config, cwd=repo)
+    (repo / ".gitattributes").write_text(attributes)
+    (repo / "src").mkdir()
+    (repo / "src" / "notes.txt").write_bytes(b"one\r\ntwo\r\n")
+    (repo / "src" / "main.c").write_bytes(b"/* $Id: old id $ */\r\nint x;\r\n")
+    (repo / "plain.bin").write_bytes(b"\x00\x01 binary\r\n")
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "filtered files", cwd=repo)
+    (repo / "src" / "notes.txt").write_bytes(b"one\r\ntwo\r\nthree\r\n")
+    (repo / "src" / "main.c").write_bytes(b"/* $Id: stale $ */\r\nint y;\r\n")
+    (repo / "src" / "new.txt").write_bytes(b"untracked\r\n")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree()
+
+    assert state.tree == git_add_all_tree(repo, tmp_path / "oracle-index")
