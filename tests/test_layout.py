@@ -171,6 +171,21 @@ def test_a_plain_run_loads_only_what_it_needs(repo: Path) -> None:
     assert sorted(unwanted & loaded) == []
 
 
+def test_the_command_line_imports_pygit2_without_its_tls_setup(repo: Path) -> None:
+    """gitrack's own process skips pygit2's CA certificate loading (its remotes go
+    through the git binary); a user's process importing gitrack keeps pygit2 as it is."""
+    probe = "import pygit2\nprint(pygit2.settings._default_tls_verify_paths is None)"
+    cli = "from gitrack.cli import main\nassert main(['run', '--', 'true']) == 0\n" + probe
+    api = "import gitrack\nassert gitrack.runs()\n" + probe
+    outputs = []
+    for code in (cli, api):
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+        )
+        outputs.append(proc.stdout.split())
+    assert outputs == [["True"], ["False"]]
+
+
 def test_logging_inside_gitrack_run_loads_no_git_and_no_recorder(tmp_path: Path) -> None:
     """The training process only appends events: no pygit2, no recorder, no config."""
     events = tmp_path / "events.jsonl"

@@ -100,6 +100,9 @@ def _warn_all(warnings: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gitrack.git import skip_tls_setup
+
+    skip_tls_setup()  # gitrack's own process: its remotes go through the git binary
     try:
         result = cli.main(args=argv, prog_name="gitrack", standalone_mode=False)
     except click.exceptions.Abort:

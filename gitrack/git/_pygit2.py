@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.machinery
 import os
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from gitrack.errors import GitrackError
@@ -49,8 +52,52 @@ __all__ = [
     "FileStatus",
     "pygit2",
     "reading_the_index",
+    "skip_tls_setup",
     "skip_worktree",
 ]
+
+
+def skip_tls_setup() -> None:
+    """In gitrack's own processes, pygit2 is imported without pointing libgit2 at the CA
+    certificates: OpenSSL parses the whole bundle there (10-20 ms of every start), and
+    gitrack never uses libgit2's network (remotes go through the git binary). Called by
+    the command line and the hooks, never by the Python API: in the user's process, their
+    own pygit2 code may fetch over HTTPS."""
+    if "pygit2" in sys.modules or any(isinstance(f, _NoTlsSetup) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _NoTlsSetup())
+
+
+class _NoTlsSetup:
+    """Finds pygit2.settings as usual, and makes its Settings skip the certificates:
+    pygit2's own path when its TLS backend has no certificate locations."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "pygit2.settings":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        loader: Any = spec.loader if spec is not None else None
+        run = getattr(loader, "exec_module", None)
+        if run is None:
+            return spec
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            settings: Any = getattr(module, "Settings", None)
+            if callable(getattr(settings, "_initialize_tls_certificate_locations", None)):
+                settings._initialize_tls_certificate_locations = _no_certificates
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def _no_certificates(settings: Any) -> None:
+    settings._default_tls_verify_paths = None
+    settings._ssl_cert_file = None
+    settings._ssl_cert_dir = None
+
 
 OBJECT_ID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z").match
 
