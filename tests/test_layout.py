@@ -8,6 +8,7 @@ the front ends load nothing heavy until a command needs it.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -173,17 +174,27 @@ def test_a_plain_run_loads_only_what_it_needs(repo: Path) -> None:
 
 def test_the_command_line_imports_pygit2_without_its_tls_setup(repo: Path) -> None:
     """gitrack's own process skips pygit2's CA certificate loading (its remotes go
-    through the git binary); a user's process importing gitrack keeps pygit2 as it is."""
+    through the git binary), and the command it runs sees $SSL_CERT_FILE as it was; a
+    user's process importing gitrack keeps pygit2 as it is."""
+    seen = repo / "seen.txt"
+    command = ["sh", "-c", f'printf %s "$SSL_CERT_FILE" > {seen}']
     probe = "import pygit2\nprint(pygit2.settings._default_tls_verify_paths is None)"
-    cli = "from gitrack.cli import main\nassert main(['run', '--', 'true']) == 0\n" + probe
-    api = "import gitrack\nassert gitrack.runs()\n" + probe
+    cli = f"from gitrack.cli import main\nassert main(['run', '--', *{command!r}]) == 0\n"
+    api = "import gitrack\nassert gitrack.runs()\n"
+    env = {**os.environ, "SSL_CERT_FILE": str(repo / "no-such-bundle.pem")}
     outputs = []
     for code in (cli, api):
         proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
+            [sys.executable, "-c", code + probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=repo,
+            env=env,
         )
         outputs.append(proc.stdout.split())
     assert outputs == [["True"], ["False"]]
+    assert seen.read_text() == env["SSL_CERT_FILE"]
 
 
 def test_logging_inside_gitrack_run_loads_no_git_and_no_recorder(tmp_path: Path) -> None:
