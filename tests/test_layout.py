@@ -197,6 +197,23 @@ def test_the_command_line_imports_pygit2_without_its_tls_setup(repo: Path) -> No
     assert seen.read_text() == env["SSL_CERT_FILE"]
 
 
+def test_the_gitrack_program_leaves_its_objects_out_of_the_exit_collections(repo: Path) -> None:
+    """The program (main() reading sys.argv) freezes what it loaded before exiting; a
+    caller of main(argv) in a longer process (the tests) keeps Python's collector as is."""
+    frozen = []
+    for call in (
+        "sys.argv = ['gitrack', 'run', '--', 'true']\ncode = main()",
+        "code = main(['run', '--', 'true'])",
+    ):
+        shown = "print(code, gc.get_freeze_count() > 0)"
+        statement = f"import gc, sys\nfrom gitrack.cli import main\n{call}\n{shown}"
+        proc = subprocess.run(
+            [sys.executable, "-c", statement], capture_output=True, text=True, check=True, cwd=repo
+        )
+        frozen.append(proc.stdout.split())
+    assert frozen == [["0", "True"], ["0", "False"]]
+
+
 def test_logging_inside_gitrack_run_loads_no_git_and_no_recorder(tmp_path: Path) -> None:
     """The training process only appends events: no pygit2, no recorder, no config."""
     events = tmp_path / "events.jsonl"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import sys
@@ -103,6 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     from gitrack.git import skip_tls_setup
 
     skip_tls_setup()  # gitrack's own process: its remotes go through the git binary
+    try:
+        return _invoke(argv)
+    finally:
+        if argv is None:  # the gitrack program (console script, python -m gitrack), exiting
+            # What is left is freed as the process ends: Python's exit-time collections
+            # need not walk every module, class and function loaded (~6% of a run).
+            gc.freeze()
+
+
+def _invoke(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="gitrack", standalone_mode=False)
     except click.exceptions.Abort:
