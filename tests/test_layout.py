@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import git, gitrack
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "gitrack"
@@ -159,16 +160,20 @@ def test_every_command_is_where_the_lazy_group_looks_for_it() -> None:
 
 
 def test_a_plain_run_loads_only_what_it_needs(repo: Path) -> None:
-    """`gitrack run -- true` (no data, no outputs): no other command's module, no data
-    store, no pyarrow, no listing or views beyond printing."""
+    """`gitrack run -- true` (no data, no outputs) in an installed repository: no other
+    command's module, no data store, no pyarrow, no listing of runs (its `git log` line
+    is added, not rebuilt), no views beyond printing."""
+    assert gitrack("install", cwd=repo).code == 0
     statement = "from gitrack.cli import main\nassert main(['run', '--', 'true']) == 0"
     loaded = _loaded_after(statement, cwd=repo)
     assert "gitrack.tracking.recorder" in loaded
+    assert "run " in git("notes", "--ref=runs", "show", "HEAD", cwd=repo)
     commands = {f"gitrack.cli.{module}" for module in ("data", "lifecycle", "model")}
     commands |= {f"gitrack.cli.{module}" for module in ("report", "repository", "reuse")}
     unwanted = commands | {"pyarrow", "sqlite3", "concurrent.futures", "xxhash"}
     unwanted |= {"gitrack.data.store", "gitrack.tracking.rundata", "gitrack.commands"}
     unwanted |= {"gitrack.views.query", "gitrack.views.table", "gitrack.views.render"}
+    unwanted |= {"gitrack.tracking.history", "gitrack.tracking.notecache"}
     assert sorted(unwanted & loaded) == []
 
 
