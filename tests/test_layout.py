@@ -8,11 +8,13 @@ the front ends load nothing heavy until a command needs it.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import git, gitrack
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "gitrack"
@@ -133,10 +135,10 @@ def test_no_module_over_600_lines_and_no_class_over_300() -> None:
     assert too_long == []
 
 
-def _loaded_after(statement: str) -> set[str]:
+def _loaded_after(statement: str, cwd: Path = ROOT) -> set[str]:
     code = f"import sys\n{statement}\nprint('\\n'.join(sorted(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd
     ).stdout
     return set(out.split())
 
@@ -146,6 +148,75 @@ def test_importing_the_front_ends_loads_no_heavy_module(statement: str) -> None:
     loaded = _loaded_after(statement)
     heavy = sorted(m for m in loaded if m.split(".")[0] in ("pygit2", "pyarrow", "sqlite3"))
     assert heavy == []
+
+
+def test_every_command_is_where_the_lazy_group_looks_for_it() -> None:
+    from gitrack.cli import base, cli
+
+    assert sorted(cli.commands) == sorted(base.COMMAND_MODULES)
+    for name, command in cli.commands.items():
+        assert command.callback is not None
+        assert command.callback.__module__ == f"gitrack.cli.{base.COMMAND_MODULES[name]}"
+
+
+def test_a_plain_run_loads_only_what_it_needs(repo: Path) -> None:
+    """`gitrack run -- true` (no data, no outputs) in an installed repository: no other
+    command's module, no data store, no pyarrow, no listing of runs (its `git log` line
+    is added, not rebuilt), no views beyond printing."""
+    assert gitrack("install", cwd=repo).code == 0
+    statement = "from gitrack.cli import main\nassert main(['run', '--', 'true']) == 0"
+    loaded = _loaded_after(statement, cwd=repo)
+    assert "gitrack.tracking.recorder" in loaded
+    assert "run " in git("notes", "--ref=runs", "show", "HEAD", cwd=repo)
+    commands = {f"gitrack.cli.{module}" for module in ("data", "lifecycle", "model")}
+    commands |= {f"gitrack.cli.{module}" for module in ("report", "repository", "reuse")}
+    unwanted = commands | {"pyarrow", "sqlite3", "concurrent.futures", "xxhash"}
+    unwanted |= {"gitrack.data.store", "gitrack.tracking.rundata", "gitrack.commands"}
+    unwanted |= {"gitrack.views.query", "gitrack.views.table", "gitrack.views.render"}
+    unwanted |= {"gitrack.tracking.history", "gitrack.tracking.notecache"}
+    assert sorted(unwanted & loaded) == []
+
+
+def test_the_command_line_imports_pygit2_without_its_tls_setup(repo: Path) -> None:
+    """gitrack's own process skips pygit2's CA certificate loading (its remotes go
+    through the git binary), and the command it runs sees $SSL_CERT_FILE as it was; a
+    user's process importing gitrack keeps pygit2 as it is."""
+    seen = repo / "seen.txt"
+    command = ["sh", "-c", f'printf %s "$SSL_CERT_FILE" > {seen}']
+    probe = "import pygit2\nprint(pygit2.settings._default_tls_verify_paths is None)"
+    cli = f"from gitrack.cli import main\nassert main(['run', '--', *{command!r}]) == 0\n"
+    api = "import gitrack\nassert gitrack.runs()\n"
+    env = {**os.environ, "SSL_CERT_FILE": str(repo / "no-such-bundle.pem")}
+    outputs = []
+    for code in (cli, api):
+        proc = subprocess.run(
+            [sys.executable, "-c", code + probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=repo,
+            env=env,
+        )
+        outputs.append(proc.stdout.split())
+    assert outputs == [["True"], ["False"]]
+    assert seen.read_text() == env["SSL_CERT_FILE"]
+
+
+def test_the_gitrack_program_leaves_its_objects_out_of_the_exit_collections(repo: Path) -> None:
+    """The program (main() reading sys.argv) freezes what it loaded before exiting; a
+    caller of main(argv) in a longer process (the tests) keeps Python's collector as is."""
+    frozen = []
+    for call in (
+        "sys.argv = ['gitrack', 'run', '--', 'true']\ncode = main()",
+        "code = main(['run', '--', 'true'])",
+    ):
+        shown = "print(code, gc.get_freeze_count() > 0)"
+        statement = f"import gc, sys\nfrom gitrack.cli import main\n{call}\n{shown}"
+        proc = subprocess.run(
+            [sys.executable, "-c", statement], capture_output=True, text=True, check=True, cwd=repo
+        )
+        frozen.append(proc.stdout.split())
+    assert frozen == [["0", "True"], ["0", "False"]]
 
 
 def test_logging_inside_gitrack_run_loads_no_git_and_no_recorder(tmp_path: Path) -> None:

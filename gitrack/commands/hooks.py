@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrack import config
-from gitrack.git import GitCli
+from gitrack.git import GitCli, skip_tls_setup
 from gitrack.git.refs import NOTES_REF
 from gitrack.tracking.record import RunRecord, add_line, committed_line, merge_note_texts
 from gitrack.views.terminal import printable
@@ -30,6 +30,7 @@ def main(argv: list[str]) -> int:
     if name not in HOOKS:
         return 0
     action = HOOKS[name]
+    skip_tls_setup()  # gitrack's own process: its remotes go through the git binary
     try:
         if name == "post-commit":
             post_commit(GitCli(Path.cwd()), args)
@@ -50,15 +51,19 @@ def post_commit(git: GitCli, _args: list[str]) -> None:
 
     Runs on the git binary alone (no pygit2): this is the hook on every commit.
     """
-    head, parent = git.commit_tree("HEAD"), git.commit_tree("HEAD^")
+    found = git.commit_trees(["HEAD", "HEAD^"])
+    head, parent = found.get("HEAD"), found.get("HEAD^")
     if head is None or parent is None or parent[1] == head[1]:
         return  # a root commit, or one that changes no code: it commits no run's edits
+    records = []
     for line in git.note_text(NOTES_REF, parent[0]).split("\n"):
         try:
-            record = RunRecord.from_line(line)
+            records.append(RunRecord.from_line(line))
         except (ValueError, TypeError, OverflowError):
             continue
-        snapshot = git.commit_tree(record.snapshot)
+    snapshots = git.commit_trees([record.snapshot for record in records])  # one git call
+    for record in records:
+        snapshot = snapshots.get(record.snapshot)
         if snapshot is None or snapshot[1] != head[1]:
             continue
         mark = committed_line(record.id, record.snapshot)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.machinery
 import os
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from gitrack.errors import GitrackError
@@ -49,8 +52,70 @@ __all__ = [
     "FileStatus",
     "pygit2",
     "reading_the_index",
+    "skip_tls_setup",
     "skip_worktree",
 ]
+
+
+def skip_tls_setup() -> None:
+    """In gitrack's own processes, pygit2 is imported without pointing libgit2 at the CA
+    certificates: OpenSSL parses the whole bundle there, once for pygit2's settings and
+    once more when $SSL_CERT_FILE names it (10-20 ms of every start each), and gitrack
+    never uses libgit2's network (remotes go through the git binary). Called by the
+    command line and the hooks, never by the Python API: in the user's process, their
+    own pygit2 code may fetch over HTTPS."""
+    if "pygit2" in sys.modules or any(isinstance(f, _NoTlsSetup) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _NoTlsSetup())
+
+
+class _NoTlsSetup:
+    """Finds pygit2's modules as usual, then: the C extension initializes libgit2 (and
+    its OpenSSL context) with $SSL_CERT_FILE hidden for that moment, and pygit2's
+    Settings skip the certificates (pygit2's own path when its TLS backend has no
+    certificate locations)."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in ("pygit2._pygit2", "pygit2.settings"):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        loader: Any = spec.loader if spec is not None else None
+        if fullname == "pygit2._pygit2" and callable(getattr(loader, "create_module", None)):
+            loader.create_module = _without_cert_file(loader.create_module)
+        if fullname == "pygit2.settings" and callable(getattr(loader, "exec_module", None)):
+            loader.exec_module = _then_no_certificates(loader.exec_module)
+        return spec
+
+
+def _without_cert_file(create: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def create_module(spec: Any) -> Any:
+        saved = os.environ.pop("SSL_CERT_FILE", None)
+        try:
+            return create(spec)
+        finally:
+            if saved is not None:
+                os.environ["SSL_CERT_FILE"] = saved  # as it was, for the commands gitrack runs
+
+    return create_module
+
+
+def _then_no_certificates(run: Callable[[ModuleType], None]) -> Callable[[ModuleType], None]:
+    def exec_module(module: ModuleType) -> None:
+        run(module)
+        settings: Any = getattr(module, "Settings", None)
+        if callable(getattr(settings, "_initialize_tls_certificate_locations", None)):
+            settings._initialize_tls_certificate_locations = _no_certificates
+
+    return exec_module
+
+
+def _no_certificates(settings: Any) -> None:
+    settings._default_tls_verify_paths = None
+    settings._ssl_cert_file = None
+    settings._ssl_cert_dir = None
+
 
 OBJECT_ID = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z").match
 

@@ -23,7 +23,7 @@ from gitrack.git._pygit2 import (
 )
 from gitrack.git.filters import Filters
 from gitrack.git.submodules import open_submodule
-from gitrack.git.transient import retry_writes
+from gitrack.git.transient import ObjectMissingError, retry_writes
 from gitrack.git.types import WorktreeTree
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def build_worktree_tree(
     for path, oid, mode in changes.additions:
         _index_remove_prefix_conflicts(index, path)
         index.add(pygit2.IndexEntry(path, oid, mode))
-    tree = retry_writes(repo.has_object, str(repo.root), lambda: index.write_tree(raw))
+    tree = retry_writes(repo.has_object, str(repo.root), lambda: _write_tree(repo, index, changes))
     return WorktreeTree(
         tree=str(tree),
         base_tree=str(head.tree_id),
@@ -187,6 +187,27 @@ class _Changes:
         blobs = self.filters.clean_blobs([path for path, _ in self._filtered])
         for path, mode in self._filtered:
             self.additions.append((path, pygit2.Oid(hex=blobs[path]), mode))
+
+
+def _write_tree(repo: Repo, index: pygit2.Index, changes: _Changes) -> pygit2.Oid:
+    """``index`` as trees, checking only the objects this snapshot added.
+
+    libgit2's strict object creation reads the header of every entry of every folder it
+    rebuilds (each file of a changed folder: thousands of loose objects read per run).
+    The entries from HEAD's tree are reachable, so they are there; what was added here
+    (blobs just written, unreachable until the snapshot is pinned, and staged entries) is
+    checked, so that a `git gc` removing one meanwhile fails the snapshot (to be written
+    again) as libgit2's own check would, instead of leaving a tree with a missing blob.
+    """
+    odb = repo._r.odb
+    for _, oid, mode in changes.additions:
+        if mode != FileMode.COMMIT and oid not in odb:
+            raise ObjectMissingError(str(oid))
+    pygit2.settings.enable_strict_object_creation(False)
+    try:
+        return index.write_tree(repo._r)
+    finally:
+        pygit2.settings.enable_strict_object_creation(True)  # libgit2's default
 
 
 def _blob_of_file(repo: Repo, path: str) -> pygit2.Oid:

@@ -21,7 +21,6 @@ import math
 
 from gitrack.git import Repo
 from gitrack.git.refs import DISPLAY_REF, NOTES_REF
-from gitrack.tracking import history
 from gitrack.tracking.record import RunRecord
 
 MAX_LINE = 200
@@ -41,6 +40,8 @@ def refresh(repo: Repo, create: bool = False) -> bool:
     message = f"gitrack: display of {source or 'no runs'}"
     if shown is not None and repo.commit_info(shown).summary == message:
         return False
+    from gitrack.tracking import history  # a run adds its line: it loads runs only to rebuild
+
     notes: dict[str, list[str]] = {}
     if source is not None:
         # As loaded: edit lines folded in (renames, tags), hidden runs (`gitrack rm`) left

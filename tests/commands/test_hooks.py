@@ -431,6 +431,37 @@ def test_committing_one_runs_code_marks_only_that_run(
     ]
 
 
+@pytest.mark.parametrize("runs", [1, 4])
+def test_the_post_commit_hook_checks_every_run_in_one_git_call(
+    repo: Path, tmp_path: Path, runs: int
+) -> None:
+    """The hook runs on every `git commit`: the git processes it starts do not grow with
+    the runs on the parent commit (their snapshots are looked up together)."""
+    for number in range(runs):
+        write(repo / "train.py", f"print({number})\n")
+        record("true", cwd=repo)
+    write(repo / "train.py", "print('none of the runs')\n")
+    git("-c", "core.hooksPath=/dev/null", "commit", "-q", "-am", "other code", cwd=repo)
+    log = tmp_path / "git-calls"
+    shim = write(
+        tmp_path / "bin" / "git",
+        f'#!/bin/sh\necho "$1" >> "{log}"\nexec {shutil.which("git")} "$@"\n',
+    )
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitrack.hookrun", "post-commit"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+    assert proc.returncode == 0 and gitrack_lines(proc.stderr) == [], proc.stderr
+    assert log.read_text().split() == ["cat-file", "notes", "cat-file"]
+
+
 def test_a_stale_notes_lock_costs_the_commit_no_wait(repo: Path) -> None:
     """A lock a crashed git left: the hook says so at once (one line naming the file)
     instead of holding `git commit` up for the ten seconds of retries."""

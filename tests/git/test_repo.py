@@ -93,3 +93,17 @@ def test_notes_in_a_fanned_out_tree_stay_readable(tmp_path: Path) -> None:
     assert len(listed) == count + 2
     assert git("fsck", "--no-progress", cwd=repo, check=False).count("error") == 0
     assert gitrack("show", on_noted, "--json", cwd=repo).json()["id"] == on_noted
+
+
+def test_commit_trees_names_only_revisions_that_are_commits(tmp_path: Path) -> None:
+    from gitrack.git import GitCli
+
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    head = git("rev-parse", "HEAD", cwd=repo).strip()
+    tree = git("rev-parse", "HEAD^{tree}", cwd=repo).strip()
+    blob = git("rev-parse", "HEAD:a.txt", cwd=repo).strip()
+    asked = ["HEAD", "HEAD^", tree, blob, "f" * 40, head, "not a rev\nHEAD"]
+
+    found = GitCli(repo).commit_trees(asked)
+
+    assert found == {"HEAD": (head, tree), head: (head, tree)}
