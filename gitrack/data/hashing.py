@@ -79,7 +79,7 @@ def _digest_open(stream: Any, progress: Progress | None, write: Write | None) ->
     """The hash of a file open from its start, every byte also given to ``write`` if any."""
     digest = xxhash.xxh3_128()
     size = os.fstat(stream.fileno()).st_size
-    if size >= MAP_MIN:
+    if size >= MAP_MIN and (_POPULATE or _CUT_REFUSED):
         _hash_mapped(stream, size, digest, progress, write)  # then whatever was appended
     _hash_rest(stream, digest, progress, write)
     return PREFIX + digest.hexdigest()
@@ -116,9 +116,11 @@ WINDOW = 8 * 1024 * 1024  # bytes mapped (at offsets mmap accepts: 64 KiB multip
 # A window is mapped only while the file still reaches that far (mmap checks), and
 # MADV_POPULATE_READ (Linux >= 5.14) then maps its pages in before they are hashed, failing
 # with an OSError instead if the file was cut in between: what remains is a truncation
-# within the microseconds one window takes to hash. Without it (older kernels, other
-# systems) pages are mapped in as they are touched.
+# within the microseconds one window takes to hash. Without it (older kernels, macOS) a
+# file cut by another program while mapped kills gitrack, so there files are read instead;
+# Windows refuses to cut a file while it is mapped.
 _POPULATE = [22] if sys.platform == "linux" else []  # MADV_POPULATE_READ, while it works
+_CUT_REFUSED = sys.platform == "win32"
 
 
 def _hash_mapped(
@@ -138,7 +140,9 @@ def _hash_mapped(
             stream.seek(start)
             return
         with mapped, memoryview(mapped) as window:
-            _populate(mapped, length)
+            if not _populate(mapped, length):  # unguarded: the read loop does the rest
+                stream.seek(start)
+                return
             digest.update(window)
             if write is not None:
                 write(window)  # one copy (into the target) instead of two
@@ -147,19 +151,22 @@ def _hash_mapped(
     stream.seek(size)
 
 
-def _populate(mapped: Any, length: int) -> None:
+def _populate(mapped: Any, length: int) -> bool:
+    """Map in a window's pages before they are touched: False when that cannot be done
+    (and the window may not be touched, unless the system refuses to cut it)."""
     if not _POPULATE:
-        return
+        return _CUT_REFUSED
     try:
         mapped.madvise(_POPULATE[0], 0, length)
+        return True
     except OSError as exc:
         if exc.errno == errno.EFAULT:  # past the end of the file now, or an I/O error
             raise OSError(
                 exc.errno, "the file shrank (or could not be read) while it was being hashed"
             ) from exc
         if exc.errno in (errno.EINVAL, errno.ENOSYS):
-            _POPULATE.clear()  # a kernel without it: pages are mapped as they are touched
-        # anything else (EINTR, EAGAIN): this window's pages are mapped as they are touched
+            _POPULATE.clear()  # a kernel without it: files are read from now on
+        return False  # anything else (EINTR, EAGAIN): this file is read from here
 
 
 def hash_bytes(data: bytes) -> str:

@@ -27,7 +27,7 @@ def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("small_windows")
-@pytest.mark.parametrize("populate", [True, False], ids=["populate", "touch"])
+@pytest.mark.parametrize("populate", [True, False], ids=["populate", "no-populate"])
 @pytest.mark.parametrize("size", [1, SMALL_WINDOW - 1, SMALL_WINDOW, 3 * SMALL_WINDOW + 5])
 def test_mapped_windows_give_the_read_loops_hash(
     size: int, populate: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -40,7 +40,10 @@ def test_mapped_windows_give_the_read_loops_hash(
     seen: list[int] = []
     assert hashing.hash_file(path, seen.append) == hashing.hash_bytes(data)
     whole, rest = divmod(size, SMALL_WINDOW)
-    assert seen == [SMALL_WINDOW] * whole + ([rest] if rest else [])  # by window: mapped
+    if populate:
+        assert seen == [SMALL_WINDOW] * whole + ([rest] if rest else [])  # by window: mapped
+    else:
+        assert seen == [size]  # read: nothing would stop a file cut meanwhile from a SIGBUS
 
 
 @pytest.mark.usefixtures("small_windows")
@@ -164,3 +167,40 @@ def test_hashing_a_large_file_keeps_one_window_resident_not_the_file(tmp_path: P
     hashing.hash_file(path, lambda _count: grown.append(_resident_mib() - before))
     assert len(grown) == 96 // 8  # by window: it went through the mapping
     assert max(grown) < 96 // 2, f"resident memory grew by {max(grown)} MiB"
+
+
+CUT_AFTER_MAPPING = """
+import mmap, os, sys
+from gitrack.data import hashing
+hashing.MAP_MIN, hashing.WINDOW = 1, 1024 * 1024
+hashing._POPULATE.clear()  # a kernel without MADV_POPULATE_READ (macOS, Linux < 5.14)
+path = sys.argv[1]
+data = os.urandom(4 * 1024 * 1024)
+with open(path, "wb") as fh:
+    fh.write(data)
+mapping = mmap.mmap
+def mapped_then_cut(*args, **kwargs):
+    window = mapping(*args, **kwargs)
+    os.truncate(path, 0)  # another program rewrites the file in place
+    return window
+mmap.mmap = mapped_then_cut
+try:
+    hashing.hash_file(path)
+except OSError:
+    pass
+print("alive")
+"""
+
+
+def test_without_populate_a_file_cut_while_it_is_hashed_is_not_a_crash(tmp_path: Path) -> None:
+    """Without MADV_POPULATE_READ nothing stands between a cut file and SIGBUS once its
+    pages are mapped: there, large files are read (as the copy path used to be)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CUT_AFTER_MAPPING), str(tmp_path / "cut")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "alive\n"), proc.stderr
