@@ -154,10 +154,11 @@ def _hash_mapped(
 def _populate(mapped: Any, length: int) -> bool:
     """Map in a window's pages before they are touched: False when that cannot be done
     (and the window may not be touched, unless the system refuses to cut it)."""
-    if not _POPULATE:
+    advice = next(iter(_POPULATE), None)  # once: another thread may clear it meanwhile
+    if advice is None:
         return _CUT_REFUSED
     try:
-        mapped.madvise(_POPULATE[0], 0, length)
+        mapped.madvise(advice, 0, length)
         return True
     except OSError as exc:
         if exc.errno == errno.EFAULT:  # past the end of the file now, or an I/O error

@@ -204,3 +204,30 @@ def test_without_populate_a_file_cut_while_it_is_hashed_is_not_a_crash(tmp_path:
         check=False,
     )
     assert (proc.returncode, proc.stdout) == (0, "alive\n"), proc.stderr
+
+
+class _ClearedRightAfterTheCheck(list[int]):
+    """_POPULATE as another hashing thread leaves it: it found MADV_POPULATE_READ missing
+    (EINVAL on Linux < 5.14) and cleared the list just after this thread checked it."""
+
+    def __bool__(self) -> bool:
+        present = len(self) > 0
+        self.clear()
+        return present
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_populate_given_up_by_another_thread_meanwhile_is_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(3 * SMALL_WINDOW)
+    (tmp_path / "f").write_bytes(data)
+    monkeypatch.setattr(hashing, "_POPULATE", _ClearedRightAfterTheCheck([22]))
+    import mmap
+
+    with (
+        (tmp_path / "f").open("rb") as fh,
+        mmap.mmap(fh.fileno(), SMALL_WINDOW, access=mmap.ACCESS_READ) as window,
+    ):
+        hashing._populate(window, SMALL_WINDOW)  # no IndexError
+    assert hashing.hash_file(tmp_path / "f") == hashing.hash_bytes(data)
