@@ -180,15 +180,19 @@ def test_a_plain_run_loads_only_what_it_needs(repo: Path) -> None:
 def test_the_command_line_imports_pygit2_without_its_tls_setup(repo: Path) -> None:
     """gitrack's own process skips pygit2's CA certificate loading (its remotes go
     through the git binary), and the command it runs sees $SSL_CERT_FILE as it was; a
-    user's process importing gitrack keeps pygit2 as it is."""
+    user's process (the API, or main(argv) called from its code) keeps pygit2 as it is."""
     seen = repo / "seen.txt"
     command = ["sh", "-c", f'printf %s "$SSL_CERT_FILE" > {seen}']
     probe = "import pygit2\nprint(pygit2.settings._default_tls_verify_paths is None)"
-    cli = f"from gitrack.cli import main\nassert main(['run', '--', *{command!r}]) == 0\n"
+    cli = (
+        "import sys\nfrom gitrack.cli import main\n"
+        f"sys.argv = ['gitrack', 'run', '--', *{command!r}]\nassert main() == 0\n"
+    )
+    called = "from gitrack.cli import main\nassert main(['ls']) == 0\n"  # from a user's code
     api = "import gitrack\nassert gitrack.runs()\n"
     env = {**os.environ, "SSL_CERT_FILE": str(repo / "no-such-bundle.pem")}
     outputs = []
-    for code in (cli, api):
+    for code in (cli, api, called):
         proc = subprocess.run(
             [sys.executable, "-c", code + probe],
             capture_output=True,
@@ -198,7 +202,7 @@ def test_the_command_line_imports_pygit2_without_its_tls_setup(repo: Path) -> No
             env=env,
         )
         outputs.append(proc.stdout.split())
-    assert outputs == [["True"], ["False"]]
+    assert [printed[-1] for printed in outputs] == ["True", "False", "False"]
     assert seen.read_text() == env["SSL_CERT_FILE"]
 
 

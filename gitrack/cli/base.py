@@ -101,9 +101,10 @@ def _warn_all(warnings: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gitrack.git import skip_tls_setup
+    if argv is None:  # the gitrack program (console script, python -m gitrack)
+        from gitrack.git import claim_process
 
-    skip_tls_setup()  # gitrack's own process: its remotes go through the git binary
+        claim_process()
     try:
         return _invoke(argv)
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrack import config
-from gitrack.git import GitCli, skip_tls_setup
+from gitrack.git import GitCli, claim_process
 from gitrack.git.refs import NOTES_REF
 from gitrack.tracking.record import RunRecord, add_line, committed_line, merge_note_texts
 from gitrack.views.terminal import printable
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     if name not in HOOKS:
         return 0
     action = HOOKS[name]
-    skip_tls_setup()  # gitrack's own process: its remotes go through the git binary
+    claim_process()  # a hook: gitrack's own process
     try:
         if name == "post-commit":
             post_commit(GitCli(Path.cwd()), args)

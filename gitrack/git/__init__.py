@@ -13,7 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gitrack.git._pygit2 import skip_tls_setup
+    from gitrack.git._pygit2 import claim_process
     from gitrack.git.binary import GitCli, find_common_dir, run_git
     from gitrack.git.refs import NOTES_REF, PINS_REF
     from gitrack.git.repo import Repo, init_repository
@@ -34,7 +34,7 @@ _HOMES = {
     "TagInfo": "types",
     "TreeChange": "types",
     "WorktreeTree": "types",
-    "skip_tls_setup": "_pygit2",
+    "claim_process": "_pygit2",
 }
 __all__ = [
     "NOTES_REF",
@@ -46,10 +46,10 @@ __all__ = [
     "TagInfo",
     "TreeChange",
     "WorktreeTree",
+    "claim_process",
     "find_common_dir",
     "init_repository",
     "run_git",
-    "skip_tls_setup",
 ]
 
 

@@ -50,23 +50,48 @@ __all__ = [
     "DiffOption",
     "FileMode",
     "FileStatus",
+    "claim_process",
     "pygit2",
     "reading_the_index",
-    "skip_tls_setup",
     "skip_worktree",
+    "strict_objects_off",
 ]
 
 
-def skip_tls_setup() -> None:
-    """In gitrack's own processes, pygit2 is imported without pointing libgit2 at the CA
-    certificates: OpenSSL parses the whole bundle there, once for pygit2's settings and
-    once more when $SSL_CERT_FILE names it (10-20 ms of every start each), and gitrack
-    never uses libgit2's network (remotes go through the git binary). Called by the
-    command line and the hooks, never by the Python API: in the user's process, their
-    own pygit2 code may fetch over HTTPS."""
+_claimed = False
+
+
+def claim_process() -> None:
+    """This process is gitrack's own program (the command line run as a command, a hook):
+    pygit2 is set up for gitrack alone. Never called in a user's process (the Python API,
+    ``cli.main(argv)`` from their code), whose own pygit2 stays as they set it.
+
+    * pygit2 is imported without pointing libgit2 at the CA certificates: OpenSSL parses
+      the whole bundle there, once for pygit2's settings and once more when
+      $SSL_CERT_FILE names it (10-20 ms of every start each), and gitrack never uses
+      libgit2's network (remotes go through the git binary).
+    * libgit2's process-wide strict object check may be switched off around one tree
+      write (see ``strict_objects_off``)."""
+    global _claimed
+    _claimed = True
     if "pygit2" in sys.modules or any(isinstance(f, _NoTlsSetup) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _NoTlsSetup())
+
+
+@contextlib.contextmanager
+def strict_objects_off() -> Iterator[None]:
+    """libgit2's strict object creation off for the block, in gitrack's own process only
+    (the setting is process-wide and cannot be read back: in a user's process it is left
+    as they set it). Through ``pygit2.option``, which every pygit2 gitrack supports has."""
+    if not _claimed:
+        yield
+        return
+    pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0)
+    try:
+        yield
+    finally:
+        pygit2.option(pygit2.GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1)  # libgit2's default
 
 
 class _NoTlsSetup:

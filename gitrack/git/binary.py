@@ -156,11 +156,11 @@ class GitCli:
         except GitCommandError:
             return None
 
-    def swap(self, refname: str, new: str, old: str | None) -> None:
+    def swap(self, refname: str, new: str, old: str | None, message: str = "gitrack") -> None:
         """`git update-ref REF NEW OLD`: moves only if REF is still OLD (absent: None);
         raises GitCommandError when it moved (or its lock is held)."""
         expected = old or "0" * len(new)  # all zeros: the ref must not exist yet
-        run_git(["update-ref", "-m", "gitrack", refname, new, expected], cwd=self.cwd)
+        run_git(["update-ref", "-m", message.strip(), refname, new, expected], cwd=self.cwd)
 
     def _delete_ref(self, refname: str) -> None:
         """Best effort, a few tries: deleting a ref that `git pack-refs` packed meanwhile

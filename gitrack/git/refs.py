@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitrack.errors import ConcurrentUpdateError, GitrackError
+from gitrack.errors import ConcurrentUpdateError, GitCommandError, GitrackError
 from gitrack.git._pygit2 import pygit2
-from gitrack.git.cas import TryAgain, retrying
+from gitrack.git.cas import TryAgain, is_lasting, retrying
 from gitrack.git.transient import ObjectMissingError, transient_failures
 
 if TYPE_CHECKING:
@@ -109,11 +109,13 @@ class Refs:
         False when it no longer points at ``missing`` (someone repaired it meanwhile)."""
 
         def attempt() -> bool:
-            with transient_failures(self._repo.has_object), self._repo._r.transaction() as txn:
-                txn.lock_ref(refname)
-                if str(self._ref_id(refname)) != missing:
-                    raise _Moved
-                txn.set_target(refname, pygit2.Oid(hex=new), message=message)
+            with transient_failures(self._repo.has_object):
+                try:
+                    self.set_if_unmoved(refname, missing, new, message)
+                except TryAgain:
+                    if str(self._ref_id(refname)) != missing:
+                        raise _Moved from None
+                    raise
             return True
 
         try:
@@ -164,12 +166,32 @@ class Refs:
             # Seen with `git gc` running beside many writers: a commit libgit2 has just
             # written is gone. Never point the ref at it: build it again.
             raise TryAgain(f"{new}, just written for {refname}, vanished")
-        with self._repo._r.transaction() as txn:
-            txn.lock_ref(refname)  # held by another writer: GitError, a passing failure
-            if self._ref_id(refname) != seen:
-                raise TryAgain(f"{refname} was moved by another writer")
-            txn.set_target(refname, new, message=message)
+        self.set_if_unmoved(refname, str(seen) if seen is not None else None, str(new), message)
         return str(new)
+
+    def set_if_unmoved(self, refname: str, expected: str | None, new: str, message: str) -> None:
+        """Point ``refname`` at ``new`` if it still holds ``expected`` (None: if it does not
+        exist), checked under the ref's lock; TryAgain when it moved. A lock another writer
+        holds is a GitError or GitCommandError: a passing failure (gitrack.git.transient)."""
+        raw = self._repo._r
+        if not hasattr(raw, "transaction"):
+            # pygit2 before 1.19 (the last for Python 3.10 is 1.18) has no transactions:
+            # git's own update-ref checks the old value under the lock.
+            from gitrack.git.binary import GitCli  # it imports this module
+
+            try:
+                GitCli(self._repo.root).swap(refname, new, expected, message)
+            except GitCommandError as exc:  # moved, or locked by another writer
+                if is_lasting(str(exc)):
+                    raise
+                raise TryAgain(f"{refname}: {exc}") from exc
+            return
+        with raw.transaction() as txn:
+            txn.lock_ref(refname)  # held by another writer: GitError, a passing failure
+            seen = self._ref_id(refname)
+            if (str(seen) if seen is not None else None) != expected:
+                raise TryAgain(f"{refname} was moved by another writer")
+            txn.set_target(refname, pygit2.Oid(hex=new), message=message)
 
     def _ref_id(self, refname: str) -> pygit2.Oid | None:
         ref = self._repo._r.references.get(refname)

@@ -19,6 +19,7 @@ from gitrack.git._pygit2 import (
     pygit2,
     reading_the_index,
     skip_worktree,
+    strict_objects_off,
     wt_changed,
 )
 from gitrack.git.filters import Filters
@@ -203,11 +204,8 @@ def _write_tree(repo: Repo, index: pygit2.Index, changes: _Changes) -> pygit2.Oi
     for _, oid, mode in changes.additions:
         if mode != FileMode.COMMIT and oid not in odb:
             raise ObjectMissingError(str(oid))
-    pygit2.settings.enable_strict_object_creation(False)
-    try:
+    with strict_objects_off():
         return index.write_tree(repo._r)
-    finally:
-        pygit2.settings.enable_strict_object_creation(True)  # libgit2's default
 
 
 def _blob_of_file(repo: Repo, path: str) -> pygit2.Oid:

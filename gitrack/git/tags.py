@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from gitrack.errors import GitrackError
+from gitrack.errors import GitCommandError, GitrackError
 from gitrack.git._pygit2 import pygit2
 from gitrack.git.binary import run_git
+from gitrack.git.cas import TryAgain
 from gitrack.git.types import TagInfo
 
 if TYPE_CHECKING:
@@ -111,12 +112,8 @@ class Tags:
         )
         oid = self._repo._r.odb.write(pygit2.enums.ObjectType.TAG, raw.encode("utf-8"))
         try:
-            with self._repo._r.transaction() as txn:
-                txn.lock_ref(refname)
-                if self._repo._r.references.get(refname) is not None:
-                    raise TagExistsError(name)
-                txn.set_target(refname, oid, message="gitrack: model registry")
-        except (pygit2.GitError, OSError) as exc:
+            self._repo.refs.set_if_unmoved(refname, None, str(oid), "gitrack: model registry")
+        except (TryAgain, GitCommandError, pygit2.GitError, OSError) as exc:
             # Another writer holds the ref's lock: it is creating this very tag.
             raise TagExistsError(name) from exc
         created = self.get(name)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git, gitrack, gitrack_cmd, note_lines
+from conftest import git, gitrack, gitrack_cmd, note_lines, record
 
 from gitrack.git import GitCli, Repo
 from gitrack.git.refs import NOTES_REF, PINS_REF, STALE_LOCK_SECONDS, StaleLockError
@@ -46,8 +46,20 @@ def moving_the_ref_once(move: Callable[[], None]) -> tuple[Callable[[str], str],
     return transform, seen
 
 
+@pytest.fixture(params=["transaction", "update-ref"])
+def ref_updates(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways gitrack moves a ref under its lock: a libgit2 transaction, and, where
+    pygit2 has none (before 1.19, the last for Python 3.10 being 1.18), `git update-ref`."""
+    if request.param == "update-ref":
+        from gitrack.git._pygit2 import pygit2
+
+        owner = next(c for c in pygit2.Repository.__mro__ if "transaction" in vars(c))
+        monkeypatch.delattr(owner, "transaction")
+    return str(request.param)
+
+
 # ------------------------------------------------------------- the run path (pygit2)
-def test_a_note_written_between_read_and_write_survives(repo: Path) -> None:
+def test_a_note_written_between_read_and_write_survives(repo: Path, ref_updates: str) -> None:
     """Notes.update (how `gitrack run` records): the ref moved after it was read, so the
     write must not land; the note is read again and both lines are kept."""
     commit = head(repo)
@@ -64,7 +76,7 @@ def test_a_note_written_between_read_and_write_survives(repo: Path) -> None:
     assert seen == [FIRST + "\n", f"{FIRST}\n{THEIRS}\n"]  # rebuilt on the new tip
 
 
-def test_a_note_created_by_another_writer_meanwhile_survives(repo: Path) -> None:
+def test_a_note_created_by_another_writer_meanwhile_survives(repo: Path, ref_updates: str) -> None:
     """The same race when the notes ref does not exist yet: creation checks too."""
     commit = head(repo)
     mine, theirs = Repo.discover(repo), Repo.discover(repo)
@@ -248,14 +260,27 @@ def test_a_stale_lock_stops_the_run_before_the_command(repo: Path, refname: str)
     assert note_lines(repo) == []
 
 
-def test_a_fresh_lock_is_a_writer_at_work_and_is_waited_for(repo: Path) -> None:
+def test_a_fresh_lock_is_a_writer_at_work_and_is_waited_for(repo: Path, ref_updates: str) -> None:
+    record("true", cwd=repo)  # the ref exists: its update (not its creation) waits
     lock = leave_lock(repo, NOTES_REF, age_s=0)
     threading.Timer(0.5, lock.unlink).start()  # the other writer finishes
 
     res = gitrack("run", "--", "true", cwd=repo)
 
     assert res.code == 0, res.err
-    assert len(note_lines(repo)) == 1
+    assert len(note_lines(repo)) == 2
+
+
+def test_a_lost_snapshot_pin_is_replaced_only_while_still_lost(
+    repo: Path, ref_updates: str
+) -> None:
+    refs = Repo.discover(repo).refs
+    lost, now = "1" * 40, head(repo)
+    git("update-ref", "refs/gitrack/test", head(repo), cwd=repo)
+    assert not refs.replace_missing("refs/gitrack/test", lost, now, "repair")  # not lost
+    (repo / ".git" / "refs" / "gitrack" / "test").write_text(lost + "\n")  # as a gc leaves it
+    assert refs.replace_missing("refs/gitrack/test", lost, now, "repair")
+    assert git("rev-parse", "refs/gitrack/test", cwd=repo).strip() == now
 
 
 def test_check_unlocked_names_only_old_locks(repo: Path) -> None:

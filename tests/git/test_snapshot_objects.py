@@ -10,6 +10,7 @@ import pytest
 from conftest import git
 
 from gitrack.git import Repo, snapshot
+from gitrack.git._pygit2 import pygit2
 from gitrack.git.transient import ObjectMissingError
 
 
@@ -94,3 +95,22 @@ def test_libgit2s_own_filters_apply_to_snapshot_files(
     state = Repo.discover(repo).worktree.build_worktree_tree()
 
     assert state.tree == git_add_all_tree(repo, tmp_path / "oracle-index")
+
+
+@pytest.mark.parametrize("claimed", [False, True], ids=["users-process", "gitrack-program"])
+def test_the_strict_object_check_is_on_again_after_a_snapshot(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, claimed: bool
+) -> None:
+    """gitrack's program writes a snapshot's trees with libgit2's strict check off (a
+    user's process never changes it); either way it is on again afterwards: a tree
+    naming a missing blob is refused."""
+    from gitrack.git import _pygit2
+
+    monkeypatch.setattr(_pygit2, "_claimed", claimed)
+    (repo / "edited.txt").write_text("a change, so the snapshot writes a tree\n")
+    Repo.discover(repo).worktree.build_worktree_tree()
+    raw = pygit2.Repository(str(repo))
+    index = pygit2.Index()
+    index.add(pygit2.IndexEntry("ghost", pygit2.Oid(hex="1" * 40), pygit2.enums.FileMode.BLOB))
+    with pytest.raises(pygit2.GitError):
+        index.write_tree(raw)
