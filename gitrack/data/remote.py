@@ -1,17 +1,20 @@
 """The team's data cache in object storage (S3, GCS, HDFS) or a shared folder, via pyarrow.fs.
 
-Same layout as the local cache (``<prefix>/xxh128/ab/<30 hex>``). Uploads go to a
-temporary name and are moved into place only when complete, so an interrupted upload
-never leaves anything that looks like an object; every download is verified by hash
-before it enters the local cache. pyarrow is imported only here, only when needed.
+Same layout as the local cache (``<prefix>/xxh128/ab/<30 hex>``). An interrupted upload
+never leaves anything that looks like an object: an object of S3 up to ``WHOLE_PUT_MAX``
+is read and verified in memory, then sent in one PUT, which S3 publishes whole or not at
+all (one request per object: small files are what datasets have many of); anything else
+goes to a temporary name and is moved into place only when complete. Every download is
+verified by hash before it enters the local cache. pyarrow is imported only here, only
+when needed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from gitrack.data.odb import Cache, CacheError, HashMismatchError
 from gitrack.errors import GitrackError
 
 TRANSFER_WORKERS = 8
+WHOLE_PUT_MAX = 4 << 20  # under pyarrow's multipart part size: one PutObject request
+CONFIRM_EVERY = 256  # uploads told to the caller (the push's record) per bunch
 INFO_BATCH = 64  # objects looked up per get_file_info call
 ATTEMPTS = 2  # per call: one retry, within the configured time-out
 # What pyarrow's clients say when a call ran out of time (curl 28, google-cloud-cpp).
@@ -47,9 +52,11 @@ class CorruptObject:
 class Transfer:
     count: int
     bytes: int
-    missing: tuple[str, ...] = ()  # asked for, but the remote does not have them
+    missing: tuple[str, ...] = ()  # asked for, but the source (remote, or local cache) lacks them
     corrupt: tuple[CorruptObject, ...] = ()  # downloaded, failed verification, not kept
-    present: tuple[str, ...] = ()  # uploads: checked and now in the remote (known.py)
+
+
+Confirm = Callable[[list[str]], None]  # told which objects are now in the remote
 
 
 class _CorruptDownload(Exception):
@@ -65,6 +72,7 @@ class RemoteCache:
         self._fs, self._base = _filesystem(settings, root)
         self._local = urlparse(settings.url).scheme in ("", "file")
         self._scheme = urlparse(settings.url).scheme
+        self._flat = self._scheme == "s3"  # keys, not folders: nothing to create, one PUT
         self._checked = False
 
     def _check_root(self) -> None:
@@ -104,34 +112,55 @@ class RemoteCache:
         infos = self._file_infos(wanted)
         return [h for h, info in zip(wanted, infos, strict=True) if info.type != FileType.File]
 
-    def upload(self, cache: Cache, hashes: Iterable[str], known: Iterable[str] = ()) -> Transfer:
-        """Send the local objects the remote lacks. Those in ``known`` (known.py: already
-        confirmed there) are not even looked at, so a push costs what is new."""
-        skip = set(known)
-        wanted = sorted({h for h in hashes if h not in skip and cache.exists(h)})
-        todo = self._not_uploaded(cache, wanted)
-        sizes = list(_parallel(lambda h: self._upload_one(cache, h), todo))
-        return Transfer(len(todo), sum(sizes), present=tuple(wanted))
+    def upload(
+        self,
+        cache: Cache,
+        hashes: Iterable[str],
+        confirm: Confirm = lambda _done: None,
+        then: Iterable[str] = (),
+    ) -> Transfer:
+        """Send the objects among ``hashes`` that the remote lacks, then those among
+        ``then`` (manifests: one in the remote means its files are there too).
 
-    def _not_uploaded(self, cache: Cache, wanted: list[str]) -> list[str]:
-        """Local objects the remote lacks, or holds with the wrong size: a truncated or
-        otherwise corrupt copy is replaced by the next push from a clone that has it."""
+        ``confirm`` is told, in bunches as they complete, which objects are now in the
+        remote (found there, or uploaded), never one before its upload completed. One
+        upload that fails does not stop the others; its error is raised once they are
+        done and told, and nothing of ``then`` is sent. Objects not in the local cache
+        are not sent: the result lists them as missing."""
+        wanted = [sorted(set(hashes)), sorted(set(then))]
+        count = size = 0
+        missing: list[str] = []
+        for phase in wanted:
+            local = [h for h in phase if cache.exists(h)]
+            missing += sorted(set(phase) - set(local))
+            todo, there = self._not_uploaded(cache, local)
+            confirm(there)
+            sizes = _each_confirmed(lambda h: self._upload_one(cache, h), todo, confirm)
+            count, size = count + len(sizes), size + sum(sizes)
+        return Transfer(count, size, missing=tuple(missing))
+
+    def _not_uploaded(self, cache: Cache, wanted: list[str]) -> tuple[list[str], list[str]]:
+        """(to upload, already there): the remote lacks an object, or holds it with the
+        wrong size (a truncated or otherwise corrupt copy is replaced by the next push
+        from a clone that has it)."""
         from pyarrow.fs import FileType
 
         if not wanted:
-            return []
+            return [], []
         self._check_root()
-        infos = self._file_infos(wanted)
-        return [
-            h
-            for h, info in zip(wanted, infos, strict=True)
-            if info.type != FileType.File or info.size != cache.path_for(h).stat().st_size
-        ]
+        todo: list[str] = []
+        there: list[str] = []
+        for digest, info in zip(wanted, self._file_infos(wanted), strict=True):
+            size = cache.path_for(digest).stat().st_size
+            (there if info.type == FileType.File and info.size == size else todo).append(digest)
+        return todo, there
 
     def _file_infos(self, wanted: list[str]) -> list[Any]:
-        """One look per object, INFO_BATCH objects per call, calls side by side: object
-        stores answer each in a round trip, so they are pipelined, not made one by one."""
-        batches = [wanted[i : i + INFO_BATCH] for i in range(0, len(wanted), INFO_BATCH)]
+        """One look per object, up to INFO_BATCH objects per call, calls side by side:
+        object stores answer each in a round trip, so they are pipelined, not made one
+        by one (a few objects are spread over the workers too)."""
+        per_call = max(1, min(INFO_BATCH, -(-len(wanted) // TRANSFER_WORKERS)))
+        batches = [wanted[i : i + per_call] for i in range(0, len(wanted), per_call)]
 
         def look(batch: list[str]) -> list[Any]:
             paths = [self.path_for(h) for h in batch]
@@ -160,17 +189,20 @@ class RemoteCache:
             return exc.found
 
     def _upload_one(self, cache: Cache, digest: str) -> int:
+        source = cache.path_for(digest)
+        if self._flat and source.stat().st_size <= WHOLE_PUT_MAX:
+            return self._put_whole(source, digest)
         final = self.path_for(digest)
         temp = f"{final}.incoming-{secrets.token_hex(6)}"
-        source = cache.path_for(digest)
 
         def send() -> int:
-            self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+            if not self._flat:
+                self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
             with open(source, "rb") as src, self._fs.open_output_stream(temp) as out:
                 actual = hashing.copy_stream(src, out)
-            if actual != hashing.PREFIX + hashing.hex_of(digest):
+            if actual != hashing.object_name(digest):
                 self._fs.delete_file(temp)
-                raise CacheError(f"local cache object {source} is corrupt; not uploaded")
+                raise CacheError(_corrupt_local(source))
             self._fs.move(temp, final)  # complete objects only appear under their name
             return source.stat().st_size
 
@@ -179,6 +211,22 @@ class RemoteCache:
         except BaseException:
             self._try_delete(temp)
             raise
+
+    def _put_whole(self, source: Path, digest: str) -> int:
+        """One PUT straight to the object's name: S3 shows a PUT's object only once all
+        of it arrived, and the bytes are verified before any is sent, so neither an
+        interruption nor a corrupt local copy can leave a wrong object under the name."""
+        data = source.read_bytes()
+        if hashing.hash_bytes(data) != hashing.object_name(digest):
+            raise CacheError(_corrupt_local(source))
+        final = self.path_for(digest)
+
+        def send() -> int:
+            with self._fs.open_output_stream(final) as out:
+                out.write(data)
+            return len(data)
+
+        return int(self._call(send))
 
     def _download_one(self, cache: Cache, digest: str) -> int:
         path = self.path_for(digest)
@@ -238,6 +286,10 @@ class RemoteCache:
             ) from exc
 
 
+def _corrupt_local(source: Path) -> str:
+    return f"local cache object {source} is corrupt; not uploaded"
+
+
 def _filesystem(settings: RemoteSettings, root: Path) -> tuple[Any, str]:
     import pyarrow.fs as pafs
 
@@ -290,6 +342,9 @@ def _s3_options(settings: RemoteSettings) -> dict[str, Any]:
         "connect_timeout": per_attempt,
         "request_timeout": per_attempt,
         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=ATTEMPTS),
+        # A write of less than a part is then one PutObject, not a 3-request multipart
+        # upload; the bucket is checked before any write (RemoteCache._check_root).
+        "allow_delayed_open": True,
     }
     options.update(_endpoint(settings))
     return options
@@ -317,6 +372,44 @@ def _endpoint(settings: RemoteSettings) -> dict[str, str]:
         "endpoint_override": endpoint.netloc or settings.endpoint,
         "scheme": endpoint.scheme or "https",
     }
+
+
+def _each_confirmed(action: Callable[[str], int], items: list[str], confirm: Confirm) -> list[int]:
+    """``action`` on every item, side by side; ``confirm`` gets each item whose action
+    returned, in bunches of CONFIRM_EVERY. One that fails does not stop the others (what
+    can be sent is sent); the first failure is raised once they are done and confirmed.
+    Interrupted (Ctrl-C), those not started are dropped, those running finish first."""
+    if not items:
+        return []
+    results: list[int] = []
+    done: list[str] = []
+    failure: Exception | None = None
+    pool = ThreadPoolExecutor(min(TRANSFER_WORKERS, len(items)))
+    futures = {pool.submit(action, item): item for item in items}
+    seen: set[Future[int]] = set()
+    try:
+        for future in as_completed(futures):
+            seen.add(future)
+            try:
+                results.append(future.result())
+            except Exception as exc:
+                failure = failure or exc
+                continue
+            done.append(futures[future])
+            if len(done) >= CONFIRM_EVERY:
+                confirm(done)
+                done = []
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        done += [
+            item
+            for future, item in futures.items()
+            if future not in seen and not future.cancelled() and future.exception() is None
+        ]
+        confirm(done)
+    if failure is not None:
+        raise failure
+    return results
 
 
 def _parallel(action: Any, items: list[str]) -> Iterable[int]:
