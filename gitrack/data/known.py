@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from gitrack.data.odb import Cache
 
 TTL_S = 24 * 3600
 _FORMAT = "gitrack-known-objects 1"
+_LINE = re.compile(r"^(xxh128:[0-9a-f]{32}(?:\.dir)?)\n", re.MULTILINE)  # hashing.is_valid
 
 
 class KnownObjects:
@@ -51,13 +53,13 @@ class KnownObjects:
     def load(self) -> set[str]:
         """The objects known to be there (empty when the record is missing or expired)."""
         try:
-            lines = self.path.read_text(encoding="utf-8").split("\n")
+            header, _, body = self.path.read_text(encoding="utf-8").partition("\n")
         except (OSError, UnicodeDecodeError):
             return set()
-        if not self._current(lines[0]):
+        if not self._current(header):
             return set()
-        # lines[-1]: "" after the last newline, or a line whose write was cut short
-        return {line for line in lines[1:-1] if hashing.is_valid(line)}
+        # Only whole lines: a last one without its newline is a write cut short.
+        return set(_LINE.findall(body))
 
     def _current(self, header: str) -> bool:
         parts = header.split(" ", 3)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from gitrack.config import RemoteSettings
@@ -57,6 +58,7 @@ class Transfer:
 
 
 Confirm = Callable[[list[str]], None]  # told which objects are now in the remote
+T = TypeVar("T")
 
 
 class _CorruptDownload(Exception):
@@ -148,12 +150,31 @@ class RemoteCache:
         if not wanted:
             return [], []
         self._check_root()
+        if self._flat:
+            held = _parallel(self._size_held, wanted)
+        else:
+            infos = self._file_infos(wanted)
+            held = [info.size if info.type == FileType.File else None for info in infos]
         todo: list[str] = []
         there: list[str] = []
-        for digest, info in zip(wanted, self._file_infos(wanted), strict=True):
-            size = cache.path_for(digest).stat().st_size
-            (there if info.type == FileType.File and info.size == size else todo).append(digest)
+        for digest, size in zip(wanted, held, strict=True):
+            (there if size == cache.path_for(digest).stat().st_size else todo).append(digest)
         return todo, there
+
+    def _size_held(self, digest: str) -> int | None:
+        """The size of the remote's copy, None if it has none: one HEAD on S3 (a look
+        through get_file_info costs a second request, a listing, for each absent key)."""
+        path = self.path_for(digest)
+
+        def look() -> int | None:
+            try:
+                with self._fs.open_input_file(path) as handle:
+                    return int(handle.size())
+            except FileNotFoundError:
+                return None
+
+        size: int | None = self._call(look)
+        return size
 
     def _file_infos(self, wanted: list[str]) -> list[Any]:
         """One look per object, up to INFO_BATCH objects per call, calls side by side:
@@ -175,14 +196,18 @@ class RemoteCache:
         """Fetch what the local cache lacks. A corrupt remote object is reported in the
         result, not raised: it must not keep the sound ones from being fetched."""
         wanted = sorted({h for h in hashes if not cache.freshen(h)})  # present: now in use
-        absent = set(self.missing(wanted))  # looked up in batches, side by side
-        todo = [h for h in wanted if h not in absent]
-        outcomes = list(_parallel(lambda h: self._download_or_report(cache, h), todo))
+        if wanted:
+            self._check_root()  # then a missing object is missing, not a missing bucket
+        # No look first: opening an object is the look (one request fewer each).
+        outcomes = list(_parallel(lambda h: self._download_or_report(cache, h), wanted))
+        absent = tuple(h for h, o in zip(wanted, outcomes, strict=True) if o is None)
         corrupt = tuple(o for o in outcomes if isinstance(o, CorruptObject))
         sizes = [o for o in outcomes if isinstance(o, int)]
-        return Transfer(len(sizes), sum(sizes), tuple(sorted(absent)), corrupt)
+        return Transfer(len(sizes), sum(sizes), absent, corrupt)
 
-    def _download_or_report(self, cache: Cache, digest: str) -> int | CorruptObject:
+    def _download_or_report(self, cache: Cache, digest: str) -> int | CorruptObject | None:
+        """The object's size once stored; None if the remote lacks it; what is wrong
+        with it if it failed verification."""
         try:
             return self._download_one(cache, digest)
         except _CorruptDownload as exc:
@@ -228,15 +253,20 @@ class RemoteCache:
 
         return int(self._call(send))
 
-    def _download_one(self, cache: Cache, digest: str) -> int:
+    def _download_one(self, cache: Cache, digest: str) -> int | None:
         path = self.path_for(digest)
 
-        def fetch() -> int:
-            with self._fs.open_input_stream(path) as stream:
+        def fetch() -> int | None:
+            try:
+                stream = self._fs.open_input_stream(path)
+            except FileNotFoundError:
+                return None
+            with stream:
                 return cache.add_stream(stream, digest)
 
         try:
-            return int(self._call(fetch))
+            size: int | None = self._call(fetch)
+            return size
         except HashMismatchError as exc:
             raise _CorruptDownload(
                 CorruptObject(
@@ -290,7 +320,31 @@ def _corrupt_local(source: Path) -> str:
     return f"local cache object {source} is corrupt; not uploaded"
 
 
+def bytes_only_process() -> None:
+    """Declare that this process is one command that only moves bytes (a push, a pull):
+    pyarrow, when first needed, is then imported with NumPy hidden from it, which pyarrow
+    supports. NumPy is a third to a half of pyarrow's import time (~0.1 s); pyarrow keeps
+    no NumPy interop for the rest of the process (``import numpy`` itself still works).
+    Never for a library caller's process, which may want both."""
+    global _bytes_only
+    _bytes_only = True
+
+
+_bytes_only = False
+
+
+def _import_pyarrow() -> None:
+    if not _bytes_only or "pyarrow" in sys.modules or "numpy" in sys.modules:
+        return
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` fails meanwhile
+    try:
+        import pyarrow.fs  # noqa: F401
+    finally:
+        del sys.modules["numpy"]
+
+
 def _filesystem(settings: RemoteSettings, root: Path) -> tuple[Any, str]:
+    _import_pyarrow()
     import pyarrow.fs as pafs
 
     url = settings.url
@@ -412,7 +466,7 @@ def _each_confirmed(action: Callable[[str], int], items: list[str], confirm: Con
     return results
 
 
-def _parallel(action: Any, items: list[str]) -> Iterable[int]:
+def _parallel(action: Callable[[str], T], items: list[str]) -> list[T]:
     if len(items) <= 1:
         return [action(item) for item in items]
     with ThreadPoolExecutor(min(TRANSFER_WORKERS, len(items))) as pool:

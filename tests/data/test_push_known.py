@@ -4,6 +4,8 @@ it has confirmed in a remote cache; the record is a speed-up, never trusted for 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -186,3 +188,22 @@ def test_a_record_line_cut_short_is_not_trusted(tmp_path: Path) -> None:
     with record_.path.open("a") as handle:
         handle.write(folder_hash[: -len(".dir")])
     assert record_.load() == {"xxh128:" + "b" * 32}
+
+
+def test_a_push_process_loads_pyarrow_without_numpy(tmp_path: Path) -> None:
+    """A push only moves bytes: pyarrow is imported with NumPy hidden (a third to a half
+    of pyarrow's import time), and the push still works end to end."""
+    backend = Backend("relative path", tmp_path, None)
+    _origin, a, _run_id = recorded_clone(tmp_path, backend.table)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gitrack", "push"],
+        cwd=a,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0 and "object(s) uploaded" in proc.stdout, proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "pyarrow.fs" in imported
+    assert not {name for name in imported if name.split(".")[0] == "numpy"}
