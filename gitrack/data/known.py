@@ -87,6 +87,10 @@ class KnownObjects:
         with contextlib.suppress(OSError), open(self.path, "a", encoding="utf-8") as handle:
             handle.write("".join(f"{line}\n" for line in lines))
 
+    def restart(self) -> None:
+        """An empty record, started now: what a full recheck confirms goes in anew."""
+        self._rewrite([])
+
     def forget(self, hashes: Iterable[str]) -> None:
         """Objects found missing or corrupt in the remote: checked again by the next push,
         which reads every folder's manifest again to find which folders list them."""

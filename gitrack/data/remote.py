@@ -120,9 +120,14 @@ class RemoteCache:
         hashes: Iterable[str],
         confirm: Confirm = lambda _done: None,
         then: Iterable[str] = (),
+        likely_new: bool = False,
     ) -> Transfer:
         """Send the objects among ``hashes`` that the remote lacks, then those among
         ``then`` (manifests: one in the remote means its files are there too).
+
+        ``likely_new``: the caller expects the remote to lack them (a current record of
+        what it holds does not list them), so on S3 small ones are sent without a look
+        first: a look costs a request, as the PUT does, and the PUT replaces any copy.
 
         ``confirm`` is told, in bunches as they complete, which objects are now in the
         remote (found there, or uploaded), never one before its upload completed. One
@@ -135,13 +140,15 @@ class RemoteCache:
         for phase in wanted:
             local = [h for h in phase if cache.exists(h)]
             missing += sorted(set(phase) - set(local))
-            todo, there = self._not_uploaded(cache, local)
+            todo, there = self._not_uploaded(cache, local, likely_new)
             confirm(there)
             sizes = _each_confirmed(lambda h: self._upload_one(cache, h), todo, confirm)
             count, size = count + len(sizes), size + sum(sizes)
         return Transfer(count, size, missing=tuple(missing))
 
-    def _not_uploaded(self, cache: Cache, wanted: list[str]) -> tuple[list[str], list[str]]:
+    def _not_uploaded(
+        self, cache: Cache, wanted: list[str], likely_new: bool
+    ) -> tuple[list[str], list[str]]:
         """(to upload, already there): the remote lacks an object, or holds it with the
         wrong size (a truncated or otherwise corrupt copy is replaced by the next push
         from a clone that has it)."""
@@ -150,6 +157,10 @@ class RemoteCache:
         if not wanted:
             return [], []
         self._check_root()
+        if likely_new and self._flat:
+            blind = [h for h in wanted if cache.path_for(h).stat().st_size <= WHOLE_PUT_MAX]
+            looked = self._not_uploaded(cache, sorted(set(wanted) - set(blind)), False)
+            return blind + looked[0], looked[1]
         if self._flat:
             held = _parallel(self._size_held, wanted)
         else:

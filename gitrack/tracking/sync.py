@@ -198,7 +198,7 @@ def _download(ws: Workspace, runs: list[history.Run], report: SyncReport) -> Non
     settings, wanted = ws.settings, run_objects(runs)
     if settings.remote is None or not wanted:
         return
-    writable_cache_root(ws.repo, settings.cache)  # before the store opens: it must be
+    writable_cache_root(ws.repo, settings.cache)  # created, writable, not snapshotted
     remote = RemoteCache(settings.remote, ws.repo.root)
     fetched = fetch_objects(ws.store, remote, wanted, known_objects(ws.repo, remote.url))
     report.objects, report.bytes = fetched.count, fetched.bytes
@@ -270,7 +270,9 @@ def _upload(ws: Workspace, runs: list[history.Run], report: SyncReport, recheck:
             report.warnings.append(report.local_only)
         return
     known = known_objects(ws.repo, ws.settings.remote.url)
-    confirmed = set() if recheck else known.load()
+    if recheck:
+        known.restart()  # rebuilt from what this push confirms, not appended to
+    confirmed = known.load()
     hashes = {h for h in run_objects(runs) if hashing.is_valid(h)}  # forged ones: never sent
     if hashes <= confirmed:
         return  # nothing new: no store, no remote, not even pyarrow
@@ -281,7 +283,9 @@ def _upload(ws: Workspace, runs: list[history.Run], report: SyncReport, recheck:
         from gitrack.data.remote import RemoteCache
 
         remote = RemoteCache(ws.settings.remote, ws.repo.root)
-        sent = remote.upload(ws.store.cache, todo.files, known.add, then=todo.manifests)
+        # A current record: what it does not list is most likely new (made since).
+        likely_new = bool(confirmed)
+        sent = remote.upload(ws.store.cache, todo.files, known.add, todo.manifests, likely_new)
         report.objects, report.bytes, missing = sent.count, sent.bytes, sent.missing
     if not missing:  # every object of these folders is confirmed: each is there whole
         known.add(todo.folders)

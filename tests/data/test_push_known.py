@@ -131,6 +131,9 @@ def test_recheck_finds_an_object_deleted_behind_gitracks_back(
 
     assert rechecked.code == 0 and "1 object(s) uploaded" in rechecked.out, rechecked.out
     assert backend.objects()[key_of(lost)] == IMAGES["a.bin"]
+    lines = _known_file(a).read_text().split("\n")[1:-1]
+    assert sorted(lines) == sorted(set(lines)) == sorted(_recorded(a))  # rebuilt, not appended
+    assert len(_folders(a)) == 1
 
 
 def test_an_interrupted_push_records_only_what_reached_the_remote(
