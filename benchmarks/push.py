@@ -11,12 +11,15 @@ puller, B); all share the bucket. After one untimed push and pull each, every ro
   ``gitrack push`` is timed: the new run's objects uploaded, the runs pushed;
 * B runs ``gitrack pull --data``, timed: the new run merged, its objects downloaded.
 
+Then, once per gitrack (``--bulk-files``, 0 to skip): a push of one new run of that many
+files, the case where transfers of many small objects dominate.
+
 Floors, in the same rounds: ``git push`` of one new commit to the same kind of git remote
 (A's branch), and ``gitrack --version`` (the process start). Medians over ``--repeat``
 rounds, printed with the ratio new/baseline. A benchmark, not a test: it always exits 0.
 
     python benchmarks/push.py [--objects 10000] [--fill-runs 10] [--new-files 10]
-                              [--repeat 5] [--baseline-src DIR] [--keep]
+                              [--bulk-files 500] [--repeat 5] [--baseline-src DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -179,6 +182,25 @@ def one_round(
             samples.setdefault(label, []).append(value)
 
 
+def bulk_push(variants: list[Variant], count: int) -> None:
+    """One push of one new run of ``count`` files per gitrack, one after the other."""
+    if count <= 0:
+        return
+    times: dict[str, float] = {}
+    for index, variant in enumerate(variants):
+        name = "data-bulk"
+        write_folder(variant.pusher / name, count, 2_000_000 + index)  # distinct: all new
+        run = [*variant.gitrack, "run", "-d", name, "--", "true"]
+        benchlib.run(run, variant.pusher, variant.env)
+        push = [*variant.gitrack, "push"]
+        times[variant.label] = benchlib.timed(push, variant.pusher, variant.env)
+    print(f"\npush of one new run of {count:,} files (one sample each)")
+    for label, elapsed in times.items():
+        print(f"  [{label}] {elapsed * 1e3:9.1f} ms  {elapsed / count * 1e3:6.2f} ms per file")
+    if "baseline" in times:
+        print(f"  new/baseline {times['new'] / times['baseline']:6.2f}")
+
+
 def report(samples: dict[str, list[float]], repeat: int) -> None:
     medians = {label: statistics.median(values) for label, values in samples.items()}
     print(f"\nmedians of {repeat} round(s)")
@@ -203,6 +225,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--objects", type=int, default=10_000, help="files in the bucket")
     parser.add_argument("--fill-runs", type=int, default=10, help="runs they are recorded in")
     parser.add_argument("--new-files", type=int, default=10, help="files of each new run")
+    parser.add_argument("--bulk-files", type=int, default=500, help="files of the bulk push")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--baseline-src", type=Path, help="another gitrack source tree to compare")
     parser.add_argument("--keep", action="store_true", help="keep the work folder; print its path")
@@ -234,6 +257,7 @@ def benchmark(workdir: Path, args: argparse.Namespace) -> None:
             for variant in variants:
                 one_round(variant, index, args.new_files, samples)
         report(samples, max(1, args.repeat))
+        bulk_push(variants, args.bulk_files)
     finally:
         server.stop()
 
