@@ -84,8 +84,14 @@ class KnownObjects:
         if not current:
             self._rewrite(lines)
             return
-        with contextlib.suppress(OSError), open(self.path, "a", encoding="utf-8") as handle:
-            handle.write("".join(f"{line}\n" for line in lines))
+        data = "".join(f"{line}\n" for line in lines).encode()
+        with contextlib.suppress(OSError):
+            # One write to an O_APPEND descriptor: lines of two pushes at once never mix.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
 
     def restart(self) -> None:
         """An empty record, started now: what a full recheck confirms goes in anew."""

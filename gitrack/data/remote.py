@@ -134,10 +134,10 @@ class RemoteCache:
         upload that fails does not stop the others; its error is raised once they are
         done and told, and nothing of ``then`` is sent. Objects not in the local cache
         are not sent: the result lists them as missing."""
-        wanted = [sorted(set(hashes)), sorted(set(then))]
+        phases = [sorted(set(hashes)), sorted(set(then))]
         count = size = 0
         missing: list[str] = []
-        for phase in wanted:
+        for phase in phases:
             local = [h for h in phase if cache.exists(h)]
             missing += sorted(set(phase) - set(local))
             todo, there = self._not_uploaded(cache, local, likely_new)
