@@ -156,7 +156,10 @@ def _repair_pins(repo: Repo, report: SyncReport) -> None:
 
 
 def _fetch_and_merge(repo: Repo, remote: str) -> None:
-    present = repo.transport.remote_refs(remote, [NOTES_REF, PINS_REF])
+    found = repo.transport.remote_refs(remote, [NOTES_REF, PINS_REF])
+    # A remote ref already in ours (say, what our last push left there) brings nothing:
+    # no fetch, no merge (the usual push of a new run).
+    present = {ref: oid for ref, oid in found.items() if not repo.refs.contains(ref, oid)}
     if not present:
         return
     repo.transport.fetch(remote, [f"+{ref}:{tracking_ref(remote, ref)}" for ref in present])
