@@ -55,6 +55,7 @@ class Transfer:
     bytes: int
     missing: tuple[str, ...] = ()  # asked for, but the source (remote, or local cache) lacks them
     corrupt: tuple[CorruptObject, ...] = ()  # downloaded, failed verification, not kept
+    fetched: tuple[str, ...] = ()  # downloads: the objects now stored (so in the remote)
 
 
 Confirm = Callable[[list[str]], None]  # told which objects are now in the remote
@@ -213,8 +214,9 @@ class RemoteCache:
         outcomes = list(_parallel(lambda h: self._download_or_report(cache, h), wanted))
         absent = tuple(h for h, o in zip(wanted, outcomes, strict=True) if o is None)
         corrupt = tuple(o for o in outcomes if isinstance(o, CorruptObject))
-        sizes = [o for o in outcomes if isinstance(o, int)]
-        return Transfer(len(sizes), sum(sizes), absent, corrupt)
+        stored = [(h, o) for h, o in zip(wanted, outcomes, strict=True) if isinstance(o, int)]
+        names = tuple(hashing.object_name(h) for h, _ in stored)
+        return Transfer(len(stored), sum(size for _, size in stored), absent, corrupt, names)
 
     def _download_or_report(self, cache: Cache, digest: str) -> int | CorruptObject | None:
         """The object's size once stored; None if the remote lacks it; what is wrong

@@ -236,7 +236,8 @@ def fetch_objects(
 
     A missing or corrupt object is not an error here: every other object is still
     fetched, and the result names the ones that were not (a checkout that needs them
-    fails on them); ``known`` forgets them, so the next push checks them again.
+    fails on them); ``known`` forgets them, so the next push checks them again, and
+    records the ones downloaded (they are in the remote), so it does not.
     """
     from gitrack.data import hashing
     from gitrack.data.gc import referenced_objects
@@ -252,6 +253,7 @@ def fetch_objects(
         known.forget(
             [*first.missing, *second.missing, *(c.hash for c in [*first.corrupt, *second.corrupt])]
         )
+        known.add([*first.fetched, *second.fetched])
     return Fetched(
         first.count + second.count,
         first.bytes + second.bytes,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import gitrack, record
 from data_helpers import cache_objects, default_cache
-from remote_helpers import MotoS3, write
+from remote_helpers import MotoS3, clone, write
 from test_remote import (  # noqa: F401  (fixtures)
     IMAGES,
     TRAIN,
@@ -210,3 +210,13 @@ def test_a_push_process_loads_pyarrow_without_numpy(tmp_path: Path) -> None:
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "pyarrow.fs" in imported
     assert not {name for name in imported if name.split(".")[0] == "numpy"}
+
+
+def test_what_a_pull_downloads_is_recorded_as_in_the_remote(tmp_path: Path) -> None:
+    """A clone that pulled data does not look the same objects up again when it pushes."""
+    backend = Backend("relative path", tmp_path, None)
+    origin, a, _run_id = recorded_clone(tmp_path, backend.table)
+    assert gitrack("push", cwd=a).code == 0
+    b = clone(origin, tmp_path / "b")
+    assert gitrack("pull", "--data", cwd=b).code == 0
+    assert _recorded(b) == cache_objects(default_cache(b)) != set()
