@@ -228,7 +228,9 @@ def pull(remote: str | None, with_data: bool) -> None:
       gitrack pull upstream --data
     """
     from gitrack.commands import sync
+    from gitrack.data.remote import bytes_only_process
 
+    bytes_only_process()
     report = sync.pull(_context(), remote, with_data=with_data)
     _warn_all(report.warnings)
     data = f", {report.objects} object(s) fetched ({_size(report.bytes)})" if report.objects else ""
@@ -259,7 +261,9 @@ def push(remote: str | None, no_data: bool, recheck: bool) -> None:
       gitrack push --recheck
     """
     from gitrack.commands import sync
+    from gitrack.data.remote import bytes_only_process
 
+    bytes_only_process()
     report = sync.push(_context(), remote, with_data=not no_data, recheck=recheck)
     _warn_all(report.warnings)
     sent = f", {report.objects} object(s) uploaded ({_size(report.bytes)})"

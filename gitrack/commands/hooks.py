@@ -85,7 +85,11 @@ def pre_push(repo: Repo, args: list[str]) -> None:
     ]
     if remote_refs and all(ref.startswith(("refs/notes/", "refs/gitrack/")) for ref in remote_refs):
         return  # a push of gitrack's own refs
-    report = sync.push(repo, args[0])
+    from gitrack.commands.context import Context
+    from gitrack.data.remote import bytes_only_process
+
+    bytes_only_process()  # a hook's own process
+    report = sync.push(Context(repo, settings), args[0])
     if report.pushed:
         data = f" and {report.objects} data object(s)" if report.objects else ""
         print(f"gitrack: published runs{data} to {args[0]}", file=sys.stderr)

@@ -8,10 +8,10 @@ from gitrack.tracking.sync import SyncReport
 
 
 def pull(ctx: Context, remote: str | None = None, with_data: bool = False) -> SyncReport:
-    return sync.pull(ctx.repo, remote, with_data)
+    return sync.pull(ctx, remote, with_data)
 
 
 def push(
     ctx: Context, remote: str | None = None, with_data: bool = True, recheck: bool = False
 ) -> SyncReport:
-    return sync.push(ctx.repo, remote, with_data, recheck)
+    return sync.push(ctx, remote, with_data, recheck)

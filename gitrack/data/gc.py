@@ -184,7 +184,7 @@ def referenced_objects(cache: Cache, hashes: Iterable[str]) -> tuple[set[str], l
     for digest in hashes:
         if not hashing.is_valid(digest):
             continue
-        keep.add(_object_name(digest))
+        keep.add(hashing.object_name(digest))
         if hashing.is_dir_hash(digest):
             try:
                 manifest = Manifest.from_bytes(cache.read_verified(digest))
@@ -193,11 +193,6 @@ def referenced_objects(cache: Cache, hashes: Iterable[str]) -> tuple[set[str], l
                 continue
             keep.update(entry.hash for entry in manifest.files)
     return keep, warnings
-
-
-def _object_name(digest: str) -> str:
-    """The cache object a hash names (a folder's hash names its manifest)."""
-    return hashing.PREFIX + hashing.hex_of(digest)
 
 
 # ------------------------------------------------------------------ durations
@@ -404,7 +399,7 @@ def _release_needed(
     if not held:
         return
     wanted, warnings = _wanted(cache, run_references, grace_s)
-    named = {_object_name(h) for h in wanted if hashing.is_valid(h)}
+    named = {hashing.object_name(h) for h in wanted if hashing.is_valid(h)}
     # Manifests first, so the files they list can be read from them.
     _put_back_all(cache, held, named, report)
     keep, manifest_warnings = referenced_objects(cache, wanted)

@@ -238,3 +238,8 @@ def hex_of(value: str) -> str:
     """The 32 hex digits of a hash, without prefix or suffix."""
     hexpart = value[len(PREFIX) :]
     return hexpart[: -len(DIR_SUFFIX)] if hexpart.endswith(DIR_SUFFIX) else hexpart
+
+
+def object_name(value: str) -> str:
+    """The cache object a hash names: itself, or for a folder's hash its manifest's."""
+    return PREFIX + hex_of(value)

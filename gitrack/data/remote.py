@@ -1,20 +1,24 @@
 """The team's data cache in object storage (S3, GCS, HDFS) or a shared folder, via pyarrow.fs.
 
-Same layout as the local cache (``<prefix>/xxh128/ab/<30 hex>``). Uploads go to a
-temporary name and are moved into place only when complete, so an interrupted upload
-never leaves anything that looks like an object; every download is verified by hash
-before it enters the local cache. pyarrow is imported only here, only when needed.
+Same layout as the local cache (``<prefix>/xxh128/ab/<30 hex>``). An interrupted upload
+never leaves anything that looks like an object: an object of S3 up to ``WHOLE_PUT_MAX``
+is read and verified in memory, then sent in one PUT, which S3 publishes whole or not at
+all (one request per object: small files are what datasets have many of); anything else
+goes to a temporary name and is moved into place only when complete. Every download is
+verified by hash before it enters the local cache. pyarrow is imported only here, only
+when needed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from gitrack.config import RemoteSettings
@@ -23,6 +27,8 @@ from gitrack.data.odb import Cache, CacheError, HashMismatchError
 from gitrack.errors import GitrackError
 
 TRANSFER_WORKERS = 8
+WHOLE_PUT_MAX = 4 << 20  # under pyarrow's multipart part size: one PutObject request
+CONFIRM_EVERY = 256  # uploads told to the caller (the push's record) per bunch
 INFO_BATCH = 64  # objects looked up per get_file_info call
 ATTEMPTS = 2  # per call: one retry, within the configured time-out
 # What pyarrow's clients say when a call ran out of time (curl 28, google-cloud-cpp).
@@ -47,9 +53,13 @@ class CorruptObject:
 class Transfer:
     count: int
     bytes: int
-    missing: tuple[str, ...] = ()  # asked for, but the remote does not have them
+    missing: tuple[str, ...] = ()  # asked for, but the source (remote, or local cache) lacks them
     corrupt: tuple[CorruptObject, ...] = ()  # downloaded, failed verification, not kept
-    present: tuple[str, ...] = ()  # uploads: checked and now in the remote (known.py)
+    fetched: tuple[str, ...] = ()  # downloads: the objects now stored (so in the remote)
+
+
+Confirm = Callable[[list[str]], None]  # told which objects are now in the remote
+T = TypeVar("T")
 
 
 class _CorruptDownload(Exception):
@@ -65,6 +75,7 @@ class RemoteCache:
         self._fs, self._base = _filesystem(settings, root)
         self._local = urlparse(settings.url).scheme in ("", "file")
         self._scheme = urlparse(settings.url).scheme
+        self._flat = self._scheme == "s3"  # keys, not folders: nothing to create, one PUT
         self._checked = False
 
     def _check_root(self) -> None:
@@ -104,34 +115,85 @@ class RemoteCache:
         infos = self._file_infos(wanted)
         return [h for h, info in zip(wanted, infos, strict=True) if info.type != FileType.File]
 
-    def upload(self, cache: Cache, hashes: Iterable[str], known: Iterable[str] = ()) -> Transfer:
-        """Send the local objects the remote lacks. Those in ``known`` (known.py: already
-        confirmed there) are not even looked at, so a push costs what is new."""
-        skip = set(known)
-        wanted = sorted({h for h in hashes if h not in skip and cache.exists(h)})
-        todo = self._not_uploaded(cache, wanted)
-        sizes = list(_parallel(lambda h: self._upload_one(cache, h), todo))
-        return Transfer(len(todo), sum(sizes), present=tuple(wanted))
+    def upload(
+        self,
+        cache: Cache,
+        hashes: Iterable[str],
+        confirm: Confirm = lambda _done: None,
+        then: Iterable[str] = (),
+        likely_new: bool = False,
+    ) -> Transfer:
+        """Send the objects among ``hashes`` that the remote lacks, then those among
+        ``then`` (manifests: one in the remote means its files are there too).
 
-    def _not_uploaded(self, cache: Cache, wanted: list[str]) -> list[str]:
-        """Local objects the remote lacks, or holds with the wrong size: a truncated or
-        otherwise corrupt copy is replaced by the next push from a clone that has it."""
+        ``likely_new``: the caller expects the remote to lack them (a current record of
+        what it holds does not list them), so on S3 small ones are sent without a look
+        first: a look costs a request, as the PUT does, and the PUT replaces any copy.
+
+        ``confirm`` is told, in bunches as they complete, which objects are now in the
+        remote (found there, or uploaded), never one before its upload completed. One
+        upload that fails does not stop the others; its error is raised once they are
+        done and told, and nothing of ``then`` is sent. Objects not in the local cache
+        are not sent: the result lists them as missing."""
+        phases = [sorted(set(hashes)), sorted(set(then))]
+        count = size = 0
+        missing: list[str] = []
+        for phase in phases:
+            local = [h for h in phase if cache.exists(h)]
+            missing += sorted(set(phase) - set(local))
+            todo, there = self._not_uploaded(cache, local, likely_new)
+            confirm(there)
+            sizes = _each_confirmed(lambda h: self._upload_one(cache, h), todo, confirm)
+            count, size = count + len(sizes), size + sum(sizes)
+        return Transfer(count, size, missing=tuple(missing))
+
+    def _not_uploaded(
+        self, cache: Cache, wanted: list[str], likely_new: bool
+    ) -> tuple[list[str], list[str]]:
+        """(to upload, already there): the remote lacks an object, or holds it with the
+        wrong size (a truncated or otherwise corrupt copy is replaced by the next push
+        from a clone that has it)."""
         from pyarrow.fs import FileType
 
         if not wanted:
-            return []
+            return [], []
         self._check_root()
-        infos = self._file_infos(wanted)
-        return [
-            h
-            for h, info in zip(wanted, infos, strict=True)
-            if info.type != FileType.File or info.size != cache.path_for(h).stat().st_size
-        ]
+        if likely_new and self._flat:
+            blind = [h for h in wanted if cache.path_for(h).stat().st_size <= WHOLE_PUT_MAX]
+            looked = self._not_uploaded(cache, sorted(set(wanted) - set(blind)), False)
+            return blind + looked[0], looked[1]
+        if self._flat:
+            held = _parallel(self._size_held, wanted)
+        else:
+            infos = self._file_infos(wanted)
+            held = [info.size if info.type == FileType.File else None for info in infos]
+        todo: list[str] = []
+        there: list[str] = []
+        for digest, size in zip(wanted, held, strict=True):
+            (there if size == cache.path_for(digest).stat().st_size else todo).append(digest)
+        return todo, there
+
+    def _size_held(self, digest: str) -> int | None:
+        """The size of the remote's copy, None if it has none: one HEAD on S3 (a look
+        through get_file_info costs a second request, a listing, for each absent key)."""
+        path = self.path_for(digest)
+
+        def look() -> int | None:
+            try:
+                with self._fs.open_input_file(path) as handle:
+                    return int(handle.size())
+            except FileNotFoundError:
+                return None
+
+        size: int | None = self._call(look)
+        return size
 
     def _file_infos(self, wanted: list[str]) -> list[Any]:
-        """One look per object, INFO_BATCH objects per call, calls side by side: object
-        stores answer each in a round trip, so they are pipelined, not made one by one."""
-        batches = [wanted[i : i + INFO_BATCH] for i in range(0, len(wanted), INFO_BATCH)]
+        """One look per object, up to INFO_BATCH objects per call, calls side by side:
+        object stores answer each in a round trip, so they are pipelined, not made one
+        by one (a few objects are spread over the workers too)."""
+        per_call = max(1, min(INFO_BATCH, -(-len(wanted) // TRANSFER_WORKERS)))
+        batches = [wanted[i : i + per_call] for i in range(0, len(wanted), per_call)]
 
         def look(batch: list[str]) -> list[Any]:
             paths = [self.path_for(h) for h in batch]
@@ -146,31 +208,39 @@ class RemoteCache:
         """Fetch what the local cache lacks. A corrupt remote object is reported in the
         result, not raised: it must not keep the sound ones from being fetched."""
         wanted = sorted({h for h in hashes if not cache.freshen(h)})  # present: now in use
-        absent = set(self.missing(wanted))  # looked up in batches, side by side
-        todo = [h for h in wanted if h not in absent]
-        outcomes = list(_parallel(lambda h: self._download_or_report(cache, h), todo))
+        if wanted:
+            self._check_root()  # then a missing object is missing, not a missing bucket
+        # No look first: opening an object is the look (one request fewer each).
+        outcomes = list(_parallel(lambda h: self._download_or_report(cache, h), wanted))
+        absent = tuple(h for h, o in zip(wanted, outcomes, strict=True) if o is None)
         corrupt = tuple(o for o in outcomes if isinstance(o, CorruptObject))
-        sizes = [o for o in outcomes if isinstance(o, int)]
-        return Transfer(len(sizes), sum(sizes), tuple(sorted(absent)), corrupt)
+        stored = [(h, o) for h, o in zip(wanted, outcomes, strict=True) if isinstance(o, int)]
+        names = tuple(hashing.object_name(h) for h, _ in stored)
+        return Transfer(len(stored), sum(size for _, size in stored), absent, corrupt, names)
 
-    def _download_or_report(self, cache: Cache, digest: str) -> int | CorruptObject:
+    def _download_or_report(self, cache: Cache, digest: str) -> int | CorruptObject | None:
+        """The object's size once stored; None if the remote lacks it; what is wrong
+        with it if it failed verification."""
         try:
             return self._download_one(cache, digest)
         except _CorruptDownload as exc:
             return exc.found
 
     def _upload_one(self, cache: Cache, digest: str) -> int:
+        source = cache.path_for(digest)
+        if self._flat and source.stat().st_size <= WHOLE_PUT_MAX:
+            return self._put_whole(source, digest)
         final = self.path_for(digest)
         temp = f"{final}.incoming-{secrets.token_hex(6)}"
-        source = cache.path_for(digest)
 
         def send() -> int:
-            self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+            if not self._flat:
+                self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
             with open(source, "rb") as src, self._fs.open_output_stream(temp) as out:
                 actual = hashing.copy_stream(src, out)
-            if actual != hashing.PREFIX + hashing.hex_of(digest):
+            if actual != hashing.object_name(digest):
                 self._fs.delete_file(temp)
-                raise CacheError(f"local cache object {source} is corrupt; not uploaded")
+                raise CacheError(_corrupt_local(source))
             self._fs.move(temp, final)  # complete objects only appear under their name
             return source.stat().st_size
 
@@ -180,15 +250,36 @@ class RemoteCache:
             self._try_delete(temp)
             raise
 
-    def _download_one(self, cache: Cache, digest: str) -> int:
+    def _put_whole(self, source: Path, digest: str) -> int:
+        """One PUT straight to the object's name: S3 shows a PUT's object only once all
+        of it arrived, and the bytes are verified before any is sent, so neither an
+        interruption nor a corrupt local copy can leave a wrong object under the name."""
+        data = source.read_bytes()
+        if hashing.hash_bytes(data) != hashing.object_name(digest):
+            raise CacheError(_corrupt_local(source))
+        final = self.path_for(digest)
+
+        def send() -> int:
+            with self._fs.open_output_stream(final) as out:
+                out.write(data)
+            return len(data)
+
+        return int(self._call(send))
+
+    def _download_one(self, cache: Cache, digest: str) -> int | None:
         path = self.path_for(digest)
 
-        def fetch() -> int:
-            with self._fs.open_input_stream(path) as stream:
+        def fetch() -> int | None:
+            try:
+                stream = self._fs.open_input_stream(path)
+            except FileNotFoundError:
+                return None
+            with stream:
                 return cache.add_stream(stream, digest)
 
         try:
-            return int(self._call(fetch))
+            size: int | None = self._call(fetch)
+            return size
         except HashMismatchError as exc:
             raise _CorruptDownload(
                 CorruptObject(
@@ -238,7 +329,35 @@ class RemoteCache:
             ) from exc
 
 
+def _corrupt_local(source: Path) -> str:
+    return f"local cache object {source} is corrupt; not uploaded"
+
+
+def bytes_only_process() -> None:
+    """Declare that this process is one command that only moves bytes (a push, a pull):
+    pyarrow, when first needed, is then imported with NumPy hidden from it, which pyarrow
+    supports. NumPy is a third to a half of pyarrow's import time (~0.1 s); pyarrow keeps
+    no NumPy interop for the rest of the process (``import numpy`` itself still works).
+    Never for a library caller's process, which may want both."""
+    global _bytes_only
+    _bytes_only = True
+
+
+_bytes_only = False
+
+
+def _import_pyarrow() -> None:
+    if not _bytes_only or "pyarrow" in sys.modules or "numpy" in sys.modules:
+        return
+    sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` fails meanwhile
+    try:
+        import pyarrow.fs  # noqa: F401
+    finally:
+        del sys.modules["numpy"]
+
+
 def _filesystem(settings: RemoteSettings, root: Path) -> tuple[Any, str]:
+    _import_pyarrow()
     import pyarrow.fs as pafs
 
     url = settings.url
@@ -290,6 +409,9 @@ def _s3_options(settings: RemoteSettings) -> dict[str, Any]:
         "connect_timeout": per_attempt,
         "request_timeout": per_attempt,
         "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=ATTEMPTS),
+        # A write of less than a part is then one PutObject, not a 3-request multipart
+        # upload; the bucket is checked before any write (RemoteCache._check_root).
+        "allow_delayed_open": True,
     }
     options.update(_endpoint(settings))
     return options
@@ -319,7 +441,45 @@ def _endpoint(settings: RemoteSettings) -> dict[str, str]:
     }
 
 
-def _parallel(action: Any, items: list[str]) -> Iterable[int]:
+def _each_confirmed(action: Callable[[str], int], items: list[str], confirm: Confirm) -> list[int]:
+    """``action`` on every item, side by side; ``confirm`` gets each item whose action
+    returned, in bunches of CONFIRM_EVERY. One that fails does not stop the others (what
+    can be sent is sent); the first failure is raised once they are done and confirmed.
+    Interrupted (Ctrl-C), those not started are dropped, those running finish first."""
+    if not items:
+        return []
+    results: list[int] = []
+    done: list[str] = []
+    failure: Exception | None = None
+    pool = ThreadPoolExecutor(min(TRANSFER_WORKERS, len(items)))
+    futures = {pool.submit(action, item): item for item in items}
+    seen: set[Future[int]] = set()
+    try:
+        for future in as_completed(futures):
+            seen.add(future)
+            try:
+                results.append(future.result())
+            except Exception as exc:
+                failure = failure or exc
+                continue
+            done.append(futures[future])
+            if len(done) >= CONFIRM_EVERY:
+                confirm(done)
+                done = []
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        done += [
+            item
+            for future, item in futures.items()
+            if future not in seen and not future.cancelled() and future.exception() is None
+        ]
+        confirm(done)
+    if failure is not None:
+        raise failure
+    return results
+
+
+def _parallel(action: Callable[[str], T], items: list[str]) -> list[T]:
     if len(items) <= 1:
         return [action(item) for item in items]
     with ThreadPoolExecutor(min(TRANSFER_WORKERS, len(items))) as pool:

@@ -92,6 +92,18 @@ class Refs:
         tip = self._tip(refname, seen)
         return str(tip.id) if tip is not None else None
 
+    def contains(self, refname: str, oid: str) -> bool:
+        """Is the commit ``oid`` the tip of ``refname`` or in its history? Then merging
+        it changes nothing, and there is nothing to fetch for it either."""
+        tip = self._ref_id(refname)
+        if tip is None or not self._repo.has_object(oid):
+            return False
+        other = pygit2.Oid(hex=oid)
+        try:
+            return tip == other or bool(self._repo._r.descendant_of(tip, other))
+        except (pygit2.GitError, ValueError):  # not a commit: never "contained"
+            return False
+
     def missing_target(self, refname: str) -> str | None:
         """The object id ``refname`` points at when this repository lacks that object."""
         seen = self._ref_id(refname)

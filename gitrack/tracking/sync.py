@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gitrack import config
 from gitrack.errors import GitrackError
@@ -29,6 +29,19 @@ if TYPE_CHECKING:
 PUSH_ATTEMPTS = 8
 REFS = (NOTES_REF, PINS_REF)
 TRACKING_PREFIX = "refs/gitrack-remotes"
+
+
+class Workspace(Protocol):
+    """What a pull or a push works on, opened once per command (commands' Context)."""
+
+    @property
+    def repo(self) -> Repo: ...
+
+    @property
+    def settings(self) -> config.Config: ...
+
+    @property
+    def store(self) -> DataStore: ...
 
 
 @dataclass
@@ -81,7 +94,8 @@ def merge_tracking(repo: Repo, tracking: str) -> bool:
     return moved
 
 
-def pull(repo: Repo, remote: str | None = None, with_data: bool = False) -> SyncReport:
+def pull(ws: Workspace, remote: str | None = None, with_data: bool = False) -> SyncReport:
+    repo = ws.repo
     remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
     _repair_pins(repo, report)
@@ -96,15 +110,16 @@ def pull(repo: Repo, remote: str | None = None, with_data: bool = False) -> Sync
     report.new_runs = len(new_runs)
     report.warnings.extend(after.warnings)
     if with_data and new_runs:
-        _download(repo, new_runs, report)
+        _download(ws, new_runs, report)
     return report
 
 
 def push(
-    repo: Repo, remote: str | None = None, with_data: bool = True, recheck: bool = False
+    ws: Workspace, remote: str | None = None, with_data: bool = True, recheck: bool = False
 ) -> SyncReport:
     """Data first, then the runs. The remote cache is asked only about objects this clone
     has not confirmed there before (data/known.py); ``recheck`` asks about all of them."""
+    repo = ws.repo
     remote = remote or repo.transport.default_remote()
     report = SyncReport(remote)
     _repair_pins(repo, report)
@@ -115,7 +130,7 @@ def push(
     if with_data:
         # Data first: a teammate must never get a run whose data is not there yet.
         # Hidden runs too: a teammate may restore one (`gitrack rm --undo`).
-        _upload(repo, history.load_runs(repo).everything(), report, recheck)
+        _upload(ws, history.load_runs(repo).everything(), report, recheck)
 
     def attempt() -> bool:
         _fetch_and_merge(repo, remote)
@@ -141,7 +156,10 @@ def _repair_pins(repo: Repo, report: SyncReport) -> None:
 
 
 def _fetch_and_merge(repo: Repo, remote: str) -> None:
-    present = repo.transport.remote_refs(remote, [NOTES_REF, PINS_REF])
+    found = repo.transport.remote_refs(remote, [NOTES_REF, PINS_REF])
+    # A remote ref already in ours (say, what our last push left there) brings nothing:
+    # no fetch, no merge (the usual push of a new run).
+    present = {ref: oid for ref, oid in found.items() if not repo.refs.contains(ref, oid)}
     if not present:
         return
     repo.transport.fetch(remote, [f"+{ref}:{tracking_ref(remote, ref)}" for ref in present])
@@ -176,31 +194,16 @@ def run_objects(runs: Iterable[history.Run]) -> list[str]:
     return out
 
 
-def _data_side(
-    repo: Repo, runs: list[history.Run], downloading: bool = False
-) -> tuple[DataStore, RemoteCache, list[str]] | None:
-    """The local store, the remote cache and the runs' data hashes; None without a remote."""
+def _download(ws: Workspace, runs: list[history.Run], report: SyncReport) -> None:
     from gitrack.data.remote import RemoteCache
-    from gitrack.data.store import DataStore
+    from gitrack.tracking.cache_folder import writable_cache_root
 
-    settings = config.load(repo.root)
-    wanted = run_objects(runs)
+    settings, wanted = ws.settings, run_objects(runs)
     if settings.remote is None or not wanted:
-        return None
-    if downloading:
-        from gitrack.tracking.cache_folder import writable_cache_root
-
-        writable_cache_root(repo, settings.cache)
-    store = DataStore.open(repo.root, repo.common_dir, settings.cache)
-    return store, RemoteCache(settings.remote, repo.root), wanted
-
-
-def _download(repo: Repo, runs: list[history.Run], report: SyncReport) -> None:
-    side = _data_side(repo, runs, downloading=True)
-    if side is None:
         return
-    store, remote, wanted = side
-    fetched = fetch_objects(store, remote, wanted, known_objects(repo, remote.url))
+    writable_cache_root(ws.repo, settings.cache)  # created, writable, not snapshotted
+    remote = RemoteCache(settings.remote, ws.repo.root)
+    fetched = fetch_objects(ws.store, remote, wanted, known_objects(ws.repo, remote.url))
     report.objects, report.bytes = fetched.count, fetched.bytes
     report.warnings.extend(found.message for found in fetched.corrupt)
     if fetched.missing:
@@ -233,7 +236,8 @@ def fetch_objects(
 
     A missing or corrupt object is not an error here: every other object is still
     fetched, and the result names the ones that were not (a checkout that needs them
-    fails on them); ``known`` forgets them, so the next push checks them again.
+    fails on them); ``known`` forgets them, so the next push checks them again, and
+    records the ones downloaded (they are in the remote), so it does not.
     """
     from gitrack.data import hashing
     from gitrack.data.gc import referenced_objects
@@ -249,6 +253,7 @@ def fetch_objects(
         known.forget(
             [*first.missing, *second.missing, *(c.hash for c in [*first.corrupt, *second.corrupt])]
         )
+        known.add([*first.fetched, *second.fetched])
     return Fetched(
         first.count + second.count,
         first.bytes + second.bytes,
@@ -257,41 +262,55 @@ def fetch_objects(
     )
 
 
-def _upload(repo: Repo, runs: list[history.Run], report: SyncReport, recheck: bool) -> None:
-    side = _data_side(repo, runs)
-    if side is None:
-        report.local_only = _local_only(repo, runs)
+def _upload(ws: Workspace, runs: list[history.Run], report: SyncReport, recheck: bool) -> None:
+    """Upload what the remote cache may lack. Data this clone confirmed there before is
+    skipped without a look (a folder confirmed whole: without reading its manifest), so
+    a push costs what is new; each object is recorded only once it is there."""
+    from gitrack.data import hashing
+    from gitrack.data.known import unconfirmed
+
+    if ws.settings.remote is None:
+        report.local_only = _local_only(ws, runs)
         if report.local_only:
             report.warnings.append(report.local_only)
         return
-    from gitrack.data.gc import referenced_objects
+    known = known_objects(ws.repo, ws.settings.remote.url)
+    if recheck:
+        known.restart()  # rebuilt from what this push confirms, not appended to
+    confirmed = known.load()
+    hashes = {h for h in run_objects(runs) if hashing.is_valid(h)}  # forged ones: never sent
+    if hashes <= confirmed:
+        return  # nothing new: no store, no remote, not even pyarrow
+    todo = unconfirmed(ws.store.cache, hashes, confirmed)
+    report.warnings.extend(todo.warnings)
+    missing: tuple[str, ...] = ()
+    if todo.files or todo.manifests:
+        from gitrack.data.remote import RemoteCache
 
-    store, remote, wanted = side
-    keep, warnings = referenced_objects(store.cache, wanted)
-    report.warnings.extend(warnings)
-    known = known_objects(repo, remote.url)
-    sent = remote.upload(store.cache, keep, set() if recheck else known.load())
-    known.add(sent.present)
-    report.objects, report.bytes = sent.count, sent.bytes
-    local_missing = [h for h in keep if not store.cache.exists(h)]
-    if local_missing:
+        remote = RemoteCache(ws.settings.remote, ws.repo.root)
+        # A current record: what it does not list is most likely new (made since).
+        likely_new = bool(confirmed)
+        sent = remote.upload(ws.store.cache, todo.files, known.add, todo.manifests, likely_new)
+        report.objects, report.bytes, missing = sent.count, sent.bytes, sent.missing
+    if not missing:  # every object of these folders is confirmed: each is there whole
+        known.add(todo.folders)
+    not_local = todo.not_local + len(missing)
+    if not_local:
         report.warnings.append(
-            f"{len(local_missing)} object(s) the runs reference are not in the local cache "
+            f"{not_local} object(s) the runs reference are not in the local cache "
             "and were not uploaded"
         )
 
 
-def _local_only(repo: Repo, runs: list[history.Run]) -> str | None:
+def _local_only(ws: Workspace, runs: list[history.Run]) -> str | None:
     """With no team cache configured: how many runs reference data that is in this
     machine's cache (so only here), and how to share it. None if there are none."""
     from gitrack.data import hashing
     from gitrack.data.layout import cache_root
     from gitrack.data.odb import Cache
 
-    settings = config.load(repo.root)
-    if settings.remote is not None:
-        return None
-    cache = Cache(cache_root(repo.common_dir, settings.cache, repo.root))
+    repo = ws.repo
+    cache = Cache(cache_root(repo.common_dir, ws.settings.cache, repo.root))
     count = sum(
         1
         for run in runs

@@ -408,7 +408,8 @@ def test_an_interrupted_upload_leaves_nothing_that_looks_complete(
     root = tmp_path / "repo"
     root.mkdir()
     cache = Cache(tmp_path / "local-cache")
-    source = write(tmp_path / "model.bin", b"weights " * 100_000)
+    # Above WHOLE_PUT_MAX: streamed to a temporary name (smaller ones are one PUT on S3).
+    source = write(tmp_path / "model.bin", b"weights " * (remote.WHOLE_PUT_MAX // 8 + 100_000))
     digest = cache.add_file(source)
     remote_cache = RemoteCache(RemoteSettings(**settings_of(backend)), root)
     real_copy = hashing.copy_stream

@@ -322,3 +322,38 @@ def test_a_remote_ref_that_is_not_a_commit_fails_pull_and_push_clearly(
         assert {name: git("rev-parse", name, cwd=b).strip() for name in (NOTES, PINS)} == local
     assert ls_ids(b) == [mine]
     assert remote_refs(origin)[ref] == wrong  # never forced over
+
+
+def _git_commands(trace: Path) -> list[str]:
+    """The git commands run while GIT_TRACE2_EVENT pointed at ``trace`` (their names)."""
+    names = []
+    for line in trace.read_text().splitlines() if trace.exists() else []:
+        event = json.loads(line)
+        if event.get("event") == "cmd_name":
+            names.append(event["name"])
+    return names
+
+
+def test_a_push_fetches_only_when_the_remote_has_something_new(
+    team: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The remote holds what our last push left there: the next push of a new run does
+    not fetch (nothing to merge); once a teammate pushed, it fetches and merges again."""
+    _origin, a, b = team
+    record("true", cwd=a)
+    ok("push", cwd=a)
+    mine = record("true", cwd=a)
+    trace = tmp_path / "trace.json"
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+
+    ok("push", cwd=a)
+
+    assert "push" in _git_commands(trace) and "fetch" not in _git_commands(trace)
+    monkeypatch.delenv("GIT_TRACE2_EVENT")
+    theirs = record("true", cwd=b)
+    ok("push", cwd=b)
+    record("true", cwd=a)
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+    ok("push", cwd=a)
+    assert "fetch" in _git_commands(trace)
+    assert {mine, theirs} <= set(ls_ids(a))
