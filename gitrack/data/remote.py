@@ -352,6 +352,10 @@ def _import_pyarrow() -> None:
     sys.modules["numpy"] = None  # type: ignore[assignment]  # `import numpy` fails meanwhile
     try:
         import pyarrow.fs  # noqa: F401
+    except ImportError:
+        # A pyarrow older than 16 needs NumPy: the caller imports it with NumPy.
+        for name in [n for n in sys.modules if n == "pyarrow" or n.startswith("pyarrow.")]:
+            del sys.modules[name]
     finally:
         del sys.modules["numpy"]
 
