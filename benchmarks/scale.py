@@ -9,9 +9,12 @@ anyone sees how cost grows (a ratio that climbs with the size is a cost that doe
   creating files soon after deleting many is several times slower) with ``gitrack
   checkout RUN`` against ``cp -r``.
 * runs (``--runs 1000,10000``): ``gitrack ls --json``, ``gitrack ls -n 10 --json`` (warm
-  cache), ``gitrack ls --json`` after the listing cache is removed, against the ``git
-  log --all --notes=gitrack`` walk of the same repository (built with fast-import, as
-  benchmarks/listing.py does).
+  cache), ``gitrack.runs()`` as a whole process, ``gitrack ls --json`` right after a
+  teammate's run arrived (a note added with plain ``git notes``: the listing cache is
+  patched), and after the listing cache is removed, against the ``git log --all
+  --notes=gitrack`` walk of the same repository (built with fast-import, as
+  benchmarks/listing.py does; each variant lists its own copy, so that their caches never
+  meet).
 
 ``--baseline-src DIR`` runs every gitrack task a second time with ``PYTHONPATH=DIR`` (another
 checkout of gitrack's source, e.g. ``git archive main | tar -x -C DIR``) in the same rounds,
@@ -27,6 +30,7 @@ medians over ``--repeat`` rounds. A benchmark, not a test: it always exits 0.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -132,27 +136,49 @@ def runs_benchmark(
     import listing
 
     first = variants[0]
-    repo = workdir / f"runs-{count}"
-    template = listing.first_run(repo, first.env, first.gitrack)
-    commits = listing.fast_import_commits(repo, first.env, count, workdir / f"marks-{count}")
-    listing.fast_import_notes(repo, first.env, commits, listing.run_lines(template, commits))
+    built = workdir / f"runs-{count}"
+    template = listing.first_run(built, first.env, first.gitrack)
+    commits = listing.fast_import_commits(built, first.env, count, workdir / f"marks-{count}")
+    lines = listing.run_lines(template, commits)
+    listing.fast_import_notes(built, first.env, commits, lines)
+    # One copy per variant: their listing caches (in .git/gitrack) need not share a format.
+    repos = {first.label: built}
+    for variant in variants[1:]:
+        repos[variant.label] = workdir / f"runs-{count}-{variant.label}"
+        shutil.copytree(built, repos[variant.label], symlinks=True)
     probes: dict[str, Callable[[], float]] = {
         "git log --all --notes": lambda: timed(
-            ["git", "log", "--all", "--notes=gitrack", "--format=%H%n%N"], repo, first.env
+            ["git", "log", "--all", "--notes=gitrack", "--format=%H%n%N"], built, first.env
         )
     }
+    added = iter(range(1, 1_000_000))
 
-    def cold(variant: Variant) -> float:
+    def cold(variant: Variant, repo: Path) -> float:
         for path in repo.joinpath(".git", "gitrack").glob("notes.*"):
             path.unlink()
         return timed([*variant.gitrack, "ls", "--json"], repo, variant.env)
 
+    def after_new_run(variant: Variant, repo: Path) -> float:
+        """A teammate's run arrives (a note added by plain git), then the full listing."""
+        number = next(added)
+        line = json.loads(lines[0])
+        line["id"], line["started"] = f"{number:016x}", f"2099-01-01T00:00:00.{number:06d}Z"
+        commit = commits[number % len(commits)]
+        git(repo, variant.env, "notes", "--ref=gitrack", "append", "-m", json.dumps(line), commit)
+        return timed([*variant.gitrack, "ls", "--json"], repo, variant.env)
+
     for variant in variants:
+        repo = repos[variant.label]
         ls_all = [*variant.gitrack, "ls", "--json"]
         ls_ten = [*variant.gitrack, "ls", "-n", "10", "--json"]
+        runs_api = [sys.executable, "-c", "import gitrack; gitrack.runs()"]
         probes[f"ls --json (warm) [{variant.label}]"] = partial(timed, ls_all, repo, variant.env)
         probes[f"ls -n 10 --json [{variant.label}]"] = partial(timed, ls_ten, repo, variant.env)
-        probes[f"ls --json (cold) [{variant.label}]"] = partial(cold, variant)
+        probes[f"gitrack.runs() process [{variant.label}]"] = partial(
+            timed, runs_api, repo, variant.env
+        )
+        probes[f"ls --json (one new run) [{variant.label}]"] = partial(after_new_run, variant, repo)
+        probes[f"ls --json (cold) [{variant.label}]"] = partial(cold, variant, repo)
     return benchlib.round_robin(probes, repeat)
 
 
