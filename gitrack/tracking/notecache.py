@@ -29,6 +29,8 @@ import marshal
 import mmap
 import os
 import sys
+import tempfile
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +64,7 @@ SortKey = tuple[str, str]  # (started, run id): runs are listed by it, newest fi
 
 MAGIC = b"GTRKLIX1"
 CHUNK_RUNS = 256
+TEMP_GRACE_S = 3600
 CACHE_FORMAT = 6  # bump whenever the layout changes or parse_note accepts less
 _KEY = ("gitrack-listing-index", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 _DAMAGED = (EOFError, ValueError, TypeError, IndexError, KeyError)
@@ -274,17 +277,31 @@ class Index:
         states = {k: (s.hidden, s.hidden_at, s.changes, s.latest) for k, s in self.states.items()}
         header: Any = (_KEY, self.tip, self.bad_lines, self.committed_as, states, sections, *tables)
         head = MAGIC + offset.to_bytes(8, "little")
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temp, "wb") as out:
-                out.write(head)
-                out.writelines(body)
-                out.write(marshal.dumps(header))
-            os.replace(temp, path)
-        except (OSError, ValueError):
-            with contextlib.suppress(OSError):
-                temp.unlink()
+        _write_atomically(path, [head, *body, marshal.dumps(header)])
+
+
+def _write_atomically(path: Path, parts: list[bytes]) -> None:
+    """A unique temp file renamed over ``path``: concurrent writers each replace the whole
+    file, and readers keep the one they opened. A temp file a crash left behind goes once
+    it is an hour old (younger ones may be another writer's). A cache that cannot be
+    written only costs time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.writelines(parts)
+        os.replace(name, path)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        return
+    for left in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - left.stat().st_mtime > TEMP_GRACE_S:
+                left.unlink()
 
 
 def _chunk_for(chunks: list[Chunk], key: SortKey) -> Chunk:

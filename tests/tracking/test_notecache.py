@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import marshal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import fresh_clone, git, gitrack, note_lines, record
+from conftest import fresh_clone, git, gitrack, gitrack_cmd, note_lines, record
 
 from gitrack.git import Repo
 from gitrack.tracking import edits, history, notecache
@@ -218,3 +219,23 @@ def test_chunks_stay_ordered_through_patches(repo: Path, monkeypatch: pytest.Mon
     assert [run.id for run in history.load_runs(real).runs][:5] == [
         f"{n:016x}" for n in (9, 7, 5, 3, 1)
     ]
+
+
+def test_concurrent_listings_after_a_change_agree(repo: Path) -> None:
+    """Several processes patch and replace the index at once: each prints the right runs
+    and the index left behind is whole, of the ref's tip, with no temp file."""
+    first = record("true", cwd=repo)
+    listed(repo, "--json")
+    second = record("true", cwd=repo)
+    procs = [
+        subprocess.Popen(gitrack_cmd("ls", "--json"), cwd=repo, stdout=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    outputs = {proc.communicate(timeout=60)[0] for proc in procs}
+    assert len(outputs) == 1
+    assert [run["id"] for run in json.loads(outputs.pop())] == [second, first]
+    index = notecache.read(cache_file(repo))
+    assert index is not None
+    assert index.tip == git("rev-parse", "refs/notes/gitrack", cwd=repo).strip()
+    assert [p.name for p in cache_file(repo).parent.glob(".notes.cache*")] == []
+    assert_same_as_rebuilt(repo)
