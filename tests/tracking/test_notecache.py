@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import marshal
 import subprocess
@@ -9,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import fresh_clone, git, gitrack, gitrack_cmd, note_lines, record
+from conftest import chdir, fresh_clone, git, gitrack, gitrack_cmd, note_lines, record
 
+import gitrack as gitrack_api
 from gitrack.git import Repo
 from gitrack.tracking import edits, history, notecache
 
@@ -239,3 +241,12 @@ def test_concurrent_listings_after_a_change_agree(repo: Path) -> None:
     assert index.tip == git("rev-parse", "refs/notes/gitrack", cwd=repo).strip()
     assert [p.name for p in cache_file(repo).parent.glob(".notes.cache*")] == []
     assert_same_as_rebuilt(repo)
+
+
+def test_the_garbage_collector_is_back_on_after_loading(repo: Path) -> None:
+    record("true", cwd=repo)
+    assert gc.isenabled()
+    history.load_runs(Repo.discover(repo))
+    with chdir(repo):
+        assert gitrack_api.runs().num_rows == 1
+    assert gc.isenabled()
