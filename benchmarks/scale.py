@@ -9,9 +9,13 @@ anyone sees how cost grows (a ratio that climbs with the size is a cost that doe
   creating files soon after deleting many is several times slower) with ``gitrack
   checkout RUN`` against ``cp -r``.
 * runs (``--runs 1000,10000``): ``gitrack ls --json``, ``gitrack ls -n 10 --json`` (warm
-  cache), ``gitrack ls --json`` after the listing cache is removed, against the ``git
-  log --all --notes=gitrack`` walk of the same repository (built with fast-import, as
-  benchmarks/listing.py does).
+  cache), ``gitrack.runs()`` as a whole process, ``gitrack ls --json`` right after a
+  teammate's run arrived (a note added with plain ``git notes``: the listing cache is
+  patched), and after the listing cache is removed, against the ``git log --all
+  --notes=gitrack`` walk of the same repository (built with fast-import, as
+  benchmarks/listing.py does; each variant lists its own copy, so that their caches never
+  meet). Each runs table is printed twice: wall time, then CPU time (user + system),
+  which shows the cost that a machine shared with other work blurs.
 
 ``--baseline-src DIR`` runs every gitrack task a second time with ``PYTHONPATH=DIR`` (another
 checkout of gitrack's source, e.g. ``git archive main | tar -x -C DIR``) in the same rounds,
@@ -27,8 +31,10 @@ medians over ``--repeat`` rounds. A benchmark, not a test: it always exits 0.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import sys
@@ -59,6 +65,20 @@ def write_folder(folder: Path, count: int, seed: int) -> None:
 
 def timed(argv: list[str], cwd: Path, env: Mapping[str, str]) -> float:
     return benchlib.timed(argv, cwd, env)
+
+
+CPU_SAMPLES: dict[str, list[float]] = {}  # label -> CPU seconds (user + system) per sample
+
+
+def cpu_timed(label: str, argv: list[str], cwd: Path, env: Mapping[str, str]) -> float:
+    """Wall time, as ``timed``; the process's CPU time goes to ``CPU_SAMPLES[label]``: on
+    a machine shared with other work, CPU time shows the cost that wall time blurs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed = timed(argv, cwd, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    CPU_SAMPLES.setdefault(label, []).append(spent)
+    return elapsed
 
 
 def last_run_id(repo: Path, env: Mapping[str, str]) -> str:
@@ -132,27 +152,51 @@ def runs_benchmark(
     import listing
 
     first = variants[0]
-    repo = workdir / f"runs-{count}"
-    template = listing.first_run(repo, first.env, first.gitrack)
-    commits = listing.fast_import_commits(repo, first.env, count, workdir / f"marks-{count}")
-    listing.fast_import_notes(repo, first.env, commits, listing.run_lines(template, commits))
+    built = workdir / f"runs-{count}"
+    template = listing.first_run(built, first.env, first.gitrack)
+    commits = listing.fast_import_commits(built, first.env, count, workdir / f"marks-{count}")
+    lines = listing.run_lines(template, commits)
+    listing.fast_import_notes(built, first.env, commits, lines)
+    # One copy per variant: their listing caches (in .git/gitrack) need not share a format.
+    repos = {first.label: built}
+    for variant in variants[1:]:
+        repos[variant.label] = workdir / f"runs-{count}-{variant.label}"
+        shutil.copytree(built, repos[variant.label], symlinks=True)
+    walk = ["git", "log", "--all", "--notes=gitrack", "--format=%H%n%N"]
     probes: dict[str, Callable[[], float]] = {
-        "git log --all --notes": lambda: timed(
-            ["git", "log", "--all", "--notes=gitrack", "--format=%H%n%N"], repo, first.env
-        )
+        "git log --all --notes": partial(cpu_timed, "git log --all --notes", walk, built, first.env)
     }
+    added = iter(range(1, 1_000_000))
 
-    def cold(variant: Variant) -> float:
+    def cold(label: str, variant: Variant, repo: Path) -> float:
         for path in repo.joinpath(".git", "gitrack").glob("notes.*"):
             path.unlink()
-        return timed([*variant.gitrack, "ls", "--json"], repo, variant.env)
+        return cpu_timed(label, [*variant.gitrack, "ls", "--json"], repo, variant.env)
+
+    def after_new_run(label: str, variant: Variant, repo: Path) -> float:
+        """A teammate's run arrives (a note added by plain git), then the full listing."""
+        number = next(added)
+        line = json.loads(lines[0])
+        line["id"], line["started"] = f"{number:016x}", f"2099-01-01T00:00:00.{number:06d}Z"
+        commit = commits[number % len(commits)]
+        git(repo, variant.env, "notes", "--ref=gitrack", "append", "-m", json.dumps(line), commit)
+        return cpu_timed(label, [*variant.gitrack, "ls", "--json"], repo, variant.env)
 
     for variant in variants:
-        ls_all = [*variant.gitrack, "ls", "--json"]
-        ls_ten = [*variant.gitrack, "ls", "-n", "10", "--json"]
-        probes[f"ls --json (warm) [{variant.label}]"] = partial(timed, ls_all, repo, variant.env)
-        probes[f"ls -n 10 --json [{variant.label}]"] = partial(timed, ls_ten, repo, variant.env)
-        probes[f"ls --json (cold) [{variant.label}]"] = partial(cold, variant)
+        repo, tag = repos[variant.label], f"[{variant.label}]"
+        commands = {
+            f"ls --json (warm) {tag}": [*variant.gitrack, "ls", "--json"],
+            f"ls -n 10 --json {tag}": [*variant.gitrack, "ls", "-n", "10", "--json"],
+            f"gitrack.runs() process {tag}": [
+                sys.executable, "-c", "import gitrack; gitrack.runs()"
+            ],
+        }  # fmt: skip
+        for label, argv in commands.items():
+            probes[label] = partial(cpu_timed, label, argv, repo, variant.env)
+        label = f"ls --json (one new run) {tag}"
+        probes[label] = partial(after_new_run, label, variant, repo)
+        label = f"ls --json (cold) {tag}"
+        probes[label] = partial(cold, label, variant, repo)
     return benchlib.round_robin(probes, repeat)
 
 
@@ -202,8 +246,12 @@ def benchmark(workdir: Path, args: argparse.Namespace) -> None:
         samples = files_benchmark(workdir, variants, count, max(1, args.repeat))
         report(f"{count:,} files of 10 KiB (median of {args.repeat})", samples, "cp -r")
     for count in parse_sizes(args.runs):
+        CPU_SAMPLES.clear()
         samples = runs_benchmark(workdir, variants, count, max(1, args.repeat))
         report(f"{count:,} runs (median of {args.repeat})", samples, "git log --all --notes")
+        cpu = {label: values[1:] for label, values in CPU_SAMPLES.items()}  # less the warm-up
+        title = f"{count:,} runs, CPU time (user + system, median of {args.repeat})"
+        report(title, cpu, "git log --all --notes")
     shutil.rmtree(workdir / "home" / "pycache", ignore_errors=True)
 
 

@@ -38,8 +38,9 @@ def runs(
     from gitrack.tracking import history
     from gitrack.views import table
 
-    loaded = history.load_runs(Repo.discover(cwd))
-    return table.to_arrow(table.select(loaded.runs, where, sort))
+    with history.without_gc():
+        loaded = history.load_runs(Repo.discover(cwd))
+        return table.to_arrow(table.select(loaded.runs, where, sort))
 
 
 def model_path(spec: str, cwd: str | os.PathLike[str] = ".") -> Path:

@@ -31,18 +31,24 @@ def list_runs(
     ``experiment`` if given; ``nested`` puts each child run under its parent."""
     from gitrack.views import table
 
-    loaded = ctx.load_runs()
-    pool = loaded.hidden if deleted else loaded.runs
-    if experiment is not None:
-        pool = [run for run in pool if run.record.experiment == experiment]
-    selected = table.select(pool, where, sort)
-    shown = selected[:limit] if limit is not None else selected
+    if limit is not None and not (where or sort or deleted or experiment is not None):
+        # The newest N, as the listing index keeps them: read only what is printed.
+        loaded, total = history.load_newest(ctx.repo, limit)
+        shown = loaded.runs
+    else:
+        loaded = ctx.load_runs()
+        pool = loaded.hidden if deleted else loaded.runs
+        if experiment is not None:
+            pool = [run for run in pool if run.record.experiment == experiment]
+        selected = table.select(pool, where, sort)
+        shown = selected[:limit] if limit is not None else selected
+        total = len(pool)
     depths: dict[str, int] = {}
     if nested:
         shown, depths = nest(shown)
     lost = history.lost_snapshots(ctx.repo, shown)
     warnings = [*loaded.warnings, *([lost] if lost else [])]
-    return Listing(shown, len(pool), warnings, depths)
+    return Listing(shown, total, warnings, depths)
 
 
 def nest(runs: list[history.Run]) -> tuple[list[history.Run], dict[str, int]]:

@@ -36,15 +36,52 @@ class Notes:
             return ""
         return bytes(data).decode("utf-8", "replace")
 
-    def blobs(self, refname: str) -> list[tuple[str, str]]:
-        """(annotated commit, note blob id) for every note, whatever the fan-out.
+    def blobs(self, refname: str, tip: str | None = None) -> list[tuple[str, str]]:
+        """(annotated commit, note blob id) for every note, whatever the fan-out, of the
+        notes commit ``tip`` (default: the ref's tip).
 
         A tree walk, no blob read: callers read (or find in a cache) only what they need.
         """
-        tip = self._repo.refs.target(refname)  # a lost or non-commit tip: said clearly
+        if tip is None:
+            tip = self._repo.refs.target(refname)  # a lost or non-commit tip: said clearly
         if tip is None:
             return []
-        return self._blobs_of_tree(self._r[tip].peel(pygit2.Commit).tree)
+        return self._blobs_of_tree(self._tree_of(tip))
+
+    def changes(
+        self, old_tip: str, new_tip: str
+    ) -> list[tuple[str, str | None, str | None]] | None:
+        """(annotated commit, old note blob or None, new note blob or None) for every note
+        that differs between two notes commits, or None when one is not a commit here: a
+        tree diff, which skips the unchanged fan-out subtrees, so its cost follows what
+        changed, not how many notes there are."""
+        try:
+            diff = self._tree_of(old_tip).diff_to_tree(self._tree_of(new_tip))
+        except (KeyError, ValueError, pygit2.GitError):
+            return None
+        out: dict[str, list[str | None]] = {}
+        for delta in diff.deltas:  # a note moved between fan-outs: a delete and an add
+            for file, side in ((delta.old_file, 0), (delta.new_file, 1)):
+                name, blob = file.path.replace("/", ""), str(file.id)
+                if OBJECT_ID(name) and blob.strip("0"):  # all zeros: the side that is missing
+                    out.setdefault(name, [None, None])[side] = blob
+        return [(commit, old, new) for commit, (old, new) in out.items() if old != new]
+
+    def blob_at(self, tip: str, commit: str) -> str | None:
+        """The note blob on ``commit`` in the notes commit ``tip``, whatever the fan-out."""
+        tree = self._tree_of(tip)
+        for cut in range(0, len(commit), 2):
+            path = "/".join([*(commit[i : i + 2] for i in range(0, cut, 2)), commit[cut:]])
+            try:
+                entry = tree[path]
+            except KeyError:
+                continue
+            if entry.type_str == "blob":
+                return str(entry.id)
+        return None
+
+    def _tree_of(self, tip: str) -> pygit2.Tree:
+        return self._r[tip].peel(pygit2.Commit).tree
 
     def _blobs_of_tree(self, tree: pygit2.Tree) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-import marshal
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
-from gitrack.git.refs import NOTES_REF
-from gitrack.tracking.edits import EditItem, RunState, fold
+from gitrack.tracking import notecache
+from gitrack.tracking.edits import RunState
 from gitrack.tracking.names import MIN_PREFIX, looks_like_id
-from gitrack.tracking.notecache import NoteCache, record_of
+from gitrack.tracking.notecache import DamagedIndexError, FieldRef, Fields, record_of
 from gitrack.tracking.record import RunRecord
 
 
@@ -19,7 +21,7 @@ class Run:
     """A run and the commit whose note holds it (after a rewrite: the new commit).
 
     Listing thousands of runs needs only ids, times and their JSON: the full record is
-    built on first use (from the note cache's marshalled fields).
+    built on first use (from the listing index's fields, decoded a chunk at a time).
     """
 
     __slots__ = (
@@ -29,7 +31,7 @@ class Run:
 
     def __init__(self, record: RunRecord, commit: str, public_text: str | None = None) -> None:
         self._record: RunRecord | None = record
-        self._fields: bytes | None = None
+        self._fields: Fields | FieldRef | None = None
         self.commit = commit
         self.public_text = public_text  # the run's JSON without "commit"
         self.id = record.id
@@ -41,7 +43,11 @@ class Run:
 
     @classmethod
     def lazy(
-        cls, commit: str, summary: tuple[str, str, str, str], public_text: str, fields: bytes
+        cls,
+        commit: str,
+        summary: tuple[str, str, str, str],
+        public_text: str,
+        fields: Fields | FieldRef,
     ) -> Run:
         run = cls.__new__(cls)
         run._record, run._fields = None, fields
@@ -50,18 +56,14 @@ class Run:
         run.hidden, run.hidden_at = False, None
         return run
 
-    def apply(self, state: RunState) -> None:
-        """Take the run's edit lines into account: hidden or not, tags, name, note…"""
-        self.hidden, self.hidden_at = state.hidden, state.hidden_at
-        if state.changes:
-            self._record = state.apply_to(self.record)
-            self._fields, self.public_text = None, None  # JSON rebuilt from the edited record
-
     @property
     def record(self) -> RunRecord:
         if self._record is None:
-            assert self._fields is not None
-            self._record = record_of(marshal.loads(self._fields))
+            fields = self._fields
+            assert fields is not None
+            if isinstance(fields, FieldRef):
+                fields = fields.get()  # decoded with the index chunk it is in
+            self._record = record_of(fields)
         return self._record
 
     def public_json(self) -> str:
@@ -89,6 +91,7 @@ class Runs:
     committed_as: dict[str, list[str]] = field(default_factory=dict)  # run id -> commits
     hidden: list[Run] = field(default_factory=list)  # hidden runs, newest first
     edits: dict[str, RunState] = field(default_factory=dict)  # run id -> its edits folded
+    visible_count: int = -1  # visible runs in the repository (``runs`` may hold fewer)
 
     def everything(self) -> list[Run]:
         """Visible and hidden runs, newest first (what ids and gc must still see)."""
@@ -102,47 +105,70 @@ def load_runs(repo: Repo) -> Runs:
     the old copy: the run then sits on two commits, and is shown on the one it now
     belongs to.
     """
+    return _from_index(repo, None)
+
+
+def load_newest(repo: Repo, count: int) -> tuple[Runs, int]:
+    """The ``count`` newest visible runs (only those: their hidden list is empty), and
+    how many visible runs there are: for `gitrack ls -n N`, which reads only what it prints."""
+    runs = _from_index(repo, count)
+    return runs, runs.visible_count
+
+
+def _from_index(repo: Repo, limit: int | None) -> Runs:
     path = repo.common_dir / "gitrack" / "notes.cache"
+    with without_gc():
+        try:
+            return _runs_of(repo, notecache.current(repo, path), limit)
+        except (EOFError, IndexError, KeyError, TypeError, ValueError, DamagedIndexError):
+            # An index damaged in a way its checks missed: built afresh from the notes.
+            return _runs_of(repo, notecache.current(repo, path, rebuild=True), limit)
+
+
+@contextlib.contextmanager
+def without_gc() -> Iterator[None]:
+    """Loading runs (or turning them into rows) makes a few objects per run and frees
+    almost none, in no cycle: the garbage collector's passes over that growing heap cost a
+    tenth of a cold listing and a third of ``gitrack.runs()`` at 100,000 runs, for
+    nothing. Switched back on after, as it was."""
+    was_on = gc.isenabled()
+    gc.disable()
     try:
-        by_id, warnings, committed_as, edits = _collect(repo, NoteCache(path))
-    except (IndexError, TypeError, ValueError):
-        # A cache file damaged in a way its key check missed: parse everything afresh.
-        by_id, warnings, committed_as, edits = _collect(repo, NoteCache(path, trusted=False))
-    runs = [_pick_current(repo, copies) for copies in by_id.values()]
-    runs.sort(key=lambda r: (r.started, r.id), reverse=True)
-    states = fold(edits)
-    for run in runs:
-        state = states.get(run.id)
-        if state is not None:
-            run.apply(state)
-    visible = [run for run in runs if not run.hidden]
-    hidden = [run for run in runs if run.hidden]
-    return Runs(visible, warnings, committed_as, hidden, states)
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
-def _collect(
-    repo: Repo, cache: NoteCache
-) -> tuple[dict[str, list[Run]], list[str], dict[str, list[str]], list[EditItem]]:
-    by_id: dict[str, list[Run]] = {}
-    warnings: list[str] = []
-    committed_as: dict[str, list[str]] = {}
-    edits: list[EditItem] = []  # from every note: a run's edits apply wherever they sit
-    for commit, blob in repo.notes.blobs(NOTES_REF):
-        for item in cache.items(blob, repo.notes.read_text):
-            if item[0] == "run":
-                run = Run.lazy(commit, item[1], item[2], item[3])
-                by_id.setdefault(run.id, []).append(run)
-            elif item[0] == "committed":
-                committed_as.setdefault(item[1], []).append(commit)
-            elif item[0] == "edit":
-                edits.append(item)
-            else:
-                warnings.append(
-                    f"skipped note line {item[1]} on commit {commit[:10]}: "
-                    f"not a gitrack run ({item[2]})"
-                )
-    cache.save()
-    return by_id, warnings, committed_as, edits
+def _runs_of(repo: Repo, index: notecache.Index, limit: int | None) -> Runs:
+    warnings = [
+        f"skipped note line {number} on commit {commit[:10]}: not a gitrack run ({why})"
+        for commit, number, why in index.bad_lines
+    ]
+    visible = _runs(repo, index.runs(False, limit))
+    hidden = _runs(repo, index.runs(True)) if limit is None else []
+    return Runs(visible, warnings, index.committed_as, hidden, index.states, index.count())
+
+
+def _runs(repo: Repo, rows: Iterable[tuple[notecache.Entry, list[FieldRef]]]) -> list[Run]:
+    out = []
+    lazy = Run.lazy
+    for (run_id, _started, hidden_at, copies), refs in rows:
+        if len(copies) == 1:
+            commit, started, base, snapshot, text = copies[0]
+            run = lazy(commit, (run_id, started, base, snapshot), text, refs[0])
+        else:
+            run = _pick_current(
+                repo,
+                [
+                    lazy(c[0], (run_id, c[1], c[2], c[3]), c[4], ref)
+                    for c, ref in zip(copies, refs, strict=True)
+                ],
+            )
+        if hidden_at is not None:
+            run.hidden, run.hidden_at = True, hidden_at
+        out.append(run)
+    return out
 
 
 def _pick_current(repo: Repo, copies: list[Run]) -> Run:

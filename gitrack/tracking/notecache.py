@@ -1,10 +1,24 @@
-"""A cache of parsed note blobs, so `gitrack ls` over thousands of runs does not re-parse
-and re-validate every JSON line each time.
+"""The listing index: every run of refs/notes/gitrack parsed, its edit lines applied, sorted
+newest first, kept in ``<git common dir>/gitrack/notes.cache`` (docs/architecture.md,
+"The listing index").
 
-Keyed by the note *blob id* (content-addressed, so an entry can never be stale): after a
-new run only its commit's note is parsed again. Stored with :mod:`marshal` (3x faster to
-load than JSON) in ``<git common dir>/gitrack/notes.cache``, written atomically, and
-ignored whenever it is unreadable or from another gitrack or Python version.
+It is keyed by the notes commit it was built from. While refs/notes/gitrack stays put, a
+listing reads a small header and then only the chunks (``CHUNK_RUNS`` runs each, newest
+first) it needs: ``gitrack ls -n 10`` reads one, ``ls --json`` reads no parsed record, only
+each run's JSON text. When the ref moved (a new run, an edit line, a note copied by an amend
+or a rebase, a teammate's notes merged in, a note removed) the two notes trees are diffed
+(fan-out keeps that proportional to what changed), only the notes that changed and the runs
+they name are parsed again, and the index is patched; it is rebuilt from every note when the
+old commit is gone or too much changed.
+
+Only what depends on the notes alone is stored. Which copy of a run copied by an amend or a
+rebase is current depends on the branches: chosen when runs load (history._pick_current).
+Whether a snapshot is present is checked for the runs printed (history.lost_snapshots).
+
+Layout: MAGIC, the header's length (8 bytes, little-endian), the header (marshal), then the
+sections it points to (marshal each, with a CRC-32). Written to a temp file and renamed, so
+a reader sees a whole index or none; ignored and rebuilt whenever it is unreadable, damaged,
+or from another gitrack or Python version.
 """
 
 from __future__ import annotations
@@ -12,20 +26,52 @@ from __future__ import annotations
 import contextlib
 import json
 import marshal
+import mmap
 import os
 import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from gitrack import __version__
-from gitrack.tracking.edits import has_type, is_typed_line, parse_edit_line
+from gitrack.errors import GitrackError
+from gitrack.git import Repo
+from gitrack.git.refs import NOTES_REF
+from gitrack.tracking.edits import (
+    EditItem,
+    RunState,
+    fold,
+    has_type,
+    is_typed_line,
+    parse_edit_line,
+)
 from gitrack.tracking.record import FORMAT_VERSION, RunRecord, parse_committed_line
 
-# ("run", (id, started, base_commit, snapshot), public JSON without "commit", marshalled fields)
+# ("run", (id, started, base_commit, snapshot), public JSON without "commit", Fields)
 # | ("committed", run id) | ("edit", …: see edits.EditItem) | ("bad", line number, reason)
 Item = tuple[Any, ...]
-CACHE_FORMAT = 5  # bump whenever Item changes shape or parse_note accepts less
-_KEY = ("gitrack-notes-cache", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
+# A copy of a run on one commit: (commit, started, base_commit, snapshot, public JSON without
+# "commit", edits applied). A run has several after an amend or a rebase copied its note.
+Copy = tuple[str, str, str, str, str]
+Entry = tuple[str, str, "str | None", tuple[Copy, ...]]  # (id, started, hidden_at, copies)
+Fields = dict[str, Any]  # a record's fields
+FieldsRow = tuple[Fields, ...]  # each copy's, edits applied: one marshal per chunk for all
+BadLine = tuple[str, int, str]  # (commit, line number, why it is not a run)
+SortKey = tuple[str, str]  # (started, run id): runs are listed by it, newest first
+
+MAGIC = b"GTRKLIX1"
+CHUNK_RUNS = 256
+TEMP_GRACE_S = 3600
+CACHE_FORMAT = 6  # bump whenever the layout changes or parse_note accepts less
+_KEY = ("gitrack-listing-index", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
+_DAMAGED = (EOFError, ValueError, TypeError, IndexError, KeyError)
+
+
+class DamagedIndexError(GitrackError):
+    """A section of the index did not decode: the caller rebuilds it from the notes."""
 
 
 def parse_note(text: str) -> list[Item]:
@@ -49,53 +95,404 @@ def parse_note(text: str) -> list[Item]:
         except (ValueError, TypeError, OverflowError) as exc:
             items.append(("bad", number, str(exc)))
             continue
-        public = record.to_public("")
-        del public["commit"]
-        text_public = json.dumps(public, ensure_ascii=False, separators=(",", ":"))
         summary = (record.id, record.started, record.base_commit, record.snapshot)
-        items.append(("run", summary, text_public, marshal.dumps(dict(vars(record)))))
+        items.append(("run", summary, *encoded(record)))
     return items
 
 
-class NoteCache:
-    def __init__(self, path: Path, trusted: bool = True) -> None:
-        self.path = path
-        self._entries: dict[str, list[Item]] = {}
-        self._used: set[str] = set()
-        self._dirty = not trusted  # an untrusted cache is rewritten from scratch
-        if not trusted:
-            return
-        try:
-            data = marshal.loads(path.read_bytes())
-            if isinstance(data, tuple) and data[0] == _KEY and isinstance(data[1], dict):
-                self._entries = data[1]
-        except (OSError, EOFError, ValueError, TypeError, IndexError):
-            self._entries = {}
-
-    def items(self, blob: str, read: Any) -> list[Item]:
-        """Parsed lines of a note blob; ``read(blob)`` gives its text on a miss."""
-        self._used.add(blob)
-        found = self._entries.get(blob)
-        if found is None:
-            found = parse_note(read(blob))
-            self._entries[blob] = found
-            self._dirty = True
-        return found
-
-    def save(self) -> None:
-        """Keep the entries of this listing only (deleted notes drop out), atomically."""
-        if not self._dirty and len(self._used) == len(self._entries):
-            return
-        kept = {blob: self._entries[blob] for blob in self._used}
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_bytes(marshal.dumps((_KEY, kept)))
-            os.replace(temp, self.path)
-        except (OSError, ValueError):
-            with contextlib.suppress(OSError):
-                temp.unlink()  # a cache that cannot be written only costs time
+def encoded(record: RunRecord) -> tuple[str, Fields]:
+    """The run's public JSON without "commit" (it goes first, added when printed), and its
+    fields (a RunRecord again through :func:`record_of`)."""
+    public = record.to_public("")
+    del public["commit"]
+    text = json.dumps(public, ensure_ascii=False, separators=(",", ":"))
+    return text, dict(vars(record))
 
 
-def record_of(fields: dict[str, Any]) -> RunRecord:
+def record_of(fields: Fields) -> RunRecord:
     return RunRecord(**fields)
+
+
+# --------------------------------------------------------------------------- chunks
+class Chunk:
+    """Up to a few hundred runs, newest first: their entries and, decoded only when a
+    record is needed, their fields."""
+
+    __slots__ = ("_data", "_entries", "_fields", "_ref", "changed")
+
+    def __init__(self, data: Any = None, ref: tuple[Any, ...] | None = None) -> None:
+        self._data, self._ref = data, ref  # ref: (entries section, fields section, count)
+        self._entries: list[Entry] | None = None if ref is not None else []
+        self._fields: list[FieldsRow] | None = None if ref is not None else []
+        self.changed = ref is None
+
+    @property
+    def count(self) -> int:
+        return len(self._entries) if self._entries is not None else int(self._ref[2])  # type: ignore[index]
+
+    def entries(self) -> list[Entry]:
+        if self._entries is None:
+            self._entries = _section(self._data, self._ref[0])  # type: ignore[index]
+        return self._entries
+
+    def fields(self) -> list[FieldsRow]:
+        if self._fields is None:
+            self._fields = _section(self._data, self._ref[1])  # type: ignore[index]
+        return self._fields
+
+    def last_key(self) -> SortKey:
+        entry = self.entries()[-1]
+        return (entry[1], entry[0])
+
+    def put(self, entry: Entry, row: FieldsRow) -> None:
+        entries, fields = self.entries(), self.fields()
+        key = (entry[1], entry[0])
+        at = next((i for i, e in enumerate(entries) if (e[1], e[0]) < key), len(entries))
+        entries.insert(at, entry)
+        fields.insert(at, row)
+        self.changed = True
+
+    def take(self, run_id: str) -> tuple[Entry, FieldsRow] | None:
+        entries = self.entries()
+        at = next((i for i, e in enumerate(entries) if e[0] == run_id), None)
+        if at is None:
+            return None
+        self.changed = True
+        return entries.pop(at), self.fields().pop(at)
+
+    def sections(self) -> tuple[bytes, bytes]:
+        """Its two sections as stored: copied as they are when nothing changed."""
+        if not self.changed:
+            ref = self._ref
+            assert ref is not None
+            return self._data[ref[0][0] : ref[0][1]], self._data[ref[1][0] : ref[1][1]]
+        return _pack(self.entries()), _pack(self.fields())
+
+
+class FieldRef:
+    """Where one copy's fields are: decoded (with its whole chunk) on first use."""
+
+    __slots__ = ("chunk", "copy", "row")
+
+    def __init__(self, chunk: Chunk, row: int, copy: int) -> None:
+        self.chunk, self.row, self.copy = chunk, row, copy
+
+    def get(self) -> Fields:
+        try:
+            return self.chunk.fields()[self.row][self.copy]
+        except _DAMAGED as exc:  # decoded lazily: after the listing started
+            raise DamagedIndexError(
+                "the listing cache (.git/gitrack/notes.cache) is damaged: delete it and "
+                "run the command again"
+            ) from exc
+
+
+def _pack(value: Any) -> bytes:
+    data = marshal.dumps(value)
+    return zlib.crc32(data).to_bytes(4, "little") + data
+
+
+def _section(data: Any, where: tuple[int, int]) -> Any:
+    raw = data[where[0] : where[1]]
+    if len(raw) < 4 or zlib.crc32(raw[4:]) != int.from_bytes(raw[:4], "little"):
+        raise ValueError("a damaged section")
+    return marshal.loads(raw[4:])
+
+
+# ---------------------------------------------------------------------------- index
+class Index:
+    """The runs of one notes commit (``tip``), and what their notes say besides."""
+
+    def __init__(self, tip: str) -> None:
+        self.tip = tip
+        self.bad_lines: list[BadLine] = []
+        self.committed_as: dict[str, list[str]] = {}  # run id -> commits
+        self.states: dict[str, RunState] = {}  # run id -> its edit lines folded
+        self.visible: list[Chunk] = []
+        self.hidden: list[Chunk] = []
+        self.keys: dict[str, tuple[str, bool]] = {}  # run id -> (started, hidden)
+        self.edits: dict[str, list[tuple[str, EditItem]]] = {}  # run id -> (commit, edit)
+        self._lazy: tuple[Any, dict[str, tuple[int, int]]] | None = None
+
+    def count(self, hidden: bool = False) -> int:
+        return sum(chunk.count for chunk in (self.hidden if hidden else self.visible))
+
+    def runs(
+        self, hidden: bool = False, limit: int | None = None
+    ) -> Iterator[tuple[Entry, list[FieldRef]]]:
+        """Newest first: each run's entry and where each copy's fields are."""
+        left = limit
+        for chunk in self.hidden if hidden else self.visible:
+            for row, entry in enumerate(chunk.entries()):
+                if left is not None:
+                    if left <= 0:
+                        return
+                    left -= 1
+                yield entry, [FieldRef(chunk, row, n) for n in range(len(entry[3]))]
+
+    def load_patch_state(self) -> None:
+        """The sections only a patch needs (which runs are where, every edit line)."""
+        if self._lazy is not None:
+            data, sections = self._lazy
+            self.keys = _section(data, sections["keys"])
+            self.edits = _section(data, sections["edits"])
+            self._lazy = None
+
+    # ------------------------------------------------------------------ changing
+    def place(self, entry: Entry, row: FieldsRow) -> None:
+        hidden = entry[2] is not None
+        self.keys[entry[0]] = (entry[1], hidden)
+        chunks = self.hidden if hidden else self.visible
+        _chunk_for(chunks, (entry[1], entry[0])).put(entry, row)
+
+    def remove(self, run_id: str) -> tuple[Entry, FieldsRow] | None:
+        where = self.keys.pop(run_id, None)
+        if where is None:
+            return None
+        chunks = self.hidden if where[1] else self.visible
+        if not chunks:
+            return None
+        return _chunk_for(chunks, (where[0], run_id)).take(run_id)
+
+    def save(self, path: Path) -> None:
+        """Write atomically; a cache that cannot be written only costs time."""
+        self.load_patch_state()
+        body: list[bytes] = []
+        offset = len(MAGIC) + 8  # the sections, then the header; its offset goes first
+
+        def add(data: bytes) -> tuple[int, int]:
+            nonlocal offset
+            body.append(data)
+            offset += len(data)
+            return (offset - len(data), offset)
+
+        tables = []
+        for chunks in (self.visible, self.hidden):
+            refs = []
+            for chunk in _balanced(chunks):
+                entries, fields = chunk.sections()
+                refs.append((add(entries), add(fields), chunk.count))
+            tables.append(refs)
+        sections = {"keys": add(_pack(self.keys)), "edits": add(_pack(self.edits))}
+        states = {k: (s.hidden, s.hidden_at, s.changes, s.latest) for k, s in self.states.items()}
+        header: Any = (_KEY, self.tip, self.bad_lines, self.committed_as, states, sections, *tables)
+        head = MAGIC + offset.to_bytes(8, "little")
+        _write_atomically(path, [head, *body, marshal.dumps(header)])
+
+
+def _write_atomically(path: Path, parts: list[bytes]) -> None:
+    """A unique temp file renamed over ``path``: concurrent writers each replace the whole
+    file, and readers keep the one they opened. A temp file a crash left behind goes once
+    it is an hour old (younger ones may be another writer's). A cache that cannot be
+    written only costs time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.writelines(parts)
+        os.replace(name, path)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        return
+    for left in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - left.stat().st_mtime > TEMP_GRACE_S:
+                left.unlink()
+
+
+def _chunk_for(chunks: list[Chunk], key: SortKey) -> Chunk:
+    """The chunk where ``key`` is or belongs: the first whose last run is not newer."""
+    if not chunks:
+        chunks.append(Chunk())
+    for chunk in chunks:
+        if chunk.count and chunk.last_key() <= key:
+            return chunk
+    return next((c for c in reversed(chunks) if c.count), chunks[-1])
+
+
+def _balanced(chunks: list[Chunk]) -> list[Chunk]:
+    """No empty chunk, none more than twice ``CHUNK_RUNS`` (a patch inserts and removes)."""
+    out: list[Chunk] = []
+    for chunk in chunks:
+        if chunk.count == 0:
+            continue
+        if chunk.count <= 2 * CHUNK_RUNS:
+            out.append(chunk)
+            continue
+        entries, fields = chunk.entries(), chunk.fields()
+        for start in range(0, len(entries), CHUNK_RUNS):
+            part = Chunk()
+            part._entries = entries[start : start + CHUNK_RUNS]
+            part._fields = fields[start : start + CHUNK_RUNS]
+            out.append(part)
+    chunks[:] = out
+    return out
+
+
+def read(path: Path) -> Index | None:
+    """The index in ``path``, or None when there is none or it cannot be used."""
+    try:
+        with open(path, "rb") as f:
+            data: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # missing, unreadable, or empty
+        return None
+    try:
+        if data[: len(MAGIC)] != MAGIC:
+            return None
+        header = marshal.loads(data[int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little") :])
+        if not (isinstance(header, tuple) and len(header) == 8 and header[0] == _KEY):
+            return None
+        _key, stored_tip, bad, committed, states, sections, visible, hidden = header
+        index = Index(stored_tip)
+        index.bad_lines, index.committed_as = list(bad), dict(committed)
+        index.states = {
+            k: RunState(h, at, dict(c), latest) for k, (h, at, c, latest) in states.items()
+        }
+        index.visible = [Chunk(data, ref) for ref in visible]
+        index.hidden = [Chunk(data, ref) for ref in hidden]
+        index._lazy = (data, dict(sections))
+    except (*_DAMAGED, AttributeError):
+        return None
+    return index
+
+
+# ------------------------------------------------------------------- build and patch
+def current(repo: Repo, path: Path, rebuild: bool = False) -> Index:
+    """The index of refs/notes/gitrack as it is now: read, patched or built, and saved."""
+    tip = repo.refs.target(NOTES_REF) or ""
+    index = None if rebuild else read(path)
+    if index is not None and index.tip == tip:
+        return index
+    patched = _patched(repo, index, tip) if index is not None and index.tip and tip else None
+    fresh = patched if patched is not None else build(repo, tip)
+    fresh.save(path)
+    return fresh
+
+
+def build(repo: Repo, tip: str) -> Index:
+    """The index of every note of the notes commit ``tip``, from scratch."""
+    index = Index(tip)
+    notes = {
+        commit: parse_note(repo.notes.read_text(blob))
+        for commit, blob in (repo.notes.blobs(NOTES_REF, tip) if tip else [])
+    }
+    placed = _take_in(index, {}, notes, lambda _commit: [])
+    placed.sort(key=lambda pair: (pair[0][1], pair[0][0]), reverse=True)
+    for entry, row in placed:
+        index.keys[entry[0]] = (entry[1], entry[2] is not None)
+        chunks = index.hidden if entry[2] is not None else index.visible
+        if not chunks or chunks[-1].count >= CHUNK_RUNS:
+            chunks.append(Chunk())
+        chunks[-1].entries().append(entry)
+        chunks[-1].fields().append(row)
+    return index
+
+
+def _patched(repo: Repo, index: Index, tip: str) -> Index | None:
+    """``index`` brought from its notes commit to ``tip`` through the notes that changed;
+    None when that cannot be done (old commit gone) or costs more than a rebuild."""
+    changes = repo.notes.changes(index.tip, tip)
+    if changes is None or len(changes) > max(64, index.count() // 64):
+        return None
+    index.load_patch_state()
+    read_note = repo.notes.read_text
+    old = {commit: parse_note(read_note(blob)) for commit, blob, _new in changes if blob}
+    new = {commit: parse_note(read_note(blob)) for commit, _old, blob in changes if blob}
+    for commit in {commit for commit, _old, _new in changes} - new.keys():
+        new[commit] = []  # a note removed
+
+    def unchanged_note(commit: str) -> list[Item]:
+        blob = repo.notes.blob_at(tip, commit)
+        return parse_note(read_note(blob)) if blob else []
+
+    for entry, row in _take_in(index, old, new, unchanged_note):
+        index.place(entry, row)
+    index.tip = tip
+    return index
+
+
+def _take_in(
+    index: Index, old: dict[str, list[Item]], new: dict[str, list[Item]], note_of: Any
+) -> list[tuple[Entry, FieldsRow]]:
+    """Replace what the notes ``old`` said with what ``new`` say (both: commit -> items;
+    every changed commit is in ``new``) and return the entries of the runs that changed,
+    taken out of the index; ``note_of(commit)`` parses an unchanged note."""
+    affected: set[str] = set()
+    for commit, items in old.items():
+        for item in items:
+            if item[0] == "run":
+                affected.add(item[1][0])
+            elif item[0] == "committed":
+                _drop(index.committed_as, item[1], commit)
+            elif item[0] == "edit":
+                affected.add(item[1])
+                _drop(index.edits, item[1], commit)
+    index.bad_lines = [bad for bad in index.bad_lines if bad[0] not in new]
+    copies: dict[str, dict[str, Item]] = {}  # run id -> commit -> its run item there
+    for commit, items in new.items():
+        for item in items:
+            if item[0] == "run":
+                affected.add(item[1][0])
+                copies.setdefault(item[1][0], {})[commit] = item
+            elif item[0] == "committed":
+                index.committed_as.setdefault(item[1], []).append(commit)
+            elif item[0] == "edit":
+                affected.add(item[1])
+                index.edits.setdefault(item[1], []).append((commit, item))
+            else:
+                index.bad_lines.append((commit, item[1], item[2]))
+    index.bad_lines.sort()
+    parsed: dict[str, list[Item]] = {}
+    placed = []
+    for run_id in affected:
+        _refold(index, run_id)
+        gone = index.remove(run_id)
+        found = copies.get(run_id, {})
+        for copy in gone[0][3] if gone is not None else ():
+            commit = copy[0]
+            if commit in new or commit in found:
+                continue  # read anew above
+            if commit not in parsed:  # a copy on an unchanged note
+                parsed[commit] = note_of(commit)
+            mine = [i for i in parsed[commit] if i[0] == "run" and i[1][0] == run_id]
+            if mine:
+                found[commit] = mine[-1]
+        if found:
+            placed.append(_entry(run_id, found, index.states.get(run_id)))
+    return placed
+
+
+def _drop(table: dict[str, list[Any]], key: str, commit: str) -> None:
+    """Take out of ``table[key]`` what came from the note on ``commit``."""
+    kept = [v for v in table.get(key, []) if (v if isinstance(v, str) else v[0]) != commit]
+    if kept:
+        table[key] = kept
+    else:
+        table.pop(key, None)
+
+
+def _refold(index: Index, run_id: str) -> None:
+    edits = index.edits.get(run_id)
+    state = fold(item for _commit, item in edits).get(run_id) if edits else None
+    if state is None:
+        index.edits.pop(run_id, None)
+        index.states.pop(run_id, None)
+    else:
+        index.states[run_id] = state
+
+
+def _entry(run_id: str, found: dict[str, Item], state: RunState | None) -> tuple[Entry, FieldsRow]:
+    copies: list[Copy] = []
+    fields: list[Fields] = []
+    for commit in sorted(found):
+        (_id, started, base, snapshot), text, data = found[commit][1:]
+        if state is not None and state.changes:
+            text, data = encoded(state.apply_to(record_of(data)))
+        copies.append((commit, started, base, snapshot, text))
+        fields.append(data)
+    hidden_at = state.hidden_at if state is not None and state.hidden else None
+    return (run_id, min(c[1] for c in copies), hidden_at, tuple(copies)), tuple(fields)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import marshal
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git, gitrack, record
+from conftest import chdir, fresh_clone, git, gitrack, gitrack_cmd, note_lines, record
 
-from gitrack.tracking.notecache import _KEY
+import gitrack as gitrack_api
+from gitrack.git import Repo
+from gitrack.tracking import edits, history, notecache
 
 
 def cache_file(repo: Path) -> Path:
@@ -45,26 +51,202 @@ def test_notes_that_are_gone_leave_the_cache(repo: Path) -> None:
     ls_json(repo)
     git("notes", "--ref=gitrack", "remove", "HEAD", cwd=repo)
     assert gitrack("ls", "--json", cwd=repo).out.strip() == "[]"
-    _key, entries = marshal.loads(cache_file(repo).read_bytes())
-    assert entries == {}
+    index = notecache.read(cache_file(repo))
+    assert index is not None and index.count() == 0 and index.keys == {}
+    assert index.tip == git("rev-parse", "refs/notes/gitrack", cwd=repo).strip()
 
 
 @pytest.mark.parametrize(
     "damage",
     [
-        b"not marshal at all",
-        marshal.dumps(("another version", {})),
-        marshal.dumps((_KEY, {"0" * 40: [("run",)]})),  # right key, wrong shape
-        marshal.dumps((_KEY, "not a dict")),
+        lambda _good: b"not marshal at all",
+        lambda _good: marshal.dumps(("another version", {})),
+        lambda good: good[: len(good) // 2],  # cut short
+        lambda good: good.replace(b'"status":"ok"', b'"status":"ko"'),  # still decodes
+        lambda good: good.replace(notecache._KEY[2].encode(), b"0.0.0-other"),  # other version
+        lambda _good: b"",
     ],
-    ids=["garbage", "old-version", "bad-items", "bad-table"],
+    ids=["garbage", "old-format", "truncated", "changed-bytes", "other-version", "empty"],
 )
-def test_a_damaged_cache_is_ignored_and_rewritten(repo: Path, damage: bytes) -> None:
-    run_id = record("true", cwd=repo)
+def test_a_damaged_cache_is_ignored_and_rewritten(
+    repo: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    run_id = record("true", cwd=repo, options=("-p", "lr=0.1"))
     expected = ls_json(repo)
-    blob = git("notes", "--ref=gitrack", "list", "HEAD", cwd=repo).strip()
-    if b"0" * 40 in damage:
-        damage = damage.replace(b"0" * 40, blob.encode())
-    cache_file(repo).write_bytes(damage)
+    cache_file(repo).write_bytes(damage(cache_file(repo).read_bytes()))
+    assert ls_json(repo) == expected
+    assert gitrack("ls", "--where", "params.lr = '0.1'", cwd=repo).out.count(run_id[:8]) == 1
     assert ls_json(repo) == expected
     assert run_id in ls_json(repo)
+
+
+# -------------------------------------------------- the index follows the notes ref
+def from_scratch(repo: Path, *args: str) -> tuple[str, str]:
+    """What `gitrack ls` says with no cache at all (the cache is left as it was)."""
+    saved = cache_file(repo).read_bytes()
+    cache_file(repo).unlink()
+    res = gitrack("ls", *args, cwd=repo)
+    cache_file(repo).write_bytes(saved)
+    return res.out, res.err
+
+
+def listed(repo: Path, *args: str) -> tuple[str, str]:
+    res = gitrack("ls", *args, cwd=repo)
+    assert res.code == 0, res.err
+    return res.out, res.err
+
+
+def patched_only(repo: Path, monkeypatch: pytest.MonkeyPatch) -> history.Runs:
+    """Runs loaded with a rebuild forbidden: the index must have been patched."""
+
+    def no_rebuild(_repo: object, _tip: str) -> None:
+        raise AssertionError("the index was rebuilt from every note instead of patched")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(notecache, "build", no_rebuild)
+        return history.load_runs(Repo.discover(repo))
+
+
+def assert_same_as_rebuilt(repo: Path) -> None:
+    for args in (("--json",), ("-n", "2", "--json"), ("--deleted", "--json"), ("-n", "1")):
+        assert listed(repo, *args) == from_scratch(repo, *args), args
+
+
+def test_a_run_added_by_plain_git_notes_in_another_clone(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = record("true", cwd=repo)
+    listed(repo, "--json")
+    other = fresh_clone(repo, tmp_path / "other")
+    git("fetch", "-q", "origin", "refs/notes/gitrack:refs/notes/gitrack", cwd=other)
+    line = json.loads(note_lines(other)[0])
+    line["id"], line["started"] = "ab" * 8, "2099-01-01T00:00:00.000000Z"
+    git("commit", "-q", "--allow-empty", "-m", "theirs", cwd=other)
+    git("notes", "--ref=gitrack", "add", "-m", json.dumps(line), "HEAD", cwd=other)
+    git("fetch", "-q", str(other), "refs/notes/gitrack:refs/notes/theirs", cwd=repo)
+    git("notes", "--ref=gitrack", "merge", "-q", "-s", "cat_sort_uniq", "theirs", cwd=repo)
+
+    runs = patched_only(repo, monkeypatch)
+    assert [run.id for run in runs.runs] == ["ab" * 8, first]
+    assert_same_as_rebuilt(repo)
+    assert json.loads(listed(repo, "-n", "1", "--json")[0])[0]["id"] == "ab" * 8
+
+
+def test_edit_lines_reach_the_index(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = record("true", cwd=repo)
+    second = record("true", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", "later", cwd=repo)
+    third = record("true", cwd=repo)
+    listed(repo, "--json")
+    assert gitrack("rename", first, "baseline", cwd=repo).code == 0
+    assert gitrack("rm", third, cwd=repo).code == 0
+    runs = patched_only(repo, monkeypatch)
+    assert [run.id for run in runs.runs] == [second, first]
+    assert [run.id for run in runs.hidden] == [third]
+    assert runs.runs[1].record.name == "baseline"
+    assert_same_as_rebuilt(repo)
+    assert '"name":"baseline"' in listed(repo, "--json")[0]
+    assert gitrack("rm", "--undo", third, cwd=repo).code == 0
+    assert [run.id for run in patched_only(repo, monkeypatch).runs] == [third, second, first]
+    assert_same_as_rebuilt(repo)
+
+
+def test_an_edit_line_on_another_commit_reaches_the_index(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Edit lines apply wherever they sit: the run's own note is unchanged."""
+    run_id = record("true", cwd=repo)
+    listed(repo, "--json")
+    git("commit", "-q", "--allow-empty", "-m", "elsewhere", cwd=repo)
+    line = edits.edit_line(run_id, edits.EDIT, "2099-01-01T00:00:00.000000Z", {"tags.v": "best"})
+    git("notes", "--ref=gitrack", "add", "-m", line, "HEAD", cwd=repo)
+    runs = patched_only(repo, monkeypatch)
+    assert [(run.id, run.record.tags.get("v")) for run in runs.runs] == [(run_id, "best")]
+    assert_same_as_rebuilt(repo)
+    git("notes", "--ref=gitrack", "remove", "HEAD", cwd=repo)
+    assert patched_only(repo, monkeypatch).runs[0].record.tags.get("v") is None
+    assert_same_as_rebuilt(repo)
+
+
+def test_an_amend_moves_the_run_in_the_index(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert gitrack("install", cwd=repo).code == 0
+    run_id = record("true", cwd=repo)
+    listed(repo, "--json")
+    git("commit", "-q", "--amend", "--allow-empty", "-m", "amended", cwd=repo)
+    head = git("rev-parse", "HEAD", cwd=repo).strip()
+    runs = patched_only(repo, monkeypatch)
+    assert [(run.id, run.commit) for run in runs.runs] == [(run_id, head)]
+    assert_same_as_rebuilt(repo)
+    assert json.loads(listed(repo, "-n", "5", "--json")[0])[0]["commit"] == head
+
+
+def test_a_bad_line_added_later_is_still_reported(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record("true", cwd=repo)
+    listed(repo, "--json")
+    git("notes", "--ref=gitrack", "append", "-m", '{"not": "a run"}', "HEAD", cwd=repo)
+    runs = patched_only(repo, monkeypatch)
+    assert len(runs.warnings) == 1 and "not a gitrack run" in runs.warnings[0]
+    assert_same_as_rebuilt(repo)
+    assert "not a gitrack run" in listed(repo, "-n", "1")[1]
+
+
+def test_a_new_run_on_a_busy_commit_is_newest_in_the_index(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [record("true", cwd=repo) for _ in range(3)]
+    listed(repo, "--json")
+    ids.append(record("true", cwd=repo))
+    runs = patched_only(repo, monkeypatch)
+    assert [run.id for run in runs.runs] == ids[::-1]
+    assert_same_as_rebuilt(repo)
+
+
+def test_chunks_stay_ordered_through_patches(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many runs, few per chunk: patches split chunks and keep newest first."""
+    monkeypatch.setattr(notecache, "CHUNK_RUNS", 2)
+    record("true", cwd=repo)
+    template = json.loads(note_lines(repo)[0])
+    real = Repo.discover(repo)
+    history.load_runs(real)
+    for number in (5, 1, 9, 3, 7):
+        line = dict(template, id=f"{number:016x}", started=f"2090-01-0{number}T00:00:00.000000Z")
+        git("notes", "--ref=gitrack", "append", "-m", json.dumps(line), "HEAD", cwd=repo)
+        runs = patched_only(repo, monkeypatch)
+        started = [run.started for run in runs.runs]
+        assert started == sorted(started, reverse=True)
+    index = notecache.read(cache_file(repo))
+    assert index is not None and len(index.visible) >= 2
+    assert [run.id for run in history.load_runs(real).runs][:5] == [
+        f"{n:016x}" for n in (9, 7, 5, 3, 1)
+    ]
+
+
+def test_concurrent_listings_after_a_change_agree(repo: Path) -> None:
+    """Several processes patch and replace the index at once: each prints the right runs
+    and the index left behind is whole, of the ref's tip, with no temp file."""
+    first = record("true", cwd=repo)
+    listed(repo, "--json")
+    second = record("true", cwd=repo)
+    procs = [
+        subprocess.Popen(gitrack_cmd("ls", "--json"), cwd=repo, stdout=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    outputs = {proc.communicate(timeout=60)[0] for proc in procs}
+    assert len(outputs) == 1
+    assert [run["id"] for run in json.loads(outputs.pop())] == [second, first]
+    index = notecache.read(cache_file(repo))
+    assert index is not None
+    assert index.tip == git("rev-parse", "refs/notes/gitrack", cwd=repo).strip()
+    assert [p.name for p in cache_file(repo).parent.glob(".notes.cache*")] == []
+    assert_same_as_rebuilt(repo)
+
+
+def test_the_garbage_collector_is_back_on_after_loading(repo: Path) -> None:
+    record("true", cwd=repo)
+    assert gc.isenabled()
+    history.load_runs(Repo.discover(repo))
+    with chdir(repo):
+        assert gitrack_api.runs().num_rows == 1
+    assert gc.isenabled()
