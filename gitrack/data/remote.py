@@ -380,6 +380,14 @@ def _filesystem(settings: RemoteSettings, root: Path) -> tuple[Any, str]:
         raise RemoteError(f"cannot open remote cache {url}: {_first_line(exc)}") from exc
 
 
+def location(url: str, root: Path) -> str:
+    """What ``url`` names, the same text from every worktree and clone: a local folder's
+    absolute path (a relative one is relative to ``root``), else the URL itself."""
+    if urlparse(url).scheme in ("", "file"):
+        return str(local_folder(url, root))
+    return url
+
+
 def local_folder(url: str, root: Path) -> Path:
     """The folder of a ``file://`` URL or a plain path (relative: to the config's folder).
 

@@ -7,6 +7,8 @@ whatever fan-out the tree already uses, so `git notes` and gitrack agree.
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,8 @@ from gitrack.git._pygit2 import OBJECT_ID, FileMode, pygit2
 
 if TYPE_CHECKING:
     from gitrack.git.repo import Repo
+
+_FAN_OUT = re.compile(r"[0-9a-f]{2}\Z").match  # a fan-out folder, as git names one
 
 
 class Notes:
@@ -50,48 +54,51 @@ class Notes:
 
     def changes(
         self, old_tip: str, new_tip: str
-    ) -> list[tuple[str, str | None, str | None]] | None:
-        """(annotated commit, old note blob or None, new note blob or None) for every note
-        that differs between two notes commits, or None when one is not a commit here: a
-        tree diff, which skips the unchanged fan-out subtrees, so its cost follows what
-        changed, not how many notes there are."""
+    ) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]] | None:
+        """(annotated commit, its old note blobs, its new note blobs) for every note that
+        differs between two notes commits, or None when one is not a commit here: a tree
+        diff, which skips the unchanged fan-out subtrees, so its cost follows what changed,
+        not how many notes there are. Each side is read as :meth:`blobs_at` reads it."""
         try:
-            diff = self._tree_of(old_tip).diff_to_tree(self._tree_of(new_tip))
+            old_tree, new_tree = self._tree_of(old_tip), self._tree_of(new_tip)
+            diff = old_tree.diff_to_tree(new_tree)
         except (KeyError, ValueError, pygit2.GitError):
             return None
-        out: dict[str, list[str | None]] = {}
-        for delta in diff.deltas:  # a note moved between fan-outs: a delete and an add
-            for file, side in ((delta.old_file, 0), (delta.new_file, 1)):
-                name, blob = file.path.replace("/", ""), str(file.id)
-                if OBJECT_ID(name) and blob.strip("0"):  # all zeros: the side that is missing
-                    out.setdefault(name, [None, None])[side] = blob
-        return [(commit, old, new) for commit, (old, new) in out.items() if old != new]
+        touched = {  # a note moved between fan-outs: a delete and an add, one commit
+            name
+            for delta in diff.deltas
+            for file in (delta.old_file, delta.new_file)
+            if OBJECT_ID(name := file.path.replace("/", ""))
+        }
+        out = []
+        for commit in sorted(touched):
+            old, new = _blobs_in(old_tree, commit), _blobs_in(new_tree, commit)
+            if old != new:
+                out.append((commit, old, new))
+        return out
 
-    def blob_at(self, tip: str, commit: str) -> str | None:
-        """The note blob on ``commit`` in the notes commit ``tip``, whatever the fan-out."""
-        tree = self._tree_of(tip)
-        for cut in range(0, len(commit), 2):
-            path = "/".join([*(commit[i : i + 2] for i in range(0, cut, 2)), commit[cut:]])
-            try:
-                entry = tree[path]
-            except KeyError:
-                continue
-            if entry.type_str == "blob":
-                return str(entry.id)
-        return None
+    def blobs_at(self, tip: str, commit: str) -> tuple[str, ...]:
+        """The note blobs on ``commit`` in the notes commit ``tip``, as `git notes` finds
+        them: at any depth of 2-character fan-out folders, the shallowest first (git
+        concatenates several); none when it has no note."""
+        return _blobs_in(self._tree_of(tip), commit)
 
     def _tree_of(self, tip: str) -> pygit2.Tree:
         return self._r[tip].peel(pygit2.Commit).tree
 
     def _blobs_of_tree(self, tree: pygit2.Tree) -> list[tuple[str, str]]:
+        """Every note as `git notes` reads a tree: a blob named by the rest of an object
+        id, in folders of 2 hex digits (fan-out), nothing else. Breadth first, so that
+        one commit's notes at several depths (git concatenates them) come shallowest
+        first, as :meth:`blobs_at` gives them."""
         out: list[tuple[str, str]] = []
-        pending = [(tree, "")]
+        pending = deque([(tree, "")])
         while pending:
-            tree, prefix = pending.pop()
+            tree, prefix = pending.popleft()
             for entry in tree:
                 name = prefix + entry.name
                 kind = entry.type_str  # a str: cheaper than building a FileMode enum
-                if kind == "tree":
+                if kind == "tree" and _FAN_OUT(entry.name):
                     pending.append((self._r[entry.id], name))
                 elif kind == "blob" and OBJECT_ID(name):
                     out.append((name, str(entry.id)))
@@ -204,6 +211,26 @@ class Notes:
         else:
             builder.insert(hexpath, self._r.create_blob(transform("")), FileMode.BLOB)
         return builder.write()
+
+
+def _blobs_in(tree: pygit2.Tree, commit: str) -> tuple[str, ...]:
+    """The note blobs on ``commit`` in a notes tree, shallowest first (see Notes.blobs_at)."""
+    found = []
+    for depth in range(0, len(commit) // 2):
+        folders = [commit[i : i + 2] for i in range(0, 2 * depth, 2)]
+        try:
+            entry = tree["/".join([*folders, commit[2 * depth :]])]
+        except KeyError:
+            entry = None
+        if entry is not None and entry.type_str == "blob":
+            found.append(str(entry.id))
+        try:
+            folder = tree["/".join([*folders, commit[2 * depth : 2 * depth + 2]])]
+        except KeyError:
+            break
+        if folder.type_str != "tree":
+            break
+    return tuple(found)
 
 
 def _constant(text: str) -> Callable[[str], str]:

@@ -376,10 +376,10 @@ def current(repo: Repo, path: Path, rebuild: bool = False) -> Index:
 def build(repo: Repo, tip: str) -> Index:
     """The index of every note of the notes commit ``tip``, from scratch."""
     index = Index(tip)
-    notes = {
-        commit: parse_note(repo.notes.read_text(blob))
-        for commit, blob in (repo.notes.blobs(NOTES_REF, tip) if tip else [])
-    }
+    blobs: dict[str, list[str]] = {}  # one commit's notes at several fan-outs: all, as git
+    for commit, blob in repo.notes.blobs(NOTES_REF, tip) if tip else []:
+        blobs.setdefault(commit, []).append(blob)
+    notes = {commit: _parse_blobs(repo, found) for commit, found in blobs.items()}
     placed = _take_in(index, {}, notes, lambda _commit: [])
     placed.sort(key=lambda pair: (pair[0][1], pair[0][0]), reverse=True)
     for entry, row in placed:
@@ -399,20 +399,22 @@ def _patched(repo: Repo, index: Index, tip: str) -> Index | None:
     if changes is None or len(changes) > max(64, index.count() // 64):
         return None
     index.load_patch_state()
-    read_note = repo.notes.read_text
-    old = {commit: parse_note(read_note(blob)) for commit, blob, _new in changes if blob}
-    new = {commit: parse_note(read_note(blob)) for commit, _old, blob in changes if blob}
-    for commit in {commit for commit, _old, _new in changes} - new.keys():
-        new[commit] = []  # a note removed
+    old = {commit: _parse_blobs(repo, blobs) for commit, blobs, _new in changes if blobs}
+    new = {commit: _parse_blobs(repo, blobs) for commit, _old, blobs in changes}  # [] if gone
 
     def unchanged_note(commit: str) -> list[Item]:
-        blob = repo.notes.blob_at(tip, commit)
-        return parse_note(read_note(blob)) if blob else []
+        return _parse_blobs(repo, repo.notes.blobs_at(tip, commit))
 
     for entry, row in _take_in(index, old, new, unchanged_note):
         index.place(entry, row)
     index.tip = tip
     return index
+
+
+def _parse_blobs(repo: Repo, blobs: list[str] | tuple[str, ...]) -> list[Item]:
+    """The items of one commit's note, held in one blob or (as git reads a tree that has
+    it at several fan-outs) several, concatenated shallowest first."""
+    return parse_note("\n".join(repo.notes.read_text(blob) for blob in blobs))
 
 
 def _take_in(

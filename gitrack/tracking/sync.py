@@ -223,10 +223,15 @@ class Fetched:
 
 
 def known_objects(repo: Repo, url: str) -> KnownObjects:
-    """This clone's record of what the remote cache at ``url`` holds (data/known.py)."""
-    from gitrack.data.known import KnownObjects
+    """This clone's record of what the remote cache at ``url`` holds (data/known.py).
 
-    return KnownObjects(repo.common_dir / "gitrack" / "remotes", url)
+    Kept in the git common dir, so shared by linked worktrees: keyed by what ``url``
+    names from this worktree (a relative folder is another folder in each), never by
+    its text alone."""
+    from gitrack.data.known import KnownObjects
+    from gitrack.data.remote import location
+
+    return KnownObjects(repo.common_dir / "gitrack" / "remotes", location(url, repo.root))
 
 
 def fetch_objects(

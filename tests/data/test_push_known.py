@@ -220,3 +220,23 @@ def test_what_a_pull_downloads_is_recorded_as_in_the_remote(tmp_path: Path) -> N
     b = clone(origin, tmp_path / "b")
     assert gitrack("pull", "--data", cwd=b).code == 0
     assert _recorded(b) == cache_objects(default_cache(b)) != set()
+
+
+def test_a_relative_remote_folder_seen_from_another_worktree_is_another_remote(
+    tmp_path: Path,
+) -> None:
+    """``url = "../team-cache"`` names a folder beside each worktree: linked worktrees
+    share the git common dir (and so the record), not that folder. What one worktree's
+    push confirmed in its folder is not in the other's."""
+    backend = Backend("relative path", tmp_path, None)
+    _origin, a, _run_id = recorded_clone(tmp_path, backend.table)
+    assert gitrack("push", cwd=a).code == 0
+    assert backend.objects()
+    other = tmp_path / "elsewhere" / "wt"
+    other.parent.mkdir()
+    subprocess.run(["git", "worktree", "add", "-q", "--detach", str(other)], cwd=a, check=True)
+    assert gitrack("push", cwd=other).code == 0
+    theirs = tmp_path / "elsewhere" / "team-cache"
+    assert {p.name for p in theirs.rglob("*") if p.is_file()} == {
+        Path(k).name for k in backend.objects()
+    }

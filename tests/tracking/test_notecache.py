@@ -250,3 +250,77 @@ def test_the_garbage_collector_is_back_on_after_loading(repo: Path) -> None:
     with chdir(repo):
         assert gitrack_api.runs().num_rows == 1
     assert gc.isenabled()
+
+
+# --------------------------------------------- notes trees that git did not write
+def _notes_commit(repo: Path, entries: dict[str, str]) -> str:
+    """A notes commit whose tree holds ``entries`` (path -> note text), made by hand, in
+    any layout (git notes reads 2-character fan-out folders only), parent the ref's tip."""
+    tree: dict[str, object] = {}
+    for path, text in entries.items():
+        *folders, name = path.split("/")
+        node = tree
+        for folder in folders:
+            node = node.setdefault(folder, {})  # type: ignore[assignment]
+        blob = git("hash-object", "-w", "--stdin", cwd=repo, input=text).strip()
+        node[name] = blob
+
+    def write(node: dict[str, object]) -> str:
+        rows = []
+        for name, value in node.items():
+            if isinstance(value, dict):
+                rows.append(f"040000 tree {write(value)}\t{name}\n")
+            else:
+                rows.append(f"100644 blob {value}\t{name}\n")
+        return git("mktree", cwd=repo, input="".join(rows)).strip()
+
+    parent = git("rev-parse", "refs/notes/gitrack", cwd=repo).strip()
+    commit = git("commit-tree", write(tree), "-p", parent, "-m", "by hand", cwd=repo).strip()
+    git("update-ref", "refs/notes/gitrack", commit, cwd=repo)
+    return commit
+
+
+def test_a_note_git_does_not_read_is_not_a_run_before_or_after_a_patch(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 3-character folder is not a fan-out to git (`git notes show` finds no note): not
+    to the listing either, built or patched, or the two would disagree after an edit."""
+    first = record("true", cwd=repo)
+    template = json.loads(note_lines(repo)[0])
+    git("commit", "-q", "--allow-empty", "-m", "other", cwd=repo)
+    other = git("rev-parse", "HEAD", cwd=repo).strip()
+    base = git("rev-parse", "HEAD~1", cwd=repo).strip()
+    hidden_id = "cd" * 8
+    line = json.dumps(dict(template, id=hidden_id, started="2099-01-01T00:00:00.000000Z"))
+    _notes_commit(
+        repo, {base: "\n".join(note_lines(repo, base)) + "\n", f"{other[:3]}/{other[3:]}": line}
+    )
+    assert note_lines(repo, other) == []  # git sees no note there
+    assert [run["id"] for run in json.loads(listed(repo, "--json")[0])] == [first]
+    edit = edits.edit_line(hidden_id, edits.EDIT, "2099-02-01T00:00:00.000000Z", {"tags.v": "x"})
+    git("notes", "--ref=gitrack", "append", "-m", edit, base, cwd=repo)
+    assert [run.id for run in patched_only(repo, monkeypatch).runs] == [first]
+    assert_same_as_rebuilt(repo)
+
+
+def test_two_copies_of_one_note_are_read_as_git_reads_them(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree with one commit's note both flat and fanned out (made by hand, or by a tool
+    other than git): git concatenates them, so both runs are listed, built or patched."""
+    record("true", cwd=repo)
+    template = json.loads(note_lines(repo)[0])
+    head = git("rev-parse", "HEAD", cwd=repo).strip()
+    one, two, three = (
+        json.dumps(dict(template, id=c * 16, started=f"2099-01-0{n}T00:00:00.000000Z"))
+        for n, c in ((1, "a"), (2, "b"), (3, "c"))
+    )
+    _notes_commit(repo, {head: one + "\n", f"{head[:2]}/{head[2:]}": two + "\n"})
+    assert {"a" * 16, "b" * 16} <= {
+        json.loads(line)["id"] for line in note_lines(repo) if line.startswith("{")
+    }
+    assert [run["id"] for run in json.loads(listed(repo, "--json")[0])] == ["b" * 16, "a" * 16]
+    _notes_commit(repo, {head: one + "\n", f"{head[:2]}/{head[2:]}": two + "\n" + three + "\n"})
+    ids = [run.id for run in patched_only(repo, monkeypatch).runs]
+    assert ids == ["c" * 16, "b" * 16, "a" * 16]
+    assert_same_as_rebuilt(repo)
