@@ -37,6 +37,7 @@ from pathlib import Path
 from gitrack.data import hashing
 from gitrack.data.gc import referenced_objects
 from gitrack.data.odb import Cache
+from gitrack.paths import write_atomically
 
 TTL_S = 24 * 3600
 _FORMAT = "gitrack-known-objects 1"
@@ -114,14 +115,9 @@ class KnownObjects:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 started = float(self.path.read_text(encoding="utf-8").split(" ", 3)[2])
         text = f"{_FORMAT} {int(started)} {self.url}\n" + "".join(f"{h}\n" for h in lines)
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
+        with contextlib.suppress(OSError):  # a record that cannot be written only costs time
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text(text, encoding="utf-8")
-            os.replace(temp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+            write_atomically(self.path, text)
 
 
 def _write_order(digest: str) -> tuple[bool, str]:

@@ -27,9 +27,7 @@ import contextlib
 import json
 import marshal
 import mmap
-import os
 import sys
-import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -40,6 +38,7 @@ from gitrack import __version__
 from gitrack.errors import GitrackError
 from gitrack.git import Repo
 from gitrack.git.refs import NOTES_REF
+from gitrack.paths import atomic_file, temp_prefix
 from gitrack.tracking.edits import (
     EditItem,
     RunState,
@@ -287,18 +286,11 @@ def _write_atomically(path: Path, parts: list[bytes]) -> None:
     written only costs time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as out:
+        with atomic_file(path) as temp, temp.open("wb") as out:
             out.writelines(parts)
-        os.replace(name, path)
     except (OSError, ValueError):
-        with contextlib.suppress(OSError):
-            os.unlink(name)
         return
-    for left in path.parent.glob(f".{path.name}.*.tmp"):
+    for left in path.parent.glob(f"{temp_prefix(path.name)}tmp*"):
         with contextlib.suppress(OSError):
             if time.time() - left.stat().st_mtime > TEMP_GRACE_S:
                 left.unlink()

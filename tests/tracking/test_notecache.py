@@ -324,3 +324,22 @@ def test_two_copies_of_one_note_are_read_as_git_reads_them(
     ids = [run.id for run in patched_only(repo, monkeypatch).runs]
     assert ids == ["c" * 16, "b" * 16, "a" * 16]
     assert_same_as_rebuilt(repo)
+
+
+def test_a_temp_file_a_crashed_writer_left_goes_once_it_is_old(repo: Path) -> None:
+    import os
+    import time
+
+    from gitrack.paths import temp_prefix
+
+    record("true", cwd=repo)
+    ls_json(repo)
+    folder = cache_file(repo).parent
+    old, young = (folder / f"{temp_prefix('notes.cache')}tmp{n}.0" for n in (1, 2))
+    for left in (old, young):
+        left.write_bytes(b"half an index")
+    aged = time.time() - notecache.TEMP_GRACE_S - 60
+    os.utime(old, (aged, aged))
+    record("true", cwd=repo)  # the index is written again
+    ls_json(repo)
+    assert not old.exists() and young.exists()  # a young one may be another writer's
