@@ -12,6 +12,7 @@ same bytes and so the same hash::
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -36,6 +37,10 @@ class Manifest:
     empty_dirs: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
+        return self._bytes
+
+    @functools.cached_property
+    def _bytes(self) -> bytes:  # encoded once: hashed, then stored (10^5 files: 10^5 dicts)
         data = {
             "v": VERSION,
             "files": [
