@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gitrack.data import hashing
-from gitrack.data.odb import Cache, CacheError, freshen_path, open_beside
+from gitrack.data.odb import Cache, CacheError, freshen_path, object_path, open_beside
 from gitrack.data.state import StatKey, stat_key
 
 _FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere
@@ -103,7 +103,7 @@ def publish(cache: Cache, temp: str, digest: str) -> bool:
     """Rename a staged copy into place: atomic, a reader sees nothing or the whole object.
     An object already there is replaced by the same bytes (its mtime new: freshened).
     False if the copy is gone (`gitrack gc` removes temp files left an hour)."""
-    final = _object_path(cache, digest)
+    final = object_path(cache, digest)
     try:
         try:
             os.replace(temp, final)
@@ -153,7 +153,7 @@ def store_files(
             if temp and actual == digest and publish(cache, temp, digest):
                 continue
             discard({path: (temp, actual)} if temp else {})
-            if freshen_path(_object_path(cache, digest)):
+            if freshen_path(object_path(cache, digest)):
                 continue
             ((temp, actual),) = stage(cache, copier, path, progress).values()
             if actual != digest:
@@ -178,11 +178,6 @@ def add_file(
     if not publish(cache, temp, digest):
         raise cache.write_error(FileNotFoundError(errno.ENOENT, "removed meanwhile", temp))
     return digest
-
-
-def _object_path(cache: Cache, digest: str) -> str:
-    hexpart = hashing.hex_of(digest)
-    return f"{os.fspath(cache.root)}/{hashing.ALGORITHM}/{hexpart[:2]}/{hexpart[2:]}"
 
 
 # ----------------------------------------------------------------- restoring
@@ -217,7 +212,7 @@ def _restore_one(
     executable: bool,
     progress: hashing.Progress | None,
 ) -> tuple[str, StatKey, str]:
-    source = _object_path(cache, digest)
+    source = object_path(cache, digest)
     try:
         fd, temp = open_beside(target)
     except OSError as exc:
