@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from gitrack.errors import GitrackError
-from gitrack.paths import UnsafePathError, check_relative, repo_relative, safe_target
+from gitrack.paths import (
+    UnsafePathError,
+    check_relative,
+    check_relative_name,
+    repo_relative,
+    safe_target,
+)
 
 
 @pytest.mark.parametrize(
@@ -170,3 +176,23 @@ def test_repo_relative_refuses_a_path_through_a_link_out(root: Path) -> None:
     os.symlink(str(root.parent / "outside"), root / "link")
     with pytest.raises(GitrackError, match="outside the repository"):
         repo_relative(root, root / "link" / "file")
+
+
+def test_check_relative_name_decides_as_check_relative() -> None:
+    """The regex fast path accepts and refuses exactly what check_relative does."""
+    import itertools
+
+    alphabet = ["a", "G", "git", ".", "..", "/", "-", "_", ":", "\\", " ", "~1", "é", "\x00"]
+    for size in range(1, 5):
+        for parts in itertools.product(alphabet, repeat=size):
+            path = "".join(parts)
+            try:
+                check_relative(path)
+                refused = False
+            except UnsafePathError:
+                refused = True
+            if refused:
+                with pytest.raises(UnsafePathError):
+                    check_relative_name(path)
+            else:
+                check_relative_name(path)

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from gitrack import jsonsafe
 from gitrack.data import hashing
-from gitrack.paths import check_relative
+from gitrack.paths import check_relative_name
 
 VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file of a dataset (10^5): no __dict__
 class FileEntry:
     path: str  # relative to the directory, POSIX separators
     size: int
@@ -72,9 +72,9 @@ class Manifest:
         except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"not a gitrack manifest: {exc}") from exc
         for entry in files:
-            check_relative(entry.path)
+            check_relative_name(entry.path)
             if not hashing.is_valid(entry.hash) or hashing.is_dir_hash(entry.hash):
                 raise ValueError(f"bad hash in manifest: {entry.hash!r}")
         for folder in dirs:
-            check_relative(folder)
+            check_relative_name(folder)
         return cls(files, dirs)
