@@ -61,9 +61,11 @@ class DataStore:
         def read(path: str | Path, size: int, progress: hashing.Progress) -> str:
             if size > STAGE_MAX:  # a large object may be stored already: not copied twice
                 return hashing.hash_file(path, progress)
-            staged = batch.stage(self.cache, copier, os.fspath(path), progress)
-            self.staged.update(staged)
-            return next(iter(staged.values()))[1]
+            name = os.fspath(path)
+            staged = batch.stage(self.cache, copier, name, progress)
+            batch.discard({name: self.staged.pop(name)} if name in self.staged else {})
+            self.staged.update(staged)  # a file in two datasets (-d a -d a/b): the last copy
+            return staged[name][1]
 
         return self.hasher.hash_path(rel, label, read)
 

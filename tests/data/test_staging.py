@@ -105,3 +105,10 @@ def test_a_restored_folder_is_checked_without_reading_it_again(
     assert tree_state(store.root / "set") == wanted
     restored = {str(p) for p in (store.root / "set").rglob("*.txt")}
     assert set(store.hasher.written) == restored  # each one known by its stat, not read
+
+
+def test_a_file_in_two_datasets_leaves_no_copy_behind(store: DataStore) -> None:
+    first, second = store.hash_and_stage("set"), store.hash_and_stage("set/0")
+    store.store(first)
+    store.store(second)
+    assert _temps(store) == []
