@@ -54,6 +54,16 @@ def check_relative(path: str) -> PurePosixPath:
     return pure
 
 
+def check_relative_name(path: str) -> None:
+    """``check_relative`` without building the PurePosixPath: the same paths accepted and
+    refused, plain ones (below) by one regex match (a manifest lists 10^5 paths)."""
+    if os.name == "nt" or not _PLAIN.match(path):
+        check_relative(path)
+
+
+# Names of letters, digits, "_", "-" and "." (never first: no ".", "..", ".git"), one "/"
+# between them: none can be refused by check_relative outside Windows.
+_PLAIN = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*\Z")
 _DRIVE_PREFIX = re.compile(r"[A-Za-z]:")
 # Code points macOS (HFS+) ignores in names, as git's is_hfs_dotgit lists them.
 _HFS_IGNORED = dict.fromkeys(

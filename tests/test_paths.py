@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from gitrack.errors import GitrackError
-from gitrack.paths import UnsafePathError, check_relative, repo_relative, safe_target
+from gitrack.paths import (
+    UnsafePathError,
+    check_relative,
+    check_relative_name,
+    repo_relative,
+    safe_target,
+)
 
 
 @pytest.mark.parametrize(
@@ -189,3 +195,23 @@ def test_atomic_file_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
         first.write_text("1")
         second.write_text("2")
     assert target.read_text() == "1"
+
+
+def test_check_relative_name_decides_as_check_relative() -> None:
+    """The regex fast path accepts and refuses exactly what check_relative does."""
+    import itertools
+
+    alphabet = ["a", "G", "git", ".", "..", "/", "-", "_", ":", "\\", " ", "~1", "é", "\x00"]
+    for size in range(1, 5):
+        for parts in itertools.product(alphabet, repeat=size):
+            path = "".join(parts)
+            try:
+                check_relative(path)
+                refused = False
+            except UnsafePathError:
+                refused = True
+            if refused:
+                with pytest.raises(UnsafePathError):
+                    check_relative_name(path)
+            else:
+                check_relative_name(path)

@@ -1,158 +1,237 @@
-"""Many small files into and out of the cache (issue 16: datasets of 10^4-10^6 files).
+"""Files into and out of the cache, one or many: the one implementation behind
+``Cache.add_file`` / ``add_files`` and ``Cache.restore_to`` / ``restore_files`` (issue 16:
+datasets of 10^4-10^6 files, where a 10 KiB file costs its system calls, not its bytes).
 
-Same guarantees as ``Cache.add_file`` and ``Cache.restore_to`` (objects appear complete or
-not at all, read-only; a restored file is verified by hash before it replaces anything),
-with the per-file cost cut down, because a 10 KiB file costs its system calls, not its
-bytes: plain strings and file descriptors (no pathlib, no buffered file objects), one
-``open`` with O_EXCL for each temp file, the mode set on the descriptor, reflink tried
-until the filesystem refuses it once, and the files handed to threads in batches.
+Guarantees, for one file as for many:
+
+* an object appears complete or not at all: written to a temp file in the cache's ``tmp/``
+  (named as `gitrack gc` expects of a live writer), made read-only on its descriptor, then
+  renamed into its shard;
+* a restored file is written to a temp file beside its target, verified by the hash of
+  the bytes written, and only then renamed over the target.
+
+Per file, plain strings and descriptors (no pathlib, no buffered file objects): the source
+opened once, read into one reused buffer while it is hashed, the copy written, ``fchmod``
+on its descriptor, one rename. Reflink (btrfs, xfs) is tried until the filesystem refuses
+it once. ``Staging`` lets the hash pass that reads a new file write its object's copy at
+the same time, so a new dataset is read once; the rename that publishes it waits until
+the run's pending marker names it (see gc.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitrack.data import hashing
-
-if TYPE_CHECKING:
-    from gitrack.data.odb import Cache
+from gitrack.data.odb import Cache, CacheError, freshen_path, object_path, open_beside
+from gitrack.data.state import StatKey, stat_key
 
 _FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere
+_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+Staged = dict[str, tuple[str, str]]  # source path -> (temp file in the cache, its hash)
+
+
+class _FdReader:
+    """``readinto`` on a bare descriptor (no file object, no fstat, per copied file)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        return os.readv(self.fd, [buffer])
 
 
 class Copier:
-    """Copies files for one batch; remembers that reflink does not work here."""
+    """Copies files; remembers that reflink does not work here (shared by threads: a
+    lost update of the flag costs one more refused ioctl, nothing else)."""
 
-    def __init__(self, progress: hashing.Progress | None) -> None:
-        self.progress = progress
+    def __init__(self) -> None:
         self.reflink = True
 
-    def copy(self, source: str, fd: int, written: str) -> str:
-        """Fill ``fd`` (the file ``written``) from ``source``: the hash of what was written."""
-        with open(source, "rb", buffering=0) as src:
+    def copy(self, source: str, fd: int, progress: hashing.Progress | None) -> str:
+        """Fill ``fd`` (a new file open for reading and writing) from ``source``: the hash
+        of what ``fd`` now holds."""
+        src = os.open(source, _READ)
+        try:
             if self.reflink:
                 try:
-                    import fcntl
-
-                    fcntl.ioctl(fd, _FICLONE, src.fileno())
-                    return hashing.hash_file(written, self.progress)
-                except (OSError, ImportError):
-                    self.reflink = False  # the same filesystems for the rest of the batch
-            return hashing.copy_to_fd(src, fd, self.progress)
-
-
-def store_files(
-    cache: Cache, items: Sequence[tuple[str | Path, str]], progress: hashing.Progress | None
-) -> None:
-    """(source, hash) into ``cache``: stored objects freshened, missing ones written."""
-    from gitrack.data.odb import CacheError
-
-    for _, digest in items:
-        if not hashing.is_valid(digest):
-            raise CacheError(f"{digest!r} is not an xxh128 hash")
-    objects = os.fspath(cache.root / hashing.ALGORITHM)
-    cache.make_shards({hashing.hex_of(digest)[:2] for _, digest in items})
-
-    def one_batch(batch: Sequence[tuple[str | Path, str]]) -> None:
-        copier = Copier(progress)
-        for source, digest in batch:
-            hexpart = hashing.hex_of(digest)
-            final = f"{objects}/{hexpart[:2]}/{hexpart[2:]}"
-            if not _freshened(final):
-                _store_one(cache, copier, os.fspath(source), digest, final)
-
-    hashing.run_batches(one_batch, items)
+                    fcntl.ioctl(fd, _FICLONE, src)
+                except OSError:
+                    self.reflink = False  # the same filesystems for the rest of the files
+                else:
+                    os.lseek(fd, 0, os.SEEK_SET)  # the shared blocks, read back and hashed
+                    return hashing.hash_stream(_FdReader(fd), progress)  # type: ignore[arg-type]
+            return hashing.copy_to_fd(_FdReader(src), fd, progress)
+        finally:
+            os.close(src)
 
 
-def _freshened(final: str) -> bool:
-    """``Cache.freshen`` on a path: stored objects get a new mtime (see gc.py)."""
+# ------------------------------------------------------------------- storing
+def stage(cache: Cache, copier: Copier, source: str, progress: hashing.Progress | None) -> Staged:
+    """A read-only copy of ``source`` in the cache's ``tmp/``: {source: (temp, its hash)}.
+    Not an object yet: ``publish`` renames it into place."""
     try:
-        os.utime(final)
-    except FileNotFoundError:
-        return False
-    except OSError:  # another user's object in a shared cache: there, not ours to touch
-        return os.path.isfile(final)
-    return True
-
-
-def _store_one(cache: Cache, copier: Copier, source: str, digest: str, final: str) -> None:
-    from gitrack.data.odb import CacheError
-
-    fd, temp = cache.open_temp()
-    placed = False
+        fd, temp = cache.open_temp()
+    except OSError as exc:
+        raise cache.write_error(exc) from exc
     try:
         try:
-            actual = copier.copy(source, fd, temp)
+            digest = copier.copy(source, fd, progress)
             os.fchmod(fd, 0o444)  # cache objects are read-only
         finally:
             os.close(fd)
-        if actual != digest:
-            raise CacheError(
-                f"{source} changed while it was being cached ({digest} -> {actual}); "
-                "run again once it is stable"
-            )
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError) and exc.filename == source:
+            raise CacheError(f"cannot read {source}: {exc.strerror}") from exc
+        if isinstance(exc, OSError):
+            raise cache.write_error(exc) from exc
+        raise
+    return {source: (temp, digest)}
+
+
+def publish(cache: Cache, temp: str, digest: str) -> bool:
+    """Rename a staged copy into place: atomic, a reader sees nothing or the whole object.
+    An object already there is replaced by the same bytes (its mtime new: freshened).
+    False if the copy is gone (`gitrack gc` removes temp files left an hour)."""
+    final = object_path(cache, digest)
+    try:
         try:
-            os.replace(temp, final)  # atomic: a reader sees nothing or the whole object
-        except FileNotFoundError:  # gc removed the empty shard since: make it again
-            os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(temp, final)
-        placed = True
+        except FileNotFoundError:  # a new shard (or gc removed an empty one just now)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            if not os.path.exists(temp):
+                return False
+            os.replace(temp, final)
+        except PermissionError:  # another user's object in a shared cache: keep theirs
+            if not freshen_path(final):
+                raise
+            os.unlink(temp)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
         raise cache.write_error(exc) from exc
-    finally:
-        if not placed:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+    return True
 
 
-def restore_files(cache: Cache, items: Sequence[tuple[str, Path, bool]]) -> None:
-    """(hash, target, executable): each target replaced by a verified copy of its object.
-    The targets' folders exist and were checked."""
-    from gitrack.data.odb import CacheError
+def discard(staged: Staged) -> None:
+    """Staged copies that will not be published (the run stopped before)."""
+    for temp, _ in staged.values():
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+    staged.clear()
 
-    for digest, _, _ in items:
-        if not hashing.is_valid(digest) or hashing.is_dir_hash(digest):
-            raise CacheError(f"{digest!r} is not the hash of a file")
-    objects = os.fspath(cache.root / hashing.ALGORITHM)
 
-    def one_batch(batch: Sequence[tuple[str, Path, bool]]) -> None:
-        copier = Copier(None)
-        for digest, target, executable in batch:
-            hexpart = hashing.hex_of(digest)
-            source = f"{objects}/{hexpart[:2]}/{hexpart[2:]}"
-            _restore_one(cache, copier, source, digest, os.fspath(target), executable)
+def store_files(
+    cache: Cache,
+    items: Sequence[tuple[str | Path, str]],
+    progress: hashing.Progress | None,
+    staged: Staged | None = None,
+) -> None:
+    """(source, hash) into ``cache``: a copy staged for the source is published, a stored
+    object freshened, a missing one written. Staged copies used are taken out of ``staged``."""
+    for _, digest in items:
+        if not hashing.is_valid(digest):
+            raise CacheError(f"{digest!r} is not an xxh128 hash")
+    cache.make_shards({hashing.hex_of(digest)[:2] for _, digest in items})
+    copier = Copier()
+    pending = staged if staged is not None else {}
+
+    def one_batch(batch: Sequence[tuple[str | Path, str]]) -> None:
+        for source, digest in batch:
+            path = os.fspath(source)
+            temp, actual = pending.pop(path, ("", ""))
+            if temp and actual == digest and publish(cache, temp, digest):
+                continue
+            discard({path: (temp, actual)} if temp else {})
+            if freshen_path(object_path(cache, digest)):
+                continue
+            ((temp, actual),) = stage(cache, copier, path, progress).values()
+            if actual != digest:
+                discard({path: (temp, actual)})
+                raise CacheError(
+                    f"{path} changed while it was being cached ({digest} -> {actual}); "
+                    "run again once it is stable"
+                )
+            publish(cache, temp, digest)
 
     hashing.run_batches(one_batch, items)
 
 
-def _restore_one(
-    cache: Cache, copier: Copier, source: str, digest: str, target: str, executable: bool
-) -> None:
-    from gitrack.data.odb import CacheError, open_beside
+def add_file(
+    cache: Cache, source: str | Path, known_hash: str | None, progress: hashing.Progress | None
+) -> str:
+    """``Cache.add_file``: the one-item case (its hash read while it is copied if unknown)."""
+    if known_hash is not None:
+        store_files(cache, [(source, known_hash)], progress)
+        return known_hash
+    ((temp, digest),) = stage(cache, Copier(), os.fspath(source), progress).values()
+    if not publish(cache, temp, digest):
+        raise cache.write_error(FileNotFoundError(errno.ENOENT, "removed meanwhile", temp))
+    return digest
 
+
+# ----------------------------------------------------------------- restoring
+def restore_files(
+    cache: Cache,
+    items: Sequence[tuple[str, str | Path, bool]],
+    progress: hashing.Progress | None = None,
+) -> dict[str, tuple[StatKey, str]]:
+    """(hash, target, executable): each target replaced by a verified copy of its object;
+    the targets' folders exist and were checked. Returns what was written: target ->
+    (its stat key once in place, hash), so a check right after need not read it again."""
+    for digest, _, _ in items:
+        if not hashing.is_valid(digest) or hashing.is_dir_hash(digest):
+            raise CacheError(f"{digest!r} is not the hash of a file")
+    copier = Copier()
+
+    def one_batch(batch: Sequence[tuple[str, str | Path, bool]]) -> list[tuple[str, StatKey, str]]:
+        return [
+            _restore_one(cache, copier, digest, os.fspath(target), executable, progress)
+            for digest, target, executable in batch
+        ]
+
+    done = hashing.run_batches(one_batch, items)
+    return {target: (key, digest) for batch in done for target, key, digest in batch}
+
+
+def _restore_one(
+    cache: Cache,
+    copier: Copier,
+    digest: str,
+    target: str,
+    executable: bool,
+    progress: hashing.Progress | None,
+) -> tuple[str, StatKey, str]:
+    source = object_path(cache, digest)
     try:
-        fd, temp = open_beside(Path(target))
+        fd, temp = open_beside(target)
     except OSError as exc:
         raise CacheError(f"cannot restore {target}: {exc}") from exc
     placed = False
     try:
         try:
-            actual = copier.copy(source, fd, os.fspath(temp))
+            actual = copier.copy(source, fd, progress)
+            if actual != digest:
+                raise CacheError(
+                    f"cache object {source} is corrupt (hash {actual}, expected {digest}); "
+                    f"{target} was left as it was. Remove the object and fetch it again"
+                )
             os.fchmod(fd, 0o755 if executable else 0o644)
+            os.replace(temp, target)
+            placed = True
+            key = stat_key(os.fstat(fd))  # in place: a rename changes the ctime
         finally:
             os.close(fd)
-        if actual != digest:
-            raise CacheError(
-                f"cache object {source} is corrupt (hash {actual}, expected {digest}); "
-                f"{target} was left as it was. Remove the object and fetch it again"
-            )
-        os.replace(temp, target)
-        placed = True
     except FileNotFoundError as exc:
         if exc.filename == source:
             raise CacheError(
@@ -168,3 +247,4 @@ def _restore_one(
         if not placed:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+    return target, key, digest

@@ -38,6 +38,10 @@ looked for O (finding it, freshening it, or writing a new copy); M comes before 
   and wrote a new copy, which is not in the quarantine and is never touched.
 
 So the notes and markers alone protect every run, even with no grace period (``--now``).
+A run hashing a new dataset copies each small file into ``tmp/`` as it reads it
+(``DataStore.hash_and_stage``), before its marker exists: those copies are temp files,
+not objects, until the run renames them into place after M (a rename is F). A copy gc
+removed meanwhile (a temp file over TEMP_MIN_AGE_S) is simply made again from the source.
 The grace period covers what is not announced beforehand: temp files of live writers, the
 copies a checkout makes before it lists them under ``preserved/``, and writers that do not
 know this protocol (another tool, an older gitrack). If gc dies after step 3, the next gc

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,11 @@ class MissingDataError(GitrackError):
             f"data path {path!r} does not exist; check the path (relative to the repository root)"
         )
         self.path = path
+
+
+# Reads one file (path, size in bytes) and returns its hash: ``hashing.hash_file``, or a
+# reader that also copies what it reads (``DataStore.hash_and_stage``).
+Reader = Callable[[str | Path, int, hashing.Progress], str]
 
 
 @dataclass
@@ -50,8 +55,13 @@ class Hasher:
     def __init__(self, root: Path, state: StatCache) -> None:
         self.root = root
         self.state = state
+        # Files this process has just written, each verified by the hash of the bytes
+        # written (a restore): path -> (stat key once in place, hash). Trusted while the
+        # stat key is the same, so the check after a restore does not read them again;
+        # kept out of the stat cache, where a file this recent is not trusted (RACY_NS).
+        self.written: dict[str, tuple[StatKey, str]] = {}
 
-    def hash_path(self, rel: str, label: str = "hashing") -> PathState:
+    def hash_path(self, rel: str, label: str = "hashing", read: Reader | None = None) -> PathState:
         target = self.root / rel
         if not os.path.lexists(target):
             raise MissingDataError(rel)
@@ -61,18 +71,20 @@ class Hasher:
         except OSError as exc:
             raise GitrackError(f"cannot read data path {rel!r}: {exc.strerror}") from exc
         if stat.S_ISDIR(st.st_mode):
-            return self._hash_dir(rel, target, link, label)
+            return self._hash_dir(rel, target, link, label, read)
         if not stat.S_ISREG(st.st_mode):
             raise GitrackError(f"data path {rel!r} is neither a file nor a folder")
-        digest = self.hash_files([(target, st)], label)[str(target)]
+        digest = self.hash_files([(target, st)], label, read)[str(target)]
         entry = FileEntry("", st.st_size, bool(st.st_mode & stat.S_IXUSR), digest)
         return PathState(
             rel, entry.hash, link, [(target, entry)], None, {str(target): stat_key(st)}
         )
 
-    def _hash_dir(self, rel: str, top: Path, link: str | None, label: str) -> PathState:
+    def _hash_dir(
+        self, rel: str, top: Path, link: str | None, label: str, read: Reader | None
+    ) -> PathState:
         found, empty_dirs, warnings = walk(top)
-        hashes = self.hash_files([(path, st) for _, path, st in found], label)
+        hashes = self.hash_files([(path, st) for _, path, st in found], label, read, str(top))
         entries: list[tuple[str | Path, FileEntry]] = [
             (path, FileEntry(name, st.st_size, bool(st.st_mode & stat.S_IXUSR), hashes[path]))
             for name, path, st in found
@@ -85,23 +97,33 @@ class Hasher:
         self,
         files: Sequence[tuple[str | Path, os.stat_result]],
         label: str,
+        read: Reader | None = None,
+        top: str | None = None,
     ) -> dict[str, str]:
-        """Hashes by absolute path; unchanged files come from the stat cache, unread."""
+        """Hashes by absolute path; unchanged files come from the stat cache, unread, and
+        the others from ``read`` (default: only hashed). ``top``: a folder holding them all."""
         if not files:
             return {}
         started = now_ns()
-        known = self.state.lookup_tree(os.path.commonpath([str(p) for p, _ in files]))
+        known = self.state.lookup_tree(top or os.path.commonpath([str(p) for p, _ in files]))
         out: dict[str, str] = {}
         todo: list[tuple[str | Path, os.stat_result]] = []
+        written = self.written
         for path, st in files:
-            hit = known.get(str(path))
-            if hit is not None and hit[0] == stat_key(st):
-                out[str(path)] = hit[1]
+            name, key = str(path), stat_key(st)
+            hit = known.get(name)
+            if hit is None or hit[0] != key:
+                hit = written.get(name)
+            if hit is not None and hit[0] == key:
+                out[name] = hit[1]
             else:
                 todo.append((path, st))
         if todo:
+            reader = read or _hash_one
             with Progress(label, sum(st.st_size for _, st in todo)) as bar:
-                digests = hashing.in_batches(lambda t: _hash_one(t[0], bar.advance), todo)
+                digests = hashing.in_batches(
+                    lambda t: reader(t[0], t[1].st_size, bar.advance), todo
+                )
             fresh = [(str(p), stat_key(st), d) for (p, st), d in zip(todo, digests, strict=True)]
             self.state.store(fresh, started)
             out.update({p: d for p, _, d in fresh})
@@ -140,7 +162,7 @@ def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path
     return out
 
 
-def _hash_one(path: str | Path, progress: hashing.Progress) -> str:
+def _hash_one(path: str | Path, _size: int, progress: hashing.Progress) -> str:
     try:
         return hashing.hash_file(path, progress)
     except OSError as exc:

@@ -12,17 +12,18 @@ same bytes and so the same hash::
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
 from gitrack import jsonsafe
 from gitrack.data import hashing
-from gitrack.paths import check_relative
+from gitrack.paths import check_relative_name
 
 VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file of a dataset (10^5): no __dict__
 class FileEntry:
     path: str  # relative to the directory, POSIX separators
     size: int
@@ -36,6 +37,10 @@ class Manifest:
     empty_dirs: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
+        return self._bytes
+
+    @functools.cached_property
+    def _bytes(self) -> bytes:  # encoded once: hashed, then stored (10^5 files: 10^5 dicts)
         data = {
             "v": VERSION,
             "files": [
@@ -67,9 +72,9 @@ class Manifest:
         except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"not a gitrack manifest: {exc}") from exc
         for entry in files:
-            check_relative(entry.path)
+            check_relative_name(entry.path)
             if not hashing.is_valid(entry.hash) or hashing.is_dir_hash(entry.hash):
                 raise ValueError(f"bad hash in manifest: {entry.hash!r}")
         for folder in dirs:
-            check_relative(folder)
+            check_relative_name(folder)
         return cls(files, dirs)

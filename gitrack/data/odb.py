@@ -20,7 +20,6 @@ from gitrack.data import hashing
 from gitrack.errors import GitrackError
 from gitrack.paths import temp_prefix
 
-_FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere
 # Temp names unique per process (pid and a random token: a pid can be reused after a
 # crash) and per write (a counter): no mkstemp retry loop, one open with O_EXCL.
 _TOKEN = [os.urandom(4).hex()]
@@ -60,27 +59,22 @@ class Cache:
         self.root = root
 
     def path_for(self, digest: str) -> Path:
+        return Path(self._checked_path(digest))
+
+    def _checked_path(self, digest: str) -> str:
         if not hashing.is_valid(digest):  # hashes come from notes: never a path of their own
             raise CacheError(f"{digest!r} is not an xxh128 hash")
-        hexpart = hashing.hex_of(digest)
-        return self.root / hashing.ALGORITHM / hexpart[:2] / hexpart[2:]
+        return object_path(self, digest)
 
     def exists(self, digest: str) -> bool:
-        return self.path_for(digest).is_file()
+        return os.path.isfile(self._checked_path(digest))  # 10^5 in a plan: no pathlib
 
     def freshen(self, digest: str) -> bool:
         """Is the object stored? If so it is marked as just used, as git "freshens" an
         object it would have written: its mtime becomes now, so `gitrack gc` keeps it for
         a whole grace period, like a new one. Looking and touching are one call: an
         object gc has just moved away is simply missing, and gets written again."""
-        path = self.path_for(digest)
-        try:
-            os.utime(path)
-        except FileNotFoundError:
-            return False
-        except OSError:  # another user's object in a shared cache: there, not ours to touch
-            pass
-        return path.is_file()
+        return freshen_path(self._checked_path(digest))
 
     # ----------------------------------------------------------------- adding
     def add_file(
@@ -89,19 +83,11 @@ class Cache:
         known_hash: str | None = None,
         progress: hashing.Progress | None = None,
     ) -> str:
-        """Store a copy of ``source``; return its hash. If already stored: freshened."""
-        if known_hash is not None and self.freshen(known_hash):
-            return known_hash
-        with self._staging() as (handle, temp):
-            digest = _copy(source, handle, temp, progress)
-            handle.flush()
-            if known_hash is not None and digest != known_hash:
-                raise CacheError(
-                    f"{source} changed while it was being cached "
-                    f"({known_hash} -> {digest}); run again once it is stable"
-                )
-            self._publish(temp, digest)
-        return digest
+        """Store a copy of ``source``; return its hash. If already stored: freshened.
+        The one-file case of ``add_files`` (batch.py)."""
+        from gitrack.data import batch
+
+        return batch.add_file(self, source, known_hash, progress)
 
     def add_stream(self, stream: Any, digest: str) -> int:
         """Store what ``stream`` yields, only if it hashes to ``digest``; return its size."""
@@ -143,9 +129,10 @@ class Cache:
         temp.unlink(missing_ok=True)  # published objects were renamed away already
 
     def open_temp(self) -> tuple[int, str]:
-        """A new temp file in ``tmp/`` (named as `gitrack gc` expects of a live writer)."""
+        """A new temp file in ``tmp/`` (named as `gitrack gc` expects of a live writer),
+        open for reading too (a reflinked copy is read back through it to be hashed)."""
         staging = os.fspath(self.root / "tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         while True:
             temp = f"{staging}/incoming-{_PID[0]}-{_TOKEN[0]}-{next(_COUNTER)}"
             try:
@@ -156,24 +143,24 @@ class Cache:
                 os.makedirs(staging, exist_ok=True)
 
     def _publish(self, temp: Path, digest: str) -> None:
-        final = self.path_for(digest)
+        from gitrack.data.batch import publish
+
         os.chmod(temp, 0o444)  # cache objects are read-only
-        try:
-            os.replace(temp, final)  # atomic: a reader sees nothing or the whole object
-        except FileNotFoundError:  # a new shard (or gc removed an empty one just now)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, final)
+        if not publish(self, os.fspath(temp), digest):
+            raise self.write_error(FileNotFoundError(errno.ENOENT, "removed meanwhile", temp))
 
     def add_files(
         self,
         items: Sequence[tuple[str | Path, str]],
         progress: hashing.Progress | None = None,
+        staged: dict[str, tuple[str, str]] | None = None,
     ) -> None:
         """Store many files of known hash (source, hash), as ``add_file`` does one: each
-        object already stored is freshened, each missing one written (see batch.py)."""
+        object already stored is freshened, each missing one written (see batch.py). A
+        copy ``staged`` for a source (source -> (temp, hash)) is renamed into place."""
         from gitrack.data.batch import store_files
 
-        store_files(self, items, progress)
+        store_files(self, items, progress, staged)
 
     def make_shards(self, shards: set[str]) -> None:
         """The shard folders (``ab`` of ``ab/cdef…``) and ``tmp/``, made once up front."""
@@ -210,36 +197,21 @@ class Cache:
         executable: bool = False,
         progress: hashing.Progress | None = None,
     ) -> None:
-        """Replace ``target`` atomically with a verified copy of the object."""
-        source = self._existing(digest)
-        try:
-            fd, temp = open_beside(target)
-        except OSError as exc:
-            raise CacheError(f"cannot restore {target}: {exc}") from exc
-        placed = False
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                actual = _copy(source, handle, temp, progress)
-            if actual != digest:
-                raise CacheError(
-                    f"cache object {source} is corrupt (hash {actual}, expected {digest}); "
-                    f"{target} was left as it was. Remove the object and fetch it again"
-                )
-            os.chmod(temp, 0o755 if executable else 0o644)
-            os.replace(temp, target)
-            placed = True
-        except OSError as exc:
-            raise CacheError(f"cannot restore {target}: {exc}") from exc
-        finally:
-            if not placed:
-                temp.unlink(missing_ok=True)
-
-    def restore_files(self, items: Sequence[tuple[str, Path, bool]]) -> None:
-        """``restore_to`` for many (hash, target, executable), in batches on threads; the
-        targets' folders exist. The first failure is raised once all batches stopped."""
+        """Replace ``target`` atomically with a verified copy of the object: the one-file
+        case of ``restore_files``."""
         from gitrack.data.batch import restore_files
 
-        restore_files(self, items)
+        restore_files(self, [(digest, target, executable)], progress)
+
+    def restore_files(
+        self, items: Sequence[tuple[str, str | Path, bool]]
+    ) -> dict[str, tuple[tuple[int, int, int, int], str]]:
+        """``restore_to`` for many (hash, target, executable), in batches on threads; the
+        targets' folders exist. The first failure is raised once all batches stopped.
+        Returns target -> (stat key of the file written, its hash)."""
+        from gitrack.data.batch import restore_files
+
+        return restore_files(self, items)
 
     def _existing(self, digest: str) -> Path:
         path = self.path_for(digest)
@@ -271,37 +243,32 @@ class Cache:
             obj.path.parent.rmdir()  # only succeeds once the shard is empty
 
 
-def open_beside(target: Path) -> tuple[int, Path]:
-    """A new hidden temp file beside ``target`` (one open, O_EXCL; no mkstemp retries)."""
-    prefix = temp_prefix(target.name)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+def object_path(cache: Cache, digest: str) -> str:
+    """Where the object of ``digest`` (a checked hash) is: ``<cache>/xxh128/ab/cdef…``."""
+    hexpart = hashing.hex_of(digest)
+    return f"{os.fspath(cache.root)}/{hashing.ALGORITHM}/{hexpart[:2]}/{hexpart[2:]}"
+
+
+def freshen_path(path: str) -> bool:
+    """``Cache.freshen`` on an object's path (see gc.py)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:  # another user's object in a shared cache: there, not ours to touch
+        return os.path.isfile(path)
+    return True
+
+
+def open_beside(target: str) -> tuple[int, str]:
+    """A new hidden temp file beside ``target`` (one open, O_EXCL; no mkstemp retries),
+    open for reading too (a reflinked copy is read back through it to be hashed)."""
+    folder, name = os.path.split(target)
+    prefix = f"{folder}/{temp_prefix(name)}{_TOKEN[0]}" if folder else temp_prefix(name) + _TOKEN[0]
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
-        temp = target.with_name(f"{prefix}{_TOKEN[0]}{next(_COUNTER):x}")  # within NAME_MAX
+        temp = f"{prefix}{next(_COUNTER):x}"  # within NAME_MAX
         try:
             return os.open(temp, flags, 0o600), temp
         except FileExistsError:
             continue
-
-
-def _copy(
-    source: str | Path, handle: BinaryIO, written: Path, progress: hashing.Progress | None
-) -> str:
-    """Fill ``handle`` (the file ``written``) from ``source``; the hash of what was written.
-
-    Shares the blocks where the filesystem can (reflink: btrfs, xfs), copies otherwise;
-    the source is opened once either way."""
-    with open(source, "rb", buffering=0) as src:
-        if _reflink(src.fileno(), handle.fileno()):
-            return hashing.hash_file(written, progress)
-        return hashing.copy_open(src, handle, progress)
-
-
-def _reflink(source_fd: int, target_fd: int) -> bool:
-    """Share blocks with ``source`` where the filesystem can (copy-on-write)."""
-    try:
-        import fcntl
-
-        fcntl.ioctl(target_fd, _FICLONE, source_fd)
-        return True
-    except (OSError, ImportError):
-        return False

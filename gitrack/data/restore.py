@@ -25,7 +25,7 @@ from gitrack.data.odb import CacheError
 from gitrack.data.store import DataStore
 from gitrack.data.walk import refuse_unkeepable, remove_empty_dirs
 from gitrack.errors import GitrackError, VerificationError
-from gitrack.paths import UnsafePathError, check_relative, safe_target
+from gitrack.paths import UnsafePathError, safe_target
 
 _LINK_REFUSAL = "it is a symlink here; gitrack does not write through links"
 
@@ -51,6 +51,7 @@ class PathPlan:
     seen: PathState | None  # what was there when planned; None: nothing that hashes
     up_to_date: bool = False
     folder: bool = False  # the record is a folder (a manifest), not a file
+    new_folder: bool = False  # nothing was there: no file of it can be in the way
     remove: list[Path] = field(default_factory=list)  # files the recorded folder lacks
     writes: list[FileWrite] = field(default_factory=list)
     empty_dirs: list[str] = field(default_factory=list)  # relative to ``target``
@@ -136,18 +137,16 @@ def _plan_folder(store: DataStore, plan: PathPlan) -> None:
 
 
 def _plan_new_folder(store: DataStore, plan: PathPlan, manifest: Manifest) -> None:
-    """Every file of a folder that does not exist yet is written; each name is checked
-    (the manifest is untrusted), but nothing on disk can be in the way, so no per-file
-    look at links and folders there (a dataset can hold 10^5 files)."""
+    """Every file of a folder that does not exist yet is written; each name was checked
+    when the (untrusted) manifest was read, and nothing on disk can be in the way, so no
+    per-file look at links and folders there (a dataset can hold 10^5 files)."""
+    plan.new_folder = True
     exists = store.cache.exists
     for entry in manifest.files:
-        check_relative(entry.path)
         name = f"{plan.rel}/{entry.path}"
         plan.writes.append(FileWrite(name, plan.target, entry.path, entry.hash, entry.executable))
         if not exists(entry.hash):
             plan.missing.append((name, entry.hash))
-    for folder in manifest.empty_dirs:
-        check_relative(folder)
     plan.empty_dirs = list(manifest.empty_dirs)
 
 
@@ -227,13 +226,13 @@ def _apply_path(store: DataStore, path: PathPlan) -> int:
         store.preserve(target)  # a file where the folder goes
         target.unlink()
     _make_parents(store, target)
-    target.mkdir(exist_ok=True)
+    made = _make_folder(target)
     for extra in path.remove:
         store.preserve(extra)
         extra.unlink()
     new: list[FileWrite] = []
     for write in path.writes:
-        if os.path.lexists(write.top / write.inner):
+        if not (made and path.new_folder) and os.path.lexists(write.top / write.inner):
             _write(store, write)  # something is in the way: kept first, one at a time
         else:
             new.append(write)
@@ -242,6 +241,15 @@ def _apply_path(store: DataStore, path: PathPlan) -> int:
     for folder in path.empty_dirs:
         safe_target(target, folder).mkdir(parents=True, exist_ok=True)
     return len(path.writes)
+
+
+def _make_folder(target: Path) -> bool:
+    """Make ``target``; False if it was there already."""
+    try:
+        target.mkdir()
+    except FileExistsError:
+        return False
+    return True
 
 
 def _write(store: DataStore, write: FileWrite) -> None:
@@ -262,16 +270,19 @@ def _write(store: DataStore, write: FileWrite) -> None:
 def _write_new_files(store: DataStore, writes: list[FileWrite]) -> None:
     """Files where nothing is yet: each folder checked (no link on the way) and made once,
     then the files copied in batches on threads (``Cache.restore_files``)."""
-    folders: dict[Path, FileWrite] = {}
-    for write in writes:
-        folders.setdefault((write.top / write.inner).parent, write)
+    targets = [f"{os.fspath(write.top)}/{write.inner}" for write in writes]  # 10^5: no pathlib
+    folders: dict[str, FileWrite] = {}
+    for write, target in zip(writes, targets, strict=True):
+        folders.setdefault(os.path.dirname(target), write)
     for _, write in sorted(folders.items()):  # parents before their children
         inner = os.path.dirname(write.inner)
         dest = safe_target(write.top, inner) if inner else write.top
         if os.path.islink(dest):
             raise UnsafePathError(write.name, _LINK_REFUSAL)
         _make_parents(store, dest / "file")
-    store.cache.restore_files([(w.digest, w.top / w.inner, w.executable) for w in writes])
+    items = [(w.digest, t, w.executable) for w, t in zip(writes, targets, strict=True)]
+    written = store.cache.restore_files(items)
+    store.hasher.written.update(written)  # the check after the restore: by stat, not read
 
 
 def _make_parents(store: DataStore, target: Path) -> None:

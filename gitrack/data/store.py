@@ -12,12 +12,15 @@ import os
 import time
 from pathlib import Path
 
+from gitrack.data import hashing
 from gitrack.data.hasher import Hasher, PathState
 from gitrack.data.layout import cache_root
 from gitrack.data.odb import Cache
 from gitrack.data.progress import Progress
 from gitrack.data.state import StatCache
 from gitrack.data.walk import walk
+
+STAGE_MAX = 1024 * 1024  # files up to this size are copied as they are hashed
 
 
 class DataStore:
@@ -26,6 +29,7 @@ class DataStore:
         self.hasher = Hasher(root, state)
         self.cache = cache
         self.preserved: list[tuple[str, str]] = []  # (path, hash) kept before a restore
+        self.staged: dict[str, tuple[str, str]] = {}  # path -> (temp copy, hash): see store
         self._session = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
 
     @classmethod
@@ -45,15 +49,42 @@ class DataStore:
         return cls(root, Cache(folder), StatCache(common_dir / "gitrack" / "state.sqlite"))
 
     # ---------------------------------------------------------------- caching
+    def hash_and_stage(self, rel: str, label: str = "hashing") -> PathState:
+        """``hasher.hash_path``, where each small file read (the stat cache did not know it)
+        is copied into the cache's ``tmp/`` as it is hashed: a new dataset is read once.
+        The copies become objects only in ``store``, after the run's pending marker names
+        them (gc.py); ``discard_staged`` removes those never stored."""
+        from gitrack.data import batch
+
+        copier = batch.Copier()
+
+        def read(path: str | Path, size: int, progress: hashing.Progress) -> str:
+            if size > STAGE_MAX:  # a large object may be stored already: not copied twice
+                return hashing.hash_file(path, progress)
+            name = os.fspath(path)
+            staged = batch.stage(self.cache, copier, name, progress)
+            batch.discard({name: self.staged.pop(name)} if name in self.staged else {})
+            self.staged.update(staged)  # a file in two datasets (-d a -d a/b): the last copy
+            return staged[name][1]
+
+        return self.hasher.hash_path(rel, label, read)
+
     def store(self, state: PathState, label: str = "caching") -> None:
-        """Every file of ``state`` into the cache: missing objects written, the others
-        freshened (their mtime made new, so `gitrack gc` keeps them a whole grace period)."""
+        """Every file of ``state`` into the cache: staged copies renamed into place, missing
+        objects written, the others freshened (their mtime made new, so `gitrack gc` keeps
+        them a whole grace period)."""
         items = [(path, entry.hash) for path, entry in state.files]
         if items:
-            with Progress(label, sum(e.size for _, e in state.files)) as bar:
-                self.cache.add_files(items, bar.advance)
+            size = sum(e.size for p, e in state.files if os.fspath(p) not in self.staged)
+            with Progress(label, size) as bar:
+                self.cache.add_files(items, bar.advance, self.staged)
         if state.manifest is not None:
             self.cache.add_bytes(state.manifest.to_bytes(), state.hash)
+
+    def discard_staged(self) -> None:
+        from gitrack.data.batch import discard
+
+        discard(self.staged)
 
     # -------------------------------------------------------------- preserving
     def preserve(self, path: Path) -> None:

@@ -85,6 +85,7 @@ class _Changes:
 
     def __init__(self, repo: Repo, head_index: pygit2.Index, max_untracked: int | None) -> None:
         self.repo = repo
+        self.root = os.fspath(repo.root)  # a str, once: take() runs per file (10^5 in datasets)
         self.head_index = head_index
         self.user_index = repo._r.index
         self.user_index.read(False)  # as git left it, if a git command rewrote it since
@@ -129,7 +130,7 @@ class _Changes:
             self.removals.append(path)
             return
         try:
-            st = os.lstat(self.repo.root / path)
+            st = os.lstat(os.path.join(self.root, path))
         except (FileNotFoundError, NotADirectoryError):
             self.removals.append(path)
             return

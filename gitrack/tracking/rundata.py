@@ -27,12 +27,15 @@ class RunData:
 
     def take_inputs(self, paths: list[str]) -> None:
         """Hash and cache the datasets; a missing one raises before the command starts."""
-        states = [self.store.hasher.hash_path(p, f"hashing {p}") for p in paths]
-        self._protect(_all_hashes(states))
-        for state in states:
-            self.store.store(state, f"caching {state.path}")
-            self._note(state)
-            self.datasets[state.path] = state.hash
+        try:
+            states = [self.store.hash_and_stage(p, f"hashing {p}") for p in paths]
+            self._protect(_all_hashes(states))
+            for state in states:
+                self.store.store(state, f"caching {state.path}")
+                self._note(state)
+                self.datasets[state.path] = state.hash
+        finally:
+            self.store.discard_staged()  # copies of files not stored (an error stopped it)
         self._inputs = states
 
     def take_large_files(self, paths: list[str]) -> None:
