@@ -38,12 +38,19 @@ Staged = dict[str, tuple[str, str]]  # source path -> (temp file in the cache, i
 
 
 class _FdReader:
-    """``readinto`` on a bare descriptor (no file object, no fstat, per copied file)."""
+    """What hashing reads a file through (``fileno``, ``seek``, ``readinto``), on a bare
+    descriptor: no file object to allocate per copied file."""
 
     __slots__ = ("fd",)
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def seek(self, offset: int) -> int:
+        return os.lseek(self.fd, offset, os.SEEK_SET)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         return os.readv(self.fd, [buffer])

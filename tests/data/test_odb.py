@@ -45,6 +45,18 @@ def test_add_file_stores_a_read_only_verified_copy(tmp_path: Path) -> None:
     assert obj.read_bytes() == b"abc"
 
 
+@pytest.mark.parametrize("size", [3, hashing.MAP_MIN + 12345], ids=["small", "mapped"])
+def test_add_file_and_restore_to_copy_exactly_at_any_size(tmp_path: Path, size: int) -> None:
+    """Small files are read through a buffer, large ones through windows of a mapping."""
+    data = os.urandom(size)
+    (tmp_path / "src").write_bytes(data)
+    cache = Cache(tmp_path / "cache")
+    digest = cache.add_file(tmp_path / "src")
+    assert digest == hashing.hash_bytes(data) and cache.path_for(digest).read_bytes() == data
+    cache.restore_to(digest, tmp_path / "back")
+    assert (tmp_path / "back").read_bytes() == data
+
+
 def test_add_file_again_is_a_no_op(tmp_path: Path) -> None:
     (tmp_path / "src").write_bytes(b"abc")
     cache = Cache(tmp_path / "cache")
