@@ -131,6 +131,20 @@ def new_repo(repo: Path, env: Mapping[str, str], files: Mapping[str, str] | None
         git(repo, env, "commit", "--quiet", "-m", "init")
 
 
+def write_folder(folder: Path, count: int, seed: int, size: int) -> None:
+    """``count`` files of ``size`` bytes, distinct per file and per seed (cheap to make),
+    1,000 to a sub-folder."""
+    import random
+
+    block = random.Random(seed).randbytes(size)
+    for index in range(count):
+        sub = folder / f"part{index // 1000:03d}"
+        if index % 1000 == 0:
+            sub.mkdir(parents=True)
+        head = f"{seed}:{index}:".encode()
+        (sub / f"item{index:06d}.bin").write_bytes(head + block[len(head) :])
+
+
 def tracked_file(repo: Path, index: int, directories: int) -> Path:
     return repo / f"dir{index % directories:03d}" / f"file{index:05d}.txt"
 

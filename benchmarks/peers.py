@@ -37,8 +37,8 @@ from pathlib import Path
 
 import benchlib
 from benchlib import git, timed
-from scale import write_folder
 
+FILE_BYTES = 10 * 1024  # as benchmarks/scale.py
 LOG_STEPS = 10_000
 LOG_SCRIPT = (
     "import gitrack\n"
@@ -85,7 +85,7 @@ def data_tasks(
         repo = work / f"data-{number}"
         benchlib.new_repo(repo, env, {"train.py": "x\n", ".gitignore": "/big.bin\n/data/\n"})
         folder, big = repo / "data", repo / "big.bin"
-        write_folder(folder, args.files, number)
+        benchlib.write_folder(folder, args.files, number, FILE_BYTES)
         big.write_bytes(os.urandom(1024 * 1024) * args.size_mib)
         rounds.add(
             "version a new file",
@@ -116,7 +116,7 @@ def data_tasks(
             dvc_repo = work / f"dvc-{number}"
             benchlib.new_repo(dvc_repo, env, {"train.py": "x\n"})
             timed(["dvc", "init", "-q"], dvc_repo, env)
-            write_folder(dvc_repo / "data", args.files, number + 1000)
+            benchlib.write_folder(dvc_repo / "data", args.files, number + 1000, FILE_BYTES)
             (dvc_repo / "big.bin").write_bytes(os.urandom(1024 * 1024) * args.size_mib)
             rounds.add(
                 "version a new file", "dvc", timed(["dvc", "add", "-q", "big.bin"], dvc_repo, env)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import random
 import shutil
 import statistics
 import sys
@@ -107,17 +106,6 @@ def start_s3() -> tuple[Any, str]:
     return server, f"http://{endpoint}"
 
 
-def write_folder(folder: Path, count: int, seed: int) -> None:
-    """``count`` files of 1 KiB with distinct bytes, 1,000 to a sub-folder."""
-    block = random.Random(seed).randbytes(FILE_BYTES)
-    for index in range(count):
-        sub = folder / f"part{index // 1000:03d}"
-        if index % 1000 == 0:
-            sub.mkdir(parents=True)
-        head = f"{seed}:{index}:".encode()
-        (sub / f"item{index:06d}.bin").write_bytes(head + block[len(head) :])
-
-
 def seed_clone(workdir: Path, env: Mapping[str, str], gitrack: list[str], args: Any) -> Path:
     """A clone whose runs reference ``args.objects`` files, all pushed; returns it."""
     endpoint = env["GITRACK_BENCH_ENDPOINT"]
@@ -139,7 +127,7 @@ def seed_clone(workdir: Path, env: Mapping[str, str], gitrack: list[str], args: 
     git(seed, env, "branch", "--quiet", "--set-upstream-to=origin/main")
     per_run = max(1, args.objects // args.fill_runs)
     for index in range(args.fill_runs):
-        write_folder(seed / f"data{index}", per_run, index)
+        benchlib.write_folder(seed / f"data{index}", per_run, index, FILE_BYTES)
         benchlib.run([*gitrack, "run", "-d", f"data{index}", "--", "true"], seed, env)
     start = time.perf_counter()
     out = benchlib.run([*gitrack, "push"], seed, env)
@@ -164,7 +152,7 @@ def one_round(
 ) -> None:
     env = variant.env
     name = f"data-new-{index}"
-    write_folder(variant.pusher / name, new_files, 1_000_000 + index)
+    benchlib.write_folder(variant.pusher / name, new_files, 1_000_000 + index, FILE_BYTES)
     benchlib.run([*variant.gitrack, "run", "-d", name, "--", "true"], variant.pusher, env)
     push_s = benchlib.timed([*variant.gitrack, "push"], variant.pusher, env)
     pull_s = benchlib.timed([*variant.gitrack, "pull", "--data"], variant.puller, env)
@@ -189,7 +177,9 @@ def bulk_push(variants: list[Variant], count: int) -> None:
     times: dict[str, float] = {}
     for index, variant in enumerate(variants):
         name = "data-bulk"
-        write_folder(variant.pusher / name, count, 2_000_000 + index)  # distinct: all new
+        benchlib.write_folder(
+            variant.pusher / name, count, 2_000_000 + index, FILE_BYTES
+        )  # distinct: all new
         run = [*variant.gitrack, "run", "-d", name, "--", "true"]
         benchlib.run(run, variant.pusher, variant.env)
         push = [*variant.gitrack, "push"]

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import shutil
 import statistics
@@ -50,19 +49,6 @@ FILE_BYTES = 10 * 1024
 
 
 # ----------------------------------------------------------------------- files
-def write_folder(folder: Path, count: int, seed: int) -> None:
-    """``count`` files of 10 KiB with distinct bytes, 1,000 to a sub-folder."""
-    rng = random.Random(seed)
-    block = rng.randbytes(FILE_BYTES)
-    for index in range(count):
-        sub = folder / f"part{index // 1000:03d}"
-        if index % 1000 == 0:
-            sub.mkdir(parents=True)
-        # distinct content per file (and per seed), cheap to make
-        head = f"{seed}:{index}:".encode()
-        (sub / f"item{index:06d}.bin").write_bytes(head + block[len(head) :])
-
-
 def timed(argv: list[str], cwd: Path, env: Mapping[str, str]) -> float:
     return benchlib.timed(argv, cwd, env)
 
@@ -124,8 +110,8 @@ def files_benchmark(
             plain, ignoring = repos[variant.label]
             seed += 1
             name = f"data{round_}"
-            write_folder(plain / name, count, seed)
-            write_folder(ignoring / name, count, seed + 500_000)
+            benchlib.write_folder(plain / name, count, seed, FILE_BYTES)
+            benchlib.write_folder(ignoring / name, count, seed + 500_000, FILE_BYTES)
             time.sleep(0.2)
             copy = ["cp", "-r", name, str(copies / f"{variant.label}-{name}")]
             copy_s = timed(copy, plain, variant.env)
