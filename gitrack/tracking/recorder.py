@@ -177,11 +177,14 @@ class Recording:
         cwd: str | os.PathLike[str] = ".",
         experiment: str | None = None,
         parent: str | None = None,
+        own_outputs: bool = True,
     ) -> Recording:
         """Everything before the command: data hashed and cached, snapshot taken and pinned.
 
         ``experiment`` defaults to $GITRACK_EXPERIMENT, then the config's; ``parent`` to
-        $GITRACK_PARENT_RUN (set by an enclosing `gitrack run`)."""
+        $GITRACK_PARENT_RUN (set by an enclosing `gitrack run`). Without ``own_outputs``
+        (a sweep's own run) the config's metrics file and outputs are not this run's: its
+        points record them."""
         check_name(name)
         here = Path(cwd)
         repo = Repo.discover(here)
@@ -198,8 +201,8 @@ class Recording:
             name,
             dict(params or {}),
             dict(tags or {}),
-            _metrics_path(metrics_file, settings.metrics, repo.root, here),
-            _data_paths(repo.root, here, outputs, settings.outputs),
+            _metrics_path(metrics_file, settings.metrics, repo.root, here) if own_outputs else None,
+            _data_paths(repo.root, here, outputs, settings.outputs) if own_outputs else [],
         )
         recording.notices = notices
         recording.experiment = _experiment(experiment, settings)

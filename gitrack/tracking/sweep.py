@@ -274,10 +274,14 @@ def record_sweep(
 
     started = time.monotonic()
     recording = Recording.begin(
-        sweep_argv, name=name, params=space_specs, experiment=experiment, cwd=cwd
+        sweep_argv,
+        name=name,
+        params=space_specs,
+        experiment=experiment,
+        cwd=cwd,
+        own_outputs=False,  # the points have them
     )
     try:
-        recording.output_paths, recording.metrics_path = [], None  # the points have them
         # Taken once: every point whose code is still exactly this records it as its own.
         shared = f"{recording.snapshot}:{recording.env.get('packages', '')}"
         completed = run_points(points, jobs, recording.run_id, cwd, shared)
