@@ -15,8 +15,8 @@ Only what depends on the notes alone is stored. Which copy of a run copied by an
 rebase is current depends on the branches: chosen when runs load (history._pick_current).
 Whether a snapshot is present is checked for the runs printed (history.lost_snapshots).
 
-Layout: MAGIC, the header's length (8 bytes, little-endian), the header (marshal), then the
-sections it points to (marshal each, with a CRC-32). Written to a temp file and renamed, so
+Layout: MAGIC, the header's offset (8 bytes, little-endian), the sections the header points
+to, then the header (each marshalled, after its CRC-32). Written to a temp file and renamed, so
 a reader sees a whole index or none; ignored and rebuilt whenever it is unreadable, damaged,
 or from another gitrack or Python version.
 """
@@ -64,7 +64,7 @@ SortKey = tuple[str, str]  # (started, run id): runs are listed by it, newest fi
 MAGIC = b"GTRKLIX1"
 CHUNK_RUNS = 256
 TEMP_GRACE_S = 3600
-CACHE_FORMAT = 6  # bump whenever the layout changes or parse_note accepts less
+CACHE_FORMAT = 7  # bump whenever the layout changes or parse_note accepts less
 _KEY = ("gitrack-listing-index", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 _DAMAGED = (EOFError, ValueError, TypeError, IndexError, KeyError)
 
@@ -276,7 +276,7 @@ class Index:
         states = {k: (s.hidden, s.hidden_at, s.changes, s.latest) for k, s in self.states.items()}
         header: Any = (_KEY, self.tip, self.bad_lines, self.committed_as, states, sections, *tables)
         head = MAGIC + offset.to_bytes(8, "little")
-        _write_atomically(path, [head, *body, marshal.dumps(header)])
+        _write_atomically(path, [head, *body, _pack(header)])
 
 
 def _write_atomically(path: Path, parts: list[bytes]) -> None:
@@ -335,7 +335,8 @@ def read(path: Path) -> Index | None:
     try:
         if data[: len(MAGIC)] != MAGIC:
             return None
-        header = marshal.loads(data[int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little") :])
+        start = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "little")
+        header = _section(data, (start, len(data)))
         if not (isinstance(header, tuple) and len(header) == 8 and header[0] == _KEY):
             return None
         _key, stored_tip, bad, committed, states, sections, visible, hidden = header

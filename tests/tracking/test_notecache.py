@@ -343,3 +343,17 @@ def test_a_temp_file_a_crashed_writer_left_goes_once_it_is_old(repo: Path) -> No
     record("true", cwd=repo)  # the index is written again
     ls_json(repo)
     assert not old.exists() and young.exists()  # a young one may be another writer's
+
+
+def test_a_header_changed_where_it_still_decodes_is_caught_by_its_check(repo: Path) -> None:
+    """The header (warnings, edits, `committed` lines) is checked like every section."""
+    record("true", cwd=repo)
+    git("notes", "--ref=gitrack", "append", "-m", "not a run at all", "HEAD", cwd=repo)
+    expected = gitrack("ls", cwd=repo)
+    assert "skipped note line" in expected.err
+    good = cache_file(repo).read_bytes()
+    at = good.rfind(b"Expecting")  # in the header: the reason the bad line was skipped
+    assert at > 0
+    cache_file(repo).write_bytes(good[:at] + b"Expectinx" + good[at + len(b"Expecting") :])
+    again = gitrack("ls", cwd=repo)
+    assert (again.out, again.err) == (expected.out, expected.err)
