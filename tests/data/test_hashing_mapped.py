@@ -84,16 +84,21 @@ print(hashing.hash_file(path, shrink) == hashing.hash_bytes(data[: 1024 * 1024 +
 """
 
 
-def test_a_file_cut_while_it_is_hashed_is_hashed_as_it_is_not_a_crash(tmp_path: Path) -> None:
-    # In a child process: touching a mapping past the new end would kill it (SIGBUS).
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SHRINK), str(tmp_path / "shrinking")],
+def in_a_child(script: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` run by a new Python on ``path``: touching a mapping past the end of a
+    file that was cut kills the process (SIGBUS), so only a child may risk it."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), str(path)],
         capture_output=True,
         text=True,
         timeout=60,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         check=False,
     )
+
+
+def test_a_file_cut_while_it_is_hashed_is_hashed_as_it_is_not_a_crash(tmp_path: Path) -> None:
+    proc = in_a_child(SHRINK, tmp_path / "shrinking")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "True\n", "")  # as a read loop
 
 
@@ -195,14 +200,7 @@ print("alive")
 def test_without_populate_a_file_cut_while_it_is_hashed_is_not_a_crash(tmp_path: Path) -> None:
     """Without MADV_POPULATE_READ nothing stands between a cut file and SIGBUS once its
     pages are mapped: there, large files are read (as the copy path used to be)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(CUT_AFTER_MAPPING), str(tmp_path / "cut")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        check=False,
-    )
+    proc = in_a_child(CUT_AFTER_MAPPING, tmp_path / "cut")
     assert (proc.returncode, proc.stdout) == (0, "alive\n"), proc.stderr
 
 
