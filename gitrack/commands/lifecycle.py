@@ -148,7 +148,7 @@ def _append(
     state = loaded.edits.get(run.id)
     started = edits.next_timestamp(state.latest if state is not None else "")
     line = edits.edit_line(run.id, kind, started, values, unset)
-    ctx.repo.notes.update(
+    notes_commit = ctx.repo.notes.update(
         NOTES_REF,
         run.commit,
         lambda text: add_line(text, line),
@@ -157,4 +157,28 @@ def _append(
     # git log's run lines show the run as edited; derived data, rebuilt by the next run,
     # so a failure here must not turn an edit that is written into an error.
     with contextlib.suppress(Exception):
+        _show_edit(ctx, loaded, run, notes_commit, line)
+
+
+def _show_edit(
+    ctx: Context, loaded: history.Runs, run: history.Run, notes_commit: str, line: str
+) -> None:
+    """git log's run lines after the edit ``line``: only the edited run's commit is
+    rewritten (a rebuild lists every run), when the runs were loaded from the notes commit
+    just before ``notes_commit``. Otherwise another writer changed runs meanwhile, and a
+    restored run's place among the others is not known here: the full rebuild."""
+    item = edits.parse_edit_line(line)
+    parents = ctx.repo.commit_info(notes_commit).parents
+    if item is None or item[4] == edits.UNDELETE or parents != (loaded.notes_tip,):
         display.refresh(ctx.repo)
+        return
+    state = edits.fold([item])[run.id]
+    records = []
+    for shown in reversed(loaded.runs):  # oldest first, as a rebuild writes them
+        if shown.commit != run.commit:
+            continue
+        if shown.id != run.id:
+            records.append(shown.record)
+        elif not state.hidden:
+            records.append(state.apply_to(shown.record))
+    display.show_commit(ctx.repo, notes_commit, run.commit, records)

@@ -18,6 +18,7 @@ untrusted, and git prints notes raw: control characters are escaped.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from gitrack.git import Repo
 from gitrack.git.refs import DISPLAY_REF, NOTES_REF
@@ -56,22 +57,32 @@ def refresh(repo: Repo, create: bool = False) -> bool:
 def add_run(repo: Repo, notes_commit: str, commit: str, record: RunRecord) -> bool:
     """After ``notes_commit`` added ``record``'s line to ``commit``'s note: add its display
     line to that commit's display note, instead of rebuilding every note (a rebuild costs
-    a listing of every run, on every run). Only when the display was built from the JSON
-    tip just before ``notes_commit``; otherwise (another writer in between, edits) the
-    full rebuild. True if the display changed."""
+    a listing of every run, on every run). True if the display changed."""
+    line = display_line(record)
+    return _patch(repo, notes_commit, commit, lambda text: text + line + "\n")
+
+
+def show_commit(repo: Repo, notes_commit: str, commit: str, records: list[RunRecord]) -> bool:
+    """After ``notes_commit`` changed how the runs on ``commit`` show (an edit line): that
+    commit's display note rewritten from ``records``, its visible runs as they now stand,
+    oldest first, instead of rebuilding every note. True if the display changed."""
+    if not records:  # no note at all for the commit, as a rebuild leaves it
+        return refresh(repo)
+    text = "".join(display_line(record) + "\n" for record in records)
+    return _patch(repo, notes_commit, commit, lambda _old: text)
+
+
+def _patch(repo: Repo, notes_commit: str, commit: str, transform: Callable[[str], str]) -> bool:
+    """``commit``'s display note through ``transform``, only when the display was built
+    from the JSON tip just before ``notes_commit``; otherwise (another writer in between)
+    the full rebuild."""
     if repo.refs.target(DISPLAY_REF) is None:
         return False  # not installed here
     parents = repo.commit_info(notes_commit).parents
     before = f"gitrack: display of {parents[0] if parents else 'no runs'}"
-    line = display_line(record)
-    added = repo.notes.update_if_built_from(
-        DISPLAY_REF,
-        commit,
-        lambda text: text + line + "\n",
-        f"gitrack: display of {notes_commit}\n",
-        before,
-    )
-    return added or refresh(repo)
+    message = f"gitrack: display of {notes_commit}\n"
+    patched = repo.notes.update_if_built_from(DISPLAY_REF, commit, transform, message, before)
+    return patched or refresh(repo)
 
 
 def display_line(rec: RunRecord) -> str:

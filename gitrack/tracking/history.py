@@ -92,6 +92,7 @@ class Runs:
     hidden: list[Run] = field(default_factory=list)  # hidden runs, newest first
     edits: dict[str, RunState] = field(default_factory=dict)  # run id -> its edits folded
     visible_count: int = -1  # visible runs in the repository (``runs`` may hold fewer)
+    notes_tip: str = ""  # the notes commit these runs were read from ("" if unknown)
 
     def everything(self) -> list[Run]:
         """Visible and hidden runs, newest first (what ids and gc must still see)."""
@@ -147,7 +148,9 @@ def _runs_of(repo: Repo, index: notecache.Index, limit: int | None) -> Runs:
     ]
     visible = _runs(repo, index.runs(False, limit))
     hidden = _runs(repo, index.runs(True)) if limit is None else []
-    return Runs(visible, warnings, index.committed_as, hidden, index.states, index.count())
+    return Runs(
+        visible, warnings, index.committed_as, hidden, index.states, index.count(), index.tip
+    )
 
 
 def _runs(repo: Repo, rows: Iterable[tuple[notecache.Entry, list[FieldRef]]]) -> list[Run]:

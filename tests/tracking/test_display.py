@@ -59,3 +59,46 @@ def test_a_new_run_is_added_to_the_display_not_rebuilt_and_matches_a_rebuild(rep
     git("update-ref", "-d", "refs/notes/runs", cwd=repo)
     assert display.refresh(Repo.discover(repo), create=True)
     assert shown_lines(repo) == added
+
+
+def test_an_edit_rewrites_only_its_commits_display_and_matches_a_rebuild(repo: Path) -> None:
+    """`tag`, `rename`, `note`, `rm` rewrite the display note of the edited run's commit
+    only (a rebuild lists every run: seconds at 10,000 runs, on every edit); the display
+    is then what a full rebuild gives. A restored run (`rm --undo`) takes the rebuild."""
+    from gitrack.git import Repo
+    from gitrack.tracking import display
+
+    assert gitrack("install", cwd=repo).code == 0
+    first, second = (record("true", cwd=repo, options=("--name", n)) for n in ("a", "b"))
+    (repo / "more.txt").write_text("more\n")
+    git("add", "more.txt", cwd=repo)
+    git("commit", "-qm", "more", cwd=repo)
+    other = record("true", cwd=repo, options=("--name", "c"))
+
+    def display_tip() -> str:
+        return git("rev-parse", "refs/notes/runs", cwd=repo).strip()
+
+    def all_lines() -> list[str]:
+        out = git("log", "--format=%H%n%N", "--notes=runs", cwd=repo)
+        return [line for line in out.splitlines() if line.startswith("run ")]
+
+    edits = [
+        ("tag", first, "verdict=best"),
+        ("rename", second, "b2"),
+        ("note", other, "a note"),
+        ("rm", first),
+    ]
+    for edit in edits:
+        before = display_tip()
+        assert gitrack(*edit, cwd=repo).code == 0
+        parent = git("rev-parse", "-q", "--verify", f"{display_tip()}^", cwd=repo, check=False)
+        assert parent.strip() == before, f"{edit[0]}: the display was rebuilt, not patched"
+        patched = all_lines()
+        git("update-ref", "-d", "refs/notes/runs", cwd=repo)
+        assert display.refresh(Repo.discover(repo), create=True)
+        assert all_lines() == patched, edit[0]
+    assert not any(line.startswith(f"run {first[:8]}") for line in all_lines())
+    assert any(" b2 " in line for line in all_lines())
+
+    assert gitrack("rm", "--undo", first, cwd=repo).code == 0  # rebuilt: matches too
+    assert any(line.startswith(f"run {first[:8]} a ") for line in all_lines())
