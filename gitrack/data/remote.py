@@ -338,9 +338,12 @@ def bytes_only_process() -> None:
     pyarrow, when first needed, is then imported with NumPy hidden from it, which pyarrow
     supports. NumPy is a third to a half of pyarrow's import time (~0.1 s); pyarrow keeps
     no NumPy interop for the rest of the process (``import numpy`` itself still works).
-    Never for a library caller's process, which may want both."""
+    Only in gitrack's own program (``git.claim_process``): a user's process calling
+    ``cli.main(["push"])`` may want both."""
+    from gitrack.git import process_claimed
+
     global _bytes_only
-    _bytes_only = True
+    _bytes_only = process_claimed()
 
 
 _bytes_only = False

@@ -13,7 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gitrack.git._pygit2 import claim_process
+    from gitrack.git._pygit2 import claim_process, process_claimed
     from gitrack.git.binary import GitCli, find_common_dir, run_git
     from gitrack.git.refs import NOTES_REF, PINS_REF
     from gitrack.git.repo import Repo, init_repository
@@ -35,6 +35,7 @@ _HOMES = {
     "TreeChange": "types",
     "WorktreeTree": "types",
     "claim_process": "_pygit2",
+    "process_claimed": "_pygit2",
 }
 __all__ = [
     "NOTES_REF",
@@ -49,6 +50,7 @@ __all__ = [
     "claim_process",
     "find_common_dir",
     "init_repository",
+    "process_claimed",
     "run_git",
 ]
 

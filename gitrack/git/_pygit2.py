@@ -79,6 +79,11 @@ def claim_process() -> None:
     sys.meta_path.insert(0, _NoTlsSetup())
 
 
+def process_claimed() -> bool:
+    """Whether this process is gitrack's own program (``claim_process``)."""
+    return _claimed
+
+
 @contextlib.contextmanager
 def strict_objects_off() -> Iterator[None]:
     """libgit2's strict object creation off for the block, in gitrack's own process only

@@ -240,3 +240,18 @@ def test_a_relative_remote_folder_seen_from_another_worktree_is_another_remote(
     assert {p.name for p in theirs.rglob("*") if p.is_file()} == {
         Path(k).name for k in backend.objects()
     }
+
+
+def test_a_push_called_from_a_users_process_leaves_pyarrow_its_numpy(tmp_path: Path) -> None:
+    """``cli.main(["push"])`` in the user's own process: pyarrow keeps NumPy (only the
+    gitrack program itself moves bytes without it)."""
+    backend = Backend("relative path", tmp_path, None)
+    _origin, a, _run_id = recorded_clone(tmp_path, backend.table)
+    code = (
+        "from gitrack.cli import main\nassert main(['push']) == 0\n"
+        "import pyarrow\nprint(pyarrow.array([1, 2]).to_numpy().sum())\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=a, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and proc.stdout.split()[-1] == "3", proc.stderr
