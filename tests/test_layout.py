@@ -183,7 +183,12 @@ def test_the_command_line_imports_pygit2_without_its_tls_setup(repo: Path) -> No
     user's process (the API, or main(argv) called from its code) keeps pygit2 as it is."""
     seen = repo / "seen.txt"
     command = ["sh", "-c", f'printf %s "$SSL_CERT_FILE" > {seen}']
-    probe = "import pygit2\nprint(pygit2.settings._default_tls_verify_paths is None)"
+    # ...nor imports ssl for pygit2's settings; a later `import ssl` is the real module.
+    probe = (
+        "import sys, pygit2\nprint('ssl' in sys.modules)\n"
+        "import ssl\nassert ssl.create_default_context().verify_mode == ssl.CERT_REQUIRED\n"
+        "print(pygit2.settings._default_tls_verify_paths is None)"
+    )
     cli = (
         "import sys\nfrom gitrack.cli import main\n"
         f"sys.argv = ['gitrack', 'run', '--', *{command!r}]\nassert main() == 0\n"
@@ -202,25 +207,30 @@ def test_the_command_line_imports_pygit2_without_its_tls_setup(repo: Path) -> No
             env=env,
         )
         outputs.append(proc.stdout.split())
-    assert [printed[-1] for printed in outputs] == ["True", "False", "False"]
+    assert [printed[-2:] for printed in outputs] == [
+        ["False", "True"],
+        ["True", "False"],
+        ["True", "False"],
+    ]
     assert seen.read_text() == env["SSL_CERT_FILE"]
 
 
-def test_the_gitrack_program_leaves_its_objects_out_of_the_exit_collections(repo: Path) -> None:
-    """The program (main() reading sys.argv) freezes what it loaded before exiting; a
-    caller of main(argv) in a longer process (the tests) keeps Python's collector as is."""
+def test_the_gitrack_program_runs_without_the_cycle_collector(repo: Path) -> None:
+    """The program (main() reading sys.argv) runs with the cycle collector off and freezes
+    what it loaded before exiting; a caller of main(argv) in a longer process (the tests)
+    keeps Python's collector as is."""
     frozen = []
     for call in (
         "sys.argv = ['gitrack', 'run', '--', 'true']\ncode = main()",
         "code = main(['run', '--', 'true'])",
     ):
-        shown = "print(code, gc.get_freeze_count() > 0)"
+        shown = "print(code, gc.get_freeze_count() > 0, gc.isenabled())"
         statement = f"import gc, sys\nfrom gitrack.cli import main\n{call}\n{shown}"
         proc = subprocess.run(
             [sys.executable, "-c", statement], capture_output=True, text=True, check=True, cwd=repo
         )
         frozen.append(proc.stdout.split())
-    assert frozen == [["0", "True"], ["0", "False"]]
+    assert frozen == [["0", "True", "False"], ["0", "False", "True"]]
 
 
 def test_logging_inside_gitrack_run_loads_no_git_and_no_recorder(tmp_path: Path) -> None:

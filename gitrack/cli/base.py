@@ -1,4 +1,4 @@
-"""The command group, what every command shares (printing, the Context), and ``main``."""
+"""The command group, what every command shares (printing, the Context), and ``invoke``."""
 
 from __future__ import annotations
 
@@ -100,11 +100,8 @@ def _warn_all(warnings: list[str]) -> None:
         click.echo(f"gitrack: warning: {printable(warning)}", err=True)  # may quote notes
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # the gitrack program (console script, python -m gitrack)
-        from gitrack.git import claim_process
-
-        claim_process()
+def invoke(argv: list[str] | None) -> int:
+    """``gitrack.cli.main``, once the process is set up: the command's exit code."""
     try:
         return _invoke(argv)
     finally:

@@ -133,12 +133,41 @@ def _without_cert_file(create: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def _then_no_certificates(run: Callable[[ModuleType], None]) -> Callable[[ModuleType], None]:
     def exec_module(module: ModuleType) -> None:
-        run(module)
+        with _ssl_deferred():
+            run(module)
         settings: Any = getattr(module, "Settings", None)
         if callable(getattr(settings, "_initialize_tls_certificate_locations", None)):
             settings._initialize_tls_certificate_locations = _no_certificates
 
     return exec_module
+
+
+@contextlib.contextmanager
+def _ssl_deferred() -> Iterator[None]:
+    """pygit2's settings import two names from ``ssl`` only to find the certificates,
+    which gitrack's own process skips: importing ``ssl`` (and ``socket``, ``selectors``:
+    ~6 ms of every start) is put off by a stand-in for the moment the module runs. The
+    stand-in's function imports the real module when called; later imports of ``ssl``
+    get the real one."""
+    if "ssl" in sys.modules:
+        yield
+        return
+    stand_in = ModuleType("ssl")
+
+    class DefaultVerifyPaths:  # only an annotation in pygit2.settings
+        pass
+
+    def get_default_verify_paths() -> Any:
+        return importlib.import_module("ssl").get_default_verify_paths()
+
+    stand_in.DefaultVerifyPaths = DefaultVerifyPaths  # type: ignore[attr-defined]
+    stand_in.get_default_verify_paths = get_default_verify_paths  # type: ignore[attr-defined]
+    sys.modules["ssl"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("ssl") is stand_in:
+            del sys.modules["ssl"]
 
 
 def _no_certificates(settings: Any) -> None:
