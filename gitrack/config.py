@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitrack.errors import GitrackError
 
@@ -21,8 +21,7 @@ DEFAULT_MAX_UNTRACKED_BYTES = 10 * 1024 * 1024
 DEFAULT_REMOTE_TIMEOUT_S = 30.0
 
 
-@dataclass(frozen=True)
-class RemoteSettings:
+class RemoteSettings(NamedTuple):
     url: str
     endpoint: str | None = None  # S3-compatible stores: http://host:port
     region: str | None = None
@@ -46,8 +45,7 @@ class Config:
     warnings: tuple[str, ...] = field(default=(), compare=False)  # unknown keys, etc.
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     """One config key: how its TOML value becomes the setting, and an example of it."""
 
     convert: Callable[[Any], Any]

@@ -9,15 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import FrameType
+from typing import NamedTuple
 
 # Signals that mean "stop the run": the run is then recorded as interrupted.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):  # not a frozen dataclass: ~0.4 ms less at every start
     exit_code: int  # what a shell reports: 128 + N when killed by signal N
     status: str  # ok | failed | interrupted
     signal: str | None
