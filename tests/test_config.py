@@ -16,7 +16,7 @@ def _write(repo: Path, text: str) -> None:
 
 
 def test_every_key_of_the_schema_is_a_setting() -> None:
-    fields = set(config.Config.__dataclass_fields__)
+    fields = set(config.Config._fields)
     for key in config.SCHEMA:
         assert config._FIELD_OF.get(key, key) in fields
 
