@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gitrack.git._pygit2 import claim_process, process_claimed
-    from gitrack.git.binary import GitCli, find_common_dir, run_git
+    from gitrack.git.binary import GitCli, run_git
+    from gitrack.git.discover import find_common_dir
     from gitrack.git.refs import NOTES_REF, PINS_REF
     from gitrack.git.repo import Repo, init_repository
     from gitrack.git.types import CommitInfo, HeadState, TagInfo, TreeChange, WorktreeTree
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 # modules behind Repo; every `git commit` pays for what this package imports.
 _HOMES = {
     "GitCli": "binary",
-    "find_common_dir": "binary",
+    "find_common_dir": "discover",
     "run_git": "binary",
     "NOTES_REF": "refs",
     "PINS_REF": "refs",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gitrack.errors import ConcurrentUpdateError, GitCommandError
 from gitrack.git.cas import TryAgain, is_lasting, retrying
+from gitrack.git.discover import find_common_dir
 from gitrack.git.refs import stale_lock
 
 FALLBACK_SIGNATURE = ("gitrack", "gitrack@localhost")
@@ -67,19 +68,6 @@ def _command_name(args: list[str]) -> str:
         elif not arg.startswith("-"):
             return arg
     return args[0] if args else ""
-
-
-def find_common_dir(start: Path) -> Path | None:
-    """The git common dir of the repository around ``start``, or None outside one.
-
-    Cheap (one `git rev-parse`, no pygit2): for `gitrack hash`, which only needs to know
-    where the stat cache lives.
-    """
-    try:
-        out = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=start)
-    except GitCommandError:
-        return None
-    return Path(out.strip()) if out.strip() else None
 
 
 class GitCli:
