@@ -123,12 +123,24 @@ class Notes:
 
     def replace_all(self, refname: str, notes: dict[str, str], message: str) -> str:
         """Point ``refname`` at one parentless commit whose notes are exactly ``notes``
-        (commit -> text), flat: for derived notes, which keep no history of their own."""
+        (commit -> text), flat: for derived notes, which keep no history of their own.
+        Such a ref is rebuilt whole but mostly unchanged: the old tip's tree is edited,
+        and only the notes whose text changed are written."""
 
-        def build(_old: pygit2.Commit | None) -> pygit2.Oid:
-            builder = self._r.TreeBuilder()
+        def build(old: pygit2.Commit | None) -> pygit2.Oid:
+            if old is None:
+                builder, kept = self._r.TreeBuilder(), {}
+            else:
+                # What the old tree holds that is no note wanted (fan-out folders, strays)
+                # goes; a note is kept only as the same blob, a plain file.
+                builder = self._r.TreeBuilder(old.tree)
+                kept = {entry.name: (entry.id, entry.filemode) for entry in old.tree}
             for commit, text in notes.items():
-                builder.insert(commit, self._r.create_blob(text), FileMode.BLOB)
+                data = text.encode()
+                if kept.pop(commit, None) != (pygit2.hash(data), FileMode.BLOB):
+                    builder.insert(commit, self._r.create_blob(data), FileMode.BLOB)
+            for gone in kept:
+                builder.remove(gone)
             return self._repo.commit_object(builder.write(), [], message)
 
         return self._repo.refs.compare_and_swap(refname, build, message)

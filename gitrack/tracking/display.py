@@ -109,8 +109,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f}m" if seconds < 3600 else f"{seconds / 3600:.1f}h"
 
 
+# C0 (newlines too: one run, one line), DEL and C1 as \\xNN: git log prints notes raw.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
 def _escape(text: str) -> str:
-    """C0 (newlines too: one run, one line), DEL and C1 as \\xNN: git log prints notes raw."""
-    return "".join(
-        f"\\x{ord(c):02x}" if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F else c for c in text
-    )
+    return text.translate(_ESCAPES)

@@ -102,3 +102,62 @@ def test_an_edit_rewrites_only_its_commits_display_and_matches_a_rebuild(repo: P
 
     assert gitrack("rm", "--undo", first, cwd=repo).code == 0  # rebuilt: matches too
     assert any(line.startswith(f"run {first[:8]} a ") for line in all_lines())
+
+
+def test_a_rebuild_edits_the_old_display_and_matches_one_from_scratch(repo: Path) -> None:
+    """A rebuild after the runs changed under gitrack (plain `git notes` here, a merge from
+    a teammate in life) keeps the unchanged notes and writes the others; what it gives is
+    what a display built from nothing gives, and anything but notes in the old display
+    (not written by gitrack) is dropped."""
+    from gitrack.git import Repo
+    from gitrack.tracking import display
+
+    assert gitrack("install", cwd=repo).code == 0
+    commits = []
+    for name in ("a", "b", "c"):
+        record("true", cwd=repo, options=("--name", name))
+        commits.append(git("rev-parse", "HEAD", cwd=repo).strip())
+        (repo / f"{name}.txt").write_text(name)
+        git("add", ".", cwd=repo)
+        git("commit", "-qm", name, cwd=repo)
+
+    def display_notes() -> dict[str, str]:
+        listed = git("notes", "--ref=runs", "list", cwd=repo).split()
+        return {
+            commit: git("cat-file", "-p", blob, cwd=repo)
+            for blob, commit in zip(listed[::2], listed[1::2], strict=True)
+        }
+
+    def from_scratch() -> dict[str, str]:
+        kept = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
+        git("update-ref", "-d", "refs/notes/runs", cwd=repo)
+        assert display.refresh(Repo.discover(repo), create=True)
+        built = display_notes()
+        git("update-ref", "refs/notes/runs", kept, cwd=repo)
+        return built
+
+    git("notes", "--ref=gitrack", "remove", commits[0], cwd=repo)
+    renamed = git("notes", "--ref=gitrack", "show", commits[1], cwd=repo).replace(
+        '"b"', '"b\\u001b[2J"'
+    )
+    git("notes", "--ref=gitrack", "add", "-f", "-m", renamed, commits[1], cwd=repo)
+    assert display.refresh(Repo.discover(repo))
+    shown = display_notes()
+    assert sorted(shown) == sorted(commits[1:])
+    assert " b\\x1b[2J " in shown[commits[1]] and shown[commits[2]].startswith("run ")
+    assert shown == from_scratch()
+
+    # An old display gitrack did not write: a stray file, a fan-out folder, the right
+    # text with the wrong mode. What a display built from nothing has, no more.
+    blob = git("hash-object", "-w", "--stdin", cwd=repo, input="stray\n").strip()
+    right = git("rev-parse", f"refs/notes/runs:{commits[1]}", cwd=repo).strip()
+    folder = git("mktree", cwd=repo, input=f"100644 blob {blob}\t{commits[2][2:]}\n").strip()
+    entries = f"100644 blob {blob}\tREADME\n040000 tree {folder}\t{commits[2][:2]}\n"
+    tree = git("mktree", cwd=repo, input=entries + f"100755 blob {right}\t{commits[1]}\n")
+    stray = git("commit-tree", tree.strip(), "-m", "not a display", cwd=repo).strip()
+    git("update-ref", "refs/notes/runs", stray, cwd=repo)
+    assert display.refresh(Repo.discover(repo))
+    listed = git("ls-tree", "refs/notes/runs", cwd=repo).splitlines()
+    assert [line.split()[0] for line in listed] == ["100644", "100644"]
+    assert [line.split("\t")[1] for line in listed] == sorted(commits[1:])
+    assert display_notes() == shown
