@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     (the console script, ``python -m gitrack``), which reads ``sys.argv`` and owns the
     process: pygit2 is set up for gitrack alone (``git.claim_process``) and Python's cycle
     collector is off before anything is imported (its passes over every object loaded so
-    far cost ~3% of a `gitrack run`; a command is short, or waits on its child, and what it
+    far cost ~2% of a `gitrack run`; a command is short, or waits on its child, and what it
     leaves is freed as the process ends). A caller of ``main(argv)`` (the tests, a user's
     script) keeps its process as it is."""
     if argv is None:

@@ -158,6 +158,8 @@ def _ssl_deferred() -> Iterator[None]:
         pass
 
     def get_default_verify_paths() -> Any:
+        if sys.modules.get("ssl") is stand_in:  # called while the settings load
+            del sys.modules["ssl"]
         return importlib.import_module("ssl").get_default_verify_paths()
 
     stand_in.DefaultVerifyPaths = DefaultVerifyPaths  # type: ignore[attr-defined]
