@@ -369,10 +369,7 @@ def current(repo: Repo, path: Path, rebuild: bool = False) -> Index:
 def build(repo: Repo, tip: str) -> Index:
     """The index of every note of the notes commit ``tip``, from scratch."""
     index = Index(tip)
-    blobs: dict[str, list[str]] = {}  # one commit's notes at several fan-outs: all, as git
-    for commit, blob in repo.notes.blobs(NOTES_REF, tip) if tip else []:
-        blobs.setdefault(commit, []).append(blob)
-    notes = {commit: _parse_blobs(repo, found) for commit, found in blobs.items()}
+    notes = _parse_all(repo, repo.notes.blobs(NOTES_REF, tip) if tip else [])
     placed = _take_in(index, {}, notes, lambda _commit: [])
     placed.sort(key=lambda pair: (pair[0][1], pair[0][0]), reverse=True)
     for entry, row in placed:
@@ -383,6 +380,27 @@ def build(repo: Repo, tip: str) -> Index:
         chunks[-1].entries().append(entry)
         chunks[-1].fields().append(row)
     return index
+
+
+def _parse_all(repo: Repo, pairs: list[tuple[str, str]]) -> dict[str, list[Item]]:
+    """The items of every note (pairs: annotated commit, note blob), each parsed as its
+    text arrives (git reads the next ones meanwhile); a commit with notes at several
+    fan-outs once all are read, concatenated as :func:`_parse_blobs` does."""
+    count: dict[str, int] = {}
+    for commit, _blob in pairs:
+        count[commit] = count.get(commit, 0) + 1
+    notes: dict[str, list[Item]] = {commit: [] for commit in count}  # in the walk's order
+    several: dict[str, list[str]] = {}
+    texts = repo.notes.read_texts([blob for _commit, blob in pairs])
+    for (commit, _blob), text in zip(pairs, texts, strict=True):
+        if count[commit] == 1:
+            notes[commit] = parse_note(text)
+            continue
+        parts = several.setdefault(commit, [])
+        parts.append(text)
+        if len(parts) == count[commit]:
+            notes[commit] = parse_note("\n".join(parts))
+    return notes
 
 
 def _patched(repo: Repo, index: Index, tip: str) -> Index | None:
