@@ -184,47 +184,23 @@ class RunRecord:
 
     @classmethod
     def from_line(cls, line: str) -> RunRecord:
-        """Parse one note line. Raises ValueError for anything that is not a run.
+        """Parse one note line. Raises ValueError for anything that is not a run."""
+        return cls(**line_fields(line))
 
-        Called for every run on every `gitrack ls`: cheap checks (precompiled regexes,
-        conversions only for fields that are present).
-        """
-        data = jsonsafe.loads(line)  # from another clone: bounded depth and size
-        if type(data) is not dict:
-            raise ValueError("not a JSON object")
-        started, run_id = data.get("started"), data.get("id")
-        snapshot, base = data.get("snapshot"), data.get("base_commit")
-        command = data.get("command")
-        if not (isinstance(started, str) and _TIMESTAMP(started)):
-            raise ValueError("missing or invalid 'started'")
-        datetime.fromisoformat(started[:-1])  # a real date and time, not just digits
-        if not (isinstance(run_id, str) and _HEX(run_id)):
-            raise ValueError("missing or invalid 'id'")
-        if not (isinstance(snapshot, str) and _HEX(snapshot)):
-            raise ValueError("missing or invalid 'snapshot'")
-        if not (isinstance(base, str) and _HEX(base)):
-            raise ValueError("missing or invalid 'base_commit'")
-        if not isinstance(command, list):
-            raise ValueError("missing or invalid 'command'")
-        values: dict[str, Any] = {
-            name: parse(data[name]) for name, parse in _PARSERS if name in data
-        }
-        return cls(
-            started=started,
-            id=run_id,
-            command=[a if type(a) is str else str(a) for a in command],
-            base_commit=base,
-            snapshot=snapshot,
-            **values,
-        )
+    @classmethod
+    def from_public(cls, text: str, v: int = FORMAT_VERSION) -> RunRecord:
+        """The record whose :func:`public_text` is ``text`` (``v``: its format version,
+        which the public form leaves out). The text is gitrack's own, derived from a line
+        :func:`line_fields` checked: every value already has its field's type."""
+        values = json.loads(text)
+        values.pop("commit", None)
+        values["metrics"] = {k: decode_number(x) for k, x in values["metrics"].items()}
+        return cls(v=v, **values)
 
     def to_public(self, commit: str) -> dict[str, Any]:
         """The JSON shape of `ls --json` / `show --json`; ``commit`` holds the note."""
         out: dict[str, Any] = {"id": self.id, "name": self.name, "commit": commit}
-        for f in _FIELDS:
-            if f.name not in out and f.name != "v":
-                out[f.name] = getattr(self, f.name)
-        out["metrics"] = {k: encode_number(v) for k, v in self.metrics.items()}
+        out.update(_public_rest(vars(self)))
         return out
 
     def columns(self) -> dict[str, Any]:
@@ -234,7 +210,71 @@ class RunRecord:
 
 _FIELDS = fields(RunRecord)
 _PARSERS = [(f.name, f.metadata["parse"]) for f in _FIELDS if f.metadata["parse"] is not None]
+_PARSE = dict(_PARSERS)
 COLUMN_FIELDS = tuple(f.name for f in _FIELDS if f.metadata["column"])
+# The public form's fields after "id", "name" (and "commit"), each with its default.
+_PUBLIC_REST = tuple(
+    (f.name, f.default, None if f.default_factory is MISSING else f.default_factory)
+    for f in _FIELDS
+    if f.name not in ("id", "name", "v")
+)
+# The public form as compact JSON, non-ASCII kept: one encoder made once (json.dumps with
+# options makes one per call).
+_encode_public = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def line_fields(line: str) -> dict[str, Any]:
+    """The fields of a run's note line, checked and converted (absent ones left out: their
+    defaults apply). Raises ValueError for anything that is not a run.
+
+    Called for every run when the listing index is built: cheap checks (precompiled
+    regexes, conversions only for the fields present). The parsers run in the line's key
+    order; a line one of them refuses is parsed again in field order, so the error said is
+    the first field's whatever the order of the keys.
+    """
+    data = jsonsafe.loads(line)  # from another clone: bounded depth and size
+    if type(data) is not dict:
+        raise ValueError("not a JSON object")
+    started, run_id = data.get("started"), data.get("id")
+    snapshot, base = data.get("snapshot"), data.get("base_commit")
+    command = data.get("command")
+    if not (isinstance(started, str) and _TIMESTAMP(started)):
+        raise ValueError("missing or invalid 'started'")
+    datetime.fromisoformat(started[:-1])  # a real date and time, not just digits
+    if not (isinstance(run_id, str) and _HEX(run_id)):
+        raise ValueError("missing or invalid 'id'")
+    if not (isinstance(snapshot, str) and _HEX(snapshot)):
+        raise ValueError("missing or invalid 'snapshot'")
+    if not (isinstance(base, str) and _HEX(base)):
+        raise ValueError("missing or invalid 'base_commit'")
+    if not isinstance(command, list):
+        raise ValueError("missing or invalid 'command'")
+    try:
+        values = {k: parse(x) for k, x in data.items() if (parse := _PARSE.get(k)) is not None}
+    except (ValueError, TypeError, OverflowError):
+        values = {name: parse(data[name]) for name, parse in _PARSERS if name in data}
+    values["started"], values["id"], values["base_commit"] = started, run_id, base
+    values["snapshot"] = snapshot
+    values["command"] = [a if type(a) is str else str(a) for a in command]
+    return values
+
+
+def public_text(values: dict[str, Any]) -> str:
+    """A run's public JSON without "commit" (``values``: its fields, as :func:`line_fields`
+    gives them or a record holds them): what the listing index keeps and `ls --json` prints
+    with the commit put first; :meth:`RunRecord.from_public` reads it back."""
+    out: dict[str, Any] = {"id": values["id"], "name": values.get("name")}
+    out.update(_public_rest(values))
+    return _encode_public(out)
+
+
+def _public_rest(values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        name: values[name] if name in values else default if factory is None else factory()
+        for name, default, factory in _PUBLIC_REST
+    }
+    out["metrics"] = {k: encode_number(v) for k, v in out["metrics"].items()}
+    return out
 
 
 COMMITTED_TYPE = "committed"
