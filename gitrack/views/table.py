@@ -59,15 +59,19 @@ def columns_of(rows: list[query.Row]) -> list[str]:
 
 
 def to_arrow(runs: list[history.Run]) -> pa.Table:
+    """The runs as a table, built column by column from their public JSON (what the listing
+    index keeps: one json.loads for all, no record built): the columns and values
+    :func:`row_of` gives, metrics' "NaN" and "Infinity" read as the floats they stand for."""
     import pyarrow as pa
 
-    rows = [row_of(run) for run in runs]
-    names = columns_of(rows)
-    arrays = []
-    for name in names:
-        values = [row.get(name) for row in rows]
-        arrays.append(pa.array(_column(name, values), type=_arrow_type(name)))
-    return pa.Table.from_arrays(arrays, names=names)
+    public = json.loads("[" + ",".join(run.public_json() for run in runs) + "]")
+    columns = {name: [run[name] for run in public] for name in ATTRIBUTE_COLUMNS}
+    for group in GROUPS:
+        values = [run[group] for run in public]
+        for key in sorted({key for value in values for key in value}):
+            columns[f"{group}.{key}"] = [value.get(key) for value in values]
+    arrays = [pa.array(_column(name, v), type=_arrow_type(name)) for name, v in columns.items()]
+    return pa.Table.from_arrays(arrays, names=list(columns))
 
 
 def _arrow_type(name: str) -> pa.DataType:
