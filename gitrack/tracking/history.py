@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import marshal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
 from gitrack.tracking import notecache
 from gitrack.tracking.edits import RunState
 from gitrack.tracking.names import MIN_PREFIX, looks_like_id
-from gitrack.tracking.record import FORMAT_VERSION, RunRecord
+from gitrack.tracking.record import FORMAT_VERSION, RunRecord, public_dict, table_row
 
 
 class Run:
@@ -24,13 +26,14 @@ class Run:
     """
 
     __slots__ = (
-        "_record", "_v", "base_commit", "commit", "hidden", "hidden_at", "id",
+        "_record", "_row", "_v", "base_commit", "commit", "hidden", "hidden_at", "id",
         "public_text", "snapshot", "started",
     )  # fmt: skip
 
     def __init__(self, record: RunRecord, commit: str, public_text: str | None = None) -> None:
         self._record: RunRecord | None = record
         self._v = record.v
+        self._row: bytes | None = None  # the listing index's table row, marshalled
         self.commit = commit
         self.public_text = public_text  # the run's JSON without "commit"
         self.id = record.id
@@ -47,9 +50,10 @@ class Run:
         summary: tuple[str, str, str, str],
         public_text: str,
         v: int = FORMAT_VERSION,
+        row: bytes | None = None,
     ) -> Run:
         run = cls.__new__(cls)
-        run._record, run._v = None, v
+        run._record, run._v, run._row = None, v, row
         run.commit, run.public_text = commit, public_text
         run.id, run.started, run.base_commit, run.snapshot = summary
         run.hidden, run.hidden_at = False, None
@@ -61,6 +65,13 @@ class Run:
             assert self.public_text is not None
             self._record = RunRecord.from_public(self.public_text, self._v)
         return self._record
+
+    def table_row(self) -> tuple[Any, ...]:
+        """The values of record.TABLE_FIELDS (metrics as the public JSON has them)."""
+        if self._row is not None:
+            row: tuple[Any, ...] = marshal.loads(self._row)
+            return row
+        return table_row(public_dict(vars(self.record)))
 
     def public_json(self) -> str:
         """The run as `ls --json` prints it, compact."""
@@ -154,11 +165,12 @@ def _runs(repo: Repo, rows: Iterable[notecache.Entry]) -> list[Run]:
     lazy = Run.lazy
     for run_id, _started, hidden_at, copies in rows:
         if len(copies) == 1:
-            commit, started, base, snapshot, text, v = copies[0]
-            run = lazy(commit, (run_id, started, base, snapshot), text, v)
+            commit, started, base, snapshot, text, v, row = copies[0]
+            run = lazy(commit, (run_id, started, base, snapshot), text, v, row)
         else:
             run = _pick_current(
-                repo, [lazy(c[0], (run_id, c[1], c[2], c[3]), c[4], c[5]) for c in copies]
+                repo,
+                [lazy(c[0], (run_id, c[1], c[2], c[3]), c[4], c[5], c[6]) for c in copies],
             )
         if hidden_at is not None:
             run.hidden, run.hidden_at = True, hidden_at

@@ -50,16 +50,19 @@ from gitrack.tracking.record import (
     RunRecord,
     line_fields,
     parse_committed_line,
+    public_dict,
     public_text,
+    table_row,
 )
 
-# ("run", (id, started, base_commit, snapshot), public JSON without "commit", format version)
-# | ("committed", run id) | ("edit", …: see edits.EditItem) | ("bad", line number, reason)
+# ("run", (id, started, base_commit, snapshot), public JSON without "commit", format version,
+# table row) | ("committed", run id) | ("edit", …: see edits.EditItem) | ("bad", number, reason)
 Item = tuple[Any, ...]
 # A copy of a run on one commit: (commit, started, base_commit, snapshot, public JSON without
-# "commit" with edits applied, the line's format version "v"): the record again through
-# RunRecord.from_public. A run has several after an amend or a rebase copied its note.
-Copy = tuple[str, str, str, str, str, int]
+# "commit" with edits applied, the line's format version "v", its table row marshalled: the
+# values of record.TABLE_FIELDS, decoded only for a table). The record again through
+# RunRecord.from_public. A run has several copies after an amend or a rebase copied its note.
+Copy = tuple[str, str, str, str, str, int, bytes]
 Entry = tuple[str, str, "str | None", tuple[Copy, ...]]  # (id, started, hidden_at, copies)
 BadLine = tuple[str, int, str]  # (commit, line number, why it is not a run)
 SortKey = tuple[str, str]  # (started, run id): runs are listed by it, newest first
@@ -67,7 +70,7 @@ SortKey = tuple[str, str]  # (started, run id): runs are listed by it, newest fi
 MAGIC = b"GTRKLIX1"
 CHUNK_RUNS = 256
 TEMP_GRACE_S = 3600
-CACHE_FORMAT = 8  # bump whenever the layout changes or parse_note accepts less
+CACHE_FORMAT = 9  # bump whenever the layout changes or parse_note accepts less
 _KEY = ("gitrack-listing-index", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 _DAMAGED = (EOFError, ValueError, TypeError, IndexError, KeyError)
 
@@ -94,8 +97,14 @@ def parse_note(text: str) -> list[Item]:
             items.append(("bad", number, str(exc)))
             continue
         summary = (values["id"], values["started"], values["base_commit"], values["snapshot"])
-        items.append(("run", summary, public_text(values), values.get("v", FORMAT_VERSION)))
+        items.append(("run", summary, *_public(values), values.get("v", FORMAT_VERSION)))
     return items
+
+
+def _public(values: dict[str, Any]) -> tuple[str, bytes]:
+    """A run's public JSON and its table row (marshalled), from its fields."""
+    public = public_dict(values)
+    return public_text(public), marshal.dumps(table_row(public))
 
 
 # --------------------------------------------------------------------------- chunks
@@ -457,10 +466,9 @@ def _refold(index: Index, run_id: str) -> None:
 def _entry(run_id: str, found: dict[str, Item], state: RunState | None) -> Entry:
     copies: list[Copy] = []
     for commit in sorted(found):
-        (_id, started, base, snapshot), text, v = found[commit][1:]
+        (_id, started, base, snapshot), text, row, v = found[commit][1:]
         if state is not None and state.changes:
-            edited = state.apply_to(RunRecord.from_public(text, v))
-            text = public_text(vars(edited))
-        copies.append((commit, started, base, snapshot, text, v))
+            text, row = _public(vars(state.apply_to(RunRecord.from_public(text, v))))
+        copies.append((commit, started, base, snapshot, text, v, row))
     hidden_at = state.hidden_at if state is not None and state.hidden else None
     return (run_id, min(c[1] for c in copies), hidden_at, tuple(copies))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import os
 import re
 from collections.abc import Callable
@@ -200,7 +201,7 @@ class RunRecord:
     def to_public(self, commit: str) -> dict[str, Any]:
         """The JSON shape of `ls --json` / `show --json`; ``commit`` holds the note."""
         out: dict[str, Any] = {"id": self.id, "name": self.name, "commit": commit}
-        out.update(_public_rest(vars(self)))
+        out.update(public_dict(vars(self)))  # every field is set: no default is shared
         return out
 
     def columns(self) -> dict[str, Any]:
@@ -212,9 +213,18 @@ _FIELDS = fields(RunRecord)
 _PARSERS = [(f.name, f.metadata["parse"]) for f in _FIELDS if f.metadata["parse"] is not None]
 _PARSE = dict(_PARSERS)
 COLUMN_FIELDS = tuple(f.name for f in _FIELDS if f.metadata["column"])
-# The public form's fields after "id", "name" (and "commit"), each with its default.
-_PUBLIC_REST = tuple(
-    (f.name, f.default, None if f.default_factory is MISSING else f.default_factory)
+# What a table of runs (gitrack.runs(), views/table.py) shows of each besides its commit:
+# the listing index keeps these apart, so that a table decodes only them.
+TABLE_FIELDS = (
+    "id", "name", "started", "duration_s", "status", "dirty", "exit_code", "user", "host",
+    "experiment", "parent", "params", "metrics", "tags", "datasets", "outputs",
+)  # fmt: skip
+_table_values = operator.itemgetter(*TABLE_FIELDS)
+# The public form: "id", "name" (and "commit") first, then every field but "v" in order,
+# each with its default.
+_PUBLIC_DEFAULTS: dict[str, Any] = {"id": None, "name": None}
+_PUBLIC_DEFAULTS.update(
+    (f.name, f.default if f.default_factory is MISSING else f.default_factory())
     for f in _FIELDS
     if f.name not in ("id", "name", "v")
 )
@@ -259,22 +269,26 @@ def line_fields(line: str) -> dict[str, Any]:
     return values
 
 
-def public_text(values: dict[str, Any]) -> str:
-    """A run's public JSON without "commit" (``values``: its fields, as :func:`line_fields`
-    gives them or a record holds them): what the listing index keeps and `ls --json` prints
-    with the commit put first; :meth:`RunRecord.from_public` reads it back."""
-    out: dict[str, Any] = {"id": values["id"], "name": values.get("name")}
-    out.update(_public_rest(values))
-    return _encode_public(out)
-
-
-def _public_rest(values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        name: values[name] if name in values else default if factory is None else factory()
-        for name, default, factory in _PUBLIC_REST
-    }
+def public_dict(values: dict[str, Any]) -> dict[str, Any]:
+    """A run's public form without "commit" (``values``: its fields, as :func:`line_fields`
+    gives them or a record holds them), to serialize: the defaults of the fields absent
+    are shared (empty dicts and lists), never to be changed."""
+    out = _PUBLIC_DEFAULTS.copy()  # in field order, which update() keeps
+    out.update(values)
+    out.pop("v", None)
     out["metrics"] = {k: encode_number(v) for k, v in out["metrics"].items()}
     return out
+
+
+def public_text(public: dict[str, Any]) -> str:
+    """The JSON of a :func:`public_dict`: what the listing index keeps and `ls --json`
+    prints with the commit put first; :meth:`RunRecord.from_public` reads it back."""
+    return _encode_public(public)
+
+
+def table_row(public: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of :data:`TABLE_FIELDS` in a :func:`public_dict` (metrics encoded)."""
+    return _table_values(public)  # type: ignore[no-any-return]
 
 
 COMMITTED_TYPE = "committed"

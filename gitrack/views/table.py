@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gitrack.errors import GitrackError
 from gitrack.paths import atomic_file
 from gitrack.tracking import history
+from gitrack.tracking.record import TABLE_FIELDS
 from gitrack.views import query
 
 if TYPE_CHECKING:
@@ -59,15 +60,19 @@ def columns_of(rows: list[query.Row]) -> list[str]:
 
 
 def to_arrow(runs: list[history.Run]) -> pa.Table:
-    """The runs as a table, built column by column from their public JSON (what the listing
-    index keeps: one json.loads for all, no record built): the columns and values
+    """The runs as a table, built column by column from their table rows (kept apart in
+    the listing index: no record built, no row dict per run): the columns and values
     :func:`row_of` gives, metrics' "NaN" and "Infinity" read as the floats they stand for."""
     import pyarrow as pa
 
-    public = json.loads("[" + ",".join(run.public_json() for run in runs) + "]")
-    columns = {name: [run[name] for run in public] for name in ATTRIBUTE_COLUMNS}
+    rows = [run.table_row() for run in runs]
+    at = {name: n for n, name in enumerate(TABLE_FIELDS)}
+    columns = {
+        name: [run.commit for run in runs] if name == "commit" else [r[at[name]] for r in rows]
+        for name in ATTRIBUTE_COLUMNS
+    }
     for group in GROUPS:
-        values = [run[group] for run in public]
+        values = [row[at[group]] for row in rows]
         for key in sorted({key for value in values for key in value}):
             columns[f"{group}.{key}"] = [value.get(key) for value in values]
     arrays = [pa.array(_column(name, v), type=_arrow_type(name)) for name, v in columns.items()]

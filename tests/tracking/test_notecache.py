@@ -389,13 +389,14 @@ def test_notes_read_through_git_cat_file_list_what_libgit2_reads(
 def test_an_index_of_an_older_format_is_rebuilt_never_read(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Format 8 keeps each run's public JSON only (7 kept its fields beside): an index
-    written by an older gitrack is not read, whatever it holds; the listing rebuilds it."""
+    """Format 9 keeps each run's public JSON and table row (7 kept all its fields beside,
+    8 no row): an index written by an older gitrack is not read, whatever it holds; the
+    listing rebuilds it."""
     run_id = record("true", cwd=repo, options=("-p", "lr=0.1"))
     expected = ls_json(repo)
     key = notecache._KEY
     with monkeypatch.context() as patch:
-        patch.setattr(notecache, "_KEY", (key[0], 7, *key[2:]))
+        patch.setattr(notecache, "_KEY", (key[0], notecache.CACHE_FORMAT - 1, *key[2:]))
         cache_file(repo).unlink()
         notecache.current(Repo.discover(repo), cache_file(repo))
     assert notecache.read(cache_file(repo)) is None

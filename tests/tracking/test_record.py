@@ -22,6 +22,7 @@ from gitrack.tracking.record import (
     encode_number,
     line_fields,
     parse_timestamp,
+    public_dict,
     public_text,
     utc_timestamp,
 )
@@ -239,12 +240,12 @@ def test_the_public_json_reads_back_as_the_record(line: str) -> None:
     except (ValueError, TypeError, OverflowError):
         return
     rec = RunRecord.from_line(line)
-    text = public_text(values)
+    text = public_text(public_dict(values))
     assert _outcome(lambda: RunRecord.from_public(text, rec.v)) == _outcome(lambda: rec)
     public = rec.to_public("c0ffee")
     del public["commit"]
     assert text == json.dumps(public, ensure_ascii=False, separators=(",", ":"))
-    assert public_text(vars(rec)) == text
+    assert public_text(public_dict(vars(rec))) == text
 
 
 def test_a_line_wrong_in_two_fields_is_refused_for_the_first_in_field_order() -> None:

@@ -164,9 +164,10 @@ def _table_row_by_row(runs: list[history.Run]) -> pa.Table:
     )
 
 
-def test_the_table_from_the_public_json_is_the_table_of_the_records(runs_repo: Path) -> None:
-    """gitrack.runs() builds its columns from the runs' public JSON: every value, column
-    and type as the records give them, after edits, on a note line another tool wrote."""
+def test_the_table_from_the_index_rows_is_the_table_of_the_records(runs_repo: Path) -> None:
+    """gitrack.runs() builds its columns from the table rows the listing index keeps: every
+    value, column and type as the records give them, after edits, on a note line another
+    tool wrote."""
 
     def odd(data: dict[str, object]) -> None:
         data.update(exit_code="3", duration_s=2, params={"n": 5, "b": True}, metrics={"m": 7})
