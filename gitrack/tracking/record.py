@@ -229,8 +229,11 @@ _PUBLIC_DEFAULTS.update(
     if f.name not in ("id", "name", "v")
 )
 # The public form as compact JSON, non-ASCII kept: one encoder made once (json.dumps with
-# options makes one per call).
-_encode_public = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# options makes one per call), without the check for cycles (values parsed from JSON have
+# none): 10.4 -> 9.8 us for a run line of 850 bytes.
+_encode_public = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), check_circular=False
+).encode
 
 
 def line_fields(line: str) -> dict[str, Any]:
