@@ -18,7 +18,7 @@ Whether a snapshot is present is checked for the runs printed (history.lost_snap
 Layout: MAGIC, the header's offset (8 bytes, little-endian), the sections the header points
 to, then the header (each marshalled, after its CRC-32). Written to a temp file and renamed, so
 a reader sees a whole index or none; ignored and rebuilt whenever it is unreadable, damaged,
-or from another gitrack or Python version.
+or of another index format (``CACHE_FORMAT``), gitrack or Python version.
 """
 
 from __future__ import annotations
