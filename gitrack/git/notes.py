@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from gitrack.git._pygit2 import OBJECT_ID, FileMode, pygit2
+from gitrack.git.binary import cat_blobs
 
 if TYPE_CHECKING:
     from gitrack.git.repo import Repo
 
 _FAN_OUT = re.compile(r"[0-9a-f]{2}\Z").match  # a fan-out folder, as git names one
+# From this many blobs on, one `git cat-file --batch` (a few ms to start) reads them faster
+# than libgit2: see read_texts.
+BATCH_READ_MIN = 1000
 
 
 class Notes:
@@ -39,6 +43,22 @@ class Notes:
         if kind != pygit2.GIT_OBJECT_BLOB:
             return ""
         return bytes(data).decode("utf-8", "replace")
+
+    def read_texts(self, blobs: Sequence[str]) -> Iterator[str]:
+        """:meth:`read_text` of each blob, in order, yielded as read. Many go through one
+        `git cat-file --batch` (binary.cat_blobs): a notes tree is read in the order of its
+        names, which is not the order of the pack the notes are in (a fast-import, a clone),
+        and libgit2 then resolves each blob's delta chain from its base again: 100,000 notes
+        of a fast-import pack took 12 s with libgit2, 1.5 s with git (the `git log` walk's
+        time). What git did not give as a blob is read (or refused) as read_text does."""
+        done = 0
+        if len(blobs) >= BATCH_READ_MIN:
+            for data in cat_blobs(self._repo.git_dir, blobs):
+                blob = blobs[done]
+                yield self.read_text(blob) if data is None else data.decode("utf-8", "replace")
+                done += 1
+        for blob in blobs[done:]:
+            yield self.read_text(blob)
 
     def blobs(self, refname: str, tip: str | None = None) -> list[tuple[str, str]]:
         """(annotated commit, note blob id) for every note, whatever the fan-out, of the

@@ -5,33 +5,35 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import marshal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
 from gitrack.git import Repo
 from gitrack.tracking import notecache
 from gitrack.tracking.edits import RunState
 from gitrack.tracking.names import MIN_PREFIX, looks_like_id
-from gitrack.tracking.notecache import DamagedIndexError, FieldRef, Fields, record_of
-from gitrack.tracking.record import RunRecord
+from gitrack.tracking.record import FORMAT_VERSION, RunRecord, public_dict, table_row
 
 
 class Run:
     """A run and the commit whose note holds it (after a rewrite: the new commit).
 
     Listing thousands of runs needs only ids, times and their JSON: the full record is
-    built on first use (from the listing index's fields, decoded a chunk at a time).
+    built on first use, from that JSON (the listing index's).
     """
 
     __slots__ = (
-        "_fields", "_record", "base_commit", "commit", "hidden", "hidden_at", "id",
+        "_record", "_row", "_v", "base_commit", "commit", "hidden", "hidden_at", "id",
         "public_text", "snapshot", "started",
     )  # fmt: skip
 
     def __init__(self, record: RunRecord, commit: str, public_text: str | None = None) -> None:
         self._record: RunRecord | None = record
-        self._fields: Fields | FieldRef | None = None
+        self._v = record.v
+        self._row: bytes | None = None  # the listing index's table row, marshalled
         self.commit = commit
         self.public_text = public_text  # the run's JSON without "commit"
         self.id = record.id
@@ -47,10 +49,11 @@ class Run:
         commit: str,
         summary: tuple[str, str, str, str],
         public_text: str,
-        fields: Fields | FieldRef,
+        v: int = FORMAT_VERSION,
+        row: bytes | None = None,
     ) -> Run:
         run = cls.__new__(cls)
-        run._record, run._fields = None, fields
+        run._record, run._v, run._row = None, v, row
         run.commit, run.public_text = commit, public_text
         run.id, run.started, run.base_commit, run.snapshot = summary
         run.hidden, run.hidden_at = False, None
@@ -59,12 +62,16 @@ class Run:
     @property
     def record(self) -> RunRecord:
         if self._record is None:
-            fields = self._fields
-            assert fields is not None
-            if isinstance(fields, FieldRef):
-                fields = fields.get()  # decoded with the index chunk it is in
-            self._record = record_of(fields)
+            assert self.public_text is not None
+            self._record = RunRecord.from_public(self.public_text, self._v)
         return self._record
+
+    def table_row(self) -> tuple[Any, ...]:
+        """The values of record.TABLE_FIELDS (metrics as the public JSON has them)."""
+        if self._row is not None:
+            row: tuple[Any, ...] = marshal.loads(self._row)
+            return row
+        return table_row(public_dict(vars(self.record)))
 
     def public_json(self) -> str:
         """The run as `ls --json` prints it, compact."""
@@ -121,7 +128,7 @@ def _from_index(repo: Repo, limit: int | None) -> Runs:
     with without_gc():
         try:
             return _runs_of(repo, notecache.current(repo, path), limit)
-        except (EOFError, IndexError, KeyError, TypeError, ValueError, DamagedIndexError):
+        except (EOFError, IndexError, KeyError, TypeError, ValueError):
             # An index damaged in a way its checks missed: built afresh from the notes.
             return _runs_of(repo, notecache.current(repo, path, rebuild=True), limit)
 
@@ -153,20 +160,17 @@ def _runs_of(repo: Repo, index: notecache.Index, limit: int | None) -> Runs:
     )
 
 
-def _runs(repo: Repo, rows: Iterable[tuple[notecache.Entry, list[FieldRef]]]) -> list[Run]:
+def _runs(repo: Repo, rows: Iterable[notecache.Entry]) -> list[Run]:
     out = []
     lazy = Run.lazy
-    for (run_id, _started, hidden_at, copies), refs in rows:
+    for run_id, _started, hidden_at, copies in rows:
         if len(copies) == 1:
-            commit, started, base, snapshot, text = copies[0]
-            run = lazy(commit, (run_id, started, base, snapshot), text, refs[0])
+            commit, started, base, snapshot, text, v, row = copies[0]
+            run = lazy(commit, (run_id, started, base, snapshot), text, v, row)
         else:
             run = _pick_current(
                 repo,
-                [
-                    lazy(c[0], (run_id, c[1], c[2], c[3]), c[4], ref)
-                    for c, ref in zip(copies, refs, strict=True)
-                ],
+                [lazy(c[0], (run_id, c[1], c[2], c[3]), c[4], c[5], c[6]) for c in copies],
             )
         if hidden_at is not None:
             run.hidden, run.hidden_at = True, hidden_at

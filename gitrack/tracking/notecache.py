@@ -18,13 +18,12 @@ Whether a snapshot is present is checked for the runs printed (history.lost_snap
 Layout: MAGIC, the header's offset (8 bytes, little-endian), the sections the header points
 to, then the header (each marshalled, after its CRC-32). Written to a temp file and renamed, so
 a reader sees a whole index or none; ignored and rebuilt whenever it is unreadable, damaged,
-or from another gitrack or Python version.
+or of another index format (``CACHE_FORMAT``), gitrack or Python version.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import marshal
 import mmap
 import sys
@@ -35,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from gitrack import __version__
-from gitrack.errors import GitrackError
 from gitrack.git import Repo
 from gitrack.git.refs import NOTES_REF
 from gitrack.paths import atomic_file, temp_prefix
@@ -47,30 +45,34 @@ from gitrack.tracking.edits import (
     is_typed_line,
     parse_edit_line,
 )
-from gitrack.tracking.record import FORMAT_VERSION, RunRecord, parse_committed_line
+from gitrack.tracking.record import (
+    FORMAT_VERSION,
+    RunRecord,
+    line_fields,
+    parse_committed_line,
+    public_dict,
+    public_text,
+    table_row,
+)
 
-# ("run", (id, started, base_commit, snapshot), public JSON without "commit", Fields)
-# | ("committed", run id) | ("edit", …: see edits.EditItem) | ("bad", line number, reason)
+# ("run", (id, started, base_commit, snapshot), public JSON without "commit", format version,
+# table row) | ("committed", run id) | ("edit", …: see edits.EditItem) | ("bad", number, reason)
 Item = tuple[Any, ...]
 # A copy of a run on one commit: (commit, started, base_commit, snapshot, public JSON without
-# "commit", edits applied). A run has several after an amend or a rebase copied its note.
-Copy = tuple[str, str, str, str, str]
+# "commit" with edits applied, the line's format version "v", its table row marshalled: the
+# values of record.TABLE_FIELDS, decoded only for a table). The record again through
+# RunRecord.from_public. A run has several copies after an amend or a rebase copied its note.
+Copy = tuple[str, str, str, str, str, int, bytes]
 Entry = tuple[str, str, "str | None", tuple[Copy, ...]]  # (id, started, hidden_at, copies)
-Fields = dict[str, Any]  # a record's fields
-FieldsRow = tuple[Fields, ...]  # each copy's, edits applied: one marshal per chunk for all
 BadLine = tuple[str, int, str]  # (commit, line number, why it is not a run)
 SortKey = tuple[str, str]  # (started, run id): runs are listed by it, newest first
 
 MAGIC = b"GTRKLIX1"
 CHUNK_RUNS = 256
 TEMP_GRACE_S = 3600
-CACHE_FORMAT = 7  # bump whenever the layout changes or parse_note accepts less
+CACHE_FORMAT = 9  # bump whenever the layout changes or parse_note accepts less
 _KEY = ("gitrack-listing-index", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 _DAMAGED = (EOFError, ValueError, TypeError, IndexError, KeyError)
-
-
-class DamagedIndexError(GitrackError):
-    """A section of the index did not decode: the caller rebuilds it from the notes."""
 
 
 def parse_note(text: str) -> list[Item]:
@@ -90,100 +92,67 @@ def parse_note(text: str) -> list[Item]:
             if has_type(line):
                 continue  # not a run: a later line type, or a forged edit line
         try:
-            record = RunRecord.from_line(line)
+            values = line_fields(line)
         except (ValueError, TypeError, OverflowError) as exc:
             items.append(("bad", number, str(exc)))
             continue
-        summary = (record.id, record.started, record.base_commit, record.snapshot)
-        items.append(("run", summary, *encoded(record)))
+        summary = (values["id"], values["started"], values["base_commit"], values["snapshot"])
+        items.append(("run", summary, *_public(values), values.get("v", FORMAT_VERSION)))
     return items
 
 
-def encoded(record: RunRecord) -> tuple[str, Fields]:
-    """The run's public JSON without "commit" (it goes first, added when printed), and its
-    fields (a RunRecord again through :func:`record_of`)."""
-    public = record.to_public("")
-    del public["commit"]
-    text = json.dumps(public, ensure_ascii=False, separators=(",", ":"))
-    return text, dict(vars(record))
-
-
-def record_of(fields: Fields) -> RunRecord:
-    return RunRecord(**fields)
+def _public(values: dict[str, Any]) -> tuple[str, bytes]:
+    """A run's public JSON and its table row (marshalled), from its fields."""
+    public = public_dict(values)
+    return public_text(public), marshal.dumps(table_row(public))
 
 
 # --------------------------------------------------------------------------- chunks
 class Chunk:
-    """Up to a few hundred runs, newest first: their entries and, decoded only when a
-    record is needed, their fields."""
+    """Up to a few hundred runs, newest first: their entries, decoded on first use."""
 
-    __slots__ = ("_data", "_entries", "_fields", "_ref", "changed")
+    __slots__ = ("_data", "_entries", "_ref", "changed")
 
     def __init__(self, data: Any = None, ref: tuple[Any, ...] | None = None) -> None:
-        self._data, self._ref = data, ref  # ref: (entries section, fields section, count)
+        self._data, self._ref = data, ref  # ref: (entries section, count)
         self._entries: list[Entry] | None = None if ref is not None else []
-        self._fields: list[FieldsRow] | None = None if ref is not None else []
         self.changed = ref is None
 
     @property
     def count(self) -> int:
-        return len(self._entries) if self._entries is not None else int(self._ref[2])  # type: ignore[index]
+        return len(self._entries) if self._entries is not None else int(self._ref[1])  # type: ignore[index]
 
     def entries(self) -> list[Entry]:
         if self._entries is None:
             self._entries = _section(self._data, self._ref[0])  # type: ignore[index]
         return self._entries
 
-    def fields(self) -> list[FieldsRow]:
-        if self._fields is None:
-            self._fields = _section(self._data, self._ref[1])  # type: ignore[index]
-        return self._fields
-
     def last_key(self) -> SortKey:
         entry = self.entries()[-1]
         return (entry[1], entry[0])
 
-    def put(self, entry: Entry, row: FieldsRow) -> None:
-        entries, fields = self.entries(), self.fields()
+    def put(self, entry: Entry) -> None:
+        entries = self.entries()
         key = (entry[1], entry[0])
         at = next((i for i, e in enumerate(entries) if (e[1], e[0]) < key), len(entries))
         entries.insert(at, entry)
-        fields.insert(at, row)
         self.changed = True
 
-    def take(self, run_id: str) -> tuple[Entry, FieldsRow] | None:
+    def take(self, run_id: str) -> Entry | None:
         entries = self.entries()
         at = next((i for i, e in enumerate(entries) if e[0] == run_id), None)
         if at is None:
             return None
         self.changed = True
-        return entries.pop(at), self.fields().pop(at)
+        return entries.pop(at)
 
-    def sections(self) -> tuple[bytes, bytes]:
-        """Its two sections as stored: copied as they are when nothing changed."""
+    def section(self) -> bytes:
+        """Its section as stored: copied as it is when nothing changed."""
         if not self.changed:
             ref = self._ref
             assert ref is not None
-            return self._data[ref[0][0] : ref[0][1]], self._data[ref[1][0] : ref[1][1]]
-        return _pack(self.entries()), _pack(self.fields())
-
-
-class FieldRef:
-    """Where one copy's fields are: decoded (with its whole chunk) on first use."""
-
-    __slots__ = ("chunk", "copy", "row")
-
-    def __init__(self, chunk: Chunk, row: int, copy: int) -> None:
-        self.chunk, self.row, self.copy = chunk, row, copy
-
-    def get(self) -> Fields:
-        try:
-            return self.chunk.fields()[self.row][self.copy]
-        except _DAMAGED as exc:  # decoded lazily: after the listing started
-            raise DamagedIndexError(
-                "the listing cache (.git/gitrack/notes.cache) is damaged: delete it and "
-                "run the command again"
-            ) from exc
+            return self._data[ref[0][0] : ref[0][1]]  # type: ignore[no-any-return]
+        return _pack(self.entries())
 
 
 def _pack(value: Any) -> bytes:
@@ -216,18 +185,17 @@ class Index:
     def count(self, hidden: bool = False) -> int:
         return sum(chunk.count for chunk in (self.hidden if hidden else self.visible))
 
-    def runs(
-        self, hidden: bool = False, limit: int | None = None
-    ) -> Iterator[tuple[Entry, list[FieldRef]]]:
-        """Newest first: each run's entry and where each copy's fields are."""
+    def runs(self, hidden: bool = False, limit: int | None = None) -> Iterator[Entry]:
+        """Each run's entry, newest first."""
         left = limit
         for chunk in self.hidden if hidden else self.visible:
-            for row, entry in enumerate(chunk.entries()):
-                if left is not None:
-                    if left <= 0:
-                        return
-                    left -= 1
-                yield entry, [FieldRef(chunk, row, n) for n in range(len(entry[3]))]
+            entries = chunk.entries()
+            if left is not None:
+                if left <= 0:
+                    return
+                entries = entries[:left]
+                left -= len(entries)
+            yield from entries
 
     def load_patch_state(self) -> None:
         """The sections only a patch needs (which runs are where, every edit line)."""
@@ -238,13 +206,13 @@ class Index:
             self._lazy = None
 
     # ------------------------------------------------------------------ changing
-    def place(self, entry: Entry, row: FieldsRow) -> None:
+    def place(self, entry: Entry) -> None:
         hidden = entry[2] is not None
         self.keys[entry[0]] = (entry[1], hidden)
         chunks = self.hidden if hidden else self.visible
-        _chunk_for(chunks, (entry[1], entry[0])).put(entry, row)
+        _chunk_for(chunks, (entry[1], entry[0])).put(entry)
 
-    def remove(self, run_id: str) -> tuple[Entry, FieldsRow] | None:
+    def remove(self, run_id: str) -> Entry | None:
         where = self.keys.pop(run_id, None)
         if where is None:
             return None
@@ -269,8 +237,7 @@ class Index:
         for chunks in (self.visible, self.hidden):
             refs = []
             for chunk in _balanced(chunks):
-                entries, fields = chunk.sections()
-                refs.append((add(entries), add(fields), chunk.count))
+                refs.append((add(chunk.section()), chunk.count))
             tables.append(refs)
         sections = {"keys": add(_pack(self.keys)), "edits": add(_pack(self.edits))}
         states = {k: (s.hidden, s.hidden_at, s.changes, s.latest) for k, s in self.states.items()}
@@ -315,11 +282,10 @@ def _balanced(chunks: list[Chunk]) -> list[Chunk]:
         if chunk.count <= 2 * CHUNK_RUNS:
             out.append(chunk)
             continue
-        entries, fields = chunk.entries(), chunk.fields()
+        entries = chunk.entries()
         for start in range(0, len(entries), CHUNK_RUNS):
             part = Chunk()
             part._entries = entries[start : start + CHUNK_RUNS]
-            part._fields = fields[start : start + CHUNK_RUNS]
             out.append(part)
     chunks[:] = out
     return out
@@ -369,20 +335,37 @@ def current(repo: Repo, path: Path, rebuild: bool = False) -> Index:
 def build(repo: Repo, tip: str) -> Index:
     """The index of every note of the notes commit ``tip``, from scratch."""
     index = Index(tip)
-    blobs: dict[str, list[str]] = {}  # one commit's notes at several fan-outs: all, as git
-    for commit, blob in repo.notes.blobs(NOTES_REF, tip) if tip else []:
-        blobs.setdefault(commit, []).append(blob)
-    notes = {commit: _parse_blobs(repo, found) for commit, found in blobs.items()}
+    notes = _parse_all(repo, repo.notes.blobs(NOTES_REF, tip) if tip else [])
     placed = _take_in(index, {}, notes, lambda _commit: [])
-    placed.sort(key=lambda pair: (pair[0][1], pair[0][0]), reverse=True)
-    for entry, row in placed:
+    placed.sort(key=lambda entry: (entry[1], entry[0]), reverse=True)
+    for entry in placed:
         index.keys[entry[0]] = (entry[1], entry[2] is not None)
         chunks = index.hidden if entry[2] is not None else index.visible
         if not chunks or chunks[-1].count >= CHUNK_RUNS:
             chunks.append(Chunk())
         chunks[-1].entries().append(entry)
-        chunks[-1].fields().append(row)
     return index
+
+
+def _parse_all(repo: Repo, pairs: list[tuple[str, str]]) -> dict[str, list[Item]]:
+    """The items of every note (pairs: annotated commit, note blob), each parsed as its
+    text arrives (git reads the next ones meanwhile); a commit with notes at several
+    fan-outs once all are read, concatenated as :func:`_parse_blobs` does."""
+    count: dict[str, int] = {}
+    for commit, _blob in pairs:
+        count[commit] = count.get(commit, 0) + 1
+    notes: dict[str, list[Item]] = {commit: [] for commit in count}  # in the walk's order
+    several: dict[str, list[str]] = {}
+    texts = repo.notes.read_texts([blob for _commit, blob in pairs])
+    for (commit, _blob), text in zip(pairs, texts, strict=True):
+        if count[commit] == 1:
+            notes[commit] = parse_note(text)
+            continue
+        parts = several.setdefault(commit, [])
+        parts.append(text)
+        if len(parts) == count[commit]:
+            notes[commit] = parse_note("\n".join(parts))
+    return notes
 
 
 def _patched(repo: Repo, index: Index, tip: str) -> Index | None:
@@ -398,8 +381,8 @@ def _patched(repo: Repo, index: Index, tip: str) -> Index | None:
     def unchanged_note(commit: str) -> list[Item]:
         return _parse_blobs(repo, repo.notes.blobs_at(tip, commit))
 
-    for entry, row in _take_in(index, old, new, unchanged_note):
-        index.place(entry, row)
+    for entry in _take_in(index, old, new, unchanged_note):
+        index.place(entry)
     index.tip = tip
     return index
 
@@ -412,7 +395,7 @@ def _parse_blobs(repo: Repo, blobs: list[str] | tuple[str, ...]) -> list[Item]:
 
 def _take_in(
     index: Index, old: dict[str, list[Item]], new: dict[str, list[Item]], note_of: Any
-) -> list[tuple[Entry, FieldsRow]]:
+) -> list[Entry]:
     """Replace what the notes ``old`` said with what ``new`` say (both: commit -> items;
     every changed commit is in ``new``) and return the entries of the runs that changed,
     taken out of the index; ``note_of(commit)`` parses an unchanged note."""
@@ -447,7 +430,7 @@ def _take_in(
         _refold(index, run_id)
         gone = index.remove(run_id)
         found = copies.get(run_id, {})
-        for copy in gone[0][3] if gone is not None else ():
+        for copy in gone[3] if gone is not None else ():
             commit = copy[0]
             if commit in new or commit in found:
                 continue  # read anew above
@@ -480,14 +463,12 @@ def _refold(index: Index, run_id: str) -> None:
         index.states[run_id] = state
 
 
-def _entry(run_id: str, found: dict[str, Item], state: RunState | None) -> tuple[Entry, FieldsRow]:
+def _entry(run_id: str, found: dict[str, Item], state: RunState | None) -> Entry:
     copies: list[Copy] = []
-    fields: list[Fields] = []
     for commit in sorted(found):
-        (_id, started, base, snapshot), text, data = found[commit][1:]
+        (_id, started, base, snapshot), text, row, v = found[commit][1:]
         if state is not None and state.changes:
-            text, data = encoded(state.apply_to(record_of(data)))
-        copies.append((commit, started, base, snapshot, text))
-        fields.append(data)
+            text, row = _public(vars(state.apply_to(RunRecord.from_public(text, v))))
+        copies.append((commit, started, base, snapshot, text, v, row))
     hidden_at = state.hidden_at if state is not None and state.hidden else None
-    return (run_id, min(c[1] for c in copies), hidden_at, tuple(copies)), tuple(fields)
+    return (run_id, min(c[1] for c in copies), hidden_at, tuple(copies))

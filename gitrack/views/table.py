@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gitrack.errors import GitrackError
 from gitrack.paths import atomic_file
 from gitrack.tracking import history
+from gitrack.tracking.record import TABLE_FIELDS
 from gitrack.views import query
 
 if TYPE_CHECKING:
@@ -59,15 +60,23 @@ def columns_of(rows: list[query.Row]) -> list[str]:
 
 
 def to_arrow(runs: list[history.Run]) -> pa.Table:
+    """The runs as a table, built column by column from their table rows (kept apart in
+    the listing index: no record built, no row dict per run): the columns and values
+    :func:`row_of` gives, metrics' "NaN" and "Infinity" read as the floats they stand for."""
     import pyarrow as pa
 
-    rows = [row_of(run) for run in runs]
-    names = columns_of(rows)
-    arrays = []
-    for name in names:
-        values = [row.get(name) for row in rows]
-        arrays.append(pa.array(_column(name, values), type=_arrow_type(name)))
-    return pa.Table.from_arrays(arrays, names=names)
+    rows = [run.table_row() for run in runs]
+    at = {name: n for n, name in enumerate(TABLE_FIELDS)}
+    columns = {
+        name: [run.commit for run in runs] if name == "commit" else [r[at[name]] for r in rows]
+        for name in ATTRIBUTE_COLUMNS
+    }
+    for group in GROUPS:
+        values = [row[at[group]] for row in rows]
+        for key in sorted({key for value in values for key in value}):
+            columns[f"{group}.{key}"] = [value.get(key) for value in values]
+    arrays = [pa.array(_column(name, v), type=_arrow_type(name)) for name, v in columns.items()]
+    return pa.Table.from_arrays(arrays, names=list(columns))
 
 
 def _arrow_type(name: str) -> pa.DataType:

@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import git, gitrack, make_repo, note_lines, record, runs
 from hypothesis import HealthCheck, given, settings
 from mutations import Op, apply_ops, make_base_repo, mutation_lists
@@ -107,3 +108,26 @@ def test_commit_trees_names_only_revisions_that_are_commits(tmp_path: Path) -> N
     found = GitCli(repo).commit_trees(asked)
 
     assert found == {"HEAD": (head, tree), head: (head, tree)}
+
+
+@pytest.mark.parametrize("batch_from", [1, 10**9], ids=["git-cat-file", "libgit2"])
+def test_read_texts_gives_each_blob_as_read_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_from: int
+) -> None:
+    """Blobs read in bulk (through `git cat-file --batch` from BATCH_READ_MIN on) come out
+    in the order asked, whole, as read_text gives each: empty, binary, large, repeated, a
+    tree (no text); an object that is missing is refused as read_text refuses it."""
+    from gitrack.git import notes as git_notes
+
+    repo = make_repo(tmp_path / "repo")
+    texts = ["", "one line\n", "é\n" * 100_000, "no newline", "\x00\xff bytes"]
+    blobs = [git("hash-object", "-w", "--stdin", cwd=repo, input=t).strip() for t in texts]
+    tree = git("rev-parse", "HEAD^{tree}", cwd=repo).strip()
+    asked = [blobs[2], blobs[0], tree, blobs[1], blobs[2], blobs[4], blobs[3]]
+    monkeypatch.setattr(git_notes, "BATCH_READ_MIN", batch_from)
+    notes = Repo.discover(repo).notes
+    read = list(notes.read_texts(asked))
+    assert read == [notes.read_text(blob) for blob in asked]
+    assert read[0] == texts[2]
+    with pytest.raises(KeyError):
+        list(notes.read_texts([blobs[1], "0123" * 10]))

@@ -14,6 +14,7 @@ from conftest import chdir, fresh_clone, git, gitrack, gitrack_cmd, note_lines, 
 
 import gitrack as gitrack_api
 from gitrack.git import Repo
+from gitrack.git import notes as git_notes
 from gitrack.tracking import edits, history, notecache
 
 
@@ -357,3 +358,48 @@ def test_a_header_changed_where_it_still_decodes_is_caught_by_its_check(repo: Pa
     cache_file(repo).write_bytes(good[:at] + b"Expectinx" + good[at + len(b"Expecting") :])
     again = gitrack("ls", cwd=repo)
     assert (again.out, again.err) == (expected.out, expected.err)
+
+
+def test_notes_read_through_git_cat_file_list_what_libgit2_reads(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build reads many notes through one `git cat-file --batch` (Notes.read_texts): the
+    same listing, warnings and runs at several fan-outs included, as one note at a time."""
+    record("true", cwd=repo)
+    template = json.loads(note_lines(repo)[0])
+    head = git("rev-parse", "HEAD", cwd=repo).strip()
+    git("commit", "-q", "--allow-empty", "-m", "other", cwd=repo)
+    other = git("rev-parse", "HEAD", cwd=repo).strip()
+    one, two, three = (
+        json.dumps(dict(template, id=c * 16, started=f"2099-01-0{n}T00:00:00.000000Z"))
+        for n, c in ((1, "a"), (2, "b"), (3, "c"))
+    )
+    entries = {
+        head: one + "\nnot a run\n",
+        f"{head[:2]}/{head[2:]}": two + "\n",
+        other: three + "\n" + "é" * 3000 + "\n",  # longer than a pipe read, not ASCII
+    }
+    _notes_commit(repo, entries)
+    one_by_one = listed(repo, "--json")
+    assert one_by_one[0].count('"id"') == 3 and one_by_one[1].count("skipped note line") == 2
+    monkeypatch.setattr(git_notes, "BATCH_READ_MIN", 1)
+    assert from_scratch(repo, "--json") == one_by_one
+
+
+def test_an_index_of_an_older_format_is_rebuilt_never_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Format 9 keeps each run's public JSON and table row (7 kept all its fields beside,
+    8 no row): an index written by an older gitrack is not read, whatever it holds; the
+    listing rebuilds it."""
+    run_id = record("true", cwd=repo, options=("-p", "lr=0.1"))
+    expected = ls_json(repo)
+    key = notecache._KEY
+    with monkeypatch.context() as patch:
+        patch.setattr(notecache, "_KEY", (key[0], notecache.CACHE_FORMAT - 1, *key[2:]))
+        cache_file(repo).unlink()
+        notecache.current(Repo.discover(repo), cache_file(repo))
+    assert notecache.read(cache_file(repo)) is None
+    assert ls_json(repo) == expected
+    index = notecache.read(cache_file(repo))
+    assert index is not None and [entry[0] for entry in index.runs()] == [run_id]

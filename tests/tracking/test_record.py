@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from conftest import gitrack, note_lines, record, run_by_id
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gitrack import jsonsafe
+from gitrack.tracking import record as record_module
 from gitrack.tracking.record import (
     RunRecord,
     add_line,
     decode_number,
     encode_number,
+    line_fields,
     parse_timestamp,
+    public_dict,
+    public_text,
     utc_timestamp,
 )
 
@@ -163,3 +169,95 @@ def test_params_with_line_separators_survive_a_real_run(repo: Path) -> None:
     assert run["name"] == "x\ny"
     res = gitrack("ls", cwd=repo)
     assert res.code == 0 and "warning" not in res.err
+
+
+# ------------------------------------------- the listing index's way of reading lines
+def _reference_from_line(line: str) -> RunRecord:
+    """from_line as it was before its fast path: every parser in field order."""
+    data = jsonsafe.loads(line)
+    if type(data) is not dict:
+        raise ValueError("not a JSON object")
+    fast = RunRecord.from_line(line)  # the required fields' checks are shared
+    values = {name: parse(data[name]) for name, parse in record_module._PARSERS if name in data}
+    required = ("started", "id", "command", "base_commit", "snapshot")
+    return RunRecord(**{name: getattr(fast, name) for name in required}, **values)
+
+
+def _outcome(read: Callable[[], RunRecord]) -> tuple[str, str]:
+    try:
+        rec = read()
+    except (ValueError, TypeError, OverflowError) as exc:
+        return (type(exc).__name__, str(exc))
+    return ("run", repr(vars(rec)))  # as text: NaN equals NaN, 1 is not 1.0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | number | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+good_values = {
+    "started": moments.map(utc_timestamp),
+    "id": hex_text,
+    "command": st.lists(st.text(max_size=6), max_size=3),
+    "base_commit": hex_text,
+    "snapshot": hex_text,
+}
+field_names = [name for name, _parse in record_module._PARSERS] + list(good_values)
+
+
+@st.composite
+def hostile_lines(draw: st.DrawFn) -> str:
+    """A run line a teammate's tool (or an attacker) could write: any value in any field,
+    a few fields wrong or missing, keys in any order, unknown keys."""
+    data = {name: draw(strategy) for name, strategy in good_values.items()}
+    for name in draw(st.lists(st.sampled_from(field_names), max_size=6)):
+        data[name] = draw(json_values)
+    data.update(draw(st.dictionaries(st.text(max_size=5), json_values, max_size=2)))
+    for name in draw(st.lists(st.sampled_from(list(good_values)), max_size=1)):
+        data.pop(name, None)
+    keys = draw(st.permutations(list(data)))
+    return json.dumps({key: data[key] for key in keys}, ensure_ascii=draw(st.booleans()))
+
+
+@settings(max_examples=300)
+@given(hostile_lines() | records.map(RunRecord.to_line))
+def test_from_line_reads_any_line_as_every_parser_in_field_order_does(line: str) -> None:
+    """The parsers run in the line's key order (no pass over absent fields); a line refused
+    that way is read again in field order: the same record, or the same error said."""
+    assert _outcome(lambda: RunRecord.from_line(line)) == _outcome(
+        lambda: _reference_from_line(line)
+    )
+
+
+@settings(max_examples=300)
+@given(hostile_lines() | records.map(RunRecord.to_line))
+def test_the_public_json_reads_back_as_the_record(line: str) -> None:
+    """The listing index keeps a run's public JSON only (no second copy of its fields): read
+    back, it is the record the line gives, and what to_public says of it."""
+    try:
+        values = line_fields(line)
+    except (ValueError, TypeError, OverflowError):
+        return
+    rec = RunRecord.from_line(line)
+    text = public_text(public_dict(values))
+    assert _outcome(lambda: RunRecord.from_public(text, rec.v)) == _outcome(lambda: rec)
+    public = rec.to_public("c0ffee")
+    del public["commit"]
+    assert text == json.dumps(public, ensure_ascii=False, separators=(",", ":"))
+    assert public_text(public_dict(vars(rec))) == text
+
+
+def test_a_line_wrong_in_two_fields_is_refused_for_the_first_in_field_order() -> None:
+    """The warning a bad line gets names the same field whatever the order of its keys."""
+    good = json.loads(
+        RunRecord(started=utc_timestamp(), id="ab12", command=["x"], base_commit="aa",
+                  snapshot="bb").to_line()
+    )  # fmt: skip
+    bad = {"warnings": 5, "duration_s": "slow", "exit_code": "one", "v": "two"}
+    good = {key: value for key, value in good.items() if key not in bad}  # bad ones go last
+    expected = _outcome(lambda: RunRecord.from_line(json.dumps({**good, **bad})))
+    assert expected[0] == "ValueError" and "'two'" in expected[1]  # v: the first field
+    for keys in (list(bad), list(reversed(bad))):
+        line = json.dumps({**good, **{key: bad[key] for key in keys}})
+        assert _outcome(lambda line=line: RunRecord.from_line(line)) == expected

@@ -22,6 +22,9 @@ from conftest import chdir, git, gitrack, make_repo, note_lines, record
 
 import gitrack as gitrack_module
 from gitrack.errors import GitrackError
+from gitrack.git import Repo
+from gitrack.tracking import history
+from gitrack.views import table as table_view
 
 ATTRIBUTES = [
     "id",
@@ -145,6 +148,42 @@ def test_where_and_sort(runs_repo: Path) -> None:
     assert nothing.column_names == ATTRIBUTES
     with pytest.raises(GitrackError, match="column"):
         gitrack_module.runs(where="metrics.auc >", cwd=runs_repo)
+
+
+def _table_row_by_row(runs: list[history.Run]) -> pa.Table:
+    """The table as it was built before: each run's record turned into a row."""
+    rows = [table_view.row_of(run) for run in runs]
+    names = table_view.columns_of(rows)
+    values = {name: [row.get(name) for row in rows] for name in names}
+    return pa.Table.from_arrays(
+        [
+            pa.array(table_view._column(name, v), type=table_view._arrow_type(name))
+            for name, v in values.items()
+        ],
+        names=names,
+    )
+
+
+def test_the_table_from_the_index_rows_is_the_table_of_the_records(runs_repo: Path) -> None:
+    """gitrack.runs() builds its columns from the table rows the listing index keeps: every
+    value, column and type as the records give them, after edits, on a note line another
+    tool wrote."""
+
+    def odd(data: dict[str, object]) -> None:
+        data.update(exit_code="3", duration_s=2, params={"n": 5, "b": True}, metrics={"m": 7})
+
+    forge_note(runs_repo, odd)
+    assert gitrack("tag", "first", "verdict=best", cwd=runs_repo).code == 0
+    assert gitrack("note", "first", "été", cwd=runs_repo).code == 0
+    loaded = history.load_runs(Repo.discover(runs_repo))
+    assert len(loaded.runs) == 3
+    built = gitrack_module.runs(cwd=runs_repo)
+    expected = _table_row_by_row(loaded.runs)
+    assert built.schema == expected.schema
+    # NaN is not NaN: compared as text
+    assert repr(built.to_pylist()) == repr(expected.to_pylist())
+    assert built.column("tags.verdict").to_pylist().count("best") == 1
+    assert built.column("metrics.m").to_pylist().count(7.0) == 1
 
 
 def test_no_runs_is_an_empty_table(tmp_path: Path) -> None:
