@@ -70,7 +70,8 @@ def cat_blobs(git_dir: Path, blobs: Sequence[str]) -> Iterator[bytes | None]:
     while the caller parses what it yielded."""
     try:
         proc = subprocess.Popen(
-            ["git", f"--git-dir={git_dir}", "cat-file", "--batch"],
+            # As libgit2 reads them: the blobs named, never a replacement (`git replace`).
+            ["git", "--no-replace-objects", f"--git-dir={git_dir}", "cat-file", "--batch"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
