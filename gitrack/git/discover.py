@@ -4,11 +4,12 @@ For `gitrack hash` and the crash log, which only need to know where the git comm
 is (the stat cache, the log) and must start fast: spawning `git rev-parse` and importing
 ``subprocess`` cost more than the rest of `gitrack hash` on a small file. Only the
 ordinary shapes are decided here (a work tree with its ``.git`` folder or ``gitdir:``
-file, a linked worktree, a submodule, a bare repository, inside a git dir); anything
+file, a linked worktree, a submodule, inside a ``.git``); anything
 else that could make git answer differently (its discovery variables, a folder owned by
 someone else, which ``safe.directory`` decides, a mount point on the way up, a ``.git``
 that is not a repository) is left to `git rev-parse`. ``GIT_CEILING_DIRECTORIES`` is
-obeyed (the tests set it).
+obeyed (the tests set it). A folder that is a git dir itself is decided here only when it
+is a ``.git`` (a bare repository may be refused by ``safe.bareRepository``).
 """
 
 from __future__ import annotations
@@ -87,16 +88,25 @@ def _git_dir_of(folder: Path) -> Path | None:
         if _is_git_dir(dot_git):
             return dot_git
         raise _AskGit  # git would look further up; rare enough to ask it
-    return folder if _is_git_dir(folder) else None
+    if (folder / "HEAD").exists() or (folder / "HEAD").is_symlink():
+        # A folder that may be a git dir itself: inside a `.git`, it is; anything else (a
+        # bare repository, perhaps embedded in a work tree, which safe.bareRepository may
+        # refuse) git decides.
+        if folder.name == ".git" and _is_git_dir(folder):
+            return folder
+        raise _AskGit
+    return None
 
 
 def _is_git_dir(path: Path) -> bool:
-    """As git's own test: a valid HEAD, and objects and refs (here or in the common dir)."""
+    """As git's own test: a valid HEAD, and objects and refs (here or in the common dir).
+    A HEAD of a shape this test does not know (a symbolic link, other spacing) is for git
+    to judge."""
     head = path / "HEAD"
-    if not head.is_file() or head.is_symlink():
+    if not head.exists() and not head.is_symlink():
         return False
-    if not _HEAD.fullmatch(head.read_bytes()[:300]):
-        return False
+    if head.is_symlink() or not head.is_file() or not _HEAD.fullmatch(head.read_bytes()[:300]):
+        raise _AskGit
     common = _common_dir(path)
     return (common / "objects").is_dir() and (common / "refs").is_dir()
 

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from gitrack.errors import GitrackError
 from gitrack.git._pygit2 import OBJECT_ID, FileMode, pygit2
 from gitrack.git.binary import cat_blobs
 
@@ -28,6 +29,7 @@ class Notes:
     def __init__(self, repo: Repo) -> None:
         self._repo = repo
         self._r = repo._r
+        self._partial: bool | None = None  # a partial clone (read on first need)
 
     def text(self, refname: str, commit: str) -> str:
         """The note on ``commit``, or "" when it has none."""
@@ -39,7 +41,10 @@ class Notes:
 
     def read_text(self, blob: str) -> str:
         """A note blob as text, straight from the object database (notes are UTF-8)."""
-        kind, data = self._r.odb.read(pygit2.Oid(hex=blob))
+        try:
+            kind, data = self._r.odb.read(pygit2.Oid(hex=blob))
+        except KeyError:
+            raise NoteMissingError(blob) from None
         if kind != pygit2.GIT_OBJECT_BLOB:
             return ""
         return bytes(data).decode("utf-8", "replace")
@@ -52,13 +57,27 @@ class Notes:
         of a fast-import pack took 12 s with libgit2, 1.5 s with git (the `git log` walk's
         time). What git did not give as a blob is read (or refused) as read_text does."""
         done = 0
-        if len(blobs) >= BATCH_READ_MIN:
+        # A partial clone leaves blobs on its remote: git fetches each on demand (as for
+        # `git log --notes`), libgit2 cannot.
+        if len(blobs) >= BATCH_READ_MIN or (blobs and self._partial_clone()):
             for data in cat_blobs(self._repo.git_dir, blobs):
                 blob = blobs[done]
                 yield self.read_text(blob) if data is None else data.decode("utf-8", "replace")
                 done += 1
         for blob in blobs[done:]:
             yield self.read_text(blob)
+
+    def _partial_clone(self) -> bool:
+        """As git decides: extensions.partialClone, or a remote marked promisor."""
+        if self._partial is None:
+            config = self._r.config
+            self._partial = "extensions.partialclone" in config or any(
+                entry.name.startswith("remote.")
+                and entry.name.endswith(".promisor")
+                and config.get_bool(entry.name)
+                for entry in config
+            )
+        return self._partial
 
     def blobs(self, refname: str, tip: str | None = None) -> list[tuple[str, str]]:
         """(annotated commit, note blob id) for every note, whatever the fan-out, of the
@@ -267,6 +286,16 @@ def _blobs_in(tree: pygit2.Tree, commit: str) -> tuple[str, ...]:
 
 def _constant(text: str) -> Callable[[str], str]:
     return lambda _old: text
+
+
+class NoteMissingError(GitrackError):
+    """A note blob the notes tree names is not in the repository."""
+
+    def __init__(self, blob: str) -> None:
+        super().__init__(
+            f"note blob {blob[:12]} is not in this repository (a partial clone whose remote "
+            "could not send it?); fetch again (git fetch) and retry"
+        )
 
 
 class _NotBuiltFrom(Exception):

@@ -390,7 +390,7 @@ def _patched(repo: Repo, index: Index, tip: str) -> Index | None:
 def _parse_blobs(repo: Repo, blobs: list[str] | tuple[str, ...]) -> list[Item]:
     """The items of one commit's note, held in one blob or (as git reads a tree that has
     it at several fan-outs) several, concatenated shallowest first."""
-    return parse_note("\n".join(repo.notes.read_text(blob) for blob in blobs))
+    return parse_note("\n".join(repo.notes.read_texts(blobs)))
 
 
 def _take_in(

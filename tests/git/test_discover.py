@@ -62,17 +62,47 @@ def shapes(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def test_every_ordinary_shape_is_found_where_git_finds_it_without_running_git(
+def test_every_shape_is_found_where_git_finds_it_the_ordinary_ones_without_git(
     shapes: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_git(start: Path) -> None:
-        raise AssertionError(f"git was asked about {start}")
-
     expected = {name: git_says(folder) for name, folder in shapes.items()}
     assert expected["outside"] is None  # the test's own folder is in no repository
     assert expected["submodule"] == expected["the submodule's git dir"]
-    monkeypatch.setattr(discover, "_ask_git", no_git)
+    asked: list[Path] = []
+    ask_git = discover._ask_git
+
+    def counted(start: Path) -> Path | None:
+        asked.append(start)
+        return ask_git(start)
+
+    monkeypatch.setattr(discover, "_ask_git", counted)
     assert {name: found(folder) for name, folder in shapes.items()} == expected
+    # A folder that is a git dir itself, but not a `.git`: git decides (a bare repository
+    # may be refused, safe.bareRepository); every other shape is decided without git.
+    git_decides = ["the linked worktree's git dir", "the submodule's git dir", "bare"]
+    assert asked == [shapes[name] for name in [*git_decides, "inside a bare repository"]]
+
+
+def test_heads_of_other_shapes_and_bare_repositories_are_left_to_git(tmp_path: Path) -> None:
+    """A HEAD git accepts in shapes not checked here (a symbolic link, `ref:` without a
+    space, CRLF), and a bare repository inside a work tree (refused by git under
+    safe.bareRepository=explicit): what git says, not the work tree around them."""
+    outer = make_repo(tmp_path / "outer")
+    heads = {"link": None, "nospace": b"ref:refs/heads/main\n", "crlf": b"ref: refs/heads/main\r\n"}
+    for name, text in heads.items():
+        bare = outer / f"{name}.git"
+        git("init", "-q", "--bare", str(bare), cwd=tmp_path)
+        (bare / "HEAD").unlink()
+        if text is None:
+            (bare / "HEAD").symlink_to("refs/heads/main")
+        else:
+            (bare / "HEAD").write_bytes(text)
+        for folder in (bare, bare / "objects"):
+            assert found(folder) == git_says(folder) == bare.resolve(), (name, folder)
+    git("config", "--global", "safe.bareRepository", "explicit", cwd=tmp_path)
+    inside = outer / "crlf.git" / "objects"
+    assert git_says(inside) is None
+    assert found(inside) is None
 
 
 def test_shapes_git_alone_decides_are_left_to_git(

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from mutations import Op, apply_ops, make_base_repo, mutation_lists
 
 from gitrack.git import Repo
+from gitrack.git.notes import NoteMissingError
 
 
 def git_add_all_tree(repo: Path, scratch: Path) -> str:
@@ -132,5 +133,5 @@ def test_read_texts_gives_each_blob_as_read_text(
     assert read[3] == texts[1]
     assert read == [notes.read_text(blob) for blob in asked]
     assert read[0] == texts[2]
-    with pytest.raises(KeyError):
+    with pytest.raises(NoteMissingError, match="not in this repository"):
         list(notes.read_texts([blobs[1], "0123" * 10]))

@@ -403,3 +403,29 @@ def test_an_index_of_an_older_format_is_rebuilt_never_read(
     assert ls_json(repo) == expected
     index = notecache.read(cache_file(repo))
     assert index is not None and [entry[0] for entry in index.runs()] == [run_id]
+
+
+def test_a_partial_clone_lists_runs_whose_notes_its_remote_still_has(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A `--filter=blob:none` clone has the notes tree but not the note blobs: they are
+    fetched as git fetches them for `git log --notes` (libgit2 cannot), however few; once
+    the remote is gone, the listing says what is missing instead of crashing."""
+    ids = [record("true", cwd=repo) for _ in range(3)]
+    git("config", "uploadpack.allowFilter", "true", cwd=repo)
+    clone = tmp_path / "partial"
+    git("clone", "-q", "--filter=blob:none", f"file://{repo}", str(clone), cwd=tmp_path)
+    git("fetch", "-q", "origin", "refs/notes/gitrack:refs/notes/gitrack", cwd=clone)
+    offline = tmp_path / "offline"
+    subprocess.run(["cp", "-a", str(clone), str(offline)], check=True)
+    missing = git("rev-list", "--objects", "--missing=print", "refs/notes/gitrack", cwd=clone)
+    assert any(line.startswith("?") for line in missing.splitlines())  # blobs left behind
+
+    listed = gitrack("ls", "--json", cwd=clone)
+    assert listed.code == 0, listed.err
+    assert sorted(run["id"] for run in json.loads(listed.out)) == sorted(ids)
+
+    (repo / ".git").rename(repo / "gone.git")  # the remote can no longer send anything
+    failed = gitrack("ls", "--json", cwd=offline)
+    assert failed.code == 1
+    assert "is not in this repository" in failed.err and "Traceback" not in failed.err
