@@ -187,20 +187,20 @@ class Notes:
     def update_if_built_from(
         self,
         refname: str,
-        commit: str,
-        transform: Callable[[str], str],
+        edits: dict[str, Callable[[str], str | None]],
         message: str,
         expected_summary: str,
     ) -> bool:
-        """``update``, but only while the ref's tip says ``expected_summary``: for a ref
-        derived from another (the display of the runs), where an edit applies only to the
-        state it was derived from. False, changing nothing, once the tip says otherwise."""
+        """``update`` of each note in ``edits`` (commit -> transform; None removes the
+        note), in one commit, but only while the ref's tip says ``expected_summary``: for a
+        ref derived from another (the display of the runs), where an edit applies only to
+        the state it was derived from. False, changing nothing, once the tip says otherwise.
+        """
 
         def build(old: pygit2.Commit | None) -> pygit2.Oid:
             if old is None or old.message.split("\n", 1)[0] != expected_summary:
                 raise _NotBuiltFrom
-            new_tree = self._edit_tree(old.tree, commit, transform)
-            return self._repo.commit_object(new_tree, [old.id], message)
+            return self._repo.commit_object(self._edit_notes(old.tree, edits), [old.id], message)
 
         try:
             self._repo.refs.compare_and_swap(refname, build, message)
@@ -239,15 +239,32 @@ class Notes:
         """annotated commit id -> note text, whatever the fan-out."""
         return {commit: self.read_text(blob) for commit, blob in self._blobs_of_tree(tree)}
 
-    def _edit_tree(
-        self, tree: pygit2.Tree | None, hexpath: str, transform: Callable[[str], str]
+    def _edit_notes(
+        self, tree: pygit2.Tree, edits: dict[str, Callable[[str], str | None]]
     ) -> pygit2.Oid:
-        """Rewrite one note in a notes tree, keeping whatever fan-out the tree uses."""
+        """Several notes rewritten. A flat tree (gitrack's derived refs: one entry per
+        note) is edited in one pass, written once however many notes change."""
+        if any(entry.filemode == FileMode.TREE for entry in tree):
+            for commit, transform in edits.items():
+                tree = self._r[self._edit_tree(tree, commit, transform)]
+            return tree.id
+        builder = self._r.TreeBuilder(tree)
+        for commit, transform in edits.items():
+            old = self._r[tree[commit].id] if commit in tree else None
+            text = old.data.decode("utf-8", "replace") if isinstance(old, pygit2.Blob) else ""
+            self._put(builder, commit, transform(text))
+        return builder.write()
+
+    def _edit_tree(
+        self, tree: pygit2.Tree | None, hexpath: str, transform: Callable[[str], str | None]
+    ) -> pygit2.Oid:
+        """Rewrite one note in a notes tree, keeping whatever fan-out the tree uses; a
+        ``transform`` that gives None removes the note (and a fan-out folder left empty)."""
         builder = self._r.TreeBuilder(tree) if tree is not None else self._r.TreeBuilder()
         if tree is not None and hexpath in tree:
             old = self._r[tree[hexpath].id]
             text = old.data.decode("utf-8", "replace") if isinstance(old, pygit2.Blob) else ""
-            builder.insert(hexpath, self._r.create_blob(transform(text)), FileMode.BLOB)
+            self._put(builder, hexpath, transform(text))
             return builder.write()
         prefix = hexpath[:2]
         fanned = tree is not None and any(
@@ -255,13 +272,25 @@ class Notes:
         )
         if tree is not None and prefix in tree and tree[prefix].filemode == FileMode.TREE:
             sub = self._edit_tree(self._r[tree[prefix].id], hexpath[2:], transform)
-            builder.insert(prefix, sub, FileMode.TREE)
+            if len(self._r[sub]):
+                builder.insert(prefix, sub, FileMode.TREE)
+            else:
+                builder.remove(prefix)
+        elif (text := transform("")) is None:
+            pass  # no note, and none wanted
         elif fanned and len(hexpath) > 2:
-            sub = self._edit_tree(None, hexpath[2:], transform)
-            builder.insert(prefix, sub, FileMode.TREE)
+            builder.insert(
+                prefix, self._edit_tree(None, hexpath[2:], _constant(text)), FileMode.TREE
+            )
         else:
-            builder.insert(hexpath, self._r.create_blob(transform("")), FileMode.BLOB)
+            self._put(builder, hexpath, text)
         return builder.write()
+
+    def _put(self, builder: pygit2.TreeBuilder, name: str, text: str | None) -> None:
+        if text is not None:
+            builder.insert(name, self._r.create_blob(text), FileMode.BLOB)
+        elif builder.get(name) is not None:
+            builder.remove(name)
 
 
 def _blobs_in(tree: pygit2.Tree, commit: str) -> tuple[str, ...]:

@@ -8,21 +8,28 @@ note on a commit holds, for each run on it, a line such as
 (id, name, status with ``*`` for uncommitted changes, duration, metrics, params), as the
 run stands after its edit lines: a rename shows the new name, a run hidden by `gitrack rm`
 is not shown. `gitrack install` sets it as ``notes.displayRef``; `git log --notes=gitrack`
-still shows the JSON. It is rebuilt whenever gitrack changes the JSON ref (a run
+still shows the JSON. It follows every change gitrack makes to the JSON ref (a run
 recorded, edited by `gitrack rename`, `tag`, `rm`…, runs merged from a remote, carried
 over a rewrite); its commit message names the JSON tip it was built from, so an
-up-to-date one is left alone. Never pushed: each clone derives its own. Notes are
-untrusted, and git prints notes raw: control characters are escaped.
+up-to-date one is left alone, and one a few notes behind is patched on the commits whose
+runs may show differently (their cost follows what changed, not how many runs there
+are); it is rebuilt whole only when it cannot be patched. Never pushed: each clone
+derives its own. Notes are untrusted, and git prints notes raw: control characters are
+escaped.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from gitrack.git import Repo
 from gitrack.git.refs import DISPLAY_REF, NOTES_REF
 from gitrack.tracking.record import RunRecord
+
+if TYPE_CHECKING:
+    from gitrack.tracking.history import Run
 
 MAX_LINE = 200
 _SHOWN = 4  # metrics, then params, on a line
@@ -39,19 +46,56 @@ def refresh(repo: Repo, create: bool = False) -> bool:
         return False
     source = repo.refs.target(NOTES_REF)
     message = f"gitrack: display of {source or 'no runs'}"
-    if shown is not None and repo.commit_info(shown).summary == message:
+    summary = repo.commit_info(shown).summary if shown is not None else None
+    if summary == message:
         return False
     from gitrack.tracking import history  # a run adds its line: it loads runs only to rebuild
 
-    notes: dict[str, list[str]] = {}
-    if source is not None:
-        # As loaded: edit lines folded in (renames, tags), hidden runs (`gitrack rm`) left
-        # out, each run once, on the commit it now belongs to; oldest first on a commit.
-        for run in reversed(history.load_runs(repo).runs):
-            notes.setdefault(run.commit, []).append(display_line(run.record))
-    texts = {commit: "\n".join(lines) + "\n" for commit, lines in notes.items()}
-    repo.notes.replace_all(DISPLAY_REF, texts, message + "\n")
+    # As loaded: edit lines folded in (renames, tags), hidden runs (`gitrack rm`) left out,
+    # each run once, on the commit it now belongs to; oldest first on a commit.
+    runs = reversed(history.load_runs(repo).runs) if source is not None else iter(())
+    if summary is not None and source is not None:
+        commits = _commits_to_redo(repo, summary, source)
+        if commits is not None:
+            notes = _notes_of(runs, commits)
+            edits = {commit: _constant(notes.get(commit)) for commit in commits}
+            if repo.notes.update_if_built_from(DISPLAY_REF, edits, message + "\n", summary):
+                return True
+            runs = reversed(history.load_runs(repo).runs)  # another writer came first
+    repo.notes.replace_all(DISPLAY_REF, _notes_of(runs), message + "\n")
     return True
+
+
+def _commits_to_redo(repo: Repo, summary: str, source: str) -> set[str] | None:
+    """The commits whose display may differ between the notes commit the display was
+    built from (its summary names it) and ``source``: those whose notes changed, and every
+    commit holding a copy of a run those notes name (an amend's copy takes the run from
+    the old commit to the new one; an edit line may sit on another commit than its run).
+    None when the display cannot be patched (built from a commit gone, or most changed)."""
+    from gitrack.tracking import history, notecache  # not on a run's path: it adds a line
+
+    built_from = summary.removeprefix("gitrack: display of ")
+    changes = repo.notes.changes(built_from, source) if built_from != summary else None
+    if changes is None or len(changes) > 256:
+        return None
+    named: set[str] = set()
+    for _commit, old, new in changes:
+        for item in notecache.parse_note("\n".join(repo.notes.read_texts([*old, *new]))):
+            if item[0] in ("run", "edit"):
+                named.add(item[1][0] if item[0] == "run" else item[1])
+    return {commit for commit, _old, _new in changes} | history.copy_commits(repo, named)
+
+
+def _notes_of(runs: Iterable[Run], only: set[str] | None = None) -> dict[str, str]:
+    lines: dict[str, list[str]] = {}
+    for run in runs:
+        if only is None or run.commit in only:
+            lines.setdefault(run.commit, []).append(display_line(run.record))
+    return {commit: "\n".join(shown) + "\n" for commit, shown in lines.items()}
+
+
+def _constant(text: str | None) -> Callable[[str], str | None]:
+    return lambda _old: text
 
 
 def add_run(repo: Repo, notes_commit: str, commit: str, record: RunRecord) -> bool:
@@ -81,7 +125,7 @@ def _patch(repo: Repo, notes_commit: str, commit: str, transform: Callable[[str]
     parents = repo.commit_info(notes_commit).parents
     before = f"gitrack: display of {parents[0] if parents else 'no runs'}"
     message = f"gitrack: display of {notes_commit}\n"
-    patched = repo.notes.update_if_built_from(DISPLAY_REF, commit, transform, message, before)
+    patched = repo.notes.update_if_built_from(DISPLAY_REF, {commit: transform}, message, before)
     return patched or refresh(repo)
 
 

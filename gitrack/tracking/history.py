@@ -8,6 +8,7 @@ import json
 import marshal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
@@ -123,8 +124,20 @@ def load_newest(repo: Repo, count: int) -> tuple[Runs, int]:
     return runs, runs.visible_count
 
 
+def copy_commits(repo: Repo, run_ids: Iterable[str]) -> set[str]:
+    """The commits whose notes hold a copy of one of ``run_ids`` (after an amend or a
+    rebase a run sits on several), from the listing index."""
+    index = notecache.current(repo, _index_path(repo))
+    entries = (index.entry(run_id) for run_id in run_ids)
+    return {copy[0] for entry in entries if entry is not None for copy in entry[3]}
+
+
+def _index_path(repo: Repo) -> Path:
+    return repo.common_dir / "gitrack" / "notes.cache"
+
+
 def _from_index(repo: Repo, limit: int | None) -> Runs:
-    path = repo.common_dir / "gitrack" / "notes.cache"
+    path = _index_path(repo)
     with without_gc():
         try:
             return _runs_of(repo, notecache.current(repo, path), limit)

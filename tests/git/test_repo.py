@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,50 @@ def test_read_texts_gives_each_blob_as_read_text(
     assert read[0] == texts[2]
     with pytest.raises(NoteMissingError, match="not in this repository"):
         list(notes.read_texts([blobs[1], "0123" * 10]))
+
+
+def test_notes_edited_together_keep_the_fan_out_and_drop_emptied_folders(tmp_path: Path) -> None:
+    """update_if_built_from with several notes: in a fanned-out notes tree (as git writes
+    a large one) a note is added to a folder and another to a new one, two are removed and
+    a folder left empty goes; in a flat tree, the same in one pass. git reads the result."""
+    repo = make_repo(tmp_path / "repo")
+    a, b, c, d, e = (
+        "ab" + "1" * 38,
+        "ab" + "2" * 38,
+        "cd" + "3" * 38,
+        "ab" + "4" * 38,
+        "ef" + "5" * 38,
+    )
+    blob = git("hash-object", "-w", "--stdin", cwd=repo, input="old\n").strip()
+    for fanned in (True, False):
+        if fanned:
+            ab = git(
+                "mktree",
+                cwd=repo,
+                input=f"100644 blob {blob}\t{a[2:]}\n100644 blob {blob}\t{d[2:]}\n",
+            )
+            ef = git("mktree", cwd=repo, input=f"100644 blob {blob}\t{e[2:]}\n")
+            top = f"040000 tree {ab.strip()}\tab\n040000 tree {ef.strip()}\tef\n"
+        else:
+            top = "".join(f"100644 blob {blob}\t{name}\n" for name in (a, d, e))
+        tree = git("mktree", cwd=repo, input=top).strip()
+        tip = git("commit-tree", tree, "-m", "built from X", cwd=repo).strip()
+        git("update-ref", "refs/notes/test", tip, cwd=repo)
+        notes = Repo.discover(repo).notes
+        edits: dict[str, Callable[[str], str | None]] = {
+            a: lambda _old: None,
+            b: lambda old: old + "b\n",
+            e: lambda _old: None,
+            c: lambda _old: "c\n",
+        }
+        assert not notes.update_if_built_from("refs/notes/test", edits, "m\n", "built from Y")
+        assert notes.update_if_built_from("refs/notes/test", edits, "m\n", "built from X")
+        listed = git("notes", "--ref=test", "list", cwd=repo).split()
+        assert sorted(listed[1::2]) == sorted([b, c, d]), fanned
+        assert git("notes", "--ref=test", "show", b, cwd=repo) == "b\n"
+        names = git("ls-tree", "-r", "--name-only", "refs/notes/test", cwd=repo).split()
+        wanted = sorted([b, c, d])
+        assert names == ([f"{n[:2]}/{n[2:]}" for n in wanted] if fanned else wanted), fanned
+        top_names = git("ls-tree", "--name-only", "refs/notes/test", cwd=repo).split()
+        assert top_names == (["ab", "cd"] if fanned else wanted), fanned  # ef/ went
+        assert git("rev-parse", "refs/notes/test^", cwd=repo).strip() == tip

@@ -161,3 +161,50 @@ def test_a_rebuild_edits_the_old_display_and_matches_one_from_scratch(repo: Path
     assert [line.split()[0] for line in listed] == ["100644", "100644"]
     assert [line.split("\t")[1] for line in listed] == sorted(commits[1:])
     assert display_notes() == shown
+
+
+def test_runs_changed_under_gitrack_patch_the_display_of_their_commits_only(repo: Path) -> None:
+    """After the runs changed under gitrack (a teammate's runs merged by a fetch, an amend's
+    copy, a note removed: plain `git notes` here), the display is patched on the commits
+    whose runs may show differently: a commit whose note changed, and every commit holding
+    a copy of a run it names. What it shows is what a display built from nothing shows."""
+    from gitrack.git import Repo
+    from gitrack.tracking import display
+
+    assert gitrack("install", cwd=repo).code == 0
+    commits, ids = [], []
+    for name in ("a", "b", "c"):
+        ids.append(record("true", cwd=repo, options=("--name", name)))
+        commits.append(git("rev-parse", "HEAD", cwd=repo).strip())
+        (repo / f"{name}.txt").write_text(name)
+        git("add", ".", cwd=repo)
+        git("commit", "-qm", name, cwd=repo)
+    head = git("rev-parse", "HEAD", cwd=repo).strip()
+
+    def all_lines() -> list[str]:
+        out = git("log", "--format=%H%n%N", "--notes=runs", cwd=repo)
+        return [line for line in out.splitlines() if line and not line.startswith("#")]
+
+    def scratch() -> list[str]:
+        kept = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
+        git("update-ref", "-d", "refs/notes/runs", cwd=repo)
+        assert display.refresh(Repo.discover(repo), create=True)
+        built = all_lines()
+        git("update-ref", "refs/notes/runs", kept, cwd=repo)
+        return built
+
+    changes = [
+        ["notes", "--ref=gitrack", "copy", commits[0], head],  # a's run, copied onward
+        ["notes", "--ref=gitrack", "remove", commits[2]],
+        ["notes", "--ref=gitrack", "append", "-m", "not a run", commits[1]],
+    ]
+    for change in changes:
+        before = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
+        git(*change, cwd=repo)
+        assert display.refresh(Repo.discover(repo))
+        tip = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
+        assert git("rev-parse", f"{tip}^", cwd=repo).strip() == before, change
+        assert all_lines() == scratch(), change
+    shown = git("notes", "--ref=runs", "list", cwd=repo)
+    assert commits[0] not in shown and commits[2] not in shown  # a moved on, c removed
+    assert f"run {ids[0][:8]} a " in git("notes", "--ref=runs", "show", head, cwd=repo)
