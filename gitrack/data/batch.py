@@ -5,19 +5,20 @@ datasets of 10^4-10^6 files, where a 10 KiB file costs its system calls, not its
 Guarantees, for one file as for many:
 
 * an object appears complete or not at all: written to a temp file in the cache's ``tmp/``
-  (named as `gitrack gc` expects of a live writer), made read-only on its descriptor, then
-  renamed into its shard;
+  (named as `gitrack gc` expects of a live writer), created read-only (the descriptor
+  writes), then renamed into its shard;
 * a restored file is written to a temp file beside its target, verified by the hash of
   the bytes written, and only then renamed over the target; or, in a folder private to
   the restore that is renamed into place whole (``fresh``, see restore.py), written
   under its own name and verified, no rename of its own.
 
-Per file, plain strings and descriptors (no pathlib, no buffered file objects): the source
-opened once, read into one reused buffer while it is hashed, the copy written, created
-with its final mode (an ``fchmod`` only if the umask took bits away), one rename. Reflink (btrfs, xfs) is tried until the filesystem refuses
-it once. ``Staging`` lets the hash pass that reads a new file write its object's copy at
-the same time, so a new dataset is read once; the rename that publishes it waits until
-the run's pending marker names it (see gc.py).
+Per file, plain strings and descriptors (no pathlib, no buffered file objects): the copy
+created with its final mode (an ``fchmod`` only if the umask took bits away), the source
+opened once, a small one read whole in one call (``hashing.copy_fd``), hashed and
+written, one rename. Reflink (btrfs, xfs) is tried until the filesystem refuses it once.
+``Staging`` lets the hash pass that reads a new file write its object's copy at the same
+time, so a new dataset is read once; the rename that publishes it waits until the run's
+pending marker names it (see gc.py).
 """
 
 from __future__ import annotations
@@ -44,25 +45,6 @@ _FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy else
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
 Staged = dict[str, tuple[str, str]]  # source path -> (temp file in the cache, its hash)
-
-
-class _FdReader:
-    """What hashing reads a file through (``fileno``, ``seek``, ``readinto``), on a bare
-    descriptor: no file object to allocate per copied file."""
-
-    __slots__ = ("fd",)
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def fileno(self) -> int:
-        return self.fd
-
-    def seek(self, offset: int) -> int:
-        return os.lseek(self.fd, offset, os.SEEK_SET)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:
-        return os.readv(self.fd, [buffer])
 
 
 class Copier:
@@ -92,8 +74,8 @@ class Copier:
                     self.reflink = False  # the same filesystems for the rest of the files
                 else:
                     os.lseek(fd, 0, os.SEEK_SET)  # the shared blocks, read back and hashed
-                    return hashing.hash_stream(_FdReader(fd), progress)  # type: ignore[arg-type]
-            return hashing.copy_to_fd(_FdReader(src), fd, progress)
+                    return hashing.hash_stream(hashing.FdReader(fd), progress)  # type: ignore[arg-type]
+            return hashing.copy_fd(src, fd, progress)
         finally:
             os.close(src)
 
