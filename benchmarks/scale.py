@@ -7,7 +7,8 @@ anyone sees how cost grows (a ratio that climbs with the size is a cost that doe
   true`` of a new folder (not git-ignored: the headline case) against ``cp -r`` of the same
   folder; restoring a folder that was moved away (``mv``, never a mass delete: on ext4,
   creating files soon after deleting many is several times slower) with ``gitrack
-  checkout RUN`` against ``cp -r``.
+  checkout RUN`` against ``cp -r``; and the peak resident memory of each of these gitrack
+  processes (compare sizes: memory that grows with the number of files).
 * runs (``--runs 1000,10000``): ``gitrack ls --json``, ``gitrack ls -n 10 --json`` (warm
   cache), ``gitrack.runs()`` as a whole process, ``gitrack ls --json`` right after a
   teammate's run arrived (a note added with plain ``git notes``: the listing cache is
@@ -67,6 +68,30 @@ def cpu_timed(label: str, argv: list[str], cwd: Path, env: Mapping[str, str]) ->
     return elapsed
 
 
+RSS_SAMPLES: dict[str, list[float]] = {}  # label -> peak resident memory (MiB) per sample
+
+
+def rss_timed(label: str, argv: list[str], cwd: Path, env: Mapping[str, str]) -> float:
+    """Wall time, as ``timed``; the process's peak resident memory goes to
+    ``RSS_SAMPLES[label]`` (its own, from wait4: not the peak of every child so far)."""
+    import subprocess
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise benchlib.CommandFailed(proc.returncode, argv, None, err)
+    RSS_SAMPLES.setdefault(label, []).append(usage.ru_maxrss / 1024)  # KiB on Linux
+    return elapsed
+
+
 def last_run_id(repo: Path, env: Mapping[str, str]) -> str:
     import json
 
@@ -116,13 +141,16 @@ def files_benchmark(
             copy = ["cp", "-r", name, str(copies / f"{variant.label}-{name}")]
             copy_s = timed(copy, plain, variant.env)
             run_d = [*variant.gitrack, "run", "-d", name, "--", "true"]
-            run_s = timed(run_d, plain, variant.env)
-            ign_s = timed(run_d, ignoring, variant.env)
+            tag = f"[{variant.label}]"
+            run_s = rss_timed(f"run -d (new folder) {tag}", run_d, plain, variant.env)
+            ign_s = rss_timed(f"run -d (ignored folder) {tag}", run_d, ignoring, variant.env)
             with (plain / ".git" / "info" / "exclude").open("a") as exclude:
                 exclude.write(f"/{name}/\n")  # the next round's run must not snapshot it
             run_id = last_run_id(ignoring, variant.env)
             os.rename(ignoring / name, ignoring.parent / "moved" / name)
-            restore_s = timed([*variant.gitrack, "checkout", run_id], ignoring, variant.env)
+            checkout = [*variant.gitrack, "checkout", run_id]
+            label = f"checkout (restore folder) {tag}"
+            restore_s = rss_timed(label, checkout, ignoring, variant.env)
             if round_:
                 add("cp -r", copy_s)
                 add(f"run -d (new folder) [{variant.label}]", run_s)
@@ -229,8 +257,12 @@ def benchmark(workdir: Path, args: argparse.Namespace) -> None:
     os.environ.update(variants[0].env)
     benchlib.print_info([*benchlib.machine_info(), ("cpu", benchlib.cpu_model())])
     for count in parse_sizes(args.files):
+        RSS_SAMPLES.clear()
         samples = files_benchmark(workdir, variants, count, max(1, args.repeat))
         report(f"{count:,} files of 10 KiB (median of {args.repeat})", samples, "cp -r")
+        print("  peak resident memory (MiB, median of every sample, warm-up included)")
+        for label, values in RSS_SAMPLES.items():
+            print(f"  {label:<40}  {statistics.median(values):9.1f} MiB")
     for count in parse_sizes(args.runs):
         CPU_SAMPLES.clear()
         samples = runs_benchmark(workdir, variants, count, max(1, args.repeat))

@@ -15,7 +15,7 @@ from gitrack.data import hashing
 from gitrack.data.manifest import FileEntry, Manifest
 from gitrack.data.progress import Progress
 from gitrack.data.state import StatCache, StatKey, now_ns, stat_key
-from gitrack.data.walk import walk
+from gitrack.data.walk import Found, walk
 from gitrack.errors import GitrackError
 
 
@@ -74,64 +74,64 @@ class Hasher:
             return self._hash_dir(rel, target, link, label, read)
         if not stat.S_ISREG(st.st_mode):
             raise GitrackError(f"data path {rel!r} is neither a file nor a folder")
-        digest = self.hash_files([(target, st)], label, read)[str(target)]
-        entry = FileEntry("", st.st_size, bool(st.st_mode & stat.S_IXUSR), digest)
-        return PathState(
-            rel, entry.hash, link, [(target, entry)], None, {str(target): stat_key(st)}
-        )
+        found = _found(str(target), st)
+        (digest,) = self.hash_files([found], label, read)
+        entry = FileEntry("", st.st_size, found[3], digest)
+        return PathState(rel, entry.hash, link, [(target, entry)], None, {found[1]: found[4]})
 
     def _hash_dir(
         self, rel: str, top: Path, link: str | None, label: str, read: Reader | None
     ) -> PathState:
         found, empty_dirs, warnings = walk(top)
-        hashes = self.hash_files([(path, st) for _, path, st in found], label, read, str(top))
+        hashes = self.hash_files(found, label, read, str(top))
         entries: list[tuple[str | Path, FileEntry]] = [
-            (path, FileEntry(name, st.st_size, bool(st.st_mode & stat.S_IXUSR), hashes[path]))
-            for name, path, st in found
+            (path, FileEntry(name, size, executable, digest))
+            for (name, path, size, executable, _), digest in zip(found, hashes, strict=True)
         ]
         manifest = Manifest(tuple(e for _, e in entries), tuple(empty_dirs))
-        stats = {path: stat_key(st) for _, path, st in found}
+        stats = {path: key for _, path, _, _, key in found}
         return PathState(rel, manifest.digest(), link, entries, manifest, stats, warnings)
 
     def hash_files(
         self,
-        files: Sequence[tuple[str | Path, os.stat_result]],
+        files: Sequence[Found],
         label: str,
         read: Reader | None = None,
         top: str | None = None,
-    ) -> dict[str, str]:
-        """Hashes by absolute path; unchanged files come from the stat cache, unread, and
-        the others from ``read`` (default: only hashed). ``top``: a folder holding them all."""
+    ) -> list[str]:
+        """The hash of each file, in order; unchanged files come from the stat cache,
+        unread, the others from ``read`` (default: only hashed). ``top``: a folder holding
+        them all."""
         if not files:
-            return {}
+            return []
         started = now_ns()
-        known = self.state.lookup_tree(top or os.path.commonpath([str(p) for p, _ in files]))
-        out: dict[str, str] = {}
-        todo: list[tuple[str | Path, os.stat_result]] = []
+        known = self.state.lookup_tree(top or os.path.commonpath([f[1] for f in files]))
+        out: list[str] = []
+        todo: list[int] = []  # indexes in ``files`` of the files to read
         written = self.written
-        for path, st in files:
-            name, key = str(path), stat_key(st)
-            hit = known.get(name)
+        for index, (_, path, _, _, key) in enumerate(files):
+            hit = known.get(path)
             if hit is None or hit[0] != key:
-                hit = written.get(name)
+                hit = written.get(path)
             if hit is not None and hit[0] == key:
-                out[name] = hit[1]
+                out.append(hit[1])
             else:
-                todo.append((path, st))
+                out.append("")
+                todo.append(index)
         if todo:
             reader = read or _hash_one
-            with Progress(label, sum(st.st_size for _, st in todo)) as bar:
+            with Progress(label, sum(files[i][2] for i in todo)) as bar:
                 digests = hashing.in_batches(
-                    lambda t: reader(t[0], t[1].st_size, bar.advance), todo
+                    lambda i: reader(files[i][1], files[i][2], bar.advance), todo
                 )
-            fresh = [(str(p), stat_key(st), d) for (p, st), d in zip(todo, digests, strict=True)]
-            self.state.store(fresh, started)
-            out.update({p: d for p, _, d in fresh})
+            for index, digest in zip(todo, digests, strict=True):
+                out[index] = digest
+            self.state.store([(files[i][1], files[i][4], out[i]) for i in todo], started)
         return out
 
     def hash_file(self, path: Path, label: str = "checking") -> str:
         """The hash of one file (through a link), the stat cache first."""
-        return self.hash_files([(path, os.stat(path))], label)[str(path)]
+        return self.hash_files([_found(str(path), os.stat(path))], label)[0]
 
     def changed_since(self, before: PathState) -> bool:
         """Did the path change after it was hashed (by stat: no reading)?"""
@@ -142,7 +142,12 @@ class Hasher:
             found, _, _ = walk(target)
         except OSError:
             return True
-        return {str(p): stat_key(st) for _, p, st in found} != before.stats
+        return {path: key for _, path, _, _, key in found} != before.stats
+
+
+def _found(path: str, st: os.stat_result) -> Found:
+    """One file as ``walk`` finds it."""
+    return ("", path, st.st_size, bool(st.st_mode & stat.S_IXUSR), stat_key(st))
 
 
 def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path]]:

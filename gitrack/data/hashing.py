@@ -194,6 +194,46 @@ def copy_to_fd(stream: Any, fd: int, progress: Progress | None = None) -> str:
     return copy_open(stream, _FdWriter(fd), progress)
 
 
+def copy_fd(source: int, target: int, progress: Progress | None = None) -> str:
+    """``copy_to_fd`` between descriptors (``source`` at its start). A file smaller than
+    CHUNK is read in one call, hashed and written whole: a 10 KiB file costs its system
+    calls, so no reader or writer objects and no loop per file (10^5 files)."""
+    size = os.fstat(source).st_size
+    if size >= CHUNK:
+        return copy_to_fd(FdReader(source), target, progress)
+    digest = xxhash.xxh3_128()
+    data = os.read(source, size + 1)  # a byte more than its size: a file that grew shows
+    # At its end? Asked one byte more, it sent less; a short read may still not be the end.
+    more = b"" if len(data) > size else os.read(source, 1)
+    for chunk in (data, more):
+        digest.update(chunk)
+        _write_all(target, chunk)
+        if progress is not None and chunk:
+            progress(len(chunk))
+    if len(data) > size or more:  # it grew since fstat: the loop reads the rest
+        _hash_rest(FdReader(source), digest, progress, _FdWriter(target).write)
+    return PREFIX + digest.hexdigest()
+
+
+class FdReader:
+    """What hashing reads a file through (``fileno``, ``seek``, ``readinto``), on a bare
+    descriptor: no file object to allocate per copied file."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def seek(self, offset: int) -> int:
+        return os.lseek(self.fd, offset, os.SEEK_SET)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        return os.readv(self.fd, [buffer])
+
+
 class _FdWriter:
     """``write`` on a bare descriptor (no file object to allocate per copied file)."""
 
@@ -201,9 +241,13 @@ class _FdWriter:
         self.fd = fd
 
     def write(self, chunk: memoryview) -> None:
-        done, count = 0, len(chunk)
-        while done < count:  # a regular file takes it all; a short write continues
-            done += os.write(self.fd, chunk[done:])
+        _write_all(self.fd, chunk)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    done, count = 0, len(data)
+    while done < count:  # a regular file takes it all; a short write continues
+        done += os.write(fd, data[done:])
 
 
 def copy_stream(source: Any, target: Any, progress: Progress | None = None) -> str:

@@ -40,17 +40,17 @@ class Manifest:
         return self._bytes
 
     @functools.cached_property
-    def _bytes(self) -> bytes:  # encoded once: hashed, then stored (10^5 files: 10^5 dicts)
-        data = {
-            "v": VERSION,
-            "files": [
-                {"path": f.path, "size": f.size, "exec": f.executable, "hash": f.hash}
-                for f in sorted(self.files, key=lambda f: f.path)
-            ],
-            "dirs": sorted(self.empty_dirs),
-        }
-        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return text.encode("utf-8")
+    def _bytes(self) -> bytes:
+        """Encoded once (hashed, then stored), file by file: what ``json.dumps`` with sorted
+        keys, no spaces and UTF-8 gives, without a dict per file (10^5 files: 10^5 dicts)."""
+        string = json.JSONEncoder(ensure_ascii=False).encode
+        files = ",".join(
+            f'{{"exec":{"true" if f.executable else "false"},"hash":{string(f.hash)},'
+            f'"path":{string(f.path)},"size":{int(f.size)}}}'
+            for f in sorted(self.files, key=lambda f: f.path)
+        )
+        dirs = ",".join(string(d) for d in sorted(self.empty_dirs))
+        return f'{{"dirs":[{dirs}],"files":[{files}],"v":{VERSION}}}'.encode()
 
     def digest(self) -> str:
         return hashing.hash_bytes(self.to_bytes()) + hashing.DIR_SUFFIX

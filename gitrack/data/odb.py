@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import itertools
 import os
 import stat
@@ -25,6 +26,8 @@ from gitrack.paths import temp_prefix
 _TOKEN = [os.urandom(4).hex()]
 _PID = [os.getpid()]
 _COUNTER = itertools.count()
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def _after_fork() -> None:
@@ -128,19 +131,23 @@ class Cache:
             raise
         temp.unlink(missing_ok=True)  # published objects were renamed away already
 
-    def open_temp(self) -> tuple[int, str]:
+    def open_temp(self, mode: int = 0o600) -> tuple[int, str]:
         """A new temp file in ``tmp/`` (named as `gitrack gc` expects of a live writer),
-        open for reading too (a reflinked copy is read back through it to be hashed)."""
-        staging = os.fspath(self.root / "tmp")
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        open for reading too (a reflinked copy is read back through it to be hashed), with
+        permissions ``mode`` less the umask (see batch.Copier.set_mode)."""
+        staging = self._tmp
         while True:
             temp = f"{staging}/incoming-{_PID[0]}-{_TOKEN[0]}-{next(_COUNTER)}"
             try:
-                return os.open(temp, flags, 0o600), temp
+                return os.open(temp, _CREATE, mode), temp
             except FileExistsError:  # a crashed writer's leftover with our pid and token
                 continue
             except FileNotFoundError:
                 os.makedirs(staging, exist_ok=True)
+
+    @functools.cached_property
+    def _tmp(self) -> str:  # one string for 10^5 temp names, not a Path each
+        return os.fspath(self.root / "tmp")
 
     def _publish(self, temp: Path, digest: str) -> None:
         from gitrack.data.batch import publish
@@ -204,14 +211,15 @@ class Cache:
         restore_files(self, [(digest, target, executable)], progress)
 
     def restore_files(
-        self, items: Sequence[tuple[str, str | Path, bool]]
+        self, items: Sequence[tuple[str, str | Path, bool]], fresh: bool = False
     ) -> dict[str, tuple[tuple[int, int, int, int], str]]:
         """``restore_to`` for many (hash, target, executable), in batches on threads; the
         targets' folders exist. The first failure is raised once all batches stopped.
-        Returns target -> (stat key of the file written, its hash)."""
+        Returns target -> (stat key of the file written, its hash). ``fresh``: new names
+        in a folder private to the caller, written directly (see batch.restore_files)."""
         from gitrack.data.batch import restore_files
 
-        return restore_files(self, items)
+        return restore_files(self, items, fresh=fresh)
 
     def _existing(self, digest: str) -> Path:
         path = self.path_for(digest)
@@ -260,15 +268,38 @@ def freshen_path(path: str) -> bool:
     return True
 
 
-def open_beside(target: str) -> tuple[int, str]:
-    """A new hidden temp file beside ``target`` (one open, O_EXCL; no mkstemp retries),
-    open for reading too (a reflinked copy is read back through it to be hashed)."""
+def _beside(target: str) -> str:
+    """The start of a hidden temp name beside ``target``: add a counter."""
     folder, name = os.path.split(target)
-    prefix = f"{folder}/{temp_prefix(name)}{_TOKEN[0]}" if folder else temp_prefix(name) + _TOKEN[0]
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    return f"{folder}/{temp_prefix(name)}{_TOKEN[0]}" if folder else temp_prefix(name) + _TOKEN[0]
+
+
+def open_beside(target: str, mode: int = 0o600) -> tuple[int, str]:
+    """A new hidden temp file beside ``target`` (one open, O_EXCL; no mkstemp retries),
+    open for reading too (a reflinked copy is read back through it to be hashed), with
+    permissions ``mode`` less the umask (see batch.Copier.set_mode)."""
+    prefix = _beside(target)
     while True:
         temp = f"{prefix}{next(_COUNTER):x}"  # within NAME_MAX
         try:
-            return os.open(temp, flags, 0o600), temp
+            return os.open(temp, _CREATE, mode), temp
         except FileExistsError:
             continue
+
+
+def folder_beside(target: str) -> str:
+    """A new hidden empty folder beside ``target`` (private to this writer until renamed)."""
+    prefix = _beside(target)
+    while True:
+        temp = f"{prefix}{next(_COUNTER):x}"
+        try:
+            os.mkdir(temp)
+            return temp
+        except FileExistsError:
+            continue
+
+
+def open_new(path: str, mode: int) -> int:
+    """Create ``path`` (never there before, never through a link), open for reading too,
+    with permissions ``mode`` less the umask (see batch.Copier.set_mode)."""
+    return os.open(path, _CREATE | _NOFOLLOW, mode)

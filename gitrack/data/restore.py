@@ -21,7 +21,7 @@ from pathlib import Path
 from gitrack.data import hashing
 from gitrack.data.hasher import MissingDataError, PathState
 from gitrack.data.manifest import Manifest
-from gitrack.data.odb import CacheError
+from gitrack.data.odb import CacheError, folder_beside
 from gitrack.data.store import DataStore
 from gitrack.data.walk import refuse_unkeepable, remove_empty_dirs
 from gitrack.errors import GitrackError, VerificationError
@@ -226,6 +226,8 @@ def _apply_path(store: DataStore, path: PathPlan) -> int:
         store.preserve(target)  # a file where the folder goes
         target.unlink()
     _make_parents(store, target)
+    if path.new_folder and not os.path.lexists(target):
+        return _write_new_folder(store, path)
     made = _make_folder(target)
     for extra in path.remove:
         store.preserve(extra)
@@ -283,6 +285,46 @@ def _write_new_files(store: DataStore, writes: list[FileWrite]) -> None:
     items = [(w.digest, t, w.executable) for w, t in zip(writes, targets, strict=True)]
     written = store.cache.restore_files(items)
     store.hasher.written.update(written)  # the check after the restore: by stat, not read
+
+
+def _write_new_folder(store: DataStore, path: PathPlan) -> int:
+    """A folder where nothing is: built whole in a hidden folder beside it (each file
+    written once under its own name, verified by the hash of what was written), then
+    renamed into place. The folder appears complete or not at all (a crash leaves only the
+    hidden folder), and no file needs a temp file and a rename of its own."""
+    target = os.fspath(path.target)
+    try:
+        staging = folder_beside(target)
+    except OSError as exc:
+        raise CacheError(f"cannot restore {path.rel!r}: {exc}") from exc
+    try:
+        written = _fill_folder(store, staging, path)
+        os.rename(staging, target)  # fails if a file or a folder with files is there now
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, CacheError):  # the user's path, not the hidden folder's
+            exc.args = (str(exc).replace(staging, target),)
+        elif isinstance(exc, OSError):
+            raise CacheError(f"cannot restore {path.rel!r}: {exc}") from exc
+        raise
+    # The files keep their stat keys (inode, times) when their folder is renamed.
+    cut = len(staging)
+    store.hasher.written.update({target + name[cut:]: done for name, done in written.items()})
+    return len(path.writes)
+
+
+def _fill_folder(
+    store: DataStore, staging: str, path: PathPlan
+) -> dict[str, tuple[tuple[int, int, int, int], str]]:
+    """Every file and empty folder of ``path`` into ``staging`` (new, private: no link can be
+    on the way; the names were checked when the manifest was read)."""
+    targets = [f"{staging}/{write.inner}" for write in path.writes]
+    for folder in sorted({os.path.dirname(t) for t in targets} - {staging}):
+        os.makedirs(folder, exist_ok=True)
+    for folder in path.empty_dirs:
+        os.makedirs(f"{staging}/{folder}", exist_ok=True)
+    items = [(w.digest, t, w.executable) for w, t in zip(path.writes, targets, strict=True)]
+    return store.cache.restore_files(items, fresh=True)
 
 
 def _make_parents(store: DataStore, target: Path) -> None:

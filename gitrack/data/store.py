@@ -108,5 +108,5 @@ class DataStore:
         os.replace(temp, record)
 
     def preserve_tree(self, top: Path) -> None:
-        for _, path, _ in walk(top)[0]:
+        for _, path, *_ in walk(top)[0]:
             self.preserve(Path(path))

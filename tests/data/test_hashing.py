@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,35 @@ def test_random_content_matches_xxh128sum(data: bytes) -> None:
         fh.write(data)
         fh.flush()
         assert hashing.hash_file(fh.name) == "xxh128:" + _xxh128sum(Path(fh.name))[0]
+
+
+@pytest.mark.parametrize("size", [0, 1, 10 * 1024, hashing.CHUNK - 1, hashing.CHUNK + 7])
+def test_copy_fd_copies_and_hashes_every_byte(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    (tmp_path / "src").write_bytes(data)
+    seen: list[int] = []
+    source = os.open(tmp_path / "src", os.O_RDONLY)
+    target = os.open(tmp_path / "copy", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        assert hashing.copy_fd(source, target, seen.append) == hashing.hash_bytes(data)
+    finally:
+        os.close(source)
+        os.close(target)
+    assert (tmp_path / "copy").read_bytes() == data
+    assert sum(seen) == size
+
+
+def test_copy_fd_reads_on_past_the_size_it_was_told(tmp_path: Path) -> None:
+    """A source that holds more than fstat said (a file that grew; here a pipe, size 0)."""
+    data = os.urandom(50_000)  # within a pipe's buffer: the writer never waits for us
+    read_end, write_end = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(write_end, data), os.close(write_end)))
+    writer.start()
+    target = os.open(tmp_path / "copy", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        assert hashing.copy_fd(read_end, target) == hashing.hash_bytes(data)
+    finally:
+        writer.join()
+        os.close(read_end)
+        os.close(target)
+    assert (tmp_path / "copy").read_bytes() == data

@@ -146,3 +146,28 @@ def test_parse_of_canonical_bytes_is_canonical(files: list[FileEntry], dirs: set
     assert again.to_bytes() == data
     assert again.digest() == manifest.digest()
     assert data.decode("utf-8")  # valid UTF-8, always
+
+
+_odd_name = st.text(alphabet='az"\\\n\t\x01\x7f é名😀/', min_size=1, max_size=6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    files=st.lists(
+        st.builds(FileEntry, _odd_name, st.integers(0, 2**50), st.booleans(), _odd_name),
+        max_size=6,
+    ),
+    dirs=st.lists(_odd_name, max_size=3),
+)
+def test_bytes_are_what_json_dumps_gives(files: list[FileEntry], dirs: list[str]) -> None:
+    """Encoded file by file, the bytes are those of the documented ``json.dumps`` call."""
+    document = {
+        "v": 1,
+        "files": [
+            {"path": f.path, "size": f.size, "exec": f.executable, "hash": f.hash}
+            for f in sorted(files, key=lambda f: f.path)
+        ],
+        "dirs": sorted(dirs),
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert Manifest(tuple(files), tuple(dirs)).to_bytes() == text.encode("utf-8")
