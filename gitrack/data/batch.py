@@ -13,7 +13,7 @@ Guarantees, for one file as for many:
   under its own name and verified, no rename of its own.
 
 Per file, plain strings and descriptors (no pathlib, no buffered file objects): the copy
-created with its final mode (an ``fchmod`` only if the umask took bits away), the source
+created with its final mode (set again by ``fchmod``: a default ACL ignores the umask), the source
 opened once, a small one read whole in one call (``hashing.copy_fd``), hashed and
 written, one rename. Reflink (btrfs, xfs) is tried until the filesystem refuses it once.
 ``Staging`` lets the hash pass that reads a new file write its object's copy at the same
@@ -53,14 +53,12 @@ class Copier:
 
     def __init__(self) -> None:
         self.reflink = True
-        self.umask = read_umask()  # once per batch of files: the umask of this moment
 
-    def set_mode(self, fd: int, mode: int) -> None:
-        """Give a file just created with ``mode`` exactly ``mode``. Only when the umask took
-        bits away: with the usual 022, ``open`` made it right already (one system call
-        fewer per file, where 10^5 small files cost their system calls, not their bytes)."""
-        if self.umask is None or self.umask & mode:
-            os.fchmod(fd, mode)
+    @staticmethod
+    def set_mode(fd: int, mode: int) -> None:
+        """Give a file just created with ``mode`` exactly ``mode``: always, as neither the
+        umask nor a folder's default ACL (which replaces the umask) may decide it."""
+        os.fchmod(fd, mode)
 
     def copy(self, source: str, fd: int, progress: hashing.Progress | None) -> str:
         """Fill ``fd`` (a new file open for reading and writing) from ``source``: the hash
@@ -78,19 +76,6 @@ class Copier:
             return hashing.copy_fd(src, fd, progress)
         finally:
             os.close(src)
-
-
-def read_umask() -> int | None:
-    """The process's umask, read where reading changes nothing (``os.umask`` sets it too:
-    a race with any thread creating a file meanwhile); None where it cannot be read."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 # ------------------------------------------------------------------- storing
@@ -205,10 +190,13 @@ def restore_files(
     items: Sequence[tuple[str, str | Path, bool]],
     progress: hashing.Progress | None = None,
     fresh: bool = False,
+    record: dict[str, tuple[StatKey, str]] | None = None,
 ) -> dict[str, tuple[StatKey, str]]:
     """(hash, target, executable): each target replaced by a verified copy of its object;
     the targets' folders exist and were checked. Returns what was written: target ->
-    (its stat key once in place, hash), so a check right after need not read it again.
+    (its stat key once in place, hash), so a check right after need not read it again;
+    ``record`` gets each as it is placed, so that a caller whose restore fails half way
+    knows which files are its own (a rollback removes those, not a user's).
 
     ``fresh``: the targets are new names in a folder only this restore writes to (one
     renamed into place whole once complete, see restore.py): each is written directly,
@@ -220,10 +208,13 @@ def restore_files(
     restore_one = _write_fresh if fresh else _restore_one
 
     def one_batch(batch: Sequence[tuple[str, str | Path, bool]]) -> list[tuple[str, StatKey, str]]:
-        return [
-            restore_one(cache, copier, digest, os.fspath(target), executable, progress)
-            for digest, target, executable in batch
-        ]
+        done = []
+        for digest, target, executable in batch:
+            placed = restore_one(cache, copier, digest, os.fspath(target), executable, progress)
+            if record is not None:
+                record[placed[0]] = (placed[1], placed[2])
+            done.append(placed)
+        return done
 
     done = hashing.run_batches(one_batch, items)
     return {target: (key, digest) for batch in done for target, key, digest in batch}

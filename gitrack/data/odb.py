@@ -203,15 +203,19 @@ class Cache:
         target: Path,
         executable: bool = False,
         progress: hashing.Progress | None = None,
+        record: dict[str, tuple[tuple[int, int, int, int], str]] | None = None,
     ) -> None:
         """Replace ``target`` atomically with a verified copy of the object: the one-file
-        case of ``restore_files``."""
+        case of ``restore_files`` (``record`` as there)."""
         from gitrack.data.batch import restore_files
 
-        restore_files(self, [(digest, target, executable)], progress)
+        restore_files(self, [(digest, target, executable)], progress, record=record)
 
     def restore_files(
-        self, items: Sequence[tuple[str, str | Path, bool]], fresh: bool = False
+        self,
+        items: Sequence[tuple[str, str | Path, bool]],
+        fresh: bool = False,
+        record: dict[str, tuple[tuple[int, int, int, int], str]] | None = None,
     ) -> dict[str, tuple[tuple[int, int, int, int], str]]:
         """``restore_to`` for many (hash, target, executable), in batches on threads; the
         targets' folders exist. The first failure is raised once all batches stopped.
@@ -219,7 +223,7 @@ class Cache:
         in a folder private to the caller, written directly (see batch.restore_files)."""
         from gitrack.data.batch import restore_files
 
-        return restore_files(self, items, fresh=fresh)
+        return restore_files(self, items, fresh=fresh, record=record)
 
     def _existing(self, digest: str) -> Path:
         path = self.path_for(digest)
@@ -283,18 +287,6 @@ def open_beside(target: str, mode: int = 0o600) -> tuple[int, str]:
         temp = f"{prefix}{next(_COUNTER):x}"  # within NAME_MAX
         try:
             return os.open(temp, _CREATE, mode), temp
-        except FileExistsError:
-            continue
-
-
-def folder_beside(target: str) -> str:
-    """A new hidden empty folder beside ``target`` (private to this writer until renamed)."""
-    prefix = _beside(target)
-    while True:
-        temp = f"{prefix}{next(_COUNTER):x}"
-        try:
-            os.mkdir(temp)
-            return temp
         except FileExistsError:
             continue
 

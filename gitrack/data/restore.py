@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitrack.data import hashing
 from gitrack.data.hasher import MissingDataError, PathState
 from gitrack.data.manifest import Manifest
-from gitrack.data.odb import CacheError, folder_beside
+from gitrack.data.odb import CacheError
 from gitrack.data.store import DataStore
 from gitrack.data.walk import refuse_unkeepable, remove_empty_dirs
 from gitrack.errors import GitrackError, VerificationError
@@ -227,7 +228,9 @@ def _apply_path(store: DataStore, path: PathPlan) -> int:
         target.unlink()
     _make_parents(store, target)
     if path.new_folder and not os.path.lexists(target):
-        return _write_new_folder(store, path)
+        staging = _staging_folder(store, target)
+        if staging is not None:
+            return _write_new_folder(store, path, staging)
     made = _make_folder(target)
     for extra in path.remove:
         store.preserve(extra)
@@ -266,7 +269,7 @@ def _write(store: DataStore, write: FileWrite) -> None:
     elif dest.is_file():
         store.preserve(dest)
     _make_parents(store, dest)
-    store.cache.restore_to(write.digest, dest, write.executable)
+    store.cache.restore_to(write.digest, dest, write.executable, record=store.hasher.written)
 
 
 def _write_new_files(store: DataStore, writes: list[FileWrite]) -> None:
@@ -283,29 +286,61 @@ def _write_new_files(store: DataStore, writes: list[FileWrite]) -> None:
             raise UnsafePathError(write.name, _LINK_REFUSAL)
         _make_parents(store, dest / "file")
     items = [(w.digest, t, w.executable) for w, t in zip(writes, targets, strict=True)]
-    written = store.cache.restore_files(items)
-    store.hasher.written.update(written)  # the check after the restore: by stat, not read
+    # Into ``written`` as each is placed: the check after the restore trusts their stat
+    # keys (no second read), and a rollback after a failure removes these files only.
+    store.cache.restore_files(items, record=store.hasher.written)
 
 
-def _write_new_folder(store: DataStore, path: PathPlan) -> int:
-    """A folder where nothing is: built whole in a hidden folder beside it (each file
-    written once under its own name, verified by the hash of what was written), then
-    renamed into place. The folder appears complete or not at all (a crash leaves only the
-    hidden folder), and no file needs a temp file and a rename of its own."""
-    target = os.fspath(path.target)
+def _staging_folder(store: DataStore, target: Path) -> str | None:
+    """A new private folder in the store's staging place, on the file system of
+    ``target``'s parent (so that a rename moves it there); None where there is none. What a
+    killed restore left there is removed first: its process is gone."""
+    if store.staging is None:
+        return None
     try:
-        staging = folder_beside(target)
-    except OSError as exc:
-        raise CacheError(f"cannot restore {path.rel!r}: {exc}") from exc
+        store.staging.mkdir(parents=True, exist_ok=True)
+        if store.staging.stat().st_dev != target.parent.stat().st_dev:
+            return None  # another file system: built in place instead
+        _remove_abandoned(store.staging)
+        return tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=store.staging)
+    except OSError:
+        return None  # not writable here: built in place instead
+
+
+def _remove_abandoned(staging: Path) -> None:
+    for name in os.listdir(staging):
+        pid = name.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(staging / name, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True
+
+
+def _write_new_folder(store: DataStore, path: PathPlan, staging: str) -> int:
+    """A folder where nothing is: built whole in ``staging`` (each file written once under
+    its own name, verified by the hash of what was written), then renamed into place. The
+    folder appears complete or not at all (a crash leaves only the staging folder, in the
+    git dir, removed by the next restore), and no file needs a temp file and a rename of
+    its own."""
+    target = os.fspath(path.target)
     try:
         written = _fill_folder(store, staging, path)
         os.rename(staging, target)  # fails if a file or a folder with files is there now
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, CacheError):  # the user's path, not the hidden folder's
+        if isinstance(exc, CacheError):  # the user's path, not the staging folder's
             exc.args = (str(exc).replace(staging, target),)
         elif isinstance(exc, OSError):
-            raise CacheError(f"cannot restore {path.rel!r}: {exc}") from exc
+            where = str(exc).replace(staging, target)
+            raise CacheError(f"cannot restore {path.rel!r}: {where}") from exc
         raise
     # The files keep their stat keys (inode, times) when their folder is renamed.
     cut = len(staging)

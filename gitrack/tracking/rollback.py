@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gitrack.git import HeadState, Repo
 
@@ -52,8 +52,12 @@ class DataUndo:
         self.new_folders = _missing_folders(root, paths)
 
     def roll_back(self, store: DataStore) -> None:
+        from gitrack.data.state import stat_key
+
         now = _scan(self.root, self.paths)
         # What the restore made: removed, deepest first so that folders are empty by then.
+        # Only its own files (as it wrote them): one the user made there meanwhile stays.
+        written = store.hasher.written
         for rel in sorted(now, key=lambda p: p.count("/"), reverse=True):
             kind = now[rel][0]
             if self.before.get(rel, ("", 0))[0] == kind:
@@ -62,7 +66,7 @@ class DataUndo:
             if kind == "dir":
                 with contextlib.suppress(OSError):
                     target.rmdir()
-            else:
+            elif kind == "file" and _written_here(written, target, stat_key):
                 target.unlink()
         # What it replaced or removed: back from its copies.
         for rel, digest in store.preserved:
@@ -77,6 +81,15 @@ class DataUndo:
             if kind == "dir" and not _through_link(self.root, rel):
                 (self.root / rel).mkdir(parents=True, exist_ok=True)
         _remove_empty(self.root, self.new_folders)
+
+
+def _written_here(written: dict[str, Any], target: Path, stat_key: Any) -> bool:
+    """Is ``target`` the file the restore wrote (same stat key), not one made since?"""
+    done = written.get(str(target))
+    try:
+        return done is not None and done[0] == stat_key(os.lstat(target))
+    except OSError:
+        return False
 
 
 def _scan(root: Path, paths: list[str]) -> dict[str, tuple[str, int]]:

@@ -1,19 +1,22 @@
-"""A folder restored where nothing is (issue 16 §1): built whole in a hidden folder beside
-it, each file written once and verified by hash, then renamed into place. At no instant
-does the folder hold part of its files; a failure leaves nothing behind. Files are made
-with their modes as they are created (no chmod per file), exactly whatever the umask."""
+"""A folder restored where nothing is (issue 16 §1): built whole in a staging folder in the
+git dir, each file written once and verified by hash, then renamed into place. At no
+instant does the folder hold part of its files; a failure leaves nothing behind, in the
+work tree or (once the next restore ran) in the git dir. Files get exactly their modes,
+whatever the umask or a default ACL."""
 
 from __future__ import annotations
 
 import os
 import stat
+import struct
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from data_helpers import set_executable, tree_state, write_files
 
-from gitrack.data import batch
+from gitrack.data import batch, restore
 from gitrack.data.odb import Cache, CacheError
 from gitrack.data.restore import apply_restore, plan_restore
 from gitrack.data.state import StatCache, stat_key
@@ -28,7 +31,8 @@ def store(tmp_path: Path) -> DataStore:
     write_files(root, FILES)
     set_executable(root / "set" / "1" / "f01.txt", True)
     (root / "set" / "empty").mkdir()
-    return DataStore(root, Cache(tmp_path / "cache"), StatCache(tmp_path / "state.sqlite"))
+    cache, state = Cache(tmp_path / "cache"), StatCache(tmp_path / "state.sqlite")
+    return DataStore(root, cache, state, tmp_path / "git" / "gitrack" / "restoring")
 
 
 @pytest.fixture
@@ -49,7 +53,10 @@ def _stored_then_moved(store: DataStore, tmp_path: Path) -> tuple[str, dict[str,
 
 
 def _hidden(root: Path) -> list[str]:
-    return [name for name in os.listdir(root) if "gitrack-" in name]
+    """What a restore left beside the folder, and in its staging place."""
+    staging = root.parent / "git" / "gitrack" / "restoring"
+    left = os.listdir(staging) if staging.exists() else []
+    return [name for name in os.listdir(root) if "gitrack-" in name] + left
 
 
 def test_a_new_folder_appears_only_complete(
@@ -106,7 +113,7 @@ def test_a_corrupt_object_names_the_users_path_and_leaves_nothing(
         apply_restore(store, plan_restore(store, {"set": digest}))
     message = str(caught.value)
     assert "is corrupt" in message and obj.name in message
-    assert str(store.root / "set") + "/" in message and "gitrack-" not in message
+    assert str(store.root / "set") + "/" in message and "restoring" not in message
     assert not os.path.lexists(store.root / "set")
     assert _hidden(store.root) == []
 
@@ -134,3 +141,69 @@ def test_objects_and_restored_files_get_exact_modes_whatever_the_umask(
     (store.root / "set" / "0" / "f00.txt").write_text("changed\n")  # one file replaced
     apply_restore(store, plan_restore(store, {"set": digest}))
     assert stat.S_IMODE((store.root / "set" / "0" / "f00.txt").stat().st_mode) == 0o644
+
+
+def _acl(entries: list[tuple[int, int]]) -> bytes:
+    """A POSIX ACL xattr value: version 2, then (tag, permissions, id) per entry."""
+    return struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", t, p, 0xFFFFFFFF) for t, p in entries
+    )
+
+
+def test_a_default_acl_does_not_decide_the_modes(store: DataStore, tmp_path: Path) -> None:
+    """A folder's default ACL replaces the umask for what is created in it (a group's
+    project folder, d:u::rw-,g::rwx,o::---): objects are still 0444, restored files
+    0644/0755."""
+    no_exec_for_owner = _acl([(1, 6), (4, 7), (0x20, 0)])
+    try:
+        os.setxattr(store.root, "system.posix_acl_default", no_exec_for_owner)
+        (tmp_path / "cache").mkdir()
+        os.setxattr(tmp_path / "cache", "system.posix_acl_default", no_exec_for_owner)
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+    digest, _ = _stored_then_moved(store, tmp_path)
+    assert set(_modes(store.cache.root / "xxh128").values()) == {0o444}
+    apply_restore(store, plan_restore(store, {"set": digest}))
+    modes = _modes(store.root / "set")
+    assert modes.pop("1/f01.txt") == 0o755
+    assert set(modes.values()) == {0o644}
+
+
+def test_what_a_killed_restore_left_is_removed_by_the_next(
+    store: DataStore, tmp_path: Path
+) -> None:
+    """A restore killed half way (SIGKILL: no cleanup ran) leaves its staging folder in
+    the git dir, out of the work tree (so out of snapshots and of checkout's checks); the
+    next restore removes it once its process is gone."""
+    digest, wanted = _stored_then_moved(store, tmp_path)
+    gone = subprocess.Popen(["true"])  # a process id that is gone now
+    gone.wait()
+    assert store.staging is not None
+    left = store.staging / f"{gone.pid}-abandoned"
+    (left / "0").mkdir(parents=True)
+    (left / "0" / "f00.txt").write_text("half")
+    apply_restore(store, plan_restore(store, {"set": digest}))
+    assert tree_state(store.root / "set") == wanted
+    assert _hidden(store.root) == []
+
+
+def test_a_folder_on_another_file_system_than_the_staging_place_is_built_in_place(
+    store: DataStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest, wanted = _stored_then_moved(store, tmp_path)
+    real_stat = Path.stat
+
+    def other_device(self: Path, **kwargs: object) -> os.stat_result:
+        found = real_stat(self, **kwargs)  # type: ignore[arg-type]
+        if self == store.staging:
+            return os.stat_result((*found[:2], found.st_dev + 1, *found[3:]))
+        return found
+
+    staged: list[object] = []
+    monkeypatch.setattr(Path, "stat", other_device)
+    monkeypatch.setattr(restore, "_write_new_folder", lambda *args: staged.append(args))
+    apply_restore(store, plan_restore(store, {"set": digest}))
+    monkeypatch.undo()
+    assert staged == []  # a rename could not have moved it: built where it goes
+    assert tree_state(store.root / "set") == wanted
+    assert _hidden(store.root) == []

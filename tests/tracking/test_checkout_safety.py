@@ -102,6 +102,68 @@ def test_a_data_failure_puts_code_and_data_back(tmp_path: Path) -> None:
     assert git("status", "--porcelain", cwd=repo) == ""
 
 
+def test_a_file_the_user_writes_where_a_restore_fails_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's own job writes into a dataset's folder while a checkout restores it:
+    the restore fails (the folder is no longer free), and its rollback removes the files
+    it wrote, never the user's; a second dataset half restored is taken back too."""
+    from gitrack.data import batch
+
+    repo = make_data_repo(tmp_path / "repo")
+    for folder in ("ds", "other"):
+        for i in range(8):
+            (repo / folder).mkdir(exist_ok=True)
+            (repo / folder / f"f{i}.txt").write_text(f"{folder} {i}\n")
+    (repo / ".gitignore").write_text("ds/\nother/\n")
+    git("add", ".gitignore", cwd=repo)
+    git("commit", "-qm", "ignore the data", cwd=repo)
+    run_id = record_data(repo, "-d", "other", "-d", "ds")
+    shutil.rmtree(repo / "ds")
+    shutil.rmtree(repo / "other")
+    copies = iter(range(1000))
+    copy = batch.Copier.copy
+
+    def racing(self: batch.Copier, source: str, fd: int, progress: object) -> str:
+        if next(copies) == 12:  # while ds is built: the user's results land in ds/
+            (repo / "ds").mkdir(exist_ok=True)
+            (repo / "ds" / "my-results.txt").write_text("hours of work\n")
+        return copy(self, source, fd, progress)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch.Copier, "copy", racing)
+    res = gitrack("checkout", run_id, cwd=repo)
+
+    assert res.code == 1, res.err
+    assert sorted(os.listdir(repo / "ds")) == ["my-results.txt"]
+    assert (repo / "ds" / "my-results.txt").read_text() == "hours of work\n"
+    assert not (repo / "other").exists()  # restored before ds failed: taken back
+
+
+def test_files_a_failed_restore_wrote_into_a_folder_are_taken_back(tmp_path: Path) -> None:
+    """Files missing from a folder that is there are written one by one; when one of them
+    cannot be (a corrupt object), the rollback removes those already written: the folder
+    is as it was."""
+    repo = make_data_repo(tmp_path / "repo")
+    (repo / "ds").mkdir()
+    for i in range(8):
+        (repo / "ds" / f"f{i}.txt").write_text(f"ds {i}\n")
+    (repo / ".gitignore").write_text("ds/\n")
+    git("add", ".gitignore", cwd=repo)
+    git("commit", "-qm", "ignore the data", cwd=repo)
+    run_id = record_data(repo, "-d", "ds")
+    for i in range(1, 8):
+        (repo / "ds" / f"f{i}.txt").unlink()
+    obj = object_path(default_cache(repo), reference_file_hash(b"ds 7\n"))
+    obj.chmod(0o644)
+    obj.write_bytes(b"ds 8\n")  # same size, wrong bytes
+    before = tree_state(repo / "ds")
+
+    res = gitrack("checkout", run_id, cwd=repo)
+
+    assert res.code == 1 and "corrupt" in res.err, res.err
+    assert tree_state(repo / "ds") == before
+
+
 # ------------------------------------------------------------------ rollback
 def _tree_plus(repo: Path, tree: str | None, extra: dict[str, tuple[str, str]]) -> str:
     """``tree`` (None: empty) plus ``extra`` (path -> (mode, blob id)), built with `git
