@@ -36,15 +36,22 @@ class Notes:
         try:
             note = self._r.lookup_note(commit, refname)
         except (KeyError, pygit2.GitError):
-            return ""
+            tip = self._repo.refs.target(refname) if self._partial_clone() else None
+            return "\n".join(self.read_texts(self.blobs_at(tip, commit))) if tip else ""
         return str(note.message)
 
     def read_text(self, blob: str) -> str:
-        """A note blob as text, straight from the object database (notes are UTF-8)."""
+        """A note blob as text (notes are UTF-8), "" for another kind of object: from the
+        object database, or in a partial clone, for a blob it has not fetched yet, through
+        git, which fetches it from the promisor remote (as for `git log --notes`). Every
+        note gitrack reads, to list, check, merge or rewrite, is read here."""
         try:
             kind, data = self._r.odb.read(pygit2.Oid(hex=blob))
         except KeyError:
-            raise NoteMissingError(blob) from None
+            fetched = list(cat_blobs(self._repo.git_dir, [blob])) if self._partial_clone() else []
+            if not fetched or fetched[0] is None:
+                raise NoteMissingError(blob) from None
+            return fetched[0].decode("utf-8", "replace")
         if kind != pygit2.GIT_OBJECT_BLOB:
             return ""
         return bytes(data).decode("utf-8", "replace")
@@ -250,8 +257,7 @@ class Notes:
             return tree.id
         builder = self._r.TreeBuilder(tree)
         for commit, transform in edits.items():
-            old = self._r[tree[commit].id] if commit in tree else None
-            text = old.data.decode("utf-8", "replace") if isinstance(old, pygit2.Blob) else ""
+            text = self.read_text(str(tree[commit].id)) if commit in tree else ""
             self._put(builder, commit, transform(text))
         return builder.write()
 
@@ -262,9 +268,7 @@ class Notes:
         ``transform`` that gives None removes the note (and a fan-out folder left empty)."""
         builder = self._r.TreeBuilder(tree) if tree is not None else self._r.TreeBuilder()
         if tree is not None and hexpath in tree:
-            old = self._r[tree[hexpath].id]
-            text = old.data.decode("utf-8", "replace") if isinstance(old, pygit2.Blob) else ""
-            self._put(builder, hexpath, transform(text))
+            self._put(builder, hexpath, transform(self.read_text(str(tree[hexpath].id))))
             return builder.write()
         prefix = hexpath[:2]
         fanned = tree is not None and any(

@@ -29,14 +29,14 @@ from gitrack.git.refs import DISPLAY_REF, NOTES_REF
 from gitrack.tracking.record import RunRecord
 
 if TYPE_CHECKING:
-    from gitrack.tracking.history import Run
+    from gitrack.tracking.history import Run, Runs
 
 MAX_LINE = 200
 _SHOWN = 4  # metrics, then params, on a line
 
 
 def refresh(repo: Repo, create: bool = False) -> bool:
-    """Rebuild the display ref if the JSON ref moved since; True if it was rebuilt.
+    """Bring the display up to the JSON ref if it moved since; True if it changed.
 
     Only where it exists (`gitrack install` creates it, ``create``): a repository
     without install gets no ref it did not ask for.
@@ -44,38 +44,44 @@ def refresh(repo: Repo, create: bool = False) -> bool:
     shown = repo.refs.target(DISPLAY_REF)
     if shown is None and not create:
         return False
-    source = repo.refs.target(NOTES_REF)
-    message = f"gitrack: display of {source or 'no runs'}"
     summary = repo.commit_info(shown).summary if shown is not None else None
-    if summary == message:
+    if summary == _summary(repo.refs.target(NOTES_REF)):
         return False
     from gitrack.tracking import history  # a run adds its line: it loads runs only to rebuild
 
     # As loaded: edit lines folded in (renames, tags), hidden runs (`gitrack rm`) left out,
-    # each run once, on the commit it now belongs to; oldest first on a commit.
-    runs = reversed(history.load_runs(repo).runs) if source is not None else iter(())
-    if summary is not None and source is not None:
-        commits = _commits_to_redo(repo, summary, source)
+    # each run once, on the commit it now belongs to; oldest first on a commit. Labelled
+    # with the notes commit they were loaded from, which a writer may have moved past.
+    loaded = history.load_runs(repo)
+    message = _summary(loaded.notes_tip or None) + "\n"
+    if summary is not None and loaded.notes_tip:
+        commits = _commits_to_redo(repo, summary, loaded)
         if commits is not None:
-            notes = _notes_of(runs, commits)
+            notes = _notes_of(reversed(loaded.runs), commits)
             edits = {commit: _constant(notes.get(commit)) for commit in commits}
-            if repo.notes.update_if_built_from(DISPLAY_REF, edits, message + "\n", summary):
+            if repo.notes.update_if_built_from(DISPLAY_REF, edits, message, summary):
                 return True
-            runs = reversed(history.load_runs(repo).runs)  # another writer came first
-    repo.notes.replace_all(DISPLAY_REF, _notes_of(runs), message + "\n")
+            loaded = history.load_runs(repo)  # another writer came first
+            message = _summary(loaded.notes_tip or None) + "\n"
+    repo.notes.replace_all(DISPLAY_REF, _notes_of(reversed(loaded.runs)), message)
     return True
 
 
-def _commits_to_redo(repo: Repo, summary: str, source: str) -> set[str] | None:
+def _summary(notes_tip: str | None) -> str:
+    return f"gitrack: display of {notes_tip or 'no runs'}"
+
+
+def _commits_to_redo(repo: Repo, summary: str, loaded: Runs) -> set[str] | None:
     """The commits whose display may differ between the notes commit the display was
-    built from (its summary names it) and ``source``: those whose notes changed, and every
-    commit holding a copy of a run those notes name (an amend's copy takes the run from
-    the old commit to the new one; an edit line may sit on another commit than its run).
+    built from (its summary names it) and the one ``loaded`` was read from: those whose
+    notes changed; the commit each run those notes name shows on now (an edit line may sit
+    on another commit than its run); and every commit holding a copy of a run that has
+    several (which one shows depends on the branches, which may have moved meanwhile).
     None when the display cannot be patched (built from a commit gone, or most changed)."""
-    from gitrack.tracking import history, notecache  # not on a run's path: it adds a line
+    from gitrack.tracking import notecache  # not on a run's path: it adds a line
 
     built_from = summary.removeprefix("gitrack: display of ")
-    changes = repo.notes.changes(built_from, source) if built_from != summary else None
+    changes = repo.notes.changes(built_from, loaded.notes_tip) if built_from != summary else None
     if changes is None or len(changes) > 256:
         return None
     named: set[str] = set()
@@ -83,7 +89,8 @@ def _commits_to_redo(repo: Repo, summary: str, source: str) -> set[str] | None:
         for item in notecache.parse_note("\n".join(repo.notes.read_texts([*old, *new]))):
             if item[0] in ("run", "edit"):
                 named.add(item[1][0] if item[0] == "run" else item[1])
-    return {commit for commit, _old, _new in changes} | history.copy_commits(repo, named)
+    now_on = {run.commit for run in (*loaded.runs, *loaded.hidden) if run.id in named}
+    return {commit for commit, _old, _new in changes} | now_on | loaded.copied
 
 
 def _notes_of(runs: Iterable[Run], only: set[str] | None = None) -> dict[str, str]:

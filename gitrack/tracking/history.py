@@ -8,7 +8,6 @@ import json
 import marshal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gitrack.errors import AmbiguousRunError, RunNotFoundError, UsageError
@@ -101,6 +100,9 @@ class Runs:
     edits: dict[str, RunState] = field(default_factory=dict)  # run id -> its edits folded
     visible_count: int = -1  # visible runs in the repository (``runs`` may hold fewer)
     notes_tip: str = ""  # the notes commit these runs were read from ("" if unknown)
+    # The commits holding a copy of a run that has several (an amend, a rebase): which of
+    # them the run shows on depends on the branches.
+    copied: set[str] = field(default_factory=set)
 
     def everything(self) -> list[Run]:
         """Visible and hidden runs, newest first (what ids and gc must still see)."""
@@ -124,20 +126,8 @@ def load_newest(repo: Repo, count: int) -> tuple[Runs, int]:
     return runs, runs.visible_count
 
 
-def copy_commits(repo: Repo, run_ids: Iterable[str]) -> set[str]:
-    """The commits whose notes hold a copy of one of ``run_ids`` (after an amend or a
-    rebase a run sits on several), from the listing index."""
-    index = notecache.current(repo, _index_path(repo))
-    entries = (index.entry(run_id) for run_id in run_ids)
-    return {copy[0] for entry in entries if entry is not None for copy in entry[3]}
-
-
-def _index_path(repo: Repo) -> Path:
-    return repo.common_dir / "gitrack" / "notes.cache"
-
-
 def _from_index(repo: Repo, limit: int | None) -> Runs:
-    path = _index_path(repo)
+    path = repo.common_dir / "gitrack" / "notes.cache"
     with without_gc():
         try:
             return _runs_of(repo, notecache.current(repo, path), limit)
@@ -166,14 +156,24 @@ def _runs_of(repo: Repo, index: notecache.Index, limit: int | None) -> Runs:
         f"skipped note line {number} on commit {commit[:10]}: not a gitrack run ({why})"
         for commit, number, why in index.bad_lines
     ]
-    visible = _runs(repo, index.runs(False, limit))
-    hidden = _runs(repo, index.runs(True)) if limit is None else []
+    copied: set[str] = set()
+    visible = _runs(repo, index.runs(False, limit), copied)
+    hidden = _runs(repo, index.runs(True), copied) if limit is None else []
     return Runs(
-        visible, warnings, index.committed_as, hidden, index.states, index.count(), index.tip
+        visible,
+        warnings,
+        index.committed_as,
+        hidden,
+        index.states,
+        index.count(),
+        index.tip,
+        copied,
     )
 
 
-def _runs(repo: Repo, rows: Iterable[notecache.Entry]) -> list[Run]:
+def _runs(repo: Repo, rows: Iterable[notecache.Entry], copied: set[str]) -> list[Run]:
+    """The runs of index entries, each on its current copy's commit; the commits of every
+    copy of a run that has several go to ``copied``."""
     out = []
     lazy = Run.lazy
     for run_id, _started, hidden_at, copies in rows:
@@ -181,6 +181,7 @@ def _runs(repo: Repo, rows: Iterable[notecache.Entry]) -> list[Run]:
             commit, started, base, snapshot, text, v, row = copies[0]
             run = lazy(commit, (run_id, started, base, snapshot), text, v, row)
         else:
+            copied.update(c[0] for c in copies)
             run = _pick_current(
                 repo,
                 [lazy(c[0], (run_id, c[1], c[2], c[3]), c[4], c[5], c[6]) for c in copies],

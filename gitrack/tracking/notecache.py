@@ -138,9 +138,6 @@ class Chunk:
         entries.insert(at, entry)
         self.changed = True
 
-    def find(self, run_id: str) -> Entry | None:
-        return next((e for e in self.entries() if e[0] == run_id), None)
-
     def take(self, run_id: str) -> Entry | None:
         entries = self.entries()
         at = next((i for i, e in enumerate(entries) if e[0] == run_id), None)
@@ -207,15 +204,6 @@ class Index:
             self.keys = _section(data, sections["keys"])
             self.edits = _section(data, sections["edits"])
             self._lazy = None
-
-    def entry(self, run_id: str) -> Entry | None:
-        """One run's entry (its copies, on which commits), or None."""
-        self.load_patch_state()
-        where = self.keys.get(run_id)
-        chunks = self.hidden if where is not None and where[1] else self.visible
-        if where is None or not chunks:
-            return None
-        return _chunk_for(chunks, (where[0], run_id)).find(run_id)
 
     # ------------------------------------------------------------------ changing
     def place(self, entry: Entry) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import git, gitrack, record
 
 PY = sys.executable
@@ -208,3 +209,85 @@ def test_runs_changed_under_gitrack_patch_the_display_of_their_commits_only(repo
     shown = git("notes", "--ref=runs", "list", cwd=repo)
     assert commits[0] not in shown and commits[2] not in shown  # a moved on, c removed
     assert f"run {ids[0][:8]} a " in git("notes", "--ref=runs", "show", head, cwd=repo)
+
+
+def _display_notes(repo: Path) -> dict[str, str]:
+    listed = git("notes", "--ref=runs", "list", cwd=repo).split()
+    return {
+        c: git("cat-file", "-p", b, cwd=repo)
+        for b, c in zip(listed[::2], listed[1::2], strict=True)
+    }
+
+
+def _from_scratch(repo: Path) -> dict[str, str]:
+    from gitrack.git import Repo
+    from gitrack.tracking import display
+
+    kept = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
+    git("update-ref", "-d", "refs/notes/runs", cwd=repo)
+    assert display.refresh(Repo.discover(repo), create=True)
+    built = _display_notes(repo)
+    git("update-ref", "refs/notes/runs", kept, cwd=repo)
+    return built
+
+
+def test_a_run_copied_to_a_commit_no_branch_reaches_moves_back_at_the_next_patch(
+    repo: Path,
+) -> None:
+    """Which copy of a run shows depends on the branches: after the branch moved away
+    from the newer copy, the next patch (a note changed anywhere) shows the run where a
+    display built from nothing shows it."""
+    from gitrack.git import Repo
+    from gitrack.tracking import display
+
+    assert gitrack("install", cwd=repo).code == 0
+    a = git("rev-parse", "HEAD", cwd=repo).strip()
+    record("true", cwd=repo, options=("--name", "r"))
+    git("commit", "-q", "--allow-empty", "-m", "later", cwd=repo)
+    b = git("rev-parse", "HEAD", cwd=repo).strip()
+    git("notes", "--ref=gitrack", "copy", a, b, cwd=repo)  # as a rewrite carries it
+    assert display.refresh(Repo.discover(repo))
+    assert list(_display_notes(repo)) == [b]
+    git("reset", "-q", "--hard", a, cwd=repo)  # b: reached by no branch now
+    git("commit", "-q", "--allow-empty", "-m", "other", cwd=repo)
+    git("notes", "--ref=gitrack", "add", "-m", "not a run", "HEAD", cwd=repo)
+    assert display.refresh(Repo.discover(repo))
+    assert list(_display_notes(repo)) == [a]
+    assert _display_notes(repo) == _from_scratch(repo)
+
+
+def test_a_refresh_labels_its_display_with_the_notes_it_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's note lands while a refresh loads the runs: the display says it was built
+    from that newer notes commit (it holds the run), so the run's own line, added after,
+    is not added twice, and no later patch leaves it so."""
+    from gitrack.git import Repo
+    from gitrack.tracking import display, history
+    from gitrack.tracking.record import RunRecord
+
+    assert gitrack("install", cwd=repo).code == 0
+    x = git("rev-parse", "HEAD", cwd=repo).strip()
+    record("true", cwd=repo, options=("--name", "r1"))
+    r2 = record("true", cwd=repo, options=("--name", "r2"))
+    lines = git("notes", "--ref=gitrack", "show", x, cwd=repo).splitlines()
+    r2_line = next(line for line in lines if r2 in line)
+    git("notes", "--ref=gitrack", "add", "-f", "-m", lines[0], x, cwd=repo)  # r1 only
+    display.refresh(Repo.discover(repo))
+    git("notes", "--ref=gitrack", "append", "-m", "not a run", x, cwd=repo)
+    real = history.load_runs
+
+    def racing(found: Repo) -> history.Runs:
+        monkeypatch.setattr(history, "load_runs", real)
+        git("notes", "--ref=gitrack", "append", "-m", r2_line, x, cwd=repo)  # r2 lands now
+        return real(found)
+
+    monkeypatch.setattr(history, "load_runs", racing)
+    display.refresh(Repo.discover(repo))
+    tip = git("rev-parse", "refs/notes/gitrack", cwd=repo).strip()
+    display.add_run(Repo.discover(repo), tip, x, RunRecord.from_line(r2_line))  # r2's own add
+    git("commit", "-q", "--allow-empty", "-m", "y", cwd=repo)
+    git("notes", "--ref=gitrack", "add", "-m", "other", "HEAD", cwd=repo)
+    display.refresh(Repo.discover(repo))
+    assert _display_notes(repo)[x].count(f"run {r2[:8]}") == 1
+    assert _display_notes(repo) == _from_scratch(repo)

@@ -409,21 +409,28 @@ def test_a_partial_clone_lists_runs_whose_notes_its_remote_still_has(
     repo: Path, tmp_path: Path
 ) -> None:
     """A `--filter=blob:none` clone has the notes tree but not the note blobs: they are
-    fetched as git fetches them for `git log --notes` (libgit2 cannot), however few; once
-    the remote is gone, the listing says what is missing instead of crashing."""
+    fetched as git fetches them for `git log --notes` (libgit2 cannot), however few, to
+    list, check or add a run to a note; once the remote is gone, the listing says what is
+    missing instead of crashing."""
     ids = [record("true", cwd=repo) for _ in range(3)]
     git("config", "uploadpack.allowFilter", "true", cwd=repo)
     clone = tmp_path / "partial"
     git("clone", "-q", "--filter=blob:none", f"file://{repo}", str(clone), cwd=tmp_path)
     git("fetch", "-q", "origin", "refs/notes/gitrack:refs/notes/gitrack", cwd=clone)
-    offline = tmp_path / "offline"
-    subprocess.run(["cp", "-a", str(clone), str(offline)], check=True)
+    offline, writer = tmp_path / "offline", tmp_path / "writer"
+    for copy in (offline, writer):
+        subprocess.run(["cp", "-a", str(clone), str(copy)], check=True)
     missing = git("rev-list", "--objects", "--missing=print", "refs/notes/gitrack", cwd=clone)
     assert any(line.startswith("?") for line in missing.splitlines())  # blobs left behind
 
     listed = gitrack("ls", "--json", cwd=clone)
     assert listed.code == 0, listed.err
     assert sorted(run["id"] for run in json.loads(listed.out)) == sorted(ids)
+    checked = gitrack("fsck", cwd=clone).out  # every note read, fetched where missing
+    assert "checked 3 run(s)" in checked and "note blob" not in checked, checked
+    mine = record("true", cwd=writer)  # added to a note whose blob is not here yet
+    listed_there = json.loads(gitrack("ls", "--json", cwd=writer).out)
+    assert {mine, *ids} == {run["id"] for run in listed_there}
 
     (repo / ".git").rename(repo / "gone.git")  # the remote can no longer send anything
     failed = gitrack("ls", "--json", cwd=offline)
