@@ -205,12 +205,13 @@ def restore_files(
         if not hashing.is_valid(digest) or hashing.is_dir_hash(digest):
             raise CacheError(f"{digest!r} is not the hash of a file")
     copier = Copier()
-    restore_one = _write_fresh if fresh else _restore_one
 
     def one_batch(batch: Sequence[tuple[str, str | Path, bool]]) -> list[tuple[str, StatKey, str]]:
         done = []
         for digest, target, executable in batch:
-            placed = restore_one(cache, copier, digest, os.fspath(target), executable, progress)
+            placed = _restore_one(
+                cache, copier, digest, os.fspath(target), executable, progress, fresh
+            )
             if record is not None:
                 record[placed[0]] = (placed[1], placed[2])
             done.append(placed)
@@ -227,18 +228,21 @@ def _restore_one(
     target: str,
     executable: bool,
     progress: hashing.Progress | None,
+    fresh: bool = False,
 ) -> tuple[str, StatKey, str]:
-    """Replace ``target``: a temp file beside it, verified, renamed over it."""
+    """Write ``target``, verified: through a temp file beside it, renamed over it; or,
+    ``fresh`` (a new name in a folder private to this restore), directly."""
     mode = 0o755 if executable else 0o644
     try:
-        fd, temp = open_beside(target, mode)
+        fd, written = (open_new(target, mode), target) if fresh else open_beside(target, mode)
     except OSError as exc:
         raise CacheError(f"cannot restore {target}: {exc}") from exc
     placed = False
     try:
         try:
             _fill(cache, copier, digest, fd, mode, target, progress)
-            os.replace(temp, target)
+            if written != target:
+                os.replace(written, target)
             placed = True
             key = stat_key(os.fstat(fd))  # in place: a rename changes the ctime
         finally:
@@ -248,38 +252,7 @@ def _restore_one(
     finally:
         if not placed:
             with contextlib.suppress(OSError):
-                os.unlink(temp)
-    return target, key, digest
-
-
-def _write_fresh(
-    cache: Cache,
-    copier: Copier,
-    digest: str,
-    target: str,
-    executable: bool,
-    progress: hashing.Progress | None,
-) -> tuple[str, StatKey, str]:
-    """Write ``target``, a new name in a folder private to this restore, verified."""
-    mode = 0o755 if executable else 0o644
-    done = False
-    try:
-        fd = open_new(target, mode)
-    except OSError as exc:
-        raise CacheError(f"cannot restore {target}: {exc}") from exc
-    try:
-        try:
-            _fill(cache, copier, digest, fd, mode, target, progress)
-            key = stat_key(os.fstat(fd))
-            done = True
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise _restore_error(cache, digest, target, exc) from exc
-    finally:
-        if not done:
-            with contextlib.suppress(OSError):
-                os.unlink(target)
+                os.unlink(written)
     return target, key, digest
 
 

@@ -36,6 +36,21 @@ def store(tmp_path: Path) -> DataStore:
 
 
 @pytest.fixture
+def default_acl(store: DataStore, tmp_path: Path) -> None:
+    """A default ACL on the work tree and the cache, which replaces the umask for what is
+    created in them (a group's project folder): d:u::rw-,g::rwx,o::---."""
+    no_exec_for_owner = struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", tag, perms, 0xFFFFFFFF) for tag, perms in [(1, 6), (4, 7), (0x20, 0)]
+    )
+    try:
+        os.setxattr(store.root, "system.posix_acl_default", no_exec_for_owner)
+        (tmp_path / "cache").mkdir()
+        os.setxattr(tmp_path / "cache", "system.posix_acl_default", no_exec_for_owner)
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+
+
+@pytest.fixture
 def umask_077() -> Iterator[None]:
     old = os.umask(0o077)
     try:
@@ -126,7 +141,7 @@ def _modes(root: Path) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("umask", [None, "umask_077"])
+@pytest.mark.parametrize("umask", [None, "umask_077", "default_acl"])
 def test_objects_and_restored_files_get_exact_modes_whatever_the_umask(
     store: DataStore, tmp_path: Path, request: pytest.FixtureRequest, umask: str | None
 ) -> None:
@@ -148,25 +163,6 @@ def _acl(entries: list[tuple[int, int]]) -> bytes:
     return struct.pack("<I", 2) + b"".join(
         struct.pack("<HHI", t, p, 0xFFFFFFFF) for t, p in entries
     )
-
-
-def test_a_default_acl_does_not_decide_the_modes(store: DataStore, tmp_path: Path) -> None:
-    """A folder's default ACL replaces the umask for what is created in it (a group's
-    project folder, d:u::rw-,g::rwx,o::---): objects are still 0444, restored files
-    0644/0755."""
-    no_exec_for_owner = _acl([(1, 6), (4, 7), (0x20, 0)])
-    try:
-        os.setxattr(store.root, "system.posix_acl_default", no_exec_for_owner)
-        (tmp_path / "cache").mkdir()
-        os.setxattr(tmp_path / "cache", "system.posix_acl_default", no_exec_for_owner)
-    except OSError as exc:
-        pytest.skip(f"no POSIX ACLs here: {exc}")
-    digest, _ = _stored_then_moved(store, tmp_path)
-    assert set(_modes(store.cache.root / "xxh128").values()) == {0o444}
-    apply_restore(store, plan_restore(store, {"set": digest}))
-    modes = _modes(store.root / "set")
-    assert modes.pop("1/f01.txt") == 0o755
-    assert set(modes.values()) == {0o644}
 
 
 def test_what_a_killed_restore_left_is_removed_by_the_next(

@@ -35,6 +35,19 @@ def found(folder: Path) -> Path | None:
     return Path(os.path.realpath(common)) if common is not None else None
 
 
+def _count_git_asks(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The folders git is asked about from now on (it still answers)."""
+    asked: list[Path] = []
+    ask_git = discover._ask_git
+
+    def counted(start: Path) -> Path | None:
+        asked.append(start)
+        return ask_git(start)
+
+    monkeypatch.setattr(discover, "_ask_git", counted)
+    return asked
+
+
 @pytest.fixture
 def shapes(tmp_path: Path) -> dict[str, Path]:
     """One folder per shape: a work tree and its subfolders, inside its git dir, a linked
@@ -68,14 +81,7 @@ def test_every_shape_is_found_where_git_finds_it_the_ordinary_ones_without_git(
     expected = {name: git_says(folder) for name, folder in shapes.items()}
     assert expected["outside"] is None  # the test's own folder is in no repository
     assert expected["submodule"] == expected["the submodule's git dir"]
-    asked: list[Path] = []
-    ask_git = discover._ask_git
-
-    def counted(start: Path) -> Path | None:
-        asked.append(start)
-        return ask_git(start)
-
-    monkeypatch.setattr(discover, "_ask_git", counted)
+    asked = _count_git_asks(monkeypatch)
     assert {name: found(folder) for name, folder in shapes.items()} == expected
     # A folder that is a git dir itself, but not a `.git`: git decides (a bare repository
     # may be refused, safe.bareRepository); every other shape is decided without git.
@@ -117,14 +123,7 @@ def test_shapes_git_alone_decides_are_left_to_git(
     (odd / "empty" / ".git").mkdir(parents=True)
     shutil.rmtree(root / ".git" / "worktrees" / "linked")
     cases = [odd / "pointer", odd / "empty", shapes["linked worktree"]]
-    asked: list[Path] = []
-    ask_git = discover._ask_git
-
-    def counted(start: Path) -> Path | None:
-        asked.append(start)
-        return ask_git(start)
-
-    monkeypatch.setattr(discover, "_ask_git", counted)
+    asked = _count_git_asks(monkeypatch)
     for folder in cases:
         assert found(folder) == git_says(folder), folder
     assert asked == cases

@@ -18,6 +18,26 @@ def shown_lines(repo: Path) -> list[str]:
     return [line.strip() for line in log.split("Notes (runs):\n", 1)[1].strip().splitlines()]
 
 
+def _display_notes(repo: Path) -> dict[str, str]:
+    listed = git("notes", "--ref=runs", "list", cwd=repo).split()
+    return {
+        c: git("cat-file", "-p", b, cwd=repo)
+        for b, c in zip(listed[::2], listed[1::2], strict=True)
+    }
+
+
+def _from_scratch(repo: Path) -> dict[str, str]:
+    from gitrack.git import Repo
+    from gitrack.tracking import display
+
+    kept = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
+    git("update-ref", "-d", "refs/notes/runs", cwd=repo)
+    assert display.refresh(Repo.discover(repo), create=True)
+    built = _display_notes(repo)
+    git("update-ref", "refs/notes/runs", kept, cwd=repo)
+    return built
+
+
 def test_git_log_shows_a_run_renamed_and_drops_it_once_removed(repo: Path) -> None:
     assert gitrack("install", cwd=repo).code == 0
     run_id = record("true", cwd=repo, options=("--name", "first-try"))
@@ -122,31 +142,16 @@ def test_a_rebuild_edits_the_old_display_and_matches_one_from_scratch(repo: Path
         git("add", ".", cwd=repo)
         git("commit", "-qm", name, cwd=repo)
 
-    def display_notes() -> dict[str, str]:
-        listed = git("notes", "--ref=runs", "list", cwd=repo).split()
-        return {
-            commit: git("cat-file", "-p", blob, cwd=repo)
-            for blob, commit in zip(listed[::2], listed[1::2], strict=True)
-        }
-
-    def from_scratch() -> dict[str, str]:
-        kept = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
-        git("update-ref", "-d", "refs/notes/runs", cwd=repo)
-        assert display.refresh(Repo.discover(repo), create=True)
-        built = display_notes()
-        git("update-ref", "refs/notes/runs", kept, cwd=repo)
-        return built
-
     git("notes", "--ref=gitrack", "remove", commits[0], cwd=repo)
     renamed = git("notes", "--ref=gitrack", "show", commits[1], cwd=repo).replace(
         '"b"', '"b\\u001b[2J"'
     )
     git("notes", "--ref=gitrack", "add", "-f", "-m", renamed, commits[1], cwd=repo)
     assert display.refresh(Repo.discover(repo))
-    shown = display_notes()
+    shown = _display_notes(repo)
     assert sorted(shown) == sorted(commits[1:])
     assert " b\\x1b[2J " in shown[commits[1]] and shown[commits[2]].startswith("run ")
-    assert shown == from_scratch()
+    assert shown == _from_scratch(repo)
 
     # An old display gitrack did not write: a stray file, a fan-out folder, the right
     # text with the wrong mode. What a display built from nothing has, no more.
@@ -161,7 +166,7 @@ def test_a_rebuild_edits_the_old_display_and_matches_one_from_scratch(repo: Path
     listed = git("ls-tree", "refs/notes/runs", cwd=repo).splitlines()
     assert [line.split()[0] for line in listed] == ["100644", "100644"]
     assert [line.split("\t")[1] for line in listed] == sorted(commits[1:])
-    assert display_notes() == shown
+    assert _display_notes(repo) == shown
 
 
 def test_runs_changed_under_gitrack_patch_the_display_of_their_commits_only(repo: Path) -> None:
@@ -209,26 +214,6 @@ def test_runs_changed_under_gitrack_patch_the_display_of_their_commits_only(repo
     shown = git("notes", "--ref=runs", "list", cwd=repo)
     assert commits[0] not in shown and commits[2] not in shown  # a moved on, c removed
     assert f"run {ids[0][:8]} a " in git("notes", "--ref=runs", "show", head, cwd=repo)
-
-
-def _display_notes(repo: Path) -> dict[str, str]:
-    listed = git("notes", "--ref=runs", "list", cwd=repo).split()
-    return {
-        c: git("cat-file", "-p", b, cwd=repo)
-        for b, c in zip(listed[::2], listed[1::2], strict=True)
-    }
-
-
-def _from_scratch(repo: Path) -> dict[str, str]:
-    from gitrack.git import Repo
-    from gitrack.tracking import display
-
-    kept = git("rev-parse", "refs/notes/runs", cwd=repo).strip()
-    git("update-ref", "-d", "refs/notes/runs", cwd=repo)
-    assert display.refresh(Repo.discover(repo), create=True)
-    built = _display_notes(repo)
-    git("update-ref", "refs/notes/runs", kept, cwd=repo)
-    return built
 
 
 def test_a_run_copied_to_a_commit_no_branch_reaches_moves_back_at_the_next_patch(
