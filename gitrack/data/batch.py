@@ -8,9 +8,9 @@ Guarantees, for one file as for many:
   (named as `gitrack gc` expects of a live writer), created read-only (the descriptor
   writes), then renamed into its shard;
 * a restored file is written to a temp file beside its target, verified by the hash of
-  the bytes written, and only then renamed over the target; or, in a folder private to
-  the restore that is renamed into place whole (``fresh``, see restore.py), written
-  under its own name and verified, no rename of its own.
+  the bytes written, and only then renamed over the target; or, in a folder the restore
+  has just made (``fresh``, see restore.py), created under its own name (never opened if
+  something is there) and verified, no rename of its own, removed if it fails.
 
 Per file, plain strings and descriptors (no pathlib, no buffered file objects): the copy
 created with its final mode (set again by ``fchmod``: a default ACL ignores the umask), the source

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,10 +226,6 @@ def _apply_path(store: DataStore, path: PathPlan) -> int:
         store.preserve(target)  # a file where the folder goes
         target.unlink()
     _make_parents(store, target)
-    if path.new_folder and not os.path.lexists(target):
-        staging = _staging_folder(store, target)
-        if staging is not None:
-            return _write_new_folder(store, path, staging)
     made = _make_folder(target)
     for extra in path.remove:
         store.preserve(extra)
@@ -241,7 +236,7 @@ def _apply_path(store: DataStore, path: PathPlan) -> int:
             _write(store, write)  # something is in the way: kept first, one at a time
         else:
             new.append(write)
-    _write_new_files(store, new)
+    _write_new_files(store, new, fresh=made and path.new_folder)
     remove_empty_dirs(target, keep=set(path.empty_dirs))
     for folder in path.empty_dirs:
         safe_target(target, folder).mkdir(parents=True, exist_ok=True)
@@ -272,9 +267,12 @@ def _write(store: DataStore, write: FileWrite) -> None:
     store.cache.restore_to(write.digest, dest, write.executable, record=store.hasher.written)
 
 
-def _write_new_files(store: DataStore, writes: list[FileWrite]) -> None:
+def _write_new_files(store: DataStore, writes: list[FileWrite], fresh: bool = False) -> None:
     """Files where nothing is yet: each folder checked (no link on the way) and made once,
-    then the files copied in batches on threads (``Cache.restore_files``)."""
+    then the files copied in batches on threads (``Cache.restore_files``). ``fresh``: in a
+    folder this restore has just made, each is written under its own name (created, never
+    opened if something is there), with no temp file and rename of its own: a file that
+    fails is removed, and the files written are recorded for a rollback."""
     targets = [f"{os.fspath(write.top)}/{write.inner}" for write in writes]  # 10^5: no pathlib
     folders: dict[str, FileWrite] = {}
     for write, target in zip(writes, targets, strict=True):
@@ -288,78 +286,7 @@ def _write_new_files(store: DataStore, writes: list[FileWrite]) -> None:
     items = [(w.digest, t, w.executable) for w, t in zip(writes, targets, strict=True)]
     # Into ``written`` as each is placed: the check after the restore trusts their stat
     # keys (no second read), and a rollback after a failure removes these files only.
-    store.cache.restore_files(items, record=store.hasher.written)
-
-
-def _staging_folder(store: DataStore, target: Path) -> str | None:
-    """A new private folder in the store's staging place, on the file system of
-    ``target``'s parent (so that a rename moves it there); None where there is none. What a
-    killed restore left there is removed first: its process is gone."""
-    if store.staging is None:
-        return None
-    try:
-        store.staging.mkdir(parents=True, exist_ok=True)
-        if store.staging.stat().st_dev != target.parent.stat().st_dev:
-            return None  # another file system: built in place instead
-        _remove_abandoned(store.staging)
-        return tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=store.staging)
-    except OSError:
-        return None  # not writable here: built in place instead
-
-
-def _remove_abandoned(staging: Path) -> None:
-    for name in os.listdir(staging):
-        pid = name.split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(staging / name, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process
-    return True
-
-
-def _write_new_folder(store: DataStore, path: PathPlan, staging: str) -> int:
-    """A folder where nothing is: built whole in ``staging`` (each file written once under
-    its own name, verified by the hash of what was written), then renamed into place. The
-    folder appears complete or not at all (a crash leaves only the staging folder, in the
-    git dir, removed by the next restore), and no file needs a temp file and a rename of
-    its own."""
-    target = os.fspath(path.target)
-    try:
-        written = _fill_folder(store, staging, path)
-        os.rename(staging, target)  # fails if a file or a folder with files is there now
-    except BaseException as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, CacheError):  # the user's path, not the staging folder's
-            exc.args = (str(exc).replace(staging, target),)
-        elif isinstance(exc, OSError):
-            where = str(exc).replace(staging, target)
-            raise CacheError(f"cannot restore {path.rel!r}: {where}") from exc
-        raise
-    # The files keep their stat keys (inode, times) when their folder is renamed.
-    cut = len(staging)
-    store.hasher.written.update({target + name[cut:]: done for name, done in written.items()})
-    return len(path.writes)
-
-
-def _fill_folder(
-    store: DataStore, staging: str, path: PathPlan
-) -> dict[str, tuple[tuple[int, int, int, int], str]]:
-    """Every file and empty folder of ``path`` into ``staging`` (new, private: no link can be
-    on the way; the names were checked when the manifest was read)."""
-    targets = [f"{staging}/{write.inner}" for write in path.writes]
-    for folder in sorted({os.path.dirname(t) for t in targets} - {staging}):
-        os.makedirs(folder, exist_ok=True)
-    for folder in path.empty_dirs:
-        os.makedirs(f"{staging}/{folder}", exist_ok=True)
-    items = [(w.digest, t, w.executable) for w, t in zip(path.writes, targets, strict=True)]
-    return store.cache.restore_files(items, fresh=True)
+    store.cache.restore_files(items, fresh=fresh, record=store.hasher.written)
 
 
 def _make_parents(store: DataStore, target: Path) -> None:

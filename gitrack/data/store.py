@@ -24,15 +24,10 @@ STAGE_MAX = 1024 * 1024  # files up to this size are copied as they are hashed
 
 
 class DataStore:
-    def __init__(
-        self, root: Path, cache: Cache, state: StatCache, staging: Path | None = None
-    ) -> None:
+    def __init__(self, root: Path, cache: Cache, state: StatCache) -> None:
         self.root = root
         self.hasher = Hasher(root, state)
         self.cache = cache
-        # Where a folder restored whole is built before it is renamed into place: in the
-        # git dir, out of the work tree's sight (None: built in place, file by file).
-        self.staging = staging
         self.preserved: list[tuple[str, str]] = []  # (path, hash) kept before a restore
         self.staged: dict[str, tuple[str, str]] = {}  # path -> (temp copy, hash): see store
         self._session = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
@@ -51,8 +46,7 @@ class DataStore:
         was read; default ``root``).
         """
         folder = cache_root(common_dir, cache_setting, config_root or root)
-        state = StatCache(common_dir / "gitrack" / "state.sqlite")
-        return cls(root, Cache(folder), state, common_dir / "gitrack" / "restoring")
+        return cls(root, Cache(folder), StatCache(common_dir / "gitrack" / "state.sqlite"))
 
     # ---------------------------------------------------------------- caching
     def hash_and_stage(self, rel: str, label: str = "hashing") -> PathState:

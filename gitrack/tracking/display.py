@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from gitrack.tracking.history import Run, Runs
 
 MAX_LINE = 200
+# A patch that would rewrite more display notes than this is a rebuild (which costs a
+# listing of every run anyway): e.g. after many rebases, many runs have several copies.
+_MOST_PATCHED = 2048
 _SHOWN = 4  # metrics, then params, on a line
 
 
@@ -82,7 +85,7 @@ def _commits_to_redo(repo: Repo, summary: str, loaded: Runs) -> set[str] | None:
 
     built_from = summary.removeprefix("gitrack: display of ")
     changes = repo.notes.changes(built_from, loaded.notes_tip) if built_from != summary else None
-    if changes is None or len(changes) > 256:
+    if changes is None or len(changes) > _MOST_PATCHED:
         return None
     named: set[str] = set()
     for _commit, old, new in changes:
@@ -90,7 +93,8 @@ def _commits_to_redo(repo: Repo, summary: str, loaded: Runs) -> set[str] | None:
             if item[0] in ("run", "edit"):
                 named.add(item[1][0] if item[0] == "run" else item[1])
     now_on = {run.commit for run in (*loaded.runs, *loaded.hidden) if run.id in named}
-    return {commit for commit, _old, _new in changes} | now_on | loaded.copied
+    redo = {commit for commit, _old, _new in changes} | now_on | loaded.copied
+    return redo if len(redo) <= _MOST_PATCHED else None
 
 
 def _notes_of(runs: Iterable[Run], only: set[str] | None = None) -> dict[str, str]:

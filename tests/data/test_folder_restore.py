@@ -1,22 +1,21 @@
-"""A folder restored where nothing is (issue 16 §1): built whole in a staging folder in the
-git dir, each file written once and verified by hash, then renamed into place. At no
-instant does the folder hold part of its files; a failure leaves nothing behind, in the
-work tree or (once the next restore ran) in the git dir. Files get exactly their modes,
-whatever the umask or a default ACL."""
+"""A folder restored where nothing is (issue 16 §1): made by the restore, each file created
+under its own name (never opened if something is there) and verified by the hash of what
+was written, with no temp file and rename of its own. A file that fails is removed, and
+the files written are recorded, for a checkout's rollback to take back (those only).
+Files get exactly their modes, whatever the umask or a default ACL."""
 
 from __future__ import annotations
 
 import os
 import stat
 import struct
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from data_helpers import set_executable, tree_state, write_files
 
-from gitrack.data import batch, restore
+from gitrack.data import batch
 from gitrack.data.odb import Cache, CacheError
 from gitrack.data.restore import apply_restore, plan_restore
 from gitrack.data.state import StatCache, stat_key
@@ -31,8 +30,7 @@ def store(tmp_path: Path) -> DataStore:
     write_files(root, FILES)
     set_executable(root / "set" / "1" / "f01.txt", True)
     (root / "set" / "empty").mkdir()
-    cache, state = Cache(tmp_path / "cache"), StatCache(tmp_path / "state.sqlite")
-    return DataStore(root, cache, state, tmp_path / "git" / "gitrack" / "restoring")
+    return DataStore(root, Cache(tmp_path / "cache"), StatCache(tmp_path / "state.sqlite"))
 
 
 @pytest.fixture
@@ -68,56 +66,61 @@ def _stored_then_moved(store: DataStore, tmp_path: Path) -> tuple[str, dict[str,
 
 
 def _hidden(root: Path) -> list[str]:
-    """What a restore left beside the folder, and in its staging place."""
-    staging = root.parent / "git" / "gitrack" / "restoring"
-    left = os.listdir(staging) if staging.exists() else []
-    return [name for name in os.listdir(root) if "gitrack-" in name] + left
+    """Temp names a restore left anywhere under ``root``."""
+    return [str(p) for p in root.rglob("*") if "gitrack-" in p.name]
 
 
-def test_a_new_folder_appears_only_complete(
+def test_a_new_folder_is_written_without_a_temp_file_or_rename_per_file(
     store: DataStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     digest, wanted = _stored_then_moved(store, tmp_path)
-    seen_while_copying: list[bool] = []
-    copy = batch.Copier.copy
+    renamed: list[str] = []
+    replace = os.replace
 
-    def watched(self: batch.Copier, source: str, fd: int, progress: object) -> str:
-        seen_while_copying.append(os.path.lexists(store.root / "set"))
-        return copy(self, source, fd, progress)  # type: ignore[arg-type]
+    def watched(source: str, target: str) -> None:
+        renamed.append(target)
+        replace(source, target)
 
-    monkeypatch.setattr(batch.Copier, "copy", watched)
+    monkeypatch.setattr(batch.os, "replace", watched)
     assert apply_restore(store, plan_restore(store, {"set": digest})) == len(FILES)
-    assert seen_while_copying == [False] * len(FILES)  # a crash at any copy: no folder yet
+    assert renamed == []
     assert tree_state(store.root / "set") == wanted  # modes and the empty folder too
     assert _hidden(store.root) == []
-    # Each file's stat key, taken before its folder was renamed, still holds in place: the
-    # check after the restore trusts them instead of reading the files again.
+    # Each file's stat key, taken as it was written, holds: the check after the restore
+    # trusts them instead of reading the files again.
     restored = {str(p) for p in (store.root / "set").rglob("*.txt")}
     assert set(store.hasher.written) == restored
     for path, (key, _) in store.hasher.written.items():
         assert key == stat_key(os.stat(path))
 
 
-def test_a_failed_new_folder_restore_leaves_nothing(
+def test_a_file_that_fails_is_removed_and_the_files_written_are_recorded(
     store: DataStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A failure half way (an I/O error on the 8th file): no partial file is left, and
+    what was written is in ``written`` with its stat key, so a checkout's rollback removes
+    those files, and only those."""
     digest, _ = _stored_then_moved(store, tmp_path)
     calls = iter(range(len(FILES)))
     copy = batch.Copier.copy
 
     def failing(self: batch.Copier, source: str, fd: int, progress: object) -> str:
         if next(calls) == 7:
+            os.write(fd, b"half")
             raise OSError(5, "Input/output error", source)
         return copy(self, source, fd, progress)  # type: ignore[arg-type]
 
     monkeypatch.setattr(batch.Copier, "copy", failing)
     with pytest.raises(CacheError):
         apply_restore(store, plan_restore(store, {"set": digest}))
-    assert not os.path.lexists(store.root / "set")
-    assert _hidden(store.root) == []
+    on_disk = {str(p) for p in (store.root / "set").rglob("*") if p.is_file()}
+    assert on_disk == set(store.hasher.written)
+    assert len(on_disk) == 7 and _hidden(store.root) == []
+    for path, (key, _) in store.hasher.written.items():
+        assert key == stat_key(os.stat(path))
 
 
-def test_a_corrupt_object_names_the_users_path_and_leaves_nothing(
+def test_a_corrupt_object_is_named_and_leaves_no_file_of_its_own(
     store: DataStore, tmp_path: Path
 ) -> None:
     digest, _ = _stored_then_moved(store, tmp_path)
@@ -128,8 +131,9 @@ def test_a_corrupt_object_names_the_users_path_and_leaves_nothing(
         apply_restore(store, plan_restore(store, {"set": digest}))
     message = str(caught.value)
     assert "is corrupt" in message and obj.name in message
-    assert str(store.root / "set") + "/" in message and "restoring" not in message
-    assert not os.path.lexists(store.root / "set")
+    assert str(store.root / "set") + "/" in message
+    on_disk = {str(p) for p in (store.root / "set").rglob("*") if p.is_file()}
+    assert on_disk == set(store.hasher.written)  # the corrupt copy is not among them
     assert _hidden(store.root) == []
 
 
@@ -163,43 +167,3 @@ def _acl(entries: list[tuple[int, int]]) -> bytes:
     return struct.pack("<I", 2) + b"".join(
         struct.pack("<HHI", t, p, 0xFFFFFFFF) for t, p in entries
     )
-
-
-def test_what_a_killed_restore_left_is_removed_by_the_next(
-    store: DataStore, tmp_path: Path
-) -> None:
-    """A restore killed half way (SIGKILL: no cleanup ran) leaves its staging folder in
-    the git dir, out of the work tree (so out of snapshots and of checkout's checks); the
-    next restore removes it once its process is gone."""
-    digest, wanted = _stored_then_moved(store, tmp_path)
-    gone = subprocess.Popen(["true"])  # a process id that is gone now
-    gone.wait()
-    assert store.staging is not None
-    left = store.staging / f"{gone.pid}-abandoned"
-    (left / "0").mkdir(parents=True)
-    (left / "0" / "f00.txt").write_text("half")
-    apply_restore(store, plan_restore(store, {"set": digest}))
-    assert tree_state(store.root / "set") == wanted
-    assert _hidden(store.root) == []
-
-
-def test_a_folder_on_another_file_system_than_the_staging_place_is_built_in_place(
-    store: DataStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    digest, wanted = _stored_then_moved(store, tmp_path)
-    real_stat = Path.stat
-
-    def other_device(self: Path, **kwargs: object) -> os.stat_result:
-        found = real_stat(self, **kwargs)  # type: ignore[arg-type]
-        if self == store.staging:
-            return os.stat_result((*found[:2], found.st_dev + 1, *found[3:]))
-        return found
-
-    staged: list[object] = []
-    monkeypatch.setattr(Path, "stat", other_device)
-    monkeypatch.setattr(restore, "_write_new_folder", lambda *args: staged.append(args))
-    apply_restore(store, plan_restore(store, {"set": digest}))
-    monkeypatch.undo()
-    assert staged == []  # a rename could not have moved it: built where it goes
-    assert tree_state(store.root / "set") == wanted
-    assert _hidden(store.root) == []

@@ -49,7 +49,7 @@ def write(
     else:
         root, items = dest, paths
     root.mkdir(parents=True, exist_ok=True)
-    target = DataStore(root.resolve(), store.cache, store.hasher.state, store.staging)
+    target = DataStore(root.resolve(), store.cache, store.hasher.state)
     plan = plan_restore(target, items)
     if plan.missing:
         _fetch_missing(repo, store, version, [digest for _, digest in plan.missing])
