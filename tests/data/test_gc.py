@@ -261,7 +261,7 @@ def test_a_run_killed_while_caching_leaves_a_temp_file_gc_reclaims(drepo: Path) 
     staging = default_cache(drepo) / "tmp"
     size = 48 * 1024 * 1024
     leftovers: list[Path] = []
-    for _attempt in range(5):  # the copy takes a few milliseconds: catch it in the act
+    for _attempt in range(20):  # the copy takes a few milliseconds: catch it in the act
         write_files(drepo, {"data/big.bin": os.urandom(1024) * (size // 1024)})
         proc = subprocess.Popen(
             gitrack_cmd("run", "-d", "data/big.bin", "--", "true"),
