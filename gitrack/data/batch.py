@@ -198,9 +198,10 @@ def restore_files(
     ``record`` gets each as it is placed, so that a caller whose restore fails half way
     knows which files are its own (a rollback removes those, not a user's).
 
-    ``fresh``: the targets are new names in a folder only this restore writes to (one
-    renamed into place whole once complete, see restore.py): each is written directly,
-    without a temp file and a rename of its own, and removed if it cannot be verified."""
+    ``fresh``: the targets are new names in a folder this restore has just made (see
+    restore.py): each is created (never opened if something is there, never through a
+    link) and written directly, without a temp file and a rename of its own, and removed
+    if it cannot be written or verified."""
     for digest, _, _ in items:
         if not hashing.is_valid(digest) or hashing.is_dir_hash(digest):
             raise CacheError(f"{digest!r} is not the hash of a file")

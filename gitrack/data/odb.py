@@ -220,7 +220,7 @@ class Cache:
         """``restore_to`` for many (hash, target, executable), in batches on threads; the
         targets' folders exist. The first failure is raised once all batches stopped.
         Returns target -> (stat key of the file written, its hash). ``fresh``: new names
-        in a folder private to the caller, written directly (see batch.restore_files)."""
+        in a folder the caller has just made, written directly (see batch.restore_files)."""
         from gitrack.data.batch import restore_files
 
         return restore_files(self, items, fresh=fresh, record=record)
