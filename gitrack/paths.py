@@ -154,6 +154,17 @@ def atomic_file(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
             temp.unlink()
 
 
+@contextlib.contextmanager
+def user_output(path: Path) -> Iterator[Path]:
+    """:func:`atomic_file` for a file the user asked for (an export, a report): a failure
+    to write it is an error naming it (a full disk, a folder that is not there)."""
+    try:
+        with atomic_file(path) as temp:
+            yield temp
+    except OSError as exc:
+        raise GitrackError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 def write_atomically(path: Path, data: bytes | str, mode: int | None = None) -> None:
     """``data`` (text as UTF-8) into ``path`` through :func:`atomic_file`; ``mode`` is set
     before the rename, so the file never appears with other permissions."""

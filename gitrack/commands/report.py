@@ -17,7 +17,7 @@ from gitrack.data.layout import cache_root
 from gitrack.data.manifest import Manifest
 from gitrack.data.odb import Cache, CacheError
 from gitrack.errors import GitrackError
-from gitrack.paths import write_atomically
+from gitrack.paths import user_output
 from gitrack.tracking import history
 from gitrack.tracking.record import utc_timestamp
 from gitrack.views import report
@@ -77,7 +77,10 @@ def write_report(
     }
     text = report.page_html(pages, meta)
     path = output or Path(DEFAULT_OUTPUT)
-    size = _write_atomically(path, text.encode("utf-8"))
+    data = text.encode("utf-8")
+    with user_output(path) as temp:  # a failed write never leaves half a page there
+        temp.write_bytes(data)
+    size = len(data)
     return Written(path, len(chosen), size, [*loaded.warnings, *collector.warnings])
 
 
@@ -116,14 +119,6 @@ def steps_by_key(data: bytes) -> dict[str, tuple[list[int], list[float]]]:
         xs.append(step)
         ys.append(value)
     return out
-
-
-def _write_atomically(path: Path, data: bytes) -> int:
-    try:
-        write_atomically(path, data)  # a failed write never leaves half a page under the name
-    except OSError as exc:
-        raise GitrackError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return len(data)
 
 
 class _Collector:

@@ -89,7 +89,7 @@ def _commits_to_redo(repo: Repo, summary: str, loaded: Runs) -> set[str] | None:
         return None
     named: set[str] = set()
     for _commit, old, new in changes:
-        for item in notecache.parse_note("\n".join(repo.notes.read_texts([*old, *new]))):
+        for item in notecache.parse_blobs(repo, [*old, *new]):
             if item[0] in ("run", "edit"):
                 named.add(item[1][0] if item[0] == "run" else item[1])
     now_on = {run.commit for run in (*loaded.runs, *loaded.hidden) if run.id in named}

@@ -350,7 +350,7 @@ def build(repo: Repo, tip: str) -> Index:
 def _parse_all(repo: Repo, pairs: list[tuple[str, str]]) -> dict[str, list[Item]]:
     """The items of every note (pairs: annotated commit, note blob), each parsed as its
     text arrives (git reads the next ones meanwhile); a commit with notes at several
-    fan-outs once all are read, concatenated as :func:`_parse_blobs` does."""
+    fan-outs once all are read, concatenated as :func:`parse_blobs` does."""
     count: dict[str, int] = {}
     for commit, _blob in pairs:
         count[commit] = count.get(commit, 0) + 1
@@ -375,11 +375,11 @@ def _patched(repo: Repo, index: Index, tip: str) -> Index | None:
     if changes is None or len(changes) > max(64, index.count() // 64):
         return None
     index.load_patch_state()
-    old = {commit: _parse_blobs(repo, blobs) for commit, blobs, _new in changes if blobs}
-    new = {commit: _parse_blobs(repo, blobs) for commit, _old, blobs in changes}  # [] if gone
+    old = {commit: parse_blobs(repo, blobs) for commit, blobs, _new in changes if blobs}
+    new = {commit: parse_blobs(repo, blobs) for commit, _old, blobs in changes}  # [] if gone
 
     def unchanged_note(commit: str) -> list[Item]:
-        return _parse_blobs(repo, repo.notes.blobs_at(tip, commit))
+        return parse_blobs(repo, repo.notes.blobs_at(tip, commit))
 
     for entry in _take_in(index, old, new, unchanged_note):
         index.place(entry)
@@ -387,7 +387,7 @@ def _patched(repo: Repo, index: Index, tip: str) -> Index | None:
     return index
 
 
-def _parse_blobs(repo: Repo, blobs: list[str] | tuple[str, ...]) -> list[Item]:
+def parse_blobs(repo: Repo, blobs: list[str] | tuple[str, ...]) -> list[Item]:
     """The items of one commit's note, held in one blob or (as git reads a tree that has
     it at several fan-outs) several, concatenated shallowest first."""
     return parse_note("\n".join(repo.notes.read_texts(blobs)))

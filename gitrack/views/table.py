@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitrack.errors import GitrackError
-from gitrack.paths import atomic_file
+from gitrack.paths import user_output
 from gitrack.tracking import history
 from gitrack.tracking.record import TABLE_FIELDS
 from gitrack.views import query
@@ -120,14 +120,11 @@ def export(
             ".jsonl, or pass --format"
         )
     runs = select(all_runs, where, sort)
-    try:  # a failed export never leaves half a file under the name
-        with atomic_file(path) as temp:
-            if chosen == "jsonl":
-                _write_jsonl(temp, runs)
-            else:
-                _write_arrow(temp, to_arrow(runs), chosen)
-    except OSError as exc:
-        raise GitrackError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    with user_output(path) as temp:  # a failed export never leaves half a file there
+        if chosen == "jsonl":
+            _write_jsonl(temp, runs)
+        else:
+            _write_arrow(temp, to_arrow(runs), chosen)
     return len(runs)
 
 
