@@ -272,17 +272,12 @@ def freshen_path(path: str) -> bool:
     return True
 
 
-def _beside(target: str) -> str:
-    """The start of a hidden temp name beside ``target``: add a counter."""
-    folder, name = os.path.split(target)
-    return f"{folder}/{temp_prefix(name)}{_TOKEN[0]}" if folder else temp_prefix(name) + _TOKEN[0]
-
-
 def open_beside(target: str, mode: int = 0o600) -> tuple[int, str]:
     """A new hidden temp file beside ``target`` (one open, O_EXCL; no mkstemp retries),
     open for reading too (a reflinked copy is read back through it to be hashed), with
     permissions ``mode`` less the umask (see batch.Copier.set_mode)."""
-    prefix = _beside(target)
+    folder, name = os.path.split(target)
+    prefix = f"{folder}/{temp_prefix(name)}{_TOKEN[0]}" if folder else temp_prefix(name) + _TOKEN[0]
     while True:
         temp = f"{prefix}{next(_COUNTER):x}"  # within NAME_MAX
         try:
