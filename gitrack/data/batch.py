@@ -4,9 +4,11 @@ datasets of 10^4-10^6 files, where a 10 KiB file costs its system calls, not its
 
 Guarantees, for one file as for many:
 
-* an object appears complete or not at all: written to a temp file in the cache's ``tmp/``
+* an object counts only once complete: written to a temp file in the cache's ``tmp/``
   (named as `gitrack gc` expects of a live writer), created read-only (the descriptor
-  writes), then renamed into its shard;
+  writes), then renamed into its shard; or, for a small file of a new dataset
+  (``write_in_place``), created under its own name with no permissions and made read-only
+  after its last byte (see odb.py: ``is_complete``);
 * a restored file is written to a temp file beside its target, verified by the hash of
   the bytes written, and only then renamed over the target; or, in a folder the restore
   has just made (``fresh``, see restore.py), created under its own name (never opened if
@@ -16,9 +18,10 @@ Per file, plain strings and descriptors (no pathlib, no buffered file objects): 
 created with its final mode (set again by ``fchmod``: a default ACL ignores the umask), the source
 opened once, a small one read whole in one call (``hashing.copy_fd``), hashed and
 written, one rename. Reflink (btrfs, xfs) is tried until the filesystem refuses it once.
-``Staging`` lets the hash pass that reads a new file write its object's copy at the same
-time, so a new dataset is read once; the rename that publishes it waits until the run's
-pending marker names it (see gc.py).
+The hash pass that reads a new file writes its object at the same time, so a new dataset
+is read once: a small file in place, a larger one as a staged copy whose rename waits until
+the run's pending marker names it (see gc.py); once the marker is written, each object
+written in place is looked for again (`gitrack gc --now` may have removed it meanwhile).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from gitrack.data.odb import (
     Cache,
     CacheError,
     freshen_path,
+    is_complete,
     object_path,
     open_beside,
     open_new,
@@ -44,7 +48,8 @@ from gitrack.data.state import StatKey, stat_key
 _FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
-Staged = dict[str, tuple[str, str]]  # source path -> (temp file in the cache, its hash)
+# source path -> (temp file in the cache, its hash); temp "": its object written in place
+Staged = dict[str, tuple[str, str]]
 
 
 class Copier:
@@ -103,6 +108,66 @@ def stage(cache: Cache, copier: Copier, source: str, progress: hashing.Progress 
     return {source: (temp, digest)}
 
 
+def write_in_place(
+    cache: Cache, source: str, progress: hashing.Progress | None
+) -> tuple[str, bool] | None:
+    """A small file read whole, hashed, and its object written under its own name (no temp
+    file, no rename): (its hash, whether this call wrote the object: False if one was there,
+    whole or not). None if the file changed size while read (then it is staged instead).
+    Created with no permissions, made read-only after its last byte: until then, and
+    forever if the writer is killed, the object counts as missing (odb.is_complete)."""
+    try:
+        src = os.open(source, _READ)
+        try:
+            size = os.fstat(src).st_size
+            data = os.read(src, size + 1)  # a byte more than its size: a file that grew shows
+        finally:
+            os.close(src)
+    except OSError as exc:
+        raise CacheError(f"cannot read {source}: {exc.strerror}") from exc
+    if len(data) != size:
+        return None
+    digest = hashing.hash_bytes(data)
+    if progress is not None:
+        progress(size)
+    final = object_path(cache, digest)
+    try:
+        fd = _create_object(final)
+    except FileExistsError:
+        return digest, False
+    except OSError as exc:
+        raise cache.write_error(exc) from exc
+    done = False
+    try:
+        hashing.write_all(fd, data)
+        os.fchmod(fd, 0o444)  # now complete: cache objects are read-only
+        done = True
+    except OSError as exc:
+        raise cache.write_error(exc) from exc
+    finally:
+        if not done:
+            _remove_own(fd, final)
+        os.close(fd)
+    return digest, True
+
+
+def _create_object(final: str) -> int:
+    """``final`` created with no permissions at all: not an object yet (odb.is_complete)."""
+    try:
+        return open_new(final, 0)
+    except FileNotFoundError:  # a new shard (or gc removed an empty one just now)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        return open_new(final, 0)
+
+
+def _remove_own(fd: int, final: str) -> None:
+    """Remove the unfinished object ``fd`` is, unless another writer has replaced it."""
+    with contextlib.suppress(OSError):
+        mine, there = os.fstat(fd), os.lstat(final)
+        if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+            os.unlink(final)
+
+
 def publish(cache: Cache, temp: str, digest: str) -> bool:
     """Rename a staged copy into place: atomic, a reader sees nothing or the whole object.
     An object already there is replaced by the same bytes (its mtime new: freshened).
@@ -130,8 +195,9 @@ def publish(cache: Cache, temp: str, digest: str) -> bool:
 def discard(staged: Staged) -> None:
     """Staged copies that will not be published (the run stopped before)."""
     for temp, _ in staged.values():
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        if temp:  # an object written in place is an object: gc removes it if unused
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
     staged.clear()
 
 
@@ -141,8 +207,9 @@ def store_files(
     progress: hashing.Progress | None,
     staged: Staged | None = None,
 ) -> None:
-    """(source, hash) into ``cache``: a copy staged for the source is published, a stored
-    object freshened, a missing one written. Staged copies used are taken out of ``staged``."""
+    """(source, hash) into ``cache``: a copy staged for the source is published, an object
+    written in place for it looked for, a stored object freshened, a missing one written.
+    Staged copies used are taken out of ``staged``."""
     for _, digest in items:
         if not hashing.is_valid(digest):
             raise CacheError(f"{digest!r} is not an xxh128 hash")
@@ -154,7 +221,11 @@ def store_files(
         for source, digest in batch:
             path = os.fspath(source)
             temp, actual = pending.pop(path, ("", ""))
-            if temp and actual == digest and publish(cache, temp, digest):
+            if actual == digest and (
+                publish(cache, temp, digest)
+                if temp
+                else is_complete(object_path(cache, digest))  # written in place: still there?
+            ):
                 continue
             discard({path: (temp, actual)} if temp else {})
             if freshen_path(object_path(cache, digest)):

@@ -38,10 +38,14 @@ looked for O (finding it, freshening it, or writing a new copy); M comes before 
   and wrote a new copy, which is not in the quarantine and is never touched.
 
 So the notes and markers alone protect every run, even with no grace period (``--now``).
-A run hashing a new dataset copies each small file into ``tmp/`` as it reads it
-(``DataStore.hash_and_stage``), before its marker exists: those copies are temp files,
-not objects, until the run renames them into place after M (a rename is F). A copy gc
-removed meanwhile (a temp file over TEMP_MIN_AGE_S) is simply made again from the source.
+A run hashing a new dataset writes each small file's object as it reads it
+(``DataStore.hash_and_stage``, in place: see odb.py), before its marker exists; after M it
+looks for each again (F), and writes again from the source any that gc removed meanwhile
+(only `--now` can: they are young). A file that changed size while read is copied into
+``tmp/`` instead: a temp file, not an object, until the run renames it into place after M
+(a rename is F); a copy gc removed meanwhile (a temp file over TEMP_MIN_AGE_S) is simply
+made again from the source. An unfinished object (permissions 0000: a writer killed half
+way) counts as missing everywhere, and gc treats it as any other object.
 The grace period covers what is not announced beforehand: temp files of live writers, the
 copies a checkout makes before it lists them under ``preserved/``, and writers that do not
 know this protocol (another tool, an older gitrack). If gc dies after step 3, the next gc
@@ -64,7 +68,7 @@ from pathlib import Path
 
 from gitrack.data import hashing
 from gitrack.data.manifest import Manifest
-from gitrack.data.odb import Cache, CacheError
+from gitrack.data.odb import Cache, CacheError, is_complete
 from gitrack.errors import GitrackError, UsageError
 
 MINUTE, HOUR, DAY, WEEK = 60, 3600, 24 * 3600, 7 * 24 * 3600
@@ -422,7 +426,7 @@ def _put_back_all(
 
 def _put_back(cache: Cache, digest: str, path: Path) -> None:
     final = cache.path_for(digest)
-    if final.exists():  # a writer stored a new copy meanwhile: same bytes
+    if is_complete(os.fspath(final)):  # a writer stored a new copy meanwhile: same bytes
         path.unlink(missing_ok=True)
         return
     final.parent.mkdir(parents=True, exist_ok=True)

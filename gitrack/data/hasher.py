@@ -61,10 +61,14 @@ class Hasher:
         # kept out of the stat cache, where a file this recent is not trusted (RACY_NS).
         self.written: dict[str, tuple[StatKey, str]] = {}
 
+    def require(self, rel: str) -> None:
+        """Raise MissingDataError if nothing is at ``rel``."""
+        if not os.path.lexists(self.root / rel):
+            raise MissingDataError(rel)
+
     def hash_path(self, rel: str, label: str = "hashing", read: Reader | None = None) -> PathState:
         target = self.root / rel
-        if not os.path.lexists(target):
-            raise MissingDataError(rel)
+        self.require(rel)
         link = os.readlink(target) if os.path.islink(target) else None
         try:
             st = os.stat(target)

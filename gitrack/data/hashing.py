@@ -207,7 +207,7 @@ def copy_fd(source: int, target: int, progress: Progress | None = None) -> str:
     more = b"" if len(data) > size else os.read(source, 1)
     for chunk in (data, more):
         digest.update(chunk)
-        _write_all(target, chunk)
+        write_all(target, chunk)
         if progress is not None and chunk:
             progress(len(chunk))
     if len(data) > size or more:  # it grew since fstat: the loop reads the rest
@@ -241,10 +241,10 @@ class _FdWriter:
         self.fd = fd
 
     def write(self, chunk: memoryview) -> None:
-        _write_all(self.fd, chunk)
+        write_all(self.fd, chunk)
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     done, count = 0, len(data)
     while done < count:  # a regular file takes it all; a short write continues
         done += os.write(fd, data[done:])

@@ -51,9 +51,11 @@ class DataStore:
     # ---------------------------------------------------------------- caching
     def hash_and_stage(self, rel: str, label: str = "hashing") -> PathState:
         """``hasher.hash_path``, where each small file read (the stat cache did not know it)
-        is copied into the cache's ``tmp/`` as it is hashed: a new dataset is read once.
-        The copies become objects only in ``store``, after the run's pending marker names
-        them (gc.py); ``discard_staged`` removes those never stored."""
+        is written to the cache as it is hashed: a new dataset is read once. Its object is
+        written in place; if the file changes size while read, a copy in the cache's
+        ``tmp/`` becomes an object only in ``store``, after the run's pending marker names
+        it (gc.py), and ``discard_staged`` removes those never stored. ``store`` looks
+        again for the objects written in place (a `gitrack gc --now` in between)."""
         from gitrack.data import batch
 
         copier = batch.Copier()
@@ -62,9 +64,15 @@ class DataStore:
             if size > STAGE_MAX:  # a large object may be stored already: not copied twice
                 return hashing.hash_file(path, progress)
             name = os.fspath(path)
-            staged = batch.stage(self.cache, copier, name, progress)
+            # a file in two datasets (-d a -d a/b): the last copy
             batch.discard({name: self.staged.pop(name)} if name in self.staged else {})
-            self.staged.update(staged)  # a file in two datasets (-d a -d a/b): the last copy
+            written = batch.write_in_place(self.cache, name, progress)
+            if written is not None:
+                if written[1]:  # this run wrote it: looked for again, not freshened
+                    self.staged[name] = ("", written[0])
+                return written[0]
+            staged = batch.stage(self.cache, copier, name, progress)  # it changed size
+            self.staged.update(staged)
             return staged[name][1]
 
         return self.hasher.hash_path(rel, label, read)

@@ -26,7 +26,10 @@ class RunData:
         self._protected: set[str] = set()
 
     def take_inputs(self, paths: list[str]) -> None:
-        """Hash and cache the datasets; a missing one raises before the command starts."""
+        """Hash and cache the datasets; a missing one raises before the command starts,
+        and before any is read (hashing writes a new file's object as it reads it)."""
+        for path in paths:
+            self.store.hasher.require(path)
         try:
             states = [self.store.hash_and_stage(p, f"hashing {p}") for p in paths]
             self._protect(_all_hashes(states))
