@@ -21,8 +21,21 @@ DIR_SUFFIX = ".dir"
 # Files below MAP_MIN: a ``readinto`` loop into one reused 1 MiB buffer per thread (a fresh
 # buffer per call costs more than hashing a small file does). Larger ones: see MAP_MIN.
 CHUNK = 1024 * 1024
-WORKERS = min(32, 2 * (os.cpu_count() or 1))  # threads that hash or copy files side by side
 BATCH = 256  # files per thread-pool task: one task per file costs more than a small file
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the CPUs this process may use (a container's)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+# One thread per CPU: a small file costs a few system calls, each of which hands Python's
+# lock to another thread; threads beyond the CPUs only wait for it (2 CPUs, 10^4 files of
+# 10 KiB: 4 threads cost 40% more CPU time and 20-50% more wall time than 2 to version or
+# restore them; 1 thread leaves a CPU idle).
+WORKERS = max(2, min(32, _cpus()))  # threads that hash or copy files side by side
 
 Progress = Callable[[int], None]
 
