@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from gitrack.errors import GitrackError
 from gitrack.git._pygit2 import OBJECT_ID, FileMode, pygit2
-from gitrack.git.binary import cat_blobs
+from gitrack.git.binary import cat_blobs, fetch_objects
 
 if TYPE_CHECKING:
     from gitrack.git.repo import Repo
@@ -29,7 +29,7 @@ class Notes:
     def __init__(self, repo: Repo) -> None:
         self._repo = repo
         self._r = repo._r
-        self._partial: bool | None = None  # a partial clone (read on first need)
+        self._partial: list[str] | None = None  # promisor remotes (read on first need)
 
     def text(self, refname: str, commit: str) -> str:
         """The note on ``commit``, or "" when it has none."""
@@ -65,7 +65,9 @@ class Notes:
         time). What git did not give as a blob is read (or refused) as read_text does."""
         done = 0
         # A partial clone leaves blobs on its remote: git fetches each on demand (as for
-        # `git log --notes`), libgit2 cannot.
+        # `git log --notes`), libgit2 cannot; all that are missing are fetched at once first.
+        if blobs and self._partial_clone():
+            self._fetch_missing(blobs)
         if len(blobs) >= BATCH_READ_MIN or (blobs and self._partial_clone()):
             for data in cat_blobs(self._repo.git_dir, blobs):
                 blob = blobs[done]
@@ -76,15 +78,39 @@ class Notes:
 
     def _partial_clone(self) -> bool:
         """As git decides: extensions.partialClone, or a remote marked promisor."""
+        return bool(self._promisors())
+
+    def _promisors(self) -> list[str]:
+        """The remotes a partial clone fetches missing objects from, in git's order."""
         if self._partial is None:
             config = self._r.config
-            self._partial = "extensions.partialclone" in config or any(
-                entry.name.startswith("remote.")
+            named = (
+                [str(config["extensions.partialclone"])]
+                if "extensions.partialclone" in config
+                else []
+            )
+            self._partial = named + [
+                name
+                for entry in config
+                if entry.name.startswith("remote.")
                 and entry.name.endswith(".promisor")
                 and config.get_bool(entry.name)
-                for entry in config
-            )
+                and (name := entry.name[len("remote.") : -len(".promisor")]) not in named
+            ]
         return self._partial
+
+    def _fetch_missing(self, blobs: Sequence[str]) -> None:
+        """Every blob of ``blobs`` this partial clone lacks, in one fetch: git would fetch
+        each in a fetch of its own (200 notes: 3 s from a local remote). What it cannot
+        fetch is left to the reads that follow (each asks git again, then says what is
+        missing)."""
+        has = self._r.odb.exists
+        missing = [blob for blob in dict.fromkeys(blobs) if not has(pygit2.Oid(hex=blob))]
+        if len(missing) < 2:
+            return  # git fetches one as fast on its own
+        for remote in self._promisors():
+            if fetch_objects(self._repo.git_dir, remote, missing):
+                return
 
     def blobs(self, refname: str, tip: str | None = None) -> list[tuple[str, str]]:
         """(annotated commit, note blob id) for every note, whatever the fan-out, of the

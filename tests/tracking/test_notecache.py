@@ -436,3 +436,29 @@ def test_a_partial_clone_lists_runs_whose_notes_its_remote_still_has(
     failed = gitrack("ls", "--json", cwd=offline)
     assert failed.code == 1
     assert "is not in this repository" in failed.err and "Traceback" not in failed.err
+
+
+def test_a_partial_clone_fetches_the_note_blobs_it_lacks_in_one_fetch(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git would fetch each missing note blob in a fetch of its own (one request each)."""
+    ids = []
+    for number in range(5):  # a note blob per commit
+        (repo / f"step{number}.txt").write_text(f"{number}\n")
+        git("add", "-A", cwd=repo)
+        git("commit", "-q", "-m", f"step {number}", cwd=repo)
+        ids.append(record("true", cwd=repo))
+    git("config", "uploadpack.allowFilter", "true", cwd=repo)
+    clone = tmp_path / "partial"
+    git("clone", "-q", "--filter=blob:none", f"file://{repo}", str(clone), cwd=tmp_path)
+    git("fetch", "-q", "origin", "refs/notes/gitrack:refs/notes/gitrack", cwd=clone)
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    listed = gitrack("ls", "--json", cwd=clone)
+    assert listed.code == 0, listed.err
+    assert sorted(run["id"] for run in json.loads(listed.out)) == sorted(ids)
+    fetches = [line for line in trace.read_text().splitlines() if "built-in: git fetch" in line]
+    assert len(fetches) == 1, fetches
+    monkeypatch.delenv("GIT_TRACE")
+    missing = git("rev-list", "--objects", "--missing=print", "refs/notes/gitrack", cwd=clone)
+    assert not any(line.startswith("?") for line in missing.splitlines())
