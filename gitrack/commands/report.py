@@ -209,10 +209,13 @@ class _Collector:
         """The entry for ``path``; for an output folder, also one per image inside it."""
         if not hashing.is_valid(digest):
             return [report.FileEntry(path, digest, note="not a gitrack hash")]
+        absent = [report.FileEntry(path, digest, note="not in the local cache")]
+        if not self.cache.exists(digest):  # unfinished objects too (odb.is_complete)
+            return absent
         try:
             size = self.cache.path_for(digest).stat().st_size
         except OSError:
-            return [report.FileEntry(path, digest, note="not in the local cache")]
+            return absent
         if not hashing.is_dir_hash(digest):
             entry = report.FileEntry(path, digest, size)
             if images and shown is not None:

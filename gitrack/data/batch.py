@@ -7,17 +7,18 @@ Guarantees, for one file as for many:
 * an object counts only once complete: written to a temp file in the cache's ``tmp/``
   (named as `gitrack gc` expects of a live writer), created read-only (the descriptor
   writes), then renamed into its shard; or, for a small file of a new dataset
-  (``write_in_place``), created under its own name with no permissions and made read-only
-  after its last byte (see odb.py: ``is_complete``);
+  (``write_in_place``, in a cache only its owner writes to: ``Cache.private``), created
+  under its own name with no permissions and made read-only after its last byte (see
+  odb.py: ``is_complete``);
 * a restored file is written to a temp file beside its target, verified by the hash of
   the bytes written, and only then renamed over the target; or, in a folder the restore
   has just made (``fresh``, see restore.py), created under its own name (never opened if
   something is there) and verified, no rename of its own, removed if it fails.
 
 Per file, plain strings and descriptors (no pathlib, no buffered file objects): the copy
-created with its final mode (set again by ``fchmod``: a default ACL ignores the umask), the source
+created with its mode (set again by ``fchmod``: a default ACL ignores the umask), the source
 opened once, a small one read whole in one call (``hashing.copy_fd``), hashed and
-written, one rename. Reflink (btrfs, xfs) is tried until the filesystem refuses it once.
+written, at most one rename. Reflink (btrfs, xfs) is tried until the filesystem refuses it once.
 The hash pass that reads a new file writes its object at the same time, so a new dataset
 is read once: a small file in place, a larger one as a staged copy whose rename waits until
 the run's pending marker names it (see gc.py); once the marker is written, each object
@@ -342,6 +343,8 @@ def _fill(
     source = object_path(cache, digest)
     copier.set_mode(fd, mode)
     actual = copier.copy(source, fd, progress)
+    if actual != digest and not is_complete(source):
+        raise _missing(cache, digest)  # unfinished (read all the same by root)
     if actual != digest:
         raise CacheError(
             f"cache object {source} is corrupt (hash {actual}, expected {digest}); "
@@ -349,12 +352,19 @@ def _fill(
         )
 
 
+def _missing(cache: Cache, digest: str) -> CacheError:
+    return CacheError(
+        f"cache object for {digest} is missing from {cache.root}; "
+        "fetch it from the team's cache or re-create the data"
+    )
+
+
 def _restore_error(cache: Cache, digest: str, target: str, exc: OSError) -> CacheError:
-    if isinstance(exc, FileNotFoundError) and exc.filename == object_path(cache, digest):
-        return CacheError(
-            f"cache object for {digest} is missing from {cache.root}; "
-            "fetch it from the team's cache or re-create the data"
-        )
+    source = object_path(cache, digest)
+    if exc.filename == source and (
+        isinstance(exc, FileNotFoundError) or not is_complete(source)  # unfinished: 0000
+    ):
+        return _missing(cache, digest)
     if exc.errno == errno.ENOSPC:
         return CacheError(f"disk full while restoring {target}; free space")
     return CacheError(f"cannot restore {target}: {exc}")

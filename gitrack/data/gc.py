@@ -45,7 +45,9 @@ looks for each again (F), and writes again from the source any that gc removed m
 ``tmp/`` instead: a temp file, not an object, until the run renames it into place after M
 (a rename is F); a copy gc removed meanwhile (a temp file over TEMP_MIN_AGE_S) is simply
 made again from the source. An unfinished object (permissions 0000: a writer killed half
-way) counts as missing everywhere, and gc treats it as any other object.
+way, or still at work) counts as missing everywhere; gc removes it as any object nothing
+needs, and never puts one back from its quarantine (it would replace the whole copy a run
+wrote meanwhile): a run that needs it writes it again.
 The grace period covers what is not announced beforehand: temp files of live writers, the
 copies a checkout makes before it lists them under ``preserved/``, and writers that do not
 know this protocol (another tool, an older gitrack). If gc dies after step 3, the next gc
@@ -425,8 +427,11 @@ def _put_back_all(
 
 
 def _put_back(cache: Cache, digest: str, path: Path) -> None:
+    """Move a quarantined object back, unless a writer stored a whole copy meanwhile (the
+    same bytes), or it is unfinished (counted as missing: put back over a writer's new
+    copy, it would undo that copy)."""
     final = cache.path_for(digest)
-    if is_complete(os.fspath(final)):  # a writer stored a new copy meanwhile: same bytes
+    if is_complete(os.fspath(final)) or not is_complete(os.fspath(path)):
         path.unlink(missing_ok=True)
         return
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ BATCH = 256  # files per thread-pool task: one task per file costs more than a s
 
 def _cpus() -> int:
     try:
-        return len(os.sched_getaffinity(0))  # the CPUs this process may use (a container's)
+        return len(os.sched_getaffinity(0))  # the CPUs this process may use (its cpuset's)
     except (AttributeError, OSError):
         return os.cpu_count() or 1
 

@@ -73,6 +73,23 @@ class Cache:
             raise CacheError(f"{digest!r} is not an xxh128 hash")
         return object_path(self, digest)
 
+    @functools.cached_property
+    def private(self) -> bool:
+        """Does only its owner write to this cache? Only then are objects written in place
+        (batch.write_in_place): in a cache a team shares (a folder others may write to,
+        sticky or not), an unfinished object left by another user's killed run could be
+        replaced by nobody but that user."""
+        for folder in (self.root, self.root / hashing.ALGORITHM):
+            try:
+                st = os.stat(folder)
+            except FileNotFoundError:
+                continue  # made by this process, with its umask
+            except OSError:
+                return False
+            if not _owner_only(st):
+                return False
+        return True
+
     def exists(self, digest: str) -> bool:
         return is_complete(self._checked_path(digest))  # 10^5 in a plan: no pathlib
 
@@ -274,6 +291,25 @@ def freshen_path(path: str) -> bool:
     except OSError:  # another user's object in a shared cache: there, not ours to touch
         pass
     return is_complete(path)
+
+
+def _owner_only(st: os.stat_result) -> bool:
+    """Is a folder writable by its owner alone, and owned by this user? A folder writable
+    by its group counts as the owner's alone if the group is the owner's own (a user
+    private group, as Debian's umask 002 leaves folders): this user's, and nobody else's."""
+    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWOTH | stat.S_ISVTX):
+        return False
+    if not st.st_mode & stat.S_IWGRP:
+        return True
+    import grp
+    import pwd
+
+    try:
+        members = grp.getgrgid(st.st_gid).gr_mem
+        me = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        return False
+    return st.st_gid == os.getegid() and all(member == me for member in members)
 
 
 def is_complete(path: str) -> bool:

@@ -29,7 +29,8 @@ class DataStore:
         self.hasher = Hasher(root, state)
         self.cache = cache
         self.preserved: list[tuple[str, str]] = []  # (path, hash) kept before a restore
-        self.staged: dict[str, tuple[str, str]] = {}  # path -> (temp copy, hash): see store
+        # path -> (temp copy, hash), or ("", hash) for an object written in place: see store
+        self.staged: dict[str, tuple[str, str]] = {}
         self._session = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
 
     @classmethod
@@ -52,7 +53,8 @@ class DataStore:
     def hash_and_stage(self, rel: str, label: str = "hashing") -> PathState:
         """``hasher.hash_path``, where each small file read (the stat cache did not know it)
         is written to the cache as it is hashed: a new dataset is read once. Its object is
-        written in place; if the file changes size while read, a copy in the cache's
+        written in place (in a cache only its owner writes to: ``Cache.private``);
+        otherwise, or if the file changes size while read, a copy in the cache's
         ``tmp/`` becomes an object only in ``store``, after the run's pending marker names
         it (gc.py), and ``discard_staged`` removes those never stored. ``store`` looks
         again for the objects written in place (a `gitrack gc --now` in between)."""
@@ -66,12 +68,13 @@ class DataStore:
             name = os.fspath(path)
             # a file in two datasets (-d a -d a/b): the last copy
             batch.discard({name: self.staged.pop(name)} if name in self.staged else {})
-            written = batch.write_in_place(self.cache, name, progress)
+            private = self.cache.private
+            written = batch.write_in_place(self.cache, name, progress) if private else None
             if written is not None:
                 if written[1]:  # this run wrote it: looked for again, not freshened
                     self.staged[name] = ("", written[0])
                 return written[0]
-            staged = batch.stage(self.cache, copier, name, progress)  # it changed size
+            staged = batch.stage(self.cache, copier, name, progress)  # shared, or changed
             self.staged.update(staged)
             return staged[name][1]
 

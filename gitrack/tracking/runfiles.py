@@ -158,8 +158,9 @@ class RunFiles:
         return self.repo.commit_info(rec.snapshot).tree
 
     def _object_size(self, digest: str) -> int | None:
-        path = self.store.cache.path_for(digest)
-        return path.stat().st_size if path.is_file() else None
+        if not self.store.cache.exists(digest):  # unfinished objects too (odb.is_complete)
+            return None
+        return self.store.cache.path_for(digest).stat().st_size
 
     def _manifest(self, digest: str, fetch: bool) -> Manifest | None:
         if fetch:
@@ -185,7 +186,7 @@ class RunFiles:
     def _verified_object(self, digest: str) -> Path:
         self._ensure(digest)
         path = self.store.cache.path_for(digest)
-        if not path.is_file():
+        if not self.store.cache.exists(digest):
             self.store.cache.read_verified(digest)  # raises, naming the missing object
         if hashing.hash_file(path) != digest:
             raise CacheError(f"cache object {path} is corrupt (its hash is not {digest})")
