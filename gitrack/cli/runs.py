@@ -177,8 +177,7 @@ def list_runs(
 
         click.echo(markdown.runs_table(runs))
     elif as_json and not sys.stdout.isatty():
-        # Compact and fast; C0 controls are escaped by JSON itself, DEL and C1 here.
-        click.echo(printable_json("[" + ",".join(run.public_json() for run in runs) + "]"))
+        _echo_json_list([run.public_json() for run in runs])
     elif as_json:
         _print_json([r.record.to_public(r.commit) for r in runs])
     elif not runs and deleted:
@@ -192,6 +191,17 @@ def list_runs(
         width = shutil.get_terminal_size((120, 24)).columns
         focus = lstable.focus_fields(where, sort)
         click.echo(lstable.table(runs, width, focus, chosen, listing.depths))
+
+
+def _echo_json_list(items: list[str]) -> None:
+    """``[item,item,…]`` and a newline, compact and fast; C0 controls are escaped by JSON
+    itself, DEL and C1 here. Written in pieces: 100,000 runs make 100 MB of JSON, which one
+    string would have copied three times more (joined, bracketed, given a newline)."""
+    step = 1000
+    for start in range(0, len(items), step):
+        piece = ",".join(items[start : start + step])
+        click.echo(printable_json(("," if start else "[") + piece), nl=False)
+    click.echo("]" if items else "[]")
 
 
 @cli.command()
