@@ -427,8 +427,9 @@ def _take_in(
     parsed: dict[str, list[Item]] = {}
     placed = []
     for run_id in affected:
-        _refold(index, run_id)
-        gone = index.remove(run_id)
+        if run_id in index.edits or run_id in index.states:  # else it has nothing to fold
+            _refold(index, run_id)
+        gone = index.remove(run_id) if run_id in index.keys else None
         found = copies.get(run_id, {})
         for copy in gone[3] if gone is not None else ():
             commit = copy[0]
@@ -464,6 +465,10 @@ def _refold(index: Index, run_id: str) -> None:
 
 
 def _entry(run_id: str, found: dict[str, Item], state: RunState | None) -> Entry:
+    if state is None and len(found) == 1:  # nearly every run: one copy, never edited
+        ((commit, item),) = found.items()
+        (_id, started, base, snapshot), text, row, v = item[1:]
+        return (run_id, started, None, ((commit, started, base, snapshot, text, v, row),))
     copies: list[Copy] = []
     for commit in sorted(found):
         (_id, started, base, snapshot), text, row, v = found[commit][1:]
