@@ -78,13 +78,13 @@ _DAMAGED = (EOFError, ValueError, TypeError, IndexError, KeyError)
 def parse_note(text: str) -> list[Item]:
     items: list[Item] = []
     for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
-        committed = parse_committed_line(line)
-        if committed is not None:
-            items.append(("committed", committed))
-            continue
-        if is_typed_line(line):
+        if is_typed_line(line):  # a run never has a type: one scan rules these out
+            committed = parse_committed_line(line)
+            if committed is not None:
+                items.append(("committed", committed))
+                continue
             edit = parse_edit_line(line)
             if edit is not None:
                 items.append(edit)
@@ -97,7 +97,9 @@ def parse_note(text: str) -> list[Item]:
             items.append(("bad", number, str(exc)))
             continue
         summary = (values["id"], values["started"], values["base_commit"], values["snapshot"])
-        items.append(("run", summary, *_public(values), values.get("v", FORMAT_VERSION)))
+        public = public_dict(values)
+        row = marshal.dumps(table_row(public))
+        items.append(("run", summary, public_text(public), row, values.get("v", FORMAT_VERSION)))
     return items
 
 
