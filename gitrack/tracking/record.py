@@ -65,9 +65,16 @@ def _dict(value: Any) -> dict[str, Any]:
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
 
 
+_ONLY_STR = {str}
+
+
 def _str_dict(value: Any) -> dict[str, str]:
+    """A JSON object's values as text; one of text only (nearly every line's) as it is: a
+    JSON object's keys are always text, and ``value`` is the caller's to keep."""
     if not value or type(value) is not dict:
         return {}
+    if set(map(type, value.values())) == _ONLY_STR:  # checked in C: 0.5 us a line less
+        return value
     return {str(k): v if type(v) is str else str(v) for k, v in value.items()}
 
 

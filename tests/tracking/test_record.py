@@ -261,3 +261,14 @@ def test_a_line_wrong_in_two_fields_is_refused_for_the_first_in_field_order() ->
     for keys in (list(bad), list(reversed(bad))):
         line = json.dumps({**good, **{key: bad[key] for key in keys}})
         assert _outcome(lambda line=line: RunRecord.from_line(line)) == expected
+
+
+@given(st.dictionaries(st.text(max_size=4), json_values, max_size=4) | json_values)
+def test_a_dict_of_text_is_read_as_text_whether_or_not_all_of_it_already_is(value: object) -> None:
+    """_str_dict gives a dict of text values back as it is: the same as converting each."""
+    reference = (
+        {str(k): v if type(v) is str else str(v) for k, v in value.items()}
+        if value and type(value) is dict
+        else {}
+    )
+    assert repr(record_module._str_dict(value)) == repr(reference)
