@@ -11,11 +11,16 @@ from pathlib import Path
 
 import pytest
 from conftest import chdir, fresh_clone, git, gitrack, gitrack_cmd, note_lines, record
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from test_record import hostile_lines, records
 
 import gitrack as gitrack_api
 from gitrack.git import Repo
 from gitrack.git import notes as git_notes
 from gitrack.tracking import edits, history, notecache
+from gitrack.tracking import record as record_module
+from gitrack.tracking.record import RunRecord
 
 
 def cache_file(repo: Path) -> Path:
@@ -462,3 +467,75 @@ def test_a_partial_clone_fetches_the_note_blobs_it_lacks_in_one_fetch(
     monkeypatch.delenv("GIT_TRACE")
     missing = git("rev-list", "--objects", "--missing=print", "refs/notes/gitrack", cwd=clone)
     assert not any(line.startswith("?") for line in missing.splitlines())
+
+
+# ------------------------------------------------- fast paths against their slow paths
+def _parse_note_before(text: str) -> list[notecache.Item]:
+    """parse_note as it was before one scan for a type ruled out committed and edit lines."""
+    items: list[notecache.Item] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        committed = record_module.parse_committed_line(line)
+        if committed is not None:
+            items.append(("committed", committed))
+            continue
+        if edits.is_typed_line(line):
+            edit = edits.parse_edit_line(line)
+            if edit is not None:
+                items.append(edit)
+                continue
+            if edits.has_type(line):
+                continue
+        try:
+            values = record_module.line_fields(line)
+        except (ValueError, TypeError, OverflowError) as exc:
+            items.append(("bad", number, str(exc)))
+            continue
+        summary = (values["id"], values["started"], values["base_commit"], values["snapshot"])
+        public = record_module.public_dict(values)
+        row = marshal.dumps(record_module.table_row(public))
+        v = values.get("v", record_module.FORMAT_VERSION)
+        items.append(("run", summary, record_module.public_text(public), row, v))
+    return items
+
+
+_typed_lines = st.sampled_from(
+    [
+        record_module.committed_line("ab12", "cd34"),
+        '{"type":"committed","run":"XYZ"}',
+        edits.edit_line("ab12", edits.EDIT, "2099-01-01T00:00:00.000000Z", {"tags.x": "y"}),
+        edits.edit_line("ab12", edits.DELETE, "2099-01-01T00:00:00.000000Z"),
+        '{"type":"edit","run":5}',
+        '{"type": 3, "started": "x"}',
+        '{"type":"a later kind"}',
+        '"type": not JSON',
+    ]
+)
+_any_line = (
+    hostile_lines()
+    | records.map(RunRecord.to_line)
+    | _typed_lines
+    | st.sampled_from(["", " ", "\t", "\u2028", "\x85", "\r", "[]", "null", "{"])
+    | st.text(max_size=12)
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(_any_line, max_size=5))
+def test_a_note_is_parsed_as_before_its_fast_paths(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    assert repr(notecache.parse_note(text)) == repr(_parse_note_before(text))
+
+
+@settings(max_examples=100)
+@given(hostile_lines() | records.map(RunRecord.to_line))
+def test_an_entry_of_one_unedited_copy_is_made_as_any_entry_is(line: str) -> None:
+    """_entry's shortcut for one copy and no edit gives what its general path gives (an edit
+    state that changes nothing takes that path)."""
+    items = [item for item in notecache.parse_note(line) if item[0] == "run"]
+    assume(items)
+    found = {"c0ffee": items[0]}
+    run_id = items[0][1][0]
+    general = notecache._entry(run_id, found, edits.RunState())
+    assert notecache._entry(run_id, found, None) == general
