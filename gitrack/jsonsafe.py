@@ -34,6 +34,8 @@ _ONE_KIND = bytes.maketrans(b"{}", b"[]")
 _NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
 # A \uXXXX escape of a surrogate (maybe preceded by an escaped backslash: rechecked).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# json.loads's own scanner, in C where there is one (typeshed does not declare it).
+_scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def loads(text: str, *, max_chars: int | None = MAX_CHARS, max_depth: int = MAX_DEPTH) -> Any:
@@ -42,7 +44,7 @@ def loads(text: str, *, max_chars: int | None = MAX_CHARS, max_depth: int = MAX_
     if max_chars is not None and len(text) > max_chars:
         raise ValueError(f"too long ({len(text)} characters, at most {max_chars})")
     try:
-        data = json.loads(text)
+        data = _decode(text)
     except json.JSONDecodeError:
         raise
     except ValueError as exc:  # not a syntax error: int() refused a number's digits
@@ -56,6 +58,17 @@ def loads(text: str, *, max_chars: int | None = MAX_CHARS, max_depth: int = MAX_
     if "\\u" in text and _SURROGATE_ESCAPE.search(text):
         _check_unicode(data)
     return data
+
+
+def _decode(text: str) -> Any:
+    """``json.loads(text)``, calling its scanner directly for a text that is one JSON value
+    and nothing else (a note line: 1 of 7 us less); any other text goes through
+    json.loads, which says why it is not JSON (or takes the whitespace around it)."""
+    try:
+        data, end = _scan_once(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return data if end == len(text) else json.loads(text)
 
 
 def _too_deep(max_depth: int) -> ValueError:

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from api_helpers import api_run, write_script
 from conftest import Result, git, gitrack, gitrack_proc, note_lines, record, run_by_id, runs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from remote_helpers import clone, make_origin
 
 from gitrack import jsonsafe
@@ -298,3 +300,36 @@ def test_loads_bounds_the_size() -> None:
     with pytest.raises(ValueError, match="long"):
         jsonsafe.loads("[" + "0," * 100 + "0]", max_chars=100)
     assert len(jsonsafe.loads("[" + "0," * 100 + "0]", max_chars=1000)) == 101
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+_around = st.sampled_from(["", " ", "\n", "\ufeff", "x", ",", "]", "}", "0", "\t\r"])
+
+
+@st.composite
+def _json_like(draw: st.DrawFn) -> str:
+    """JSON as json.dumps writes it or not, with whitespace, a BOM or garbage around it,
+    cut short or not: every way a note line can fail to be exactly one value."""
+    text = json.dumps(draw(_json_values), ensure_ascii=draw(st.booleans()))
+    if draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]
+    return draw(_around) + text + draw(_around)
+
+
+def _outcome(read: Callable[[], Any]) -> tuple[str, str]:
+    try:
+        return ("value", repr(read()))  # as text: NaN equals NaN, 1 is not 1.0
+    except Exception as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@settings(max_examples=500)
+@given(_json_like() | st.text(max_size=20))
+def test_the_scanner_called_directly_decodes_as_json_loads(text: str) -> None:
+    """jsonsafe calls json.loads's scanner itself for a text that is one value and nothing
+    else: the same value, and for any other text the same error, as json.loads."""
+    assert _outcome(lambda: jsonsafe._decode(text)) == _outcome(lambda: json.loads(text))
