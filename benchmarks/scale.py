@@ -137,6 +137,7 @@ def files_benchmark(
             name = f"data{round_}"
             benchlib.write_folder(plain / name, count, seed, FILE_BYTES)
             benchlib.write_folder(ignoring / name, count, seed + 500_000, FILE_BYTES)
+            os.sync()  # the folders' writeback done now, not during the timed commands
             time.sleep(0.2)
             copy = ["cp", "-r", name, str(copies / f"{variant.label}-{name}")]
             copy_s = timed(copy, plain, variant.env)
