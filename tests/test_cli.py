@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import (
     git,
     gitrack,
+    gitrack_cmd,
     gitrack_proc,
     record,
     repo_state,
@@ -248,3 +251,33 @@ def test_a_json_list_written_in_pieces_is_the_list_written_at_once(
     items = [f'{{"n":{n},"s":"\\u007f\x7f\x85é"}}' for n in range(count)]
     runs._echo_json_list(items)
     assert capsys.readouterr().out == printable_json("[" + ",".join(items) + "]") + "\n"
+
+
+def test_ls_json_into_a_pipe_the_reader_closed_early_exits_0(repo: Path) -> None:
+    """`gitrack ls --json | head -c 10` with more than 1,000 runs (written in pieces):
+    the closed pipe ends gitrack quietly with 0, as it ends a single write (review)."""
+    head = git("rev-parse", "HEAD", cwd=repo).strip()
+    lines = [
+        json.dumps(
+            {"started": f"2024-01-01T00:00:00.{i:06d}Z", "v": 1, "id": f"{i:016x}",
+             "command": ["python", "train.py"], "base_commit": head, "snapshot": head,
+             "params": {"pad": "x" * 300}},
+            separators=(",", ":"),
+        )
+        for i in range(2500)
+    ]  # fmt: skip
+    note = repo.parent / "note.txt"
+    note.write_text("\n".join(lines) + "\n")
+    git("notes", "--ref=gitrack", "add", "-F", str(note), "HEAD", cwd=repo)
+    proc = subprocess.Popen(
+        gitrack_cmd("ls", "--json"),
+        cwd=repo,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10) == b'[{"commit"'
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert (proc.wait(timeout=60), err) == (0, b"")

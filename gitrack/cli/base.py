@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import importlib
 import json
@@ -127,6 +128,13 @@ def _invoke(argv: list[str] | None) -> int:
         return 130
     except BrokenPipeError:
         return 0  # `gitrack ls | head`
+    except SystemExit as exc:
+        # click's main turns a write to a closed pipe into sys.exit(1) (after quieting
+        # stdout): `gitrack ls --json | head -c 10` ends as the reader wanted, not failed.
+        context = exc.__context__
+        if isinstance(context, OSError) and context.errno == errno.EPIPE:
+            return 0
+        raise
     except Exception as exc:
         from gitrack import crash
 

@@ -15,6 +15,7 @@ import json
 import secrets
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -327,9 +328,50 @@ def _outcome(read: Callable[[], Any]) -> tuple[str, str]:
         return (type(exc).__name__, str(exc))
 
 
+def _no_scanner(_text: str, _index: int) -> Any:
+    raise StopIteration(0)  # as the scanner says "no value here": json.loads decides
+
+
 @settings(max_examples=500)
 @given(_json_like() | st.text(max_size=20))
 def test_the_scanner_called_directly_decodes_as_json_loads(text: str) -> None:
     """jsonsafe calls json.loads's scanner itself for a text that is one value and nothing
-    else: the same value, and for any other text the same error, as json.loads."""
-    assert _outcome(lambda: jsonsafe._decode(text)) == _outcome(lambda: json.loads(text))
+    else: the same value, and for any other text the same error, as through json.loads."""
+    new = _outcome(lambda: jsonsafe.loads(text))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jsonsafe, "_scan_once", _no_scanner)
+        assert new == _outcome(lambda: jsonsafe.loads(text))
+
+
+def _reference_loads(text: str) -> object:
+    """jsonsafe.loads up to its parse, as before the scanner was called directly:
+    json.loads one frame below the caller, RecursionError said as too deep."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("nested deeper than 64 levels") from exc
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: "[" * n + "x",  # cut short: "Expecting value"
+        lambda n: "[" * n + "]" * n + " x",  # "Extra data"
+        lambda n: "[" * n + "1 x",  # "Expecting ',' delimiter"
+        lambda n: '{"a":' * n + "x",
+    ],
+    ids=["cut-short", "extra-data", "delimiter", "object"],
+)
+def test_a_hostile_deep_line_gets_the_error_json_loads_gave_at_any_depth(
+    make: Callable[[int], str],
+) -> None:
+    """Near the recursion limit, where a parse fails depends on the frames below it: the
+    scanner's failure is judged again by json.loads, called as before (review)."""
+    differ = []
+    for n in range(900, 1100):
+        text = make(n)
+        old = _outcome(partial(_reference_loads, text))
+        new = _outcome(partial(jsonsafe.loads, text))
+        if "JSONDecodeError" in (old[0], new[0]) and old != new:
+            differ.append((n, old[1][:60], new[1][:60]))
+    assert differ == []
