@@ -78,17 +78,15 @@ class Cache:
         """Does only its owner write to this cache? Only then are objects written in place
         (batch.write_in_place): in a cache a team shares (a folder others may write to,
         sticky or not), an unfinished object left by another user's killed run could be
-        replaced by nobody but that user."""
-        for folder in (self.root, self.root / hashing.ALGORITHM):
-            try:
-                st = os.stat(folder)
-            except FileNotFoundError:
-                continue  # made by this process, with its umask
-            except OSError:
-                return False
-            if not _owner_only(st):
-                return False
-        return True
+        replaced by nobody but that user. Made here if missing (a new folder takes its
+        group, setgid bit and ACL from its parent: judged as made); asked once per Cache,
+        which lives for one command or one logging call."""
+        objects = self.root / hashing.ALGORITHM
+        try:
+            os.makedirs(objects, exist_ok=True)
+            return all(_owner_only(folder) for folder in (os.fspath(self.root), os.fspath(objects)))
+        except OSError:
+            return False
 
     def exists(self, digest: str) -> bool:
         return is_complete(self._checked_path(digest))  # 10^5 in a plan: no pathlib
@@ -293,23 +291,50 @@ def freshen_path(path: str) -> bool:
     return is_complete(path)
 
 
-def _owner_only(st: os.stat_result) -> bool:
-    """Is a folder writable by its owner alone, and owned by this user? A folder writable
-    by its group counts as the owner's alone if the group is the owner's own (a user
-    private group, as Debian's umask 002 leaves folders): this user's, and nobody else's."""
+def _owner_only(folder: str) -> bool:
+    """Is ``folder`` owned by this user and writable by it alone? Not if others may write
+    by its mode, sticky or not, or by an ACL (its own, or a default one its new shards
+    would take). Writable by its group, it counts as the owner's alone only if the group
+    is the owner's user private group (as Debian's umask 002 leaves folders): its primary
+    group, named as the user, no other member."""
+    st = os.stat(folder)
     if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWOTH | stat.S_ISVTX):
+        return False
+    if _has_acl(folder):
         return False
     if not st.st_mode & stat.S_IWGRP:
         return True
+    if st.st_gid != os.getegid():
+        return False
     import grp
     import pwd
 
     try:
-        members = grp.getgrgid(st.st_gid).gr_mem
-        me = pwd.getpwuid(st.st_uid).pw_name
+        group, me = grp.getgrgid(st.st_gid), pwd.getpwuid(st.st_uid)
     except KeyError:
         return False
-    return st.st_gid == os.getegid() and all(member == me for member in members)
+    return (
+        group.gr_name == me.pw_name
+        and me.pw_gid == st.st_gid
+        and all(member == me.pw_name for member in group.gr_mem)
+    )
+
+
+def _has_acl(folder: str) -> bool:
+    """Does ``folder`` carry a POSIX ACL (which may let named users write), or a default
+    one (which its new sub-folders take)?"""
+    getxattr = getattr(os, "getxattr", None)
+    if getxattr is None:  # no xattrs here (macOS's os): no POSIX ACLs either
+        return False
+    for name in ("system.posix_acl_access", "system.posix_acl_default"):
+        try:
+            getxattr(folder, name)
+        except OSError as exc:
+            if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP):
+                continue
+            raise
+        return True
+    return False
 
 
 def is_complete(path: str) -> bool:

@@ -92,10 +92,11 @@ def cat_blobs(git_dir: Path, blobs: Sequence[str]) -> Iterator[bytes | None]:
         writer.join()
 
 
-def fetch_objects(git_dir: Path, remote: str, objects: Sequence[str]) -> bool:
+def fetch_objects(git_dir: Path, root: Path, remote: str, objects: Sequence[str]) -> bool:
     """Fetch ``objects`` (ids) from ``remote`` in one request, as a partial clone's git
     fetches the objects it lacks (promisor-remote.c: the same command, given them all):
-    the user's git, config and credentials. False if git could not."""
+    the user's git, config and credentials, from the work tree's top ``root`` (where git
+    resolves a remote URL such as ``../shared.git``). False if git could not."""
     args = [
         "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet", "--no-tags",
         "--no-write-fetch-head", "--recurse-submodules=no", "--filter=blob:none", "--stdin",
@@ -103,7 +104,7 @@ def fetch_objects(git_dir: Path, remote: str, objects: Sequence[str]) -> bool:
     ]  # fmt: skip
     try:
         run_git_bytes(
-            [f"--git-dir={git_dir}", *args], git_dir, "".join(f"{o}\n" for o in objects).encode()
+            [f"--git-dir={git_dir}", *args], root, "".join(f"{o}\n" for o in objects).encode()
         )
     except GitCommandError:
         return False

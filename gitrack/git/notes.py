@@ -97,6 +97,7 @@ class Notes:
                 and config.get_bool(entry.name)
                 and (name := entry.name[len("remote.") : -len(".promisor")]) not in named
             ]
+            self._partial = list(dict.fromkeys(self._partial))  # set in two config files
         return self._partial
 
     def _fetch_missing(self, blobs: Sequence[str]) -> None:
@@ -109,7 +110,7 @@ class Notes:
         if len(missing) < 2:
             return  # git fetches one as fast on its own
         for remote in self._promisors():
-            if fetch_objects(self._repo.git_dir, remote, missing):
+            if fetch_objects(self._repo.git_dir, self._repo.root, remote, missing):
                 return
 
     def blobs(self, refname: str, tip: str | None = None) -> list[tuple[str, str]]:

@@ -5,7 +5,9 @@ in a cache other users write to (objects are written in place only in a private 
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
 import stat
 import tempfile
@@ -214,3 +216,99 @@ def test_a_cache_only_its_owner_writes_to_is_written_in_place(tmp_path: Path) ->
     cache.root.chmod(0o755)
     assert cache.private
     assert Cache(tmp_path / "not-yet").private  # made by this process
+
+
+def _in_child(work) -> int:  # type: ignore[no-untyped-def]
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = work()
+        except BaseException as exc:
+            os.write(2, f"child: {type(exc).__name__}: {exc}\n".encode())
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+# From the second review: caches others may write to, though not by their mode alone.
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to give a folder another group")
+def test_a_new_cache_in_a_setgid_team_folder_is_not_private(shared: Path) -> None:
+    try:
+        team = grp.getgrnam("users").gr_gid  # any group that is not this user's own
+    except KeyError:
+        pytest.skip("no group 'users' here")
+    assert team != os.getegid()
+    parent = shared / "team"
+    parent.mkdir()
+    os.chown(parent, os.geteuid(), team)
+    parent.chmod(0o2775)  # a team folder: setgid, group-writable
+    root = shared / "root"
+    write_files(root, {"set/a.txt": DATA})
+
+    def work() -> int:
+        os.umask(0o002)  # Debian/Ubuntu for a user private group, or a team's policy
+        cache = Cache(parent / "cache")
+        store = DataStore(root, cache, StatCache(shared / "state.sqlite"))
+        said = cache.private
+        store.hash_and_stage("set")
+        made = os.stat(cache.root / "xxh128")
+        print(oct(made.st_mode), made.st_gid, said, Cache(cache.root).private, flush=True)
+        in_place = list((cache.root / "xxh128").glob("*/*"))
+        # The cache is now one its group (the team) writes to: the same answer as a
+        # Cache made after it exists, and no object written in place.
+        return 0 if (said == Cache(cache.root).private and not in_place) else 1
+
+    assert _in_child(work) == 0
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to act as another user")
+def test_a_primary_group_other_users_share_is_not_a_private_group(shared: Path) -> None:
+    nobody = pwd.getpwnam("nobody")
+    sharing = [
+        user.pw_name
+        for user in pwd.getpwall()
+        if user.pw_gid == nobody.pw_gid and user.pw_uid != nobody.pw_uid
+    ]
+    if not sharing or grp.getgrgid(nobody.pw_gid).gr_mem:
+        pytest.skip("no other user has nobody's primary group (unlisted) here")
+    cache_root = shared / "cache"
+    cache_root.mkdir()
+    os.chown(cache_root, nobody.pw_uid, nobody.pw_gid)
+    cache_root.chmod(0o775)  # writable by group nogroup: by `sync` and `_apt` too
+
+    def work() -> int:
+        os.setgroups([])
+        os.setresgid(nobody.pw_gid, nobody.pw_gid, nobody.pw_gid)
+        os.setresuid(nobody.pw_uid, nobody.pw_uid, nobody.pw_uid)
+        return 0 if not Cache(cache_root).private else 1
+
+    assert _in_child(work) == 0, f"{sharing} can write to it: not private"
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to act as another user")
+def test_a_cache_an_acl_lets_another_user_write_to_is_not_private(shared: Path) -> None:
+    import struct
+
+    cache_root = shared / "cache"
+    cache_root.mkdir()
+    cache_root.chmod(0o755)
+    nobody = pwd.getpwnam("nobody").pw_uid
+    undefined = 0xFFFFFFFF  # posix_acl_xattr: USER_OBJ, USER nobody, GROUP_OBJ, MASK, OTHER
+    entries = [(0x01, 7, undefined), (0x02, 7, nobody), (0x04, 5, undefined),
+               (0x10, 7, undefined), (0x20, 5, undefined)]  # fmt: skip
+    acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+    try:
+        os.setxattr(cache_root, "system.posix_acl_access", acl)
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+
+    def nobody_writes() -> int:
+        os.setgroups([])
+        os.setresgid(nobody, nobody, nobody)
+        os.setresuid(nobody, nobody, nobody)
+        (cache_root / "written-by-nobody").write_bytes(b"")
+        return 0
+
+    assert _in_child(nobody_writes) == 0  # another user writes to this cache
+    assert not Cache(cache_root).private

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import marshal
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -539,3 +540,28 @@ def test_an_entry_of_one_unedited_copy_is_made_as_any_entry_is(line: str) -> Non
     run_id = items[0][1][0]
     general = notecache._entry(run_id, found, edits.RunState())
     assert notecache._entry(run_id, found, None) == general
+
+
+def test_the_prefetch_resolves_a_relative_remote_url_as_git_does(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = []
+    for number in range(5):
+        (repo / f"step{number}.txt").write_text(f"{number}\n")
+        git("add", "-A", cwd=repo)
+        git("commit", "-q", "-m", f"step {number}", cwd=repo)
+        ids.append(record("true", cwd=repo))
+    git("config", "uploadpack.allowFilter", "true", cwd=repo)
+    clone = tmp_path / "partial"
+    git("clone", "-q", "--filter=blob:none", f"file://{repo}", str(clone), cwd=tmp_path)
+    git("fetch", "-q", "origin", "refs/notes/gitrack:refs/notes/gitrack", cwd=clone)
+    # the same remote, named as a path relative to the work tree (git fetch works with it)
+    git("config", "remote.origin.url", os.path.relpath(repo, clone), cwd=clone)
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    listed = gitrack("ls", "--json", cwd=clone)
+    monkeypatch.delenv("GIT_TRACE")
+    assert listed.code == 0, listed.err
+    assert sorted(run["id"] for run in json.loads(listed.out)) == sorted(ids)
+    fetches = [line for line in trace.read_text().splitlines() if "built-in: git fetch" in line]
+    assert len(fetches) == 1, fetches
