@@ -444,10 +444,13 @@ def test_a_partial_clone_lists_runs_whose_notes_its_remote_still_has(
     assert "is not in this repository" in failed.err and "Traceback" not in failed.err
 
 
+@pytest.mark.parametrize("relative_url", [False, True], ids=["url", "relative-url"])
 def test_a_partial_clone_fetches_the_note_blobs_it_lacks_in_one_fetch(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relative_url: bool
 ) -> None:
-    """git would fetch each missing note blob in a fetch of its own (one request each)."""
+    """git would fetch each missing note blob in a fetch of its own (one request each).
+    A remote named by a path relative to the work tree (as `git remote add team
+    ../shared.git` stores it) is resolved from there, as git resolves it."""
     ids = []
     for number in range(5):  # a note blob per commit
         (repo / f"step{number}.txt").write_text(f"{number}\n")
@@ -458,6 +461,8 @@ def test_a_partial_clone_fetches_the_note_blobs_it_lacks_in_one_fetch(
     clone = tmp_path / "partial"
     git("clone", "-q", "--filter=blob:none", f"file://{repo}", str(clone), cwd=tmp_path)
     git("fetch", "-q", "origin", "refs/notes/gitrack:refs/notes/gitrack", cwd=clone)
+    if relative_url:
+        git("config", "remote.origin.url", os.path.relpath(repo, clone), cwd=clone)
     trace = tmp_path / "trace"
     monkeypatch.setenv("GIT_TRACE", str(trace))
     listed = gitrack("ls", "--json", cwd=clone)
@@ -540,28 +545,3 @@ def test_an_entry_of_one_unedited_copy_is_made_as_any_entry_is(line: str) -> Non
     run_id = items[0][1][0]
     general = notecache._entry(run_id, found, edits.RunState())
     assert notecache._entry(run_id, found, None) == general
-
-
-def test_the_prefetch_resolves_a_relative_remote_url_as_git_does(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ids = []
-    for number in range(5):
-        (repo / f"step{number}.txt").write_text(f"{number}\n")
-        git("add", "-A", cwd=repo)
-        git("commit", "-q", "-m", f"step {number}", cwd=repo)
-        ids.append(record("true", cwd=repo))
-    git("config", "uploadpack.allowFilter", "true", cwd=repo)
-    clone = tmp_path / "partial"
-    git("clone", "-q", "--filter=blob:none", f"file://{repo}", str(clone), cwd=tmp_path)
-    git("fetch", "-q", "origin", "refs/notes/gitrack:refs/notes/gitrack", cwd=clone)
-    # the same remote, named as a path relative to the work tree (git fetch works with it)
-    git("config", "remote.origin.url", os.path.relpath(repo, clone), cwd=clone)
-    trace = tmp_path / "trace"
-    monkeypatch.setenv("GIT_TRACE", str(trace))
-    listed = gitrack("ls", "--json", cwd=clone)
-    monkeypatch.delenv("GIT_TRACE")
-    assert listed.code == 0, listed.err
-    assert sorted(run["id"] for run in json.loads(listed.out)) == sorted(ids)
-    fetches = [line for line in trace.read_text().splitlines() if "built-in: git fetch" in line]
-    assert len(fetches) == 1, fetches
