@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import errno
 import gc
 import importlib
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,27 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         load_all_commands()
         return super().list_commands(ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise ClosedPipe() from exc
+
+
+class ClosedPipe(Exception):
+    """The reader of gitrack's output went away (`gitrack ls --json | head`). Not an
+    OSError: click's main would turn that into exit 1, whatever the command was doing."""
+
+
+def _quiet_stdout() -> None:
+    """Nothing more to the closed pipe: Python's flush at exit would fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # in-process: stdout is not a file
+        pass
 
 
 def load_all_commands() -> None:
@@ -126,15 +147,9 @@ def _invoke(argv: list[str] | None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 0  # `gitrack ls | head`
-    except SystemExit as exc:
-        # click's main turns a write to a closed pipe into sys.exit(1) (after quieting
-        # stdout): `gitrack ls --json | head -c 10` ends as the reader wanted, not failed.
-        context = exc.__context__
-        if isinstance(context, OSError) and context.errno == errno.EPIPE:
-            return 0
-        raise
+    except (BrokenPipeError, ClosedPipe):
+        _quiet_stdout()
+        return 0  # `gitrack ls | head`: the reader had what it wanted
     except Exception as exc:
         from gitrack import crash
 
