@@ -344,7 +344,7 @@ def _fill(
     copier.set_mode(fd, mode)
     actual = copier.copy(source, fd, progress)
     if actual != digest and not is_complete(source):
-        raise _missing(cache, digest)  # unfinished (read all the same by root)
+        raise cache.missing_error(digest)  # unfinished (read all the same by root)
     if actual != digest:
         raise CacheError(
             f"cache object {source} is corrupt (hash {actual}, expected {digest}); "
@@ -352,19 +352,12 @@ def _fill(
         )
 
 
-def _missing(cache: Cache, digest: str) -> CacheError:
-    return CacheError(
-        f"cache object for {digest} is missing from {cache.root}; "
-        "fetch it from the team's cache or re-create the data"
-    )
-
-
 def _restore_error(cache: Cache, digest: str, target: str, exc: OSError) -> CacheError:
     source = object_path(cache, digest)
     if exc.filename == source and (
         isinstance(exc, FileNotFoundError) or not is_complete(source)  # unfinished: 0000
     ):
-        return _missing(cache, digest)
+        return cache.missing_error(digest)
     if exc.errno == errno.ENOSPC:
         return CacheError(f"disk full while restoring {target}; free space")
     return CacheError(f"cannot restore {target}: {exc}")

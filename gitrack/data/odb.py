@@ -247,11 +247,14 @@ class Cache:
     def _existing(self, digest: str) -> Path:
         path = self.path_for(digest)
         if not is_complete(os.fspath(path)):
-            raise CacheError(
-                f"cache object for {digest} is missing from {self.root}; "
-                "fetch it from the team's cache or re-create the data"
-            )
+            raise self.missing_error(digest)
         return path
+
+    def missing_error(self, digest: str) -> CacheError:
+        return CacheError(
+            f"cache object for {digest} is missing from {self.root}; "
+            "fetch it from the team's cache or re-create the data"
+        )
 
     def iter_objects(self) -> Iterator[CachedObject]:
         base = self.root / hashing.ALGORITHM
