@@ -1,0 +1,158 @@
+"""A snapshot leaves a run's datasets out (their untracked regular files: the data cache
+holds them) and is otherwise exactly what `git add -A` stages.
+
+When every untracked folder git reports lies in a dataset, the snapshot reads those folders
+itself instead of having status list each file (snapshot._status): the result must be the
+same tree, whatever the ignore rules, links, nested folders and tracked files there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from conftest import git, make_repo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mutations import Op, apply_ops, make_base_repo, mutation_lists
+
+from gitrack.git import Repo
+
+IGNORES = (
+    *("", "*.tmp\n", "ign/\n", "*.tmp\nign/\n", "/data/\n", "data/a/\n", "*.tmp\n!k.tmp\n"),
+    "a/\n",
+)
+DATASETS = ("data", "dir", "dir/sub", "data/a")
+_name = st.sampled_from(["f", "k.tmp", "x.tmp", "é 名", "g.bin"])
+_folder = st.sampled_from(["", "a/", "a/b/", "ign/", "ign/c/", "sub/"])
+_kind = st.sampled_from(["file", "file", "exec", "link", "broken link", "folder link", "empty"])
+dataset_entries = st.lists(st.tuples(_kind, _folder, _name), max_size=12)
+
+
+def full_tree_entries(repo: Path, scratch: Path) -> dict[str, str]:
+    """path -> "mode oid" of the tree `git add -A` would stage (a throwaway index)."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(scratch / "oracle-index")}
+    for args in (["read-tree", "HEAD"], ["add", "-A"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    tree = subprocess.run(
+        ["git", "write-tree"], cwd=repo, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return tree_entries(repo, tree)
+
+
+def tree_entries(repo: Path, tree: str) -> dict[str, str]:
+    out = {}
+    for line in git("ls-tree", "-r", "-z", tree, cwd=repo).split("\0"):
+        if line:
+            meta, path = line.split("\t", 1)
+            mode, _, oid = meta.split()
+            out[path] = f"{mode} {oid}"
+    return out
+
+
+def expected_without(repo: Path, scratch: Path, dataset: str) -> tuple[dict[str, str], int]:
+    """`git add -A`'s tree less the dataset's untracked regular files; how many those are."""
+    full = full_tree_entries(repo, scratch)
+    indexed = set(git("ls-files", "-z", cwd=repo).split("\0"))
+    left_out = {
+        path
+        for path, meta in full.items()
+        if (path == dataset or path.startswith(dataset + "/"))
+        and meta.split()[0] in ("100644", "100755")
+        and path not in indexed
+    }
+    return {p: m for p, m in full.items() if p not in left_out}, len(left_out)
+
+
+def write_dataset(repo: Path, dataset: str, entries: list[tuple[str, str, str]]) -> None:
+    for kind, folder, name in entries:
+        path = repo / dataset / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() or path.is_symlink():
+            continue
+        if kind == "empty":
+            path.mkdir()
+        elif kind.endswith("link"):
+            target = {"link": "../f", "broken link": "nowhere", "folder link": "."}[kind]
+            os.symlink(target, path)
+        else:
+            path.write_text(f"{kind} {folder}{name}\n")
+            if kind == "exec":
+                os.chmod(path, 0o755)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    ops=st.one_of(st.just([]), mutation_lists),  # none: nothing untracked beside the dataset
+    dataset=st.sampled_from(DATASETS),
+    entries=dataset_entries,
+    ignore=st.sampled_from(IGNORES),
+)
+def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
+    ops: list[Op], dataset: str, entries: list[tuple[str, str, str]], ignore: str
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_base_repo(Path(tmp) / "src")
+        apply_ops(repo, ops)
+        if ignore:
+            (repo / ".gitignore").write_text(ignore)
+        if (repo / dataset).is_file() or (repo / dataset).is_symlink():
+            return  # the mutations left a file where the dataset would be
+        write_dataset(repo, dataset, entries)
+
+        state = Repo.discover(repo).worktree.build_worktree_tree(exclude=[dataset])
+
+        wanted, left_out = expected_without(repo, Path(tmp), dataset)
+        assert tree_entries(repo, state.tree) == wanted
+        counted = state.excluded.get(dataset, 0)
+        # Files that git ignores, in a folder git reports as untracked, are counted too.
+        assert counted == left_out if "tmp" not in ignore else counted >= left_out
+
+
+def test_a_dataset_folder_holding_a_repository_of_its_own_is_left_alone(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n"})
+    make_repo(repo / "data" / "inner", {"code.py": "y\n"})
+    (repo / "data" / "f.csv").write_text("1,2\n")
+    os.symlink("f.csv", repo / "data" / "link")
+    os.symlink("code.py", repo / "data" / "inner" / "link")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    assert sorted(tree_entries(repo, state.tree)) == ["data/link", "train.py"]
+    assert state.excluded == {"data": 1}
+
+
+def test_an_untracked_folder_beside_the_dataset_is_captured_file_by_file(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n"})
+    for name in ("data/a.csv", "data/b/c.csv", "scripts/new.py", "scripts/lib/util.py"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(name)
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    paths = sorted(tree_entries(repo, state.tree))
+    assert paths == ["scripts/lib/util.py", "scripts/new.py", "train.py"]
+    assert state.excluded == {"data": 2}
+
+
+def test_a_link_in_a_dataset_whose_name_is_not_utf8_is_left_out_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n"})
+    folder = os.fsencode(repo / "data")
+    os.makedirs(os.path.join(folder, b"\xfd dir"))
+    (repo / "data" / "f.csv").write_text("1\n")
+    os.symlink(b"../f.csv", os.path.join(folder, b"\xfd dir", b"link"))
+    os.symlink(b"f.csv", os.path.join(folder, b"\xfelink"))
+    os.symlink(b"f.csv", os.path.join(folder, b"ok"))
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    assert sorted(tree_entries(repo, state.tree)) == ["data/ok", "train.py"]
+    assert len(state.warnings) == 2 and all("not UTF-8" in w for w in state.warnings)
