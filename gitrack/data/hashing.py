@@ -10,7 +10,7 @@ import errno
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, BinaryIO, TypeVar
 
 import xxhash
@@ -185,6 +185,14 @@ def _populate(mapped: Any, length: int) -> bool:
 
 def hash_bytes(data: bytes) -> str:
     return PREFIX + xxhash.xxh3_128_hexdigest(data)
+
+
+def hash_pieces(pieces: Iterable[bytes]) -> str:
+    """``hash_bytes`` of the pieces joined, without joining them."""
+    digest = xxhash.xxh3_128()
+    for piece in pieces:
+        digest.update(piece)
+    return PREFIX + digest.hexdigest()
 
 
 def copy_and_hash(
