@@ -15,7 +15,7 @@ from pathlib import Path
 import xxhash
 
 from gitrack.data import hashing
-from gitrack.data.manifest import FileEntry, Manifest
+from gitrack.data.manifest import FileEntry, Manifest, digest_of_sorted
 from gitrack.data.progress import Progress
 from gitrack.data.state import StatCache, StatKey, now_ns
 from gitrack.data.walk import Found, FoundFiles, files_under, full_path, walk
@@ -67,26 +67,23 @@ class PathState:
 
 @dataclass(frozen=True)
 class StatStamp:
-    """A path's files and their stat keys, summed up: ``changed_since`` compares two of
-    these, never a copy of every file's path and key (a folder can hold 10^6 files)."""
+    """A path's files and their stat keys, summed up in one hash: ``changed_since``
+    compares two of these, never a copy of every file's path and key (a folder can hold
+    10^6 files)."""
 
     path: str  # relative to the repository root
     folder: bool
-    files: int
-    key_sum: int  # order-free: the sum of each file's xxh3-128 of its name and stat key
+    digest: str  # of each file's name and stat key, in the order of their paths
 
 
 def stamp_of(path: str, folder: bool, files: Iterable[Found]) -> StatStamp:
-    """The stamp of ``files`` (in any order: a folder is summed up as it is walked).
-
-    A sum of hashes, not a hash of the sorted list, so the check after a run walks the folder
-    without keeping it; the odds that other names or stat keys give the same count and sum
-    are those of a 128-bit hash collision, and stat keys are not chosen by an adversary."""
-    count = total = 0
+    """The stamp of ``files``, sorted by path as ``walk`` and ``files_under`` give them (the
+    check after a run walks the folder again without keeping it). A name holds no NUL and a
+    stat key is 32 bytes: no two lists of files give the same bytes to hash."""
+    digest = xxhash.xxh3_128()
     for rel, _, _, key in files:
-        count += 1
-        total += xxhash.xxh3_128_intdigest(rel.encode("utf-8", "surrogateescape") + b"/" + key)
-    return StatStamp(path, folder, count, total % (1 << 128))
+        digest.update(rel.encode("utf-8", "surrogateescape") + b"\0" + key)
+    return StatStamp(path, folder, digest.hexdigest())
 
 
 class Hasher:
@@ -107,8 +104,8 @@ class Hasher:
             raise MissingDataError(rel)
 
     def current_hash(self, rel: str, label: str = "checking") -> str:
-        """``hash_path(rel).hash``, a folder's manifest hashed as it is encoded, not kept
-        (nothing will store it)."""
+        """``hash_path(rel).hash``, a folder's manifest hashed as it is encoded from its
+        files' hashes, neither its entries nor its bytes kept (nothing will store them)."""
         return self.hash_path(rel, label, keep_manifest=False).hash
 
     def hash_path(
@@ -118,7 +115,8 @@ class Hasher:
         read: Reader | None = None,
         keep_manifest: bool = True,
     ) -> PathState:
-        """``keep_manifest=False``: a folder's manifest bytes are not kept once hashed."""
+        """``keep_manifest=False``: a folder's entries and manifest are not kept (its state
+        has only its hash and stamp)."""
         target = self.root / rel
         self.require(rel)
         link = os.readlink(target) if os.path.islink(target) else None
@@ -149,15 +147,19 @@ class Hasher:
         found, empty_dirs, warnings = walk(target)
         top = os.fspath(target)
         hashes = self.hash_files(found, top, label, read)
+        stamp = stamp_of(rel, True, found)
+        if not keep_manifest:  # only the hash is wanted: no entry kept, nor the manifest
+            pairs = zip(found, hashes, strict=True)
+            files = (FileEntry(n, size, x, digest) for (n, size, x, _), digest in pairs)
+            digest = digest_of_sorted(files, empty_dirs)  # walk sorts them by path
+            return PathState(rel, digest, stamp, link, top, (), None, warnings)
         entries = tuple(
             FileEntry(name, size, executable, digest)
             for (name, size, executable, _), digest in zip(found, hashes, strict=True)
         )
-        stamp = stamp_of(rel, True, found)
         del found, hashes  # before the manifest is encoded: the peak of a big folder
         manifest = Manifest(entries, tuple(empty_dirs))
-        digest = manifest.digest() if keep_manifest else manifest.digest_unkept()
-        return PathState(rel, digest, stamp, link, top, entries, manifest, warnings)
+        return PathState(rel, manifest.digest(), stamp, link, top, entries, manifest, warnings)
 
     def hash_files(
         self,
@@ -177,15 +179,16 @@ class Hasher:
         todo = array("q", (index for index, digest in enumerate(out) if not digest))
         if todo:
             reader = read or _hash_one
-            with Progress(label, sum(files[i][1] for i in todo)) as bar:
+            paths = files.paths
+            with Progress(label, sum(files.size(i) for i in todo)) as bar:
                 digests = hashing.in_batches(
-                    lambda i: reader(full_path(top, files[i][0]), files[i][1], bar.advance), todo
+                    lambda i: reader(full_path(top, paths[i]), files.size(i), bar.advance), todo
                 )
             for index, digest in zip(todo, digests, strict=True):
                 out[index] = digest
             del digests
             self.state.store(
-                ((full_path(top, files[i][0]), files[i][3], out[i]) for i in todo), started
+                ((full_path(top, paths[i]), files.key(i), out[i]) for i in todo), started
             )
         return out
 
@@ -200,7 +203,7 @@ class Hasher:
             rel = path[start:]  # "" for ``top`` itself
             while index < len(paths) and paths[index] < rel:
                 index += 1
-            if index < len(paths) and paths[index] == rel and files[index][3] == key:
+            if index < len(paths) and paths[index] == rel and files.key(index) == key:
                 out[index] = digest
         if self.written:
             for index, (rel, _, _, key) in enumerate(files):

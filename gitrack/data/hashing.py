@@ -10,7 +10,7 @@ import errno
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO, Generic, TypeVar, overload
 
 import xxhash
@@ -77,6 +77,9 @@ class Mapped(Sequence[R], Generic[T, R]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def __iter__(self) -> Iterator[R]:
+        return map(self.make, self.items)
 
     @overload
     def __getitem__(self, index: int) -> R: ...

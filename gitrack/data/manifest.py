@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,36 +51,12 @@ class Manifest:
         string per file, then their join, then its bytes: three copies of a manifest of
         10^6 files)."""
         out = io.BytesIO()
-        for piece in self._pieces():
+        for piece in encode_sorted(sorted(self.files, key=lambda f: f.path), self.empty_dirs):
             out.write(piece)
         return out.getvalue()
 
-    def _pieces(self) -> Iterator[bytes]:
-        """The canonical bytes, a few thousand files at a time, file by file: what
-        ``json.dumps`` with sorted keys, no spaces and UTF-8 gives, without a dict per file
-        (10^6 files: 10^6 dicts)."""
-        string = json.JSONEncoder(ensure_ascii=False).encode
-        dirs = ",".join(string(d) for d in sorted(self.empty_dirs))
-        yield f'{{"dirs":[{dirs}],"files":['.encode()
-        files = sorted(self.files, key=lambda f: f.path)
-        for start in range(0, len(files), _ENCODED_AT_ONCE):
-            piece = ",".join(
-                f'{{"exec":{"true" if f.executable else "false"},"hash":{string(f.hash)},'
-                f'"path":{string(f.path)},"size":{int(f.size)}}}'
-                for f in files[start : start + _ENCODED_AT_ONCE]
-            )
-            yield f"{',' if start else ''}{piece}".encode()
-        yield f'],"v":{VERSION}}}'.encode()
-
     def digest(self) -> str:
         return hashing.hash_bytes(self.to_bytes()) + hashing.DIR_SUFFIX
-
-    def digest_unkept(self) -> str:
-        """``digest()`` for a caller that needs only the hash (the check after a restore):
-        the bytes hashed a piece at a time as they are encoded, never held whole."""
-        if "_bytes" in self.__dict__:  # encoded already
-            return self.digest()
-        return hashing.hash_pieces(self._pieces()) + hashing.DIR_SUFFIX
 
     @property
     def size(self) -> int:
@@ -107,6 +84,33 @@ class Manifest:
         for folder in dirs:
             check_relative_name(folder)
         return cls(files, dirs)
+
+
+def encode_sorted(files: Iterable[FileEntry], empty_dirs: Iterable[str]) -> Iterator[bytes]:
+    """The canonical bytes of a manifest of ``files`` (sorted by path), a few thousand files
+    at a time, file by file: what ``json.dumps`` with sorted keys, no spaces and UTF-8 gives,
+    without a dict per file (10^6 files: 10^6 dicts)."""
+    string = json.JSONEncoder(ensure_ascii=False).encode
+    dirs = ",".join(string(d) for d in sorted(empty_dirs))
+    yield f'{{"dirs":[{dirs}],"files":['.encode()
+    pending = iter(files)
+    first = True
+    while batch := list(itertools.islice(pending, _ENCODED_AT_ONCE)):
+        piece = ",".join(
+            f'{{"exec":{"true" if f.executable else "false"},"hash":{string(f.hash)},'
+            f'"path":{string(f.path)},"size":{int(f.size)}}}'
+            for f in batch
+        )
+        yield f"{'' if first else ','}{piece}".encode()
+        first = False
+    yield f'],"v":{VERSION}}}'.encode()
+
+
+def digest_of_sorted(files: Iterable[FileEntry], empty_dirs: Iterable[str]) -> str:
+    """``Manifest(files, empty_dirs).digest()`` for ``files`` sorted by path, each entry
+    encoded into the hash as it comes, and neither the entries nor the bytes kept (the check
+    after a restore needs only the hash)."""
+    return hashing.hash_pieces(encode_sorted(files, empty_dirs)) + hashing.DIR_SUFFIX
 
 
 Parsed = tuple[tuple[FileEntry, ...], tuple[str, ...]]  # (files, empty folders)

@@ -111,11 +111,7 @@ class StatCache:
         ``entries`` is read once, as the rows are written (not gathered in a list first)."""
         if self._conn is None:
             return
-        rows = (
-            (path, *unpack_key(key), digest)
-            for path, key, digest in entries
-            if _settled(key, hashed_at_ns)
-        )
+        rows = _settled_rows(entries, hashed_at_ns)
         first = next(rows, None)
         if first is None:  # nothing to write: no write lock taken
             return
@@ -135,10 +131,15 @@ class StatCache:
             self._conn = None
 
 
-def _settled(key: StatKey, hashed_at_ns: int) -> bool:
-    """Neither modified nor changed within RACY_NS before hashing started."""
-    _, mtime_ns, _, ctime_ns = unpack_key(key)
-    return mtime_ns < hashed_at_ns - RACY_NS and ctime_ns < hashed_at_ns - RACY_NS
+def _settled_rows(
+    entries: Iterable[tuple[str, StatKey, str]], hashed_at_ns: int
+) -> Iterator[tuple[str, int, int, int, int, str]]:
+    """A row per entry neither modified nor changed within RACY_NS before hashing started."""
+    limit = hashed_at_ns - RACY_NS
+    for path, key, digest in entries:
+        inode, mtime_ns, size, ctime_ns = unpack_key(key)
+        if mtime_ns < limit and ctime_ns < limit:
+            yield path, inode, mtime_ns, size, ctime_ns, digest
 
 
 def now_ns() -> int:

@@ -88,7 +88,10 @@ class DataStore:
         objects written, the others freshened (their mtime made new, so `gitrack gc` keeps
         them a whole grace period)."""
         if state.entries:
-            size = sum(e.size for p, e in state.files() if p not in self.staged)
+            staged = self.staged
+            size = (
+                sum(e.size for p, e in state.files() if p not in staged) if staged else state.size
+            )
             with Progress(label, size) as bar:
                 self.cache.add_files(
                     state.sources(), bar.advance, self.staged, self.written_in_place

@@ -19,6 +19,8 @@ from gitrack.errors import GitrackError
 # the whole stat result, nor its full path (top + "/" + rel when needed).
 Found = tuple[str, int, bool, StatKey]
 _RECORD = struct.Struct("=Q?32s")  # a Found but its path: size, executable, stat key
+_SIZE = struct.Struct("=Q")  # the size alone, at the start of a record
+_KEY = struct.Struct("=9x32s")  # the stat key alone, at the end of a record
 
 
 class FoundFiles(Sequence[Found]):
@@ -45,6 +47,14 @@ class FoundFiles(Sequence[Found]):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def size(self, index: int) -> int:
+        size: int = _SIZE.unpack_from(self._records, index * _RECORD.size)[0]
+        return size
+
+    def key(self, index: int) -> StatKey:
+        key: StatKey = _KEY.unpack_from(self._records, index * _RECORD.size)[0]
+        return key
+
     @overload
     def __getitem__(self, index: int) -> Found: ...
 
@@ -70,8 +80,9 @@ def walk(top: Path) -> tuple[FoundFiles, list[str], list[str]]:
     found = FoundFiles()
     empty: list[str] = []
     warnings: list[str] = []
+    add = found.add
     for file in files_under(top, empty, warnings):
-        found.add(file)
+        add(file)
     return found, sorted(empty), warnings
 
 
@@ -84,24 +95,23 @@ def files_under(top: Path, empty: list[str], warnings: list[str]) -> Iterator[Fo
     and a folder's files listed where its name falls."""
     stack = [_sorted_listing(os.fspath(top), "", empty)]
     while stack:
-        entry_and_rel = next(stack[-1], None)
-        if entry_and_rel is None:
+        for entry, rel in stack[-1]:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name != ".git":
+                    stack.append(_sorted_listing(entry.path, rel + "/", empty))
+                    break  # its files, then the rest of this folder's entries
+                continue
+            try:
+                st = entry.stat()  # follows a link to a file: its content is hashed
+            except OSError:
+                warnings.append(f"{entry.path}: a broken symlink is skipped")
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                warnings.append(f"{entry.path}: a symlink to a folder inside a dataset is skipped")
+            elif stat.S_ISREG(st.st_mode):
+                yield rel, st.st_size, bool(st.st_mode & stat.S_IXUSR), stat_key(st)
+        else:  # every entry of the folder on top is done
             stack.pop()
-            continue
-        entry, rel = entry_and_rel
-        if entry.is_dir(follow_symlinks=False):
-            if entry.name != ".git":
-                stack.append(_sorted_listing(entry.path, rel + "/", empty))
-            continue
-        try:
-            st = entry.stat()  # follows a link to a file: its content is hashed
-        except OSError:
-            warnings.append(f"{entry.path}: a broken symlink is skipped")
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            warnings.append(f"{entry.path}: a symlink to a folder inside a dataset is skipped")
-        elif stat.S_ISREG(st.st_mode):
-            yield _found(rel, st)
 
 
 def _sorted_listing(
