@@ -555,6 +555,6 @@ def _cache_dataset(rel: str, run_id: str) -> str:
     settings = config.load(repo.root)
     store = DataStore.open(repo.root, repo.common_dir, settings.cache)
     state = store.hasher.hash_path(rel, f"hashing {rel}")
-    gc.mark_pending(store.cache, f"{run_id}.api", [state.hash, *(e.hash for _, e in state.files)])
+    gc.mark_pending(store.cache, f"{run_id}.api", [state.hash, *(e.hash for e in state.entries)])
     store.store(state, f"caching {rel}")
     return state.hash

@@ -49,7 +49,7 @@ from gitrack.data.state import StatKey, stat_key
 _FICLONE = 0x40049409  # Linux ioctl: share the blocks (btrfs, xfs); a copy elsewhere
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 
-# source path -> (temp file in the cache, its hash); temp "": its object written in place
+# source path -> (temp file in the cache, its hash)
 Staged = dict[str, tuple[str, str]]
 
 
@@ -207,27 +207,29 @@ def store_files(
     items: Sequence[tuple[str | Path, str]],
     progress: hashing.Progress | None,
     staged: Staged | None = None,
+    written_in_place: set[str] | None = None,
 ) -> None:
     """(source, hash) into ``cache``: a copy staged for the source is published, an object
-    written in place for it looked for, a stored object freshened, a missing one written.
-    Staged copies used are taken out of ``staged``."""
+    this run wrote in place (its hash in ``written_in_place``) looked for, a stored object
+    freshened, a missing one written. Staged copies used are taken out of ``staged``."""
+    shards = set()
     for _, digest in items:
         if not hashing.is_valid(digest):
             raise CacheError(f"{digest!r} is not an xxh128 hash")
-    cache.make_shards({hashing.hex_of(digest)[:2] for _, digest in items})
+        shards.add(hashing.hex_of(digest)[:2])
+    cache.make_shards(shards)
     copier = Copier()
     pending = staged if staged is not None else {}
+    in_place = written_in_place if written_in_place is not None else set()
 
     def one_batch(batch: Sequence[tuple[str | Path, str]]) -> None:
         for source, digest in batch:
             path = os.fspath(source)
-            temp, actual = pending.pop(path, ("", ""))
-            if actual == digest and (
-                publish(cache, temp, digest)
-                if temp
-                else is_complete(object_path(cache, digest))  # written in place: still there?
-            ):
+            temp, actual = pending.pop(path, ("", "")) if pending else ("", "")
+            if temp and actual == digest and publish(cache, temp, digest):
                 continue
+            if not temp and digest in in_place and is_complete(object_path(cache, digest)):
+                continue  # written in place by this run, and still there
             discard({path: (temp, actual)} if temp else {})
             if freshen_path(object_path(cache, digest)):
                 continue
@@ -263,12 +265,12 @@ def restore_files(
     progress: hashing.Progress | None = None,
     fresh: bool = False,
     record: dict[str, tuple[StatKey, str]] | None = None,
-) -> dict[str, tuple[StatKey, str]]:
+) -> None:
     """(hash, target, executable): each target replaced by a verified copy of its object;
-    the targets' folders exist and were checked. Returns what was written: target ->
-    (its stat key once in place, hash), so a check right after need not read it again;
-    ``record`` gets each as it is placed, so that a caller whose restore fails half way
-    knows which files are its own (a rollback removes those, not a user's).
+    the targets' folders exist and were checked. ``record`` gets each as it is placed:
+    target -> (its stat key once in place, hash), so a check right after need not read it
+    again, and a caller whose restore fails half way knows which files are its own (a
+    rollback removes those, not a user's).
 
     ``fresh``: the targets are new names in a folder this restore has just made (see
     restore.py): each is created (never opened if something is there, never through a
@@ -279,19 +281,15 @@ def restore_files(
             raise CacheError(f"{digest!r} is not the hash of a file")
     copier = Copier()
 
-    def one_batch(batch: Sequence[tuple[str, str | Path, bool]]) -> list[tuple[str, StatKey, str]]:
-        done = []
+    def one_batch(batch: Sequence[tuple[str, str | Path, bool]]) -> None:
         for digest, target, executable in batch:
             placed = _restore_one(
                 cache, copier, digest, os.fspath(target), executable, progress, fresh
             )
             if record is not None:
                 record[placed[0]] = (placed[1], placed[2])
-            done.append(placed)
-        return done
 
-    done = hashing.run_batches(one_batch, items)
-    return {target: (key, digest) for batch in done for target, key, digest in batch}
+    hashing.run_batches(one_batch, items)
 
 
 def _restore_one(

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import re
@@ -67,6 +68,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from gitrack.data import hashing
 from gitrack.data.manifest import Manifest
@@ -134,7 +136,8 @@ def mark_pending(cache: Cache, name: str, hashes: Iterable[str]) -> Path:
     replaces it atomically: gc never reads half a marker.
     """
     marker = cache.root / "pending" / f"{name}.json"
-    text = json.dumps(sorted(_read_marker(marker) | set(hashes)))
+    # Sorted with their repeats (dropped as written): a list, not a set of 10^6 hashes more.
+    ordered = sorted(itertools.chain(_read_marker(marker), hashes))
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
         staging = cache.root / "tmp"
@@ -142,7 +145,7 @@ def mark_pending(cache: Cache, name: str, hashes: Iterable[str]) -> Path:
         fd, temp = tempfile.mkstemp(dir=staging, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(fd, "w") as handle:
-                handle.write(text)
+                _write_json_list(handle, ordered)
             os.replace(temp, marker)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -151,6 +154,23 @@ def mark_pending(cache: Cache, name: str, hashes: Iterable[str]) -> Path:
     except OSError as exc:
         raise CacheError(f"cannot write to the cache at {cache.root}: {exc}") from exc
     return marker
+
+
+def _write_json_list(handle: TextIO, ordered: list[str]) -> None:
+    """What ``json.dumps(sorted(set(ordered)))`` gives (``ordered`` is sorted), written a
+    slice at a time: a marker can list the 10^6 hashes of a big folder, and its text need
+    not be held whole."""
+    handle.write("[")
+    for start in range(0, len(ordered), 4096):
+        piece = [
+            item
+            for index, item in enumerate(ordered[start : start + 4096], start)
+            if index == 0 or item != ordered[index - 1]
+        ]
+        if piece:
+            handle.write(", " if start else "")
+            handle.write(json.dumps(piece)[1:-1])
+    handle.write("]")
 
 
 def pending_hashes(cache: Cache, max_age_s: float = DEFAULT_GRACE_S) -> set[str]:

@@ -10,8 +10,8 @@ import errno
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Generic, TypeVar, overload
 
 import xxhash
 
@@ -56,14 +56,41 @@ def in_batches(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
 def run_batches(work: Callable[[Sequence[T]], R], items: Sequence[T]) -> list[R]:
     """``work(batch)`` for each batch of BATCH items, on WORKERS threads; one batch: here.
 
-    The first exception is raised once every task has stopped."""
-    batches = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
-    if len(batches) <= 1:
-        return [work(batch) for batch in batches]
+    The first exception is raised once every task has stopped. Each batch is sliced from
+    ``items`` as it starts, not all up front (``items`` may make its elements when asked)."""
+    starts = range(0, len(items), BATCH)
+    if len(starts) <= 1:
+        return [work(items[i : i + BATCH]) for i in starts]
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(min(len(batches), WORKERS)) as pool:
-        return list(pool.map(work, batches))
+    with ThreadPoolExecutor(min(len(starts), WORKERS)) as pool:
+        return list(pool.map(lambda i: work(items[i : i + BATCH]), starts))
+
+
+class Mapped(Sequence[R], Generic[T, R]):
+    """``[make(item) for item in items]``, each element made when it is asked for:
+    ``run_batches`` slices it as each batch starts, so 10^6 of them are never held at once."""
+
+    def __init__(self, items: Sequence[T], make: Callable[[T], R]) -> None:
+        self.items = items
+        self.make = make
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[R]:
+        return map(self.make, self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> R: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[R]: ...
+
+    def __getitem__(self, index: int | slice) -> R | list[R]:
+        if isinstance(index, slice):
+            return [self.make(item) for item in self.items[index]]
+        return self.make(self.items[index])
 
 
 def _buffer() -> bytearray:
@@ -185,6 +212,14 @@ def _populate(mapped: Any, length: int) -> bool:
 
 def hash_bytes(data: bytes) -> str:
     return PREFIX + xxhash.xxh3_128_hexdigest(data)
+
+
+def hash_pieces(pieces: Iterable[bytes]) -> str:
+    """``hash_bytes`` of the pieces joined, without joining them."""
+    digest = xxhash.xxh3_128()
+    for piece in pieces:
+        digest.update(piece)
+    return PREFIX + digest.hexdigest()
 
 
 def copy_and_hash(

@@ -180,13 +180,15 @@ class Cache:
         items: Sequence[tuple[str | Path, str]],
         progress: hashing.Progress | None = None,
         staged: dict[str, tuple[str, str]] | None = None,
+        written_in_place: set[str] | None = None,
     ) -> None:
         """Store many files of known hash (source, hash), as ``add_file`` does one: each
         object already stored is freshened, each missing one written (see batch.py). A
-        copy ``staged`` for a source (source -> (temp, hash)) is renamed into place."""
+        copy ``staged`` for a source (source -> (temp, hash)) is renamed into place; an
+        object ``written_in_place`` (by hash) is looked for, not freshened."""
         from gitrack.data.batch import store_files
 
-        store_files(self, items, progress, staged)
+        store_files(self, items, progress, staged, written_in_place)
 
     def make_shards(self, shards: set[str]) -> None:
         """The shard folders (``ab`` of ``ab/cdef…``) and ``tmp/``, made once up front."""
@@ -222,7 +224,7 @@ class Cache:
         target: Path,
         executable: bool = False,
         progress: hashing.Progress | None = None,
-        record: dict[str, tuple[tuple[int, int, int, int], str]] | None = None,
+        record: dict[str, tuple[bytes, str]] | None = None,
     ) -> None:
         """Replace ``target`` atomically with a verified copy of the object: the one-file
         case of ``restore_files`` (``record`` as there)."""
@@ -234,15 +236,16 @@ class Cache:
         self,
         items: Sequence[tuple[str, str | Path, bool]],
         fresh: bool = False,
-        record: dict[str, tuple[tuple[int, int, int, int], str]] | None = None,
-    ) -> dict[str, tuple[tuple[int, int, int, int], str]]:
+        record: dict[str, tuple[bytes, str]] | None = None,
+    ) -> None:
         """``restore_to`` for many (hash, target, executable), in batches on threads; the
         targets' folders exist. The first failure is raised once all batches stopped.
-        Returns target -> (stat key of the file written, its hash). ``fresh``: new names
-        in a folder the caller has just made, written directly (see batch.restore_files)."""
+        ``record`` gets target -> (stat key of the file written, its hash) as each is
+        placed. ``fresh``: new names in a folder the caller has just made, written
+        directly (see batch.restore_files)."""
         from gitrack.data.batch import restore_files
 
-        return restore_files(self, items, fresh=fresh, record=record)
+        restore_files(self, items, fresh=fresh, record=record)
 
     def _existing(self, digest: str) -> Path:
         path = self.path_for(digest)

@@ -30,15 +30,20 @@ from gitrack.paths import UnsafePathError, safe_target
 _LINK_REFUSAL = "it is a symlink here; gitrack does not write through links"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file to write (10^6 for a new folder)
 class FileWrite:
     """Write ``top/inner`` (``top`` itself if ``inner`` is empty) from object ``digest``."""
 
-    name: str  # relative to the repository root, for messages
+    rel: str  # the recorded path (a file, or the folder holding ``inner``)
     top: Path
     inner: str  # relative to ``top``: a file of a recorded folder
     digest: str
     executable: bool
+
+    @property
+    def name(self) -> str:
+        """Relative to the repository root, for messages (made when needed, not held)."""
+        return f"{self.rel}/{self.inner}" if self.inner else self.rel
 
 
 @dataclass
@@ -108,10 +113,11 @@ def _plan_folder(store: DataStore, plan: PathPlan) -> None:
         return
     manifest = _manifest(store, plan.rel, plan.digest)
     seen = plan.seen if plan.seen is not None and plan.seen.manifest is not None else None
-    current = {entry.path: entry for _, entry in seen.files} if seen else {}
+    current = {entry.path: entry for entry in seen.entries} if seen else {}
     wanted = {entry.path for entry in manifest.files}
     if seen is not None:
-        plan.remove = [Path(p) for p, entry in seen.files if entry.path not in wanted]
+        plan.remove = [Path(p) for p, entry in seen.files() if entry.path not in wanted]
+    del wanted
     if not os.path.lexists(plan.target):  # nothing there: no link or folder in the way
         _plan_new_folder(store, plan, manifest)
         return
@@ -127,7 +133,9 @@ def _plan_folder(store: DataStore, plan: PathPlan) -> None:
             continue  # already right (a link to a file with the right bytes is kept)
         if is_link:
             raise UnsafePathError(name, _LINK_REFUSAL)
-        plan.writes.append(FileWrite(name, plan.target, entry.path, entry.hash, entry.executable))
+        plan.writes.append(
+            FileWrite(plan.rel, plan.target, entry.path, entry.hash, entry.executable)
+        )
         # Same bytes, other exec bit: the copy kept before the write supplies the object.
         if not same_content and not store.cache.exists(entry.hash):
             plan.missing.append((name, entry.hash))
@@ -143,10 +151,11 @@ def _plan_new_folder(store: DataStore, plan: PathPlan, manifest: Manifest) -> No
     plan.new_folder = True
     exists = store.cache.exists
     for entry in manifest.files:
-        name = f"{plan.rel}/{entry.path}"
-        plan.writes.append(FileWrite(name, plan.target, entry.path, entry.hash, entry.executable))
+        plan.writes.append(
+            FileWrite(plan.rel, plan.target, entry.path, entry.hash, entry.executable)
+        )
         if not exists(entry.hash):
-            plan.missing.append((name, entry.hash))
+            plan.missing.append((f"{plan.rel}/{entry.path}", entry.hash))
     plan.empty_dirs = list(manifest.empty_dirs)
 
 
@@ -198,7 +207,8 @@ def apply_restore(store: DataStore, plan: RestorePlan) -> int:
         if path.up_to_date:
             continue
         written += _apply_path(store, path)
-        actual = store.hasher.hash_path(path.rel, "verifying").hash
+        path.writes = []  # done: a folder of 10^6 files need not hold them while it is hashed
+        actual = store.hasher.current_hash(path.rel, "verifying")
         if actual != path.digest:
             raise VerificationError(
                 str(store.root), [f"{path.rel} (now {actual}, recorded {path.digest})"]
@@ -214,7 +224,7 @@ def _as_planned(store: DataStore, path: PathPlan) -> bool:
     if not os.path.lexists(target):
         return False
     link = os.readlink(target) if os.path.islink(target) else None
-    return link == path.seen.link and not store.hasher.changed_since(path.seen)
+    return link == path.seen.link and not store.hasher.changed_since(path.seen.stamp)
 
 
 def _apply_path(store: DataStore, path: PathPlan) -> int:
@@ -273,20 +283,24 @@ def _write_new_files(store: DataStore, writes: list[FileWrite], fresh: bool = Fa
     folder this restore has just made, each is written under its own name (created, never
     opened if something is there), with no temp file and rename of its own: a file that
     fails is removed, and the files written are recorded for a rollback."""
-    targets = [f"{os.fspath(write.top)}/{write.inner}" for write in writes]  # 10^5: no pathlib
     folders: dict[str, FileWrite] = {}
-    for write, target in zip(writes, targets, strict=True):
-        folders.setdefault(os.path.dirname(target), write)
+    for write in writes:
+        folders.setdefault(os.path.dirname(_target(write)), write)
     for _, write in sorted(folders.items()):  # parents before their children
         inner = os.path.dirname(write.inner)
         dest = safe_target(write.top, inner) if inner else write.top
         if os.path.islink(dest):
             raise UnsafePathError(write.name, _LINK_REFUSAL)
         _make_parents(store, dest / "file")
-    items = [(w.digest, t, w.executable) for w, t in zip(writes, targets, strict=True)]
+    # Each (hash, target, executable) made as its batch starts: 10^6 are never held at once.
+    items = hashing.Mapped(writes, lambda write: (write.digest, _target(write), write.executable))
     # Into ``written`` as each is placed: the check after the restore trusts their stat
     # keys (no second read), and a rollback after a failure removes these files only.
     store.cache.restore_files(items, fresh=fresh, record=store.hasher.written)
+
+
+def _target(write: FileWrite) -> str:
+    return f"{os.fspath(write.top)}/{write.inner}"  # 10^6 of them: no pathlib
 
 
 def _make_parents(store: DataStore, target: Path) -> None:

@@ -8,9 +8,12 @@ in the same clock tick as the hash would otherwise go unnoticed).
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
+import struct
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 RACY_NS = 2_000_000_000
@@ -25,11 +28,24 @@ CREATE TABLE IF NOT EXISTS hashes (
 ) WITHOUT ROWID
 """
 
-StatKey = tuple[int, int, int, int]
+# (inode, mtime_ns, size, ctime_ns) packed in 32 bytes: compared for equality only, and held
+# for every file of a dataset (10^5-10^6): one bytes object, not a tuple of four big ints.
+StatKey = bytes
+_KEY = struct.Struct("=QqQq")  # an inode and a size are unsigned, times may be negative
 
 
 def stat_key(st: os.stat_result) -> StatKey:
-    return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
+    return _KEY.pack(st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
+
+
+def pack_key(inode: int, mtime_ns: int, size: int, ctime_ns: int) -> StatKey:
+    return _KEY.pack(inode, mtime_ns, size, ctime_ns)
+
+
+def unpack_key(key: StatKey) -> tuple[int, int, int, int]:
+    """(inode, mtime_ns, size, ctime_ns)."""
+    inode, mtime_ns, size, ctime_ns = _KEY.unpack(key)
+    return inode, mtime_ns, size, ctime_ns
 
 
 class StatCache:
@@ -65,35 +81,46 @@ class StatCache:
 
     def lookup_tree(self, root: str) -> dict[str, tuple[StatKey, str]]:
         """Every entry at or below ``root`` (an absolute path): path -> (stat key, hash)."""
-        if self._conn is None:
-            return {}
-        # '/' sorts just before '0': [root + '/', root + '0') is everything below root.
-        try:
-            rows = self._conn.execute(
-                "SELECT path, inode, mtime_ns, size, ctime_ns, hash FROM hashes "
-                "WHERE path = ? OR (path >= ? AND path < ?)",
-                (root, root + "/", root + "0"),
-            ).fetchall()
-        except sqlite3.Error:
-            return {}
-        return {row[0]: ((row[1], row[2], row[3], row[4]), row[5]) for row in rows}
+        return {path: (key, digest) for path, key, digest in self.entries_under(root)}
 
-    def store(self, entries: list[tuple[str, StatKey, str]], hashed_at_ns: int) -> None:
-        """Remember hashes of files that were not modified too close to hashing time."""
+    def entries_under(self, root: str) -> Iterator[tuple[str, StatKey, str]]:
+        """(path, stat key, hash) of every entry at or below ``root`` (an absolute path),
+        sorted by path (as UTF-8 bytes: the order of Python's ``str`` for any path SQLite
+        holds), a few rows at a time: a folder of 10^6 files is never loaded at once."""
         if self._conn is None:
             return
-        rows = [
-            (path, *key, digest)
-            for path, key, digest in entries
-            if key[1] < hashed_at_ns - RACY_NS and key[3] < hashed_at_ns - RACY_NS
-        ]
-        if not rows:
+        # '/' sorts just before '0': [root + '/', root + '0') is everything below root.
+        try:
+            cursor = self._conn.execute(
+                "SELECT path, inode, mtime_ns, size, ctime_ns, hash FROM hashes "
+                "WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path",
+                (root, root + "/", root + "0"),
+            )
+            while rows := cursor.fetchmany(1000):
+                for path, inode, mtime_ns, size, ctime_ns, digest in rows:
+                    try:
+                        key = _KEY.pack(inode, mtime_ns, size, ctime_ns)
+                    except struct.error:
+                        continue  # not a stat key of ours (edited by hand?): never matches
+                    yield path, key, digest
+        except sqlite3.Error:
+            return  # what was read is right; the rest is simply hashed
+
+    def store(self, entries: Iterable[tuple[str, StatKey, str]], hashed_at_ns: int) -> None:
+        """Remember hashes of files that were not modified too close to hashing time.
+        ``entries`` is read once, as the rows are written (not gathered in a list first)."""
+        if self._conn is None:
+            return
+        rows = _settled_rows(entries, hashed_at_ns)
+        first = next(rows, None)
+        if first is None:  # nothing to write: no write lock taken
             return
         try:
             with self._conn:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.executemany(
-                    "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?)", rows
+                    "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?)",
+                    itertools.chain([first], rows),
                 )
         except sqlite3.Error:
             return  # a busy or read-only database only costs a re-hash next time
@@ -102,6 +129,17 @@ class StatCache:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _settled_rows(
+    entries: Iterable[tuple[str, StatKey, str]], hashed_at_ns: int
+) -> Iterator[tuple[str, int, int, int, int, str]]:
+    """A row per entry neither modified nor changed within RACY_NS before hashing started."""
+    limit = hashed_at_ns - RACY_NS
+    for path, key, digest in entries:
+        inode, mtime_ns, size, ctime_ns = unpack_key(key)
+        if mtime_ns < limit and ctime_ns < limit:
+            yield path, inode, mtime_ns, size, ctime_ns, digest
 
 
 def now_ns() -> int:

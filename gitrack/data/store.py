@@ -29,8 +29,11 @@ class DataStore:
         self.hasher = Hasher(root, state)
         self.cache = cache
         self.preserved: list[tuple[str, str]] = []  # (path, hash) kept before a restore
-        # path -> (temp copy, hash), or ("", hash) for an object written in place: see store
+        # path -> (temp copy, hash): copies that become objects in ``store``
         self.staged: dict[str, tuple[str, str]] = {}
+        # Hashes of the objects this run wrote in place (looked for again in ``store``): a
+        # set of hashes, not a path each (a new folder of 10^6 small files writes them all).
+        self.written_in_place: set[str] = set()
         self._session = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
 
     @classmethod
@@ -72,7 +75,7 @@ class DataStore:
             written = batch.write_in_place(self.cache, name, progress) if private else None
             if written is not None:
                 if written[1]:  # this run wrote it: looked for again, not freshened
-                    self.staged[name] = ("", written[0])
+                    self.written_in_place.add(written[0])
                 return written[0]
             staged = batch.stage(self.cache, copier, name, progress)  # shared, or changed
             self.staged.update(staged)
@@ -84,11 +87,15 @@ class DataStore:
         """Every file of ``state`` into the cache: staged copies renamed into place, missing
         objects written, the others freshened (their mtime made new, so `gitrack gc` keeps
         them a whole grace period)."""
-        items = [(path, entry.hash) for path, entry in state.files]
-        if items:
-            size = sum(e.size for p, e in state.files if os.fspath(p) not in self.staged)
+        if state.entries:
+            staged = self.staged
+            size = (
+                sum(e.size for p, e in state.files() if p not in staged) if staged else state.size
+            )
             with Progress(label, size) as bar:
-                self.cache.add_files(items, bar.advance, self.staged)
+                self.cache.add_files(
+                    state.sources(), bar.advance, self.staged, self.written_in_place
+                )
         if state.manifest is not None:
             self.cache.add_bytes(state.manifest.to_bytes(), state.hash)
 
@@ -96,6 +103,7 @@ class DataStore:
         from gitrack.data.batch import discard
 
         discard(self.staged)
+        self.written_in_place.clear()
 
     # -------------------------------------------------------------- preserving
     def preserve(self, path: Path) -> None:
@@ -119,5 +127,5 @@ class DataStore:
         os.replace(temp, record)
 
     def preserve_tree(self, top: Path) -> None:
-        for _, path, *_ in walk(top)[0]:
-            self.preserve(Path(path))
+        for rel, *_ in walk(top)[0]:
+            self.preserve(top / rel)

@@ -4,11 +4,11 @@ outputs after it, big untracked files kept in the cache instead of git."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from gitrack.data import gc
-from gitrack.data.hasher import MissingDataError, PathState
+from gitrack.data.hasher import MissingDataError, PathState, StatStamp
 from gitrack.data.store import DataStore
 
 
@@ -21,7 +21,7 @@ class RunData:
         self.large_files: dict[str, str] = {}
         self.links: dict[str, str] = {}
         self.warnings: list[str] = []
-        self._inputs: list[PathState] = []
+        self._inputs: list[StatStamp] = []  # the datasets' stat stamps, not their files
         self._marker: Path | None = None
         self._protected: set[str] = set()
 
@@ -39,7 +39,9 @@ class RunData:
                 self.datasets[state.path] = state.hash
         finally:
             self.store.discard_staged()  # copies of files not stored (an error stopped it)
-        self._inputs = states
+        # What the check after the command needs; the files' entries go now, not at the end
+        # of the run (a folder of 10^6 files holds as many).
+        self._inputs = [state.stamp for state in states]
 
     def take_large_files(self, paths: list[str]) -> None:
         for path in paths:
@@ -61,10 +63,10 @@ class RunData:
             self.outputs[path] = state.hash
 
     def check_inputs_unchanged(self) -> None:
-        for state in self._inputs:
-            if self.store.hasher.changed_since(state):
+        for stamp in self._inputs:
+            if self.store.hasher.changed_since(stamp):
                 self.warnings.append(
-                    f"dataset {state.path!r} changed during the run; "
+                    f"dataset {stamp.path!r} changed during the run; "
                     "the recorded hash is of its state when the run started"
                 )
 
@@ -87,5 +89,7 @@ class RunData:
             self.links[state.path] = state.link
 
 
-def _all_hashes(states: list[PathState]) -> list[str]:
-    return [h for s in states for h in (s.hash, *(entry.hash for _, entry in s.files))]
+def _all_hashes(states: list[PathState]) -> Iterator[str]:
+    for state in states:
+        yield state.hash
+        yield from (entry.hash for entry in state.entries)

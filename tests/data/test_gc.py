@@ -6,6 +6,7 @@ The races themselves (gc looping while runs and a pull work) are in test_gc_race
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -22,8 +23,10 @@ from data_helpers import (
     record_data,
     write_files,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gitrack.data import hashing
+from gitrack.data import gc, hashing
 from gitrack.data.odb import Cache
 
 DAY = 24 * 3600
@@ -296,3 +299,26 @@ def _size_of(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:
         return 0
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    first=st.lists(st.text(alphabet='ab"\\é\n', max_size=4), max_size=50),
+    second=st.lists(st.text(alphabet="abc", max_size=3), max_size=20),
+)
+def test_a_marker_is_the_json_of_its_sorted_hashes(
+    tmp_path_factory: pytest.TempPathFactory, first: list[str], second: list[str]
+) -> None:
+    """Written a slice at a time, repeats dropped: the bytes ``json.dumps`` of the sorted set
+    gives, a second announcement added to the first."""
+    cache = Cache(tmp_path_factory.mktemp("cache"))
+    marker = gc.mark_pending(cache, "run", first)
+    assert marker.read_text() == json.dumps(sorted(set(first)))
+    gc.mark_pending(cache, "run", second)
+    assert marker.read_text() == json.dumps(sorted(set(first) | set(second)))
+
+
+def test_a_marker_of_many_hashes_repeated_across_its_slices(tmp_path: Path) -> None:
+    hashes = [f"xxh128:{index // 3:032x}" for index in range(13_000)]  # 3 of each
+    marker = gc.mark_pending(Cache(tmp_path / "cache"), "run", reversed(hashes))
+    assert marker.read_text() == json.dumps(sorted(set(hashes)))

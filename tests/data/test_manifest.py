@@ -9,7 +9,13 @@ import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitrack.data.manifest import FileEntry, Manifest
+from gitrack.data.manifest import (
+    FileEntry,
+    Manifest,
+    digest_of_sorted,
+    read_any,
+    read_canonical,
+)
 from gitrack.paths import UnsafePathError
 
 H1 = "xxh128:" + "1" * 32
@@ -171,3 +177,132 @@ def test_bytes_are_what_json_dumps_gives(files: list[FileEntry], dirs: list[str]
     }
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert Manifest(tuple(files), tuple(dirs)).to_bytes() == text.encode("utf-8")
+
+
+# ------------------------------------------------- the fast path for canonical bytes
+def _general(data: bytes) -> Manifest | str:
+    """What ``Manifest.from_bytes`` gives with no fast path at all: the manifest, or the
+    error's type and message."""
+    try:
+        try:
+            text = data.decode("utf-8")
+            files, dirs = read_any(text)
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a gitrack manifest: {exc}") from exc
+        return Manifest.from_checked(files, dirs)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _actual(data: bytes) -> Manifest | str:
+    try:
+        return Manifest.from_bytes(data)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+# Names and hashes that the fast path reads and names it leaves to json (escapes, quotes,
+# control characters), sizes in and out of its range, and every kind of damage to the text.
+_any_name = st.text(alphabet='az."\\\n\x00\x1f\x7f é名😀/]},{[:', max_size=6)
+_any_entry = st.builds(
+    FileEntry,
+    path=st.one_of(_path, _any_name),
+    size=st.one_of(st.integers(0, 10**18 - 1), st.integers(-(2**70), 2**70)),
+    executable=st.booleans(),
+    hash=st.one_of(
+        st.text(alphabet="0123456789abcdef", min_size=32, max_size=32).map("xxh128:".__add__),
+        _any_name,
+    ),
+)
+
+
+@st.composite
+def _damaged(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` with a few bytes removed, inserted or replaced (or none)."""
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(data)))
+        kind = draw(st.sampled_from(["cut", "insert", "replace"]))
+        piece = draw(
+            st.sampled_from(
+                [
+                    b",",
+                    b"]",
+                    b"}",
+                    b"{",
+                    b'"',
+                    b" ",
+                    b"\\",
+                    b"0",
+                    b"-",
+                    b"\xff",
+                    b"x",
+                    b"e1",
+                    b'"a":1,',
+                ]
+            )
+        )
+        if kind == "cut":
+            data = data[:at] + data[at + draw(st.integers(1, 12)) :]
+        elif kind == "insert":
+            data = data[:at] + piece + data[at:]
+        else:
+            data = data[:at] + piece + data[at + len(piece) :]
+    return data
+
+
+@st.composite
+def _manifest_bytes(draw: st.DrawFn) -> bytes:
+    files = draw(st.lists(_any_entry, max_size=5))
+    dirs = draw(st.lists(st.one_of(_path, _any_name), max_size=3))
+    data = Manifest(tuple(files), tuple(dirs)).to_bytes()
+    return draw(_damaged(data))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=_manifest_bytes())
+def test_the_fast_path_reads_exactly_what_json_reads(data: bytes) -> None:
+    """Manifests are untrusted: the reader of canonical bytes accepts what the JSON reader
+    accepts, giving the same manifest, and refuses the rest with the same error."""
+    text = data.decode("utf-8", "replace")
+    fast = read_canonical(text)
+    if fast is not None:
+        assert fast == read_any(text)
+    assert _actual(data) == _general(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        GOLDEN,
+        GOLDEN.replace(b'"v":1', b'"v":2'),  # json reads any version: so does from_bytes
+        GOLDEN.replace(b'"size":3', b'"size":-3'),
+        GOLDEN.replace(b'"size":3', b'"size":' + b"9" * 19),
+        GOLDEN.replace(b'"size":3', b'"size":03'),
+        GOLDEN.replace(b"b/x", b"b\\/x"),  # an escape: json's
+        GOLDEN.replace(b"},{", b"}, {"),
+        GOLDEN.replace(b'"c",', b'"c"'),
+        GOLDEN + b" ",
+        b" " + GOLDEN,
+        b'{"dirs":[],"files":[],"v":1}',
+        b'{"dirs":[],"files":[,],"v":1}',
+        b'{"dirs":[""],"files":[],"v":1}',
+        b'{"dirs":[],"files":[{"exec":false,"hash":"xxh128:'
+        + b"1" * 32
+        + b'","path":"a],\\"v\\":1}","size":1}],"v":1}',
+    ],
+)
+def test_near_canonical_bytes_read_as_json_reads_them(data: bytes) -> None:
+    assert _actual(data) == _general(data)
+
+
+def test_canonical_bytes_take_the_fast_path() -> None:
+    files, dirs = read_any(GOLDEN.decode())
+    assert read_canonical(GOLDEN.decode()) == (files, dirs)
+    assert read_canonical(b'{"dirs":[],"files":[],"v":1}'.decode()) == ((), ())
+
+
+def test_the_hash_of_sorted_entries_as_they_come_is_the_manifests() -> None:
+    files = [FileEntry(f"f{i:05d}", i, i % 2 == 0, H1) for i in range(9000)]
+    manifest = Manifest(tuple(reversed(files)), ("z", "a"))
+    assert digest_of_sorted(iter(files), ["a", "z"]) == manifest.digest()
+    assert digest_of_sorted([], []) == Manifest(()).digest()

@@ -18,9 +18,11 @@ from conftest import git, gitrack, make_repo
 from data_helpers import common_dir, reference_dir_hash, reference_file_hash, write_files
 
 from gitrack.data.hasher import Hasher
-from gitrack.data.state import RACY_NS, StatCache, now_ns, stat_key
+from gitrack.data.state import RACY_NS, StatCache, now_ns, pack_key, stat_key, unpack_key
 
 FAKE = "xxh128:" + "f" * 32
+# Names whose order differs as paths, as folders and as bytes ('-' and '.' sort before '/').
+ODD_NAMES = ["a-b", "a.txt", "a/b-c", "a/b/c", "a/x", "a0", "ab", "Z", "é", "名/x", "b c"]
 
 
 def _hasher(tmp: Path) -> Hasher:
@@ -46,6 +48,7 @@ def settled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Files whose mtime *and* ctime are more than RACY_NS old: cacheable."""
     root = tmp_path_factory.mktemp("settled")
     write_files(root, {"one.bin": b"1" * 100, "two.bin": b"22", "d/three": b"333", "d/e/4": b""})
+    write_files(root, {f"odd/{name}": name.encode() for name in ODD_NAMES})
     time.sleep(RACY_NS / 1e9 + 0.2)
     return root
 
@@ -53,13 +56,13 @@ def settled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ------------------------------------------------------------------ StatCache
 def test_no_database_means_no_cache(tmp_path: Path) -> None:
     cache = StatCache(None)
-    cache.store([(str(tmp_path / "x"), (1, 2, 3, 4), FAKE)], now_ns() + 10**12)
+    cache.store([(str(tmp_path / "x"), pack_key(1, 2, 3, 4), FAKE)], now_ns() + 10**12)
     assert cache.lookup_tree(str(tmp_path)) == {}
 
 
 def test_store_and_lookup_round_trip(tmp_path: Path) -> None:
     cache = StatCache(tmp_path / "s.sqlite")
-    key = (11, 1_000, 5, 1_000)
+    key = pack_key(11, 1_000, 5, 1_000)
     cache.store([("/r/a", key, FAKE)], hashed_at_ns=10 * RACY_NS)
     assert cache.lookup_tree("/r/a") == {"/r/a": (key, FAKE)}
     cache.close()
@@ -80,14 +83,14 @@ def test_store_and_lookup_round_trip(tmp_path: Path) -> None:
 )
 def test_racy_entries_are_not_stored(tmp_path: Path, mtime: int, ctime: int, stored: bool) -> None:
     cache = StatCache(tmp_path / "s.sqlite")
-    cache.store([("/r/f", (1, mtime, 1, ctime), FAKE)], hashed_at_ns=10 * RACY_NS)
+    cache.store([("/r/f", pack_key(1, mtime, 1, ctime), FAKE)], hashed_at_ns=10 * RACY_NS)
     assert bool(cache.lookup_tree("/r/f")) is stored
 
 
 def test_lookup_tree_is_exactly_the_subtree(tmp_path: Path) -> None:
     cache = StatCache(tmp_path / "s.sqlite")
     paths = ["/a/b", "/a/b/x", "/a/b/c/y", "/a/b-c/x", "/a/b.d", "/a/bc/x", "/a/b0", "/a", "/a/a"]
-    cache.store([(p, (1, 0, 1, 0), FAKE) for p in paths], hashed_at_ns=10 * RACY_NS)
+    cache.store([(p, pack_key(1, 0, 1, 0), FAKE) for p in paths], hashed_at_ns=10 * RACY_NS)
     assert sorted(cache.lookup_tree("/a/b")) == ["/a/b", "/a/b/c/y", "/a/b/x"]
 
 
@@ -95,15 +98,15 @@ def test_a_corrupt_database_is_replaced(tmp_path: Path) -> None:
     db = tmp_path / "state.sqlite"
     db.write_bytes(b"this is not a sqlite database" * 100)
     cache = StatCache(db)
-    cache.store([("/r/f", (1, 0, 1, 0), FAKE)], hashed_at_ns=10 * RACY_NS)
-    assert cache.lookup_tree("/r") == {"/r/f": ((1, 0, 1, 0), FAKE)}
+    cache.store([("/r/f", pack_key(1, 0, 1, 0), FAKE)], hashed_at_ns=10 * RACY_NS)
+    assert cache.lookup_tree("/r") == {"/r/f": (pack_key(1, 0, 1, 0), FAKE)}
 
 
 def test_an_unusable_location_only_disables_the_cache(tmp_path: Path) -> None:
     """(An OSError from mkdir crashed `gitrack hash` with exit 2 before 2cf6816.)"""
     (tmp_path / "file").write_text("a file where a folder should be")
     cache = StatCache(tmp_path / "file" / "state.sqlite")
-    cache.store([("/r/f", (1, 0, 1, 0), FAKE)], hashed_at_ns=10 * RACY_NS)
+    cache.store([("/r/f", pack_key(1, 0, 1, 0), FAKE)], hashed_at_ns=10 * RACY_NS)
     assert cache.lookup_tree("/r") == {}
 
 
@@ -127,6 +130,27 @@ def test_unchanged_folder_is_served_from_the_cache(settled: Path, tmp_path: Path
     }
     _poison(tmp_path / "state.sqlite", settled / "d" / "three")
     assert hasher.hash_path(str(settled / "d")).hash != reference_dir_hash(settled / "d")
+
+
+def test_every_row_of_a_folder_is_found(settled: Path, tmp_path: Path) -> None:
+    """The stat cache is read in path order beside the sorted walk (a merge, not a dict of
+    every row): each file finds its own row, whatever its name."""
+    hasher, db = _hasher(tmp_path), tmp_path / "state.sqlite"
+    hasher.hash_path(str(settled / "odd"))
+    rows = sorted(_rows(db))
+    assert rows == sorted(str(settled / "odd" / name) for name in ODD_NAMES)
+    lies = {path: f"xxh128:{index:032x}" for index, path in enumerate(rows)}
+    for path, lie in lies.items():
+        _poison(db, Path(path), lie)
+    state = hasher.hash_path(str(settled / "odd"))
+    assert {path: entry.hash for path, entry in state.files()} == lies  # none read again
+
+
+def test_entries_under_come_sorted_by_path(tmp_path: Path) -> None:
+    cache = StatCache(tmp_path / "s.sqlite")
+    paths = ["/r/é", "/r/b", "/r/a/x", "/r/a-b", "/r/a.c", "/r/Z", "/r/名", "/r"]
+    cache.store([(p, pack_key(1, 0, 1, 0), FAKE) for p in paths], hashed_at_ns=10 * RACY_NS)
+    assert [path for path, _, _ in cache.entries_under("/r")] == sorted(paths)
 
 
 def test_a_changed_file_is_always_rehashed(settled: Path, tmp_path: Path) -> None:
@@ -164,7 +188,7 @@ def test_files_written_within_the_racy_window_are_not_cached(tmp_path: Path) -> 
 def test_stat_key_has_inode_mtime_size_ctime(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"abc")
     st = os.stat(tmp_path / "f")
-    assert stat_key(st) == (st.st_ino, st.st_mtime_ns, 3, st.st_ctime_ns)
+    assert unpack_key(stat_key(st)) == (st.st_ino, st.st_mtime_ns, 3, st.st_ctime_ns)
 
 
 # --------------------------------------------------------------- where it lives

@@ -205,7 +205,7 @@ def test_a_cache_others_may_write_to_is_never_written_in_place(tmp_path: Path, m
     state = store.hash_and_stage("set")
     assert not list((cache.root / "xxh128").glob("*/*"))  # staged in tmp/, not in place
     assert len(list((cache.root / "tmp").iterdir())) == 2
-    gc.mark_pending(cache, "run", [state.hash, *(e.hash for _, e in state.files)])
+    gc.mark_pending(cache, "run", [state.hash, *(e.hash for e in state.entries)])
     store.store(state)
     assert cache.exists(reference_file_hash(DATA))
 
