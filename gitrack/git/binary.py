@@ -81,7 +81,6 @@ def cat_blobs(git_dir: Path, blobs: Sequence[str]) -> Iterator[bytes | None]:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            bufsize=0,
         )
     except OSError:
         return
@@ -91,6 +90,7 @@ def cat_blobs(git_dir: Path, blobs: Sequence[str]) -> Iterator[bytes | None]:
     writer = threading.Thread(target=_write_and_close, args=(proc.stdin, asked), daemon=True)
     writer.start()
     try:
+        # From the pipe itself, never through proc.stdout's buffer (which stays empty).
         yield from _batch_answers(proc.stdout.fileno(), blobs)
     finally:
         if proc.poll() is None:
