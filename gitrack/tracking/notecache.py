@@ -436,7 +436,7 @@ def _take_in(
                 index.bad_lines.append((commit, item[1], item[2]))
     index.bad_lines.sort()
     parsed: dict[str, list[Item]] = {}
-    placed = []
+    placed: list[Entry] = []
     edits, states, keys = index.edits, index.states, index.keys
     for run_id in affected:
         edited = run_id in edits or run_id in states  # else it has nothing to fold
