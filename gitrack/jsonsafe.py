@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 64  # gitrack's own lines nest 2 deep; a metrics file rarely more than 5
@@ -68,6 +69,40 @@ def loads(text: str, *, max_chars: int | None = MAX_CHARS, max_depth: int = MAX_
     if "\\u" in text and _SURROGATE_ESCAPE.search(text):
         _check_unicode(data)
     return data
+
+
+def compact_encoder(make: Any = None) -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` without the check for
+    cycles (for values parsed from JSON, which have none), as fast as it gets: json's C
+    encoder, made once and called directly. ``JSONEncoder.encode`` makes one per call, and
+    a closure: the public forms of 100,000 runs of 850 bytes, 1.16 -> 1.08 s (CPU, median
+    of 5). Where there is no C encoder, or it does not encode a probe
+    exactly as ``JSONEncoder.encode`` does (another Python), that method itself.
+    ``make``: the C encoder's factory (default: json's own)."""
+    plain = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+    make = make or getattr(json.encoder, "c_make_encoder", None)
+    try:
+        direct = make(  # json.JSONEncoder.iterencode's own call, arguments in its order
+            None, plain.default, json.encoder.encode_basestring, None, ":", ",",
+            False, False, True,
+        )  # fmt: skip
+        if "".join(direct(_PROBE, 0)) != plain.encode(_PROBE):
+            return plain.encode
+    except Exception:  # no C encoder (None is not callable), or one that takes other arguments
+        return plain.encode
+
+    def encode(value: Any) -> str:
+        return "".join(direct(value, 0))
+
+    return encode
+
+
+# Every kind of value JSON parses into, and strings that need escapes.
+_PROBE = {
+    "a": [1, -2.5, 0.1, 1e300, -0.0, 10**30, True, False, None, '\u00e9\x00"\\\u2028/\x7f'],
+    "b": {},
+    "c": {"d": [], "": "x"},
+}
 
 
 def _too_deep(max_depth: int) -> ValueError:

@@ -235,12 +235,9 @@ _PUBLIC_DEFAULTS.update(
     for f in _FIELDS
     if f.name not in ("id", "name", "v")
 )
-# The public form as compact JSON, non-ASCII kept: one encoder made once (json.dumps with
-# options makes one per call), without the check for cycles (values parsed from JSON have
-# none): 10.4 -> 9.8 us for a run line of 850 bytes.
-_encode_public = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), check_circular=False
-).encode
+# The public form as compact JSON, non-ASCII kept: json's C encoder, made once and called
+# directly (json.dumps with options makes one per call): 0.8 us a run less, of ~11.
+_encode_public = jsonsafe.compact_encoder()
 
 
 def line_fields(line: str) -> dict[str, Any]:

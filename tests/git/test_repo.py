@@ -117,15 +117,16 @@ def test_read_texts_gives_each_blob_as_read_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_from: int
 ) -> None:
     """Blobs read in bulk (through `git cat-file --batch` from BATCH_READ_MIN on) come out
-    in the order asked, whole, as read_text gives each: empty, binary, large, repeated, a
-    tree (no text); an object that is missing is refused as read_text refuses it."""
+    in the order asked, whole, as read_text gives each: empty, binary, large, larger than
+    what git's output is read by at a time, repeated, a tree (no text); an object that is
+    missing is refused as read_text refuses it."""
     from gitrack.git import notes as git_notes
 
     repo = make_repo(tmp_path / "repo")
-    texts = ["", "one line\n", "é\n" * 100_000, "no newline", "\x00\xff bytes"]
+    texts = ["", "one line\n", "é\n" * 100_000, "no newline", "\x00\xff bytes", "y\n" * 1_500_000]
     blobs = [git("hash-object", "-w", "--stdin", cwd=repo, input=t).strip() for t in texts]
     tree = git("rev-parse", "HEAD^{tree}", cwd=repo).strip()
-    asked = [blobs[2], blobs[0], tree, blobs[1], blobs[2], blobs[4], blobs[3]]
+    asked = [blobs[2], blobs[0], tree, blobs[1], blobs[2], blobs[5], blobs[4], blobs[5], blobs[3]]
     monkeypatch.setattr(git_notes, "BATCH_READ_MIN", batch_from)
     # `git replace` changes what git shows for a blob, never what gitrack reads.
     git("replace", blobs[1], blobs[3], cwd=repo)
@@ -134,6 +135,7 @@ def test_read_texts_gives_each_blob_as_read_text(
     assert read[3] == texts[1]
     assert read == [notes.read_text(blob) for blob in asked]
     assert read[0] == texts[2]
+    assert read[5] == read[7] == texts[5]
     with pytest.raises(NoteMissingError, match="not in this repository"):
         list(notes.read_texts([blobs[1], "0123" * 10]))
 

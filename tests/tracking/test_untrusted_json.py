@@ -375,3 +375,30 @@ def test_a_hostile_deep_line_gets_the_error_json_loads_gave_at_any_depth(
         if "JSONDecodeError" in (old[0], new[0]) and old != new:
             differ.append((n, old[1][:60], new[1][:60]))
     assert differ == []
+
+
+@settings(max_examples=500)
+@given(_json_values)
+def test_the_compact_encoder_writes_what_json_dumps_writes(value: object) -> None:
+    """jsonsafe.compact_encoder calls json's C encoder directly (the public form of every
+    run the listing index holds): the same text as json.dumps, for any JSON value."""
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    assert jsonsafe.compact_encoder()(value) == expected
+
+
+def test_the_compact_encoder_falls_back_to_json_where_its_c_encoder_differs() -> None:
+    def other_arguments(*args: object) -> object:
+        raise TypeError("takes 10 arguments")
+
+    def other_output(*args: object) -> object:
+        return lambda value, level: ["{}"]
+
+    def kept(*args: object) -> object:
+        return json.encoder.c_make_encoder(*args)  # type: ignore[attr-defined]
+
+    for make in (other_arguments, other_output):
+        assert jsonsafe.compact_encoder(make)({"a": [1.5, "é"]}) == '{"a":[1.5,"é"]}'
+    assert jsonsafe.compact_encoder(kept)({"a": [1.5, "é"]}) == '{"a":[1.5,"é"]}'
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json.encoder, "c_make_encoder", None)  # no C encoder (PyPy)
+        assert jsonsafe.compact_encoder()({"a": None}) == '{"a":null}'
