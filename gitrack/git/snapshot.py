@@ -81,6 +81,10 @@ def build_worktree_tree(
     )
 
 
+class _FullStatusNeeded(Exception):
+    """Something in a dataset's untracked folder only git should judge: ask `-uall`."""
+
+
 def _status(repo: Repo, changes: _Changes) -> dict[str, int]:
     """What `git status` reports, each untracked file on its own (`-uall`) except those of
     the excluded datasets.
@@ -89,21 +93,80 @@ def _status(repo: Repo, changes: _Changes) -> dict[str, int]:
     out: listing each through libgit2 and looking at it again cost ~10 µs a file. So status
     is asked first without descending into untracked folders (`-unormal`): if every
     untracked folder it reports lies in a dataset, those folders are read here (one
-    ``scandir`` each: the few links they hold go into the snapshot, as `-uall` would report
-    them; their regular files are only counted), otherwise status is asked again, `-uall`.
+    ``scandir`` each, see _scan_untracked_folder), otherwise status is asked again, `-uall`.
     """
     raw = repo._r
     if not changes.excluding:
         return dict(raw.status(untracked_files="all", ignored=False))
-    status = dict(raw.status(untracked_files="normal", ignored=False))
-    folders = [path for path in status if path.endswith("/")]
-    if not all(changes.excluded_by(path[:-1]) for path in folders):
+    status: dict[str, int] = dict(raw.status(untracked_files="normal", ignored=False))
+    folders = [path[:-1] for path in status if path.endswith("/")]
+    tops = [changes.excluded_by(folder) for folder in folders]
+    counts: dict[str, int] = {}
+    try:
+        for folder, top in zip(folders, tops, strict=True):
+            if top is None:
+                raise _FullStatusNeeded(folder)  # untracked files outside the datasets
+            del status[folder + "/"]
+            files = _scan_untracked_folder(repo, changes.keep, folder, status)
+            counts[top] = counts.get(top, 0) + files
+    except _FullStatusNeeded:
         return dict(raw.status(untracked_files="all", ignored=False))
-    for folder in folders:
-        del status[folder]
-        for link in changes.scan_excluded_folder(folder[:-1]):
-            status[link] = changes.wt_new
+    changes.count_excluded(counts)
     return status
+
+
+def _scan_untracked_folder(repo: Repo, keep: set[str], folder: str, status: dict[str, int]) -> int:
+    """Make ``status`` what `git status -uall` reports in ``folder`` (an untracked folder of
+    an excluded dataset) less its regular files, and count those.
+
+    Each link git does not ignore is added as new; a path status already names (a file
+    removed from the index with `git rm --cached`) gets the new-in-the-working-tree flag
+    `-uall` gives it. A folder holding a repository of its own is skipped, as git skips
+    it; a folder git ignores is not read. The count is 0 when git ignores every file
+    counted (nothing to say of the dataset then); otherwise it includes the files git
+    ignores in the folders read (checking each would cost what was saved). Raises
+    _FullStatusNeeded for a folder it cannot read, a name that is not UTF-8 (libgit2's
+    ignore rules take UTF-8) other than a file's, or a folder named in ``keep``.
+    """
+    is_ignored = repo._r.path_is_ignored
+    root = os.fspath(repo.root)
+    wt_new = int(FileStatus.WT_NEW)
+    files = 0
+    any_not_ignored = False
+    stack = [folder]
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(os.path.join(root, rel)) as found:
+                entries = list(found)
+        except OSError as exc:
+            raise _FullStatusNeeded(rel) from exc
+        if any(entry.name == ".git" and os.path.exists(entry.path) for entry in entries):
+            continue  # libgit2 looks for .git through a link, as here
+        for entry in entries:
+            path = f"{rel}/{entry.name}"
+            is_dir = entry.is_dir(follow_symlinks=False)
+            is_file = not is_dir and entry.is_file(follow_symlinks=False)
+            if not path.isprintable() and _not_utf8(path):
+                if not is_file or path in status:
+                    raise _FullStatusNeeded(path)
+                files += 1  # counted only: no rule of git's is asked about it
+                continue
+            if path in keep:
+                if is_dir:
+                    raise _FullStatusNeeded(path)
+                continue  # read on its own, as an extra path
+            if is_dir:
+                if not is_ignored(path + "/"):
+                    stack.append(path)  # its links are looked at one by one
+            elif path in status or not is_file:
+                if (is_file or entry.is_symlink()) and not is_ignored(path):
+                    status[path] = status.get(path, 0) | wt_new
+            else:
+                files += 1
+                if not any_not_ignored:
+                    any_not_ignored = not is_ignored(path)
+    return files if any_not_ignored else 0
 
 
 class _Changes:
@@ -129,7 +192,7 @@ class _Changes:
         # Status flags as plain ints: take() runs per file, and each operation on pygit2's
         # enum flags builds an enum object (a third of the time of a 10^4-file dataset).
         self._ignored = int(FileStatus.IGNORED)
-        self.wt_new = int(FileStatus.WT_NEW)
+        self._wt_new = int(FileStatus.WT_NEW)
         self._index_new = int(FileStatus.INDEX_NEW)
         self._wt_changed = int(wt_changed())
 
@@ -142,44 +205,14 @@ class _Changes:
     def excluding(self) -> bool:
         return bool(self._exclude)
 
-    def scan_excluded_folder(self, folder: str) -> list[str]:
-        """The untracked links in ``folder`` (an untracked folder in an excluded dataset)
-        that git does not ignore: what `git status -uall` would list there besides regular
-        files, which are only counted as left out. A folder holding a repository of its
-        own is skipped, as git skips it."""
-        top = self.excluded_by(folder)
-        assert top is not None
-        is_ignored = self.repo._r.path_is_ignored
-        links: list[str] = []
-        files = 0
-        stack = [folder]
-        while stack:
-            rel = stack.pop()
-            try:
-                with os.scandir(os.path.join(self.root, rel)) as found:
-                    entries = list(found)
-            except OSError:
-                continue  # unreadable: git lists nothing in it either
-            if any(entry.name == ".git" for entry in entries):
-                continue
-            for entry in entries:
-                path = f"{rel}/{entry.name}"
-                if path in self._keep:
-                    continue  # read on its own, as an extra path
-                if entry.is_dir(follow_symlinks=False):
-                    if (path.isprintable() or not _not_utf8(path)) and is_ignored(path + "/"):
-                        continue
-                    stack.append(path)  # its links are looked at one by one
-                elif entry.is_symlink():
-                    if not path.isprintable() and _not_utf8(path):
-                        self.warnings.append(f"link {path!r}: its name is not UTF-8, left out")
-                    elif not is_ignored(path):
-                        links.append(path)
-                elif entry.is_file(follow_symlinks=False):
-                    files += 1
-        if files:
-            self.excluded[top] = self.excluded.get(top, 0) + files
-        return links
+    @property
+    def keep(self) -> set[str]:
+        return self._keep
+
+    def count_excluded(self, counts: dict[str, int]) -> None:
+        for top, files in counts.items():
+            if files:
+                self.excluded[top] = self.excluded.get(top, 0) + files
 
     def excluded_by(self, path: str) -> str | None:
         if path in self._keep:
@@ -193,7 +226,7 @@ class _Changes:
         flags = int(flags)
         if flags & self._ignored or path.endswith("/"):
             return  # ignored, or an untracked nested repository: not ours to capture
-        if flags == self.wt_new and self._exclude and self._excluded_file(path):
+        if flags == self._wt_new and self._exclude and self._excluded_file(path):
             return  # the common case of a dataset git does not ignore: 10^4-10^6 files
         user_index = self.user_index
         if path in user_index and (not flags & self._wt_changed or skip_worktree(user_index, path)):
@@ -253,7 +286,7 @@ class _Changes:
         return None
 
     def _take_file(self, path: str, st: os.stat_result, flags: int) -> None:
-        untracked = bool(flags & self.wt_new) and not flags & self._index_new
+        untracked = bool(flags & self._wt_new) and not flags & self._index_new
         top = self.excluded_by(path) if untracked and self._exclude else None
         if top is not None:  # a dataset's file: its bytes are in the data cache already
             self.excluded[top] = self.excluded.get(top, 0) + 1
@@ -285,7 +318,8 @@ class _Changes:
 
 
 def _not_utf8(path: str) -> bool:
-    """A name os.scandir decoded with surrogate escapes: libgit2 takes UTF-8 only."""
+    """A name os.scandir decoded with surrogate escapes, which pygit2's path_is_ignored cannot
+    take."""
     try:
         path.encode()
     except UnicodeEncodeError:

@@ -9,6 +9,7 @@ same tree, whatever the ignore rules, links, nested folders and tracked files th
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -43,8 +44,9 @@ def full_tree_entries(repo: Path, scratch: Path) -> dict[str, str]:
 
 
 def tree_entries(repo: Path, tree: str) -> dict[str, str]:
+    listing = subprocess.run(["git", "ls-tree", "-r", "-z", tree], cwd=repo, capture_output=True)
     out = {}
-    for line in git("ls-tree", "-r", "-z", tree, cwd=repo).split("\0"):
+    for line in os.fsdecode(listing.stdout).split("\0"):  # a name need not be UTF-8
         if line:
             meta, path = line.split("\t", 1)
             mode, _, oid = meta.split()
@@ -113,6 +115,28 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
         counted = state.excluded.get(dataset, 0)
         # Files that git ignores, in a folder git reports as untracked, are counted too.
         assert counted == left_out if "tmp" not in ignore else counted >= left_out
+        entries, excluded = built_beside_an_untracked_folder(repo, dataset)
+        assert entries == wanted  # the same tree whichever way status was asked
+        assert bool(excluded) == bool(state.excluded)
+
+
+def built_beside_an_untracked_folder(
+    repo: Path, dataset: str, extra_paths: tuple[str, ...] = ()
+) -> tuple[dict[str, str], dict[str, int]]:
+    """The snapshot's entries and counts, built while an untracked folder outside the
+    dataset exists (so status lists every untracked file), less that folder."""
+    beside = repo / "zz beside"
+    beside.mkdir()
+    (beside / "f.txt").write_text("beside\n")
+    try:
+        built = Repo.discover(repo).worktree.build_worktree_tree(
+            extra_paths=extra_paths, exclude=[dataset]
+        )
+    finally:
+        shutil.rmtree(beside)
+    entries = tree_entries(repo, built.tree)
+    assert entries.pop("zz beside/f.txt")
+    return entries, built.excluded
 
 
 def test_a_dataset_folder_holding_a_repository_of_its_own_is_left_alone(tmp_path: Path) -> None:
@@ -141,7 +165,15 @@ def test_an_untracked_folder_beside_the_dataset_is_captured_file_by_file(tmp_pat
     assert state.excluded == {"data": 2}
 
 
-def test_a_link_in_a_dataset_whose_name_is_not_utf8_is_left_out_with_a_warning(
+def tree_paths(repo: Path, tree: str) -> set[bytes]:
+    """The paths of a tree as git has them (bytes: a name need not be UTF-8)."""
+    out = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", "--name-only", tree], cwd=repo, capture_output=True
+    ).stdout
+    return set(out.split(b"\0")) - {b""}
+
+
+def test_links_in_a_dataset_whose_names_are_not_utf8_stay_in_the_snapshot(
     tmp_path: Path,
 ) -> None:
     repo = make_repo(tmp_path / "repo", {"train.py": "x\n"})
@@ -151,8 +183,68 @@ def test_a_link_in_a_dataset_whose_name_is_not_utf8_is_left_out_with_a_warning(
     os.symlink(b"../f.csv", os.path.join(folder, b"\xfd dir", b"link"))
     os.symlink(b"f.csv", os.path.join(folder, b"\xfelink"))
     os.symlink(b"f.csv", os.path.join(folder, b"ok"))
+    (repo / "data" / "g.csv").write_text("2\n")
 
     state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
 
-    assert sorted(tree_entries(repo, state.tree)) == ["data/ok", "train.py"]
-    assert len(state.warnings) == 2 and all("not UTF-8" in w for w in state.warnings)
+    assert tree_paths(repo, state.tree) == {
+        b"data/\xfd dir/link",
+        b"data/\xfelink",
+        b"data/ok",
+        b"train.py",
+    }
+    assert state.warnings == [] and state.excluded == {"data": 2}
+    assert built_beside_an_untracked_folder(repo, "data")[0] == tree_entries(repo, state.tree)
+
+
+def test_a_folder_whose_git_link_leads_nowhere_is_read_as_git_reads_it(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n"})
+    (repo / "data" / "x" / "d").mkdir(parents=True)
+    (repo / "data" / "x" / "f").write_text("f\n")
+    os.symlink("nowhere", repo / "data" / "x" / "d" / ".git")
+    os.symlink("../f", repo / "data" / "x" / "d" / "lnk")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    assert sorted(tree_entries(repo, state.tree)) == ["data/x/d/lnk", "train.py"]
+    assert built_beside_an_untracked_folder(repo, "data")[0] == tree_entries(repo, state.tree)
+
+
+def test_a_file_removed_from_the_index_in_a_dataset_gives_one_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n", "data/x/t.csv": "t\n"})
+    git("rm", "-r", "-q", "--cached", "data/x", cwd=repo)
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    assert built_beside_an_untracked_folder(repo, "data")[0] == tree_entries(repo, state.tree)
+    assert state.excluded == {"data": 1}
+
+
+def test_a_dataset_whose_files_git_all_ignores_is_not_said_to_be_unignored(
+    tmp_path: Path,
+) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n", ".gitignore": "*.csv\n"})
+    write = {f"data/{i}.csv": f"{i}\n" for i in range(5)}
+    for name, text in write.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    os.symlink("0.csv", repo / "data" / "latest")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    assert sorted(tree_entries(repo, state.tree)) == [".gitignore", "data/latest", "train.py"]
+    assert state.excluded == {}
+
+
+def test_a_folder_named_as_an_extra_path_inside_a_dataset_is_read(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n"})
+    (repo / "data" / "x" / "d").mkdir(parents=True)
+    (repo / "data" / "x" / "f").write_text("f\n")
+    os.symlink("../f", repo / "data" / "x" / "d" / "lnk")
+
+    worktree = Repo.discover(repo).worktree
+    state = worktree.build_worktree_tree(extra_paths=["data/x/d"], exclude=["data"])
+
+    assert "data/x/d/lnk" in tree_entries(repo, state.tree)
+    beside, _ = built_beside_an_untracked_folder(repo, "data", extra_paths=("data/x/d",))
+    assert beside == tree_entries(repo, state.tree)
