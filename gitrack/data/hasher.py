@@ -228,7 +228,7 @@ class Hasher:
             if not folder:
                 return stamp_of(rel, False, FoundFiles.of_file(os.stat(target)))
             return stamp_of(rel, True, files_under(target, [], []))
-        except OSError:
+        except (OSError, GitrackError):  # gone, or a folder in it unreadable: it changed
             return None
 
 

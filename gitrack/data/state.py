@@ -89,20 +89,24 @@ class StatCache:
         holds), a few rows at a time: a folder of 10^6 files is never loaded at once."""
         if self._conn is None:
             return
-        # '/' sorts just before '0': [root + '/', root + '0') is everything below root.
+        # root itself sorts first; then '/' sorts just before '0': [root + '/', root + '0')
+        # is everything below root, read in the order of the table's key (an ORDER BY over
+        # both would make SQLite sort the whole range before the first row).
+        select = "SELECT path, inode, mtime_ns, size, ctime_ns, hash FROM hashes WHERE "
+        queries = (
+            (select + "path = ?", (root,)),
+            (select + "path >= ? AND path < ? ORDER BY path", (root + "/", root + "0")),
+        )
         try:
-            cursor = self._conn.execute(
-                "SELECT path, inode, mtime_ns, size, ctime_ns, hash FROM hashes "
-                "WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path",
-                (root, root + "/", root + "0"),
-            )
-            while rows := cursor.fetchmany(1000):
-                for path, inode, mtime_ns, size, ctime_ns, digest in rows:
-                    try:
-                        key = _KEY.pack(inode, mtime_ns, size, ctime_ns)
-                    except struct.error:
-                        continue  # not a stat key of ours (edited by hand?): never matches
-                    yield path, key, digest
+            for query, args in queries:
+                cursor = self._conn.execute(query, args)
+                while rows := cursor.fetchmany(1000):
+                    for path, inode, mtime_ns, size, ctime_ns, digest in rows:
+                        try:
+                            key = _KEY.pack(inode, mtime_ns, size, ctime_ns)
+                        except struct.error:
+                            continue  # not a stat key of ours (edited by hand?): never matches
+                        yield path, key, digest
         except sqlite3.Error:
             return  # what was read is right; the rest is simply hashed
 

@@ -88,9 +88,10 @@ class DataStore:
         objects written, the others freshened (their mtime made new, so `gitrack gc` keeps
         them a whole grace period)."""
         if state.entries:
-            staged = self.staged
-            size = (
-                sum(e.size for p, e in state.files() if p not in staged) if staged else state.size
+            # what this pass copies: not the files staged or written in place as they were hashed
+            staged, in_place = self.staged, self.written_in_place
+            size = sum(
+                e.size for p, e in state.files() if p not in staged and e.hash not in in_place
             )
             with Progress(label, size) as bar:
                 self.cache.add_files(

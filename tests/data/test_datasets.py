@@ -266,6 +266,20 @@ def test_failed_command_still_records_its_data(drepo: Path) -> None:
     assert run["outputs"] == {"out/model.bin": reference_file_hash(b"half")}
 
 
+def test_a_dataset_folder_removed_during_the_run_is_recorded_with_a_warning(
+    drepo: Path,
+) -> None:
+    before = reference_dir_hash(drepo / "data/images")
+    res = gitrack("run", "-d", "data/images", "--", "rm", "-r", "data/images", cwd=drepo)
+    assert res.code == 0, res.err
+    assert [ln for ln in res.err_lines if "changed during the run" in ln], res.err
+    run = show(drepo, res.err_lines[-1].split()[3])
+    assert run["datasets"] == {"data/images": before}
+    code, out = _checkout(drepo, run["id"])
+    assert code == 0, out
+    assert reference_dir_hash(drepo / "data/images") == before
+
+
 def test_data_changed_during_the_run(drepo: Path) -> None:
     original = (drepo / "data/train.csv").read_bytes()
     cmd = ("sh", "-c", "echo 5,6 >> data/train.csv; echo z > data/images/late.png")
