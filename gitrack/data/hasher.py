@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import xxhash
-
 from gitrack.data import hashing
 from gitrack.data.manifest import FileEntry, Manifest, digest_of_sorted
 from gitrack.data.progress import Progress
@@ -80,10 +78,8 @@ def stamp_of(path: str, folder: bool, files: Iterable[Found]) -> StatStamp:
     """The stamp of ``files``, sorted by path as ``walk`` and ``files_under`` give them (the
     check after a run walks the folder again without keeping it). A name holds no NUL and a
     stat key is 32 bytes: no two lists of files give the same bytes to hash."""
-    digest = xxhash.xxh3_128()
-    for rel, _, _, key in files:
-        digest.update(rel.encode("utf-8", "surrogateescape") + b"\0" + key)
-    return StatStamp(path, folder, digest.hexdigest())
+    pieces = (rel.encode("utf-8", "surrogateescape") + b"\0" + key for rel, _, _, key in files)
+    return StatStamp(path, folder, hashing.hash_pieces(pieces))
 
 
 class Hasher:

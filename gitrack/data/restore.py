@@ -23,7 +23,7 @@ from gitrack.data.hasher import MissingDataError, PathState
 from gitrack.data.manifest import Manifest
 from gitrack.data.odb import CacheError
 from gitrack.data.store import DataStore
-from gitrack.data.walk import refuse_unkeepable, remove_empty_dirs
+from gitrack.data.walk import full_path, refuse_unkeepable, remove_empty_dirs
 from gitrack.errors import GitrackError, VerificationError
 from gitrack.paths import UnsafePathError, safe_target
 
@@ -43,7 +43,7 @@ class FileWrite:
     @property
     def name(self) -> str:
         """Relative to the repository root, for messages (made when needed, not held)."""
-        return f"{self.rel}/{self.inner}" if self.inner else self.rel
+        return full_path(self.rel, self.inner)
 
 
 @dataclass
@@ -300,7 +300,7 @@ def _write_new_files(store: DataStore, writes: list[FileWrite], fresh: bool = Fa
 
 
 def _target(write: FileWrite) -> str:
-    return f"{os.fspath(write.top)}/{write.inner}"  # 10^6 of them: no pathlib
+    return full_path(os.fspath(write.top), write.inner)  # 10^6 of them: no pathlib
 
 
 def _make_parents(store: DataStore, target: Path) -> None:

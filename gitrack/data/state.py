@@ -79,10 +79,6 @@ class StatCache:
         except (OSError, sqlite3.Error):
             self._conn = None
 
-    def lookup_tree(self, root: str) -> dict[str, tuple[StatKey, str]]:
-        """Every entry at or below ``root`` (an absolute path): path -> (stat key, hash)."""
-        return {path: (key, digest) for path, key, digest in self.entries_under(root)}
-
     def entries_under(self, root: str) -> Iterator[tuple[str, StatKey, str]]:
         """(path, stat key, hash) of every entry at or below ``root`` (an absolute path),
         sorted by path (as UTF-8 bytes: the order of Python's ``str`` for any path SQLite

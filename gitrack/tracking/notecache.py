@@ -353,7 +353,7 @@ def _chunked(entries: list[Entry]) -> list[Chunk]:
     chunks = []
     for start in range(0, len(entries), CHUNK_RUNS):
         chunk = Chunk()
-        chunk._entries = entries[start : start + CHUNK_RUNS]
+        chunk.entries().extend(entries[start : start + CHUNK_RUNS])
         chunks.append(chunk)
     return chunks
 

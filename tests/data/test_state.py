@@ -25,6 +25,11 @@ FAKE = "xxh128:" + "f" * 32
 ODD_NAMES = ["a-b", "a.txt", "a/b-c", "a/b/c", "a/x", "a0", "ab", "Z", "é", "名/x", "b c"]
 
 
+def lookup_tree(cache: StatCache, root: str) -> dict[str, tuple[bytes, str]]:
+    """Every entry at or below ``root``: path -> (stat key, hash)."""
+    return {path: (key, digest) for path, key, digest in cache.entries_under(root)}
+
+
 def _hasher(tmp: Path) -> Hasher:
     return Hasher(tmp, StatCache(tmp / "state.sqlite"))
 
@@ -57,17 +62,17 @@ def settled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_no_database_means_no_cache(tmp_path: Path) -> None:
     cache = StatCache(None)
     cache.store([(str(tmp_path / "x"), pack_key(1, 2, 3, 4), FAKE)], now_ns() + 10**12)
-    assert cache.lookup_tree(str(tmp_path)) == {}
+    assert lookup_tree(cache, str(tmp_path)) == {}
 
 
 def test_store_and_lookup_round_trip(tmp_path: Path) -> None:
     cache = StatCache(tmp_path / "s.sqlite")
     key = pack_key(11, 1_000, 5, 1_000)
     cache.store([("/r/a", key, FAKE)], hashed_at_ns=10 * RACY_NS)
-    assert cache.lookup_tree("/r/a") == {"/r/a": (key, FAKE)}
+    assert lookup_tree(cache, "/r/a") == {"/r/a": (key, FAKE)}
     cache.close()
     # Persistent across processes / instances.
-    assert StatCache(tmp_path / "s.sqlite").lookup_tree("/r") == {"/r/a": (key, FAKE)}
+    assert lookup_tree(StatCache(tmp_path / "s.sqlite"), "/r") == {"/r/a": (key, FAKE)}
 
 
 @pytest.mark.parametrize(
@@ -84,14 +89,14 @@ def test_store_and_lookup_round_trip(tmp_path: Path) -> None:
 def test_racy_entries_are_not_stored(tmp_path: Path, mtime: int, ctime: int, stored: bool) -> None:
     cache = StatCache(tmp_path / "s.sqlite")
     cache.store([("/r/f", pack_key(1, mtime, 1, ctime), FAKE)], hashed_at_ns=10 * RACY_NS)
-    assert bool(cache.lookup_tree("/r/f")) is stored
+    assert bool(lookup_tree(cache, "/r/f")) is stored
 
 
 def test_lookup_tree_is_exactly_the_subtree(tmp_path: Path) -> None:
     cache = StatCache(tmp_path / "s.sqlite")
     paths = ["/a/b", "/a/b/x", "/a/b/c/y", "/a/b-c/x", "/a/b.d", "/a/bc/x", "/a/b0", "/a", "/a/a"]
     cache.store([(p, pack_key(1, 0, 1, 0), FAKE) for p in paths], hashed_at_ns=10 * RACY_NS)
-    assert sorted(cache.lookup_tree("/a/b")) == ["/a/b", "/a/b/c/y", "/a/b/x"]
+    assert sorted(lookup_tree(cache, "/a/b")) == ["/a/b", "/a/b/c/y", "/a/b/x"]
 
 
 def test_a_corrupt_database_is_replaced(tmp_path: Path) -> None:
@@ -99,7 +104,7 @@ def test_a_corrupt_database_is_replaced(tmp_path: Path) -> None:
     db.write_bytes(b"this is not a sqlite database" * 100)
     cache = StatCache(db)
     cache.store([("/r/f", pack_key(1, 0, 1, 0), FAKE)], hashed_at_ns=10 * RACY_NS)
-    assert cache.lookup_tree("/r") == {"/r/f": (pack_key(1, 0, 1, 0), FAKE)}
+    assert lookup_tree(cache, "/r") == {"/r/f": (pack_key(1, 0, 1, 0), FAKE)}
 
 
 def test_an_unusable_location_only_disables_the_cache(tmp_path: Path) -> None:
@@ -107,7 +112,7 @@ def test_an_unusable_location_only_disables_the_cache(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("a file where a folder should be")
     cache = StatCache(tmp_path / "file" / "state.sqlite")
     cache.store([("/r/f", pack_key(1, 0, 1, 0), FAKE)], hashed_at_ns=10 * RACY_NS)
-    assert cache.lookup_tree("/r") == {}
+    assert lookup_tree(cache, "/r") == {}
 
 
 # ---------------------------------------------------------- Hasher + the cache
