@@ -10,9 +10,11 @@ import contextlib
 import os
 import stat
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrack.errors import NoCommitError
+from gitrack.git import ignores
 from gitrack.git._pygit2 import (
     FileMode,
     FileStatus,
@@ -29,6 +31,8 @@ from gitrack.git.types import WorktreeTree
 
 if TYPE_CHECKING:
     from gitrack.git.repo import Repo
+
+_IGNORE_FILE = "/" + ignores.IGNORE_FILE
 
 
 def build_worktree_tree(
@@ -82,91 +86,146 @@ def build_worktree_tree(
 
 
 class _FullStatusNeeded(Exception):
-    """Something in a dataset's untracked folder only git should judge: ask `-uall`."""
+    """Something in an untracked folder only git should judge: ask `-uall`."""
 
 
 def _status(repo: Repo, changes: _Changes) -> dict[str, int]:
     """What `git status` reports, each untracked file on its own (`-uall`) except those of
     the excluded datasets.
 
-    A dataset git does not ignore holds 10^4-10^6 untracked files that the snapshot leaves
-    out: listing each through libgit2 and looking at it again cost ~10 µs a file. So status
-    is asked first without descending into untracked folders (`-unormal`): if every
-    untracked folder it reports lies in a dataset, those folders are read here (one
-    ``scandir`` each, see _scan_untracked_folder), otherwise status is asked again, `-uall`.
+    Where a .gitignore below the root holds a negation, libgit2 calls ignored some files
+    git stages (see ignores.py): the untracked files are then the ones git lists.
     """
     raw = repo._r
-    if not changes.excluding:
-        return dict(raw.status(untracked_files="all", ignored=False))
-    status: dict[str, int] = dict(raw.status(untracked_files="normal", ignored=False))
-    folders = [path[:-1] for path in status if path.endswith("/")]
-    tops = [changes.excluded_by(folder) for folder in folders]
-    counts: dict[str, int] = {}
-    try:
-        for folder, top in zip(folders, tops, strict=True):
-            if top is None:
-                raise _FullStatusNeeded(folder)  # untracked files outside the datasets
-            del status[folder + "/"]
-            files = _scan_untracked_folder(repo, changes.keep, folder, status)
-            counts[top] = counts.get(top, 0) + files
-    except _FullStatusNeeded:
-        return dict(raw.status(untracked_files="all", ignored=False))
+    counts: dict[str, int] = {}  # dataset -> its untracked files left out
+    ignore_files: list[str] = []  # untracked .gitignore files seen in the datasets
+    if changes.excluding:
+        status = _status_beside_datasets(repo, changes, counts, ignore_files)
+    else:
+        status = dict(raw.status(untracked_files="all", ignored=False))
+    wt_new = int(FileStatus.WT_NEW)
+    ignore_files += [p for p, f in status.items() if p.endswith(_IGNORE_FILE) and f & wt_new]
+    if ignores.negation_below_root(repo.root, Path(raw.path), ignore_files):
+        status = dict(raw.status(untracked_files="no", ignored=False))
+        for path in ignores.untracked_files(repo.root):
+            status[path] = status.get(path, 0) | wt_new
+        return status
     changes.count_excluded(counts)
     return status
 
 
-def _scan_untracked_folder(repo: Repo, keep: set[str], folder: str, status: dict[str, int]) -> int:
-    """Make ``status`` what `git status -uall` reports in ``folder`` (an untracked folder of
-    an excluded dataset) less its regular files, and count those.
+def _status_beside_datasets(
+    repo: Repo, changes: _Changes, counts: dict[str, int], ignore_files: list[str]
+) -> dict[str, int]:
+    """`_status` as libgit2 sees it, with datasets to leave out; their files counted in
+    ``counts``.
 
-    Each link git does not ignore is added as new; a path status already names (a file
-    removed from the index with `git rm --cached`) gets the new-in-the-working-tree flag
-    `-uall` gives it. A folder holding a repository of its own is skipped, as git skips
-    it; a folder git ignores is not read. The count is 0 when git ignores every file
-    counted (nothing to say of the dataset then); otherwise it includes the files git
-    ignores in the folders read (checking each would cost what was saved). Raises
-    _FullStatusNeeded for a folder it cannot read, a name that is not UTF-8 (libgit2's
-    ignore rules take UTF-8) other than a file's, or a folder named in ``keep``.
+    A dataset git does not ignore holds 10^4-10^6 untracked files that the snapshot leaves
+    out: listing each through libgit2 and looking at it again cost ~10 µs a file (10 s a
+    run beside 10^6 files). So status is asked first without descending into untracked
+    folders (`-unormal`), and the untracked folders it reports are read here
+    (_UntrackedScan); only what that cannot judge as git does makes status be asked
+    again, `-uall`.
     """
-    is_ignored = repo._r.path_is_ignored
-    root = os.fspath(repo.root)
-    wt_new = int(FileStatus.WT_NEW)
-    files = 0
-    any_not_ignored = False
-    stack = [folder]
-    while stack:
-        rel = stack.pop()
-        try:
-            with os.scandir(os.path.join(root, rel)) as found:
-                entries = list(found)
-        except OSError as exc:
-            raise _FullStatusNeeded(rel) from exc
-        if any(entry.name == ".git" and os.path.exists(entry.path) for entry in entries):
-            continue  # libgit2 looks for .git through a link, as here
-        for entry in entries:
-            path = f"{rel}/{entry.name}"
-            is_dir = entry.is_dir(follow_symlinks=False)
-            is_file = not is_dir and entry.is_file(follow_symlinks=False)
-            if not path.isprintable() and _not_utf8(path):
-                if not is_file or path in status:
-                    raise _FullStatusNeeded(path)
-                files += 1  # counted only: no rule of git's is asked about it
-                continue
-            if path in keep:
-                if is_dir:
-                    raise _FullStatusNeeded(path)
-                continue  # read on its own, as an extra path
-            if is_dir:
-                if not is_ignored(path + "/"):
-                    stack.append(path)  # its links are looked at one by one
-            elif path in status or not is_file:
-                if (is_file or entry.is_symlink()) and not is_ignored(path):
-                    status[path] = status.get(path, 0) | wt_new
-            else:
-                files += 1
-                if not any_not_ignored:
-                    any_not_ignored = not is_ignored(path)
-    return files if any_not_ignored else 0
+    raw = repo._r
+    status: dict[str, int] = dict(raw.status(untracked_files="normal", ignored=False))
+    folders = [path[:-1] for path in status if path.endswith("/")]
+    if not folders:
+        return status
+    scan = _UntrackedScan(repo, changes, status)
+    try:
+        for folder in folders:
+            del status[folder + "/"]
+            scan.read(folder)
+    except _FullStatusNeeded:
+        return dict(raw.status(untracked_files="all", ignored=False))
+    counts.update(scan.counts())
+    ignore_files += scan.ignore_files
+    return dict(sorted(status.items()))  # in libgit2's order, as `-uall` gives them
+
+
+class _UntrackedScan:
+    """Makes a status asked `-unormal` what `-uall` reports in the untracked folders it
+    names, less the regular files of the excluded datasets, which are only counted.
+
+    Outside the datasets, each file and link git does not ignore is added as new; inside
+    them, only the links (their regular files are in the data cache). A path status
+    already names (a file removed from the index with `git rm --cached`) gets the
+    new-in-the-working-tree flag `-uall` gives it. A folder holding a repository of its own
+    is skipped, as git skips it (`-uall` names it, and the snapshot leaves it out); a
+    folder git ignores is not read. A dataset's count is 0 when git ignores every file
+    counted (nothing to say of it then); otherwise it includes the files git ignores in
+    the folders read (checking each would cost what was saved). Raises _FullStatusNeeded
+    for a folder it cannot read, a name that is not UTF-8 (libgit2's ignore rules take
+    UTF-8) other than a dataset's file, or a folder of a dataset named in ``keep``.
+    """
+
+    def __init__(self, repo: Repo, changes: _Changes, status: dict[str, int]) -> None:
+        self.is_ignored = repo._r.path_is_ignored
+        self.root = os.fspath(repo.root)
+        self.changes = changes
+        self.status = status
+        self.wt_new = int(FileStatus.WT_NEW)
+        self.files: dict[str, int] = {}  # dataset -> regular files counted
+        self.not_ignored: set[str] = set()  # datasets with a file git does not ignore
+        self.ignore_files: list[str] = []  # every one read, whether git ignores it or not
+
+    def counts(self) -> dict[str, int]:
+        return {top: n for top, n in self.files.items() if top in self.not_ignored}
+
+    def read(self, folder: str) -> None:
+        stack = [(folder, self.changes.excluded_by(folder))]
+        while stack:
+            rel, top = stack.pop()
+            try:
+                with os.scandir(os.path.join(self.root, rel)) as found:
+                    entries = list(found)
+            except OSError as exc:
+                raise _FullStatusNeeded(rel) from exc
+            if any(entry.name == ".git" and os.path.exists(entry.path) for entry in entries):
+                continue  # libgit2 looks for .git through a link, as here
+            for entry in entries:
+                path = f"{rel}/{entry.name}"
+                # Outside a dataset, a path may be one (or hold one): asked of each.
+                within = top if top is not None else self.changes.excluded_by(path)
+                if entry.name == ignores.IGNORE_FILE:
+                    self.ignore_files.append(path)  # its rules may be some libgit2 misreads
+                if entry.is_dir(follow_symlinks=False):
+                    if not path.isprintable() and _not_utf8(path):
+                        raise _FullStatusNeeded(path)
+                    if within is not None and path in self.changes.keep:
+                        raise _FullStatusNeeded(path)
+                    if not self.is_ignored(path + "/"):
+                        stack.append((path, within))  # its links are looked at one by one
+                elif within is None:
+                    self._take(path, entry)
+                else:
+                    self._take_in_dataset(path, entry, within)
+
+    def _take(self, path: str, entry: os.DirEntry[str]) -> None:
+        """A file or link outside the datasets: new, unless git ignores it."""
+        if not path.isprintable() and _not_utf8(path):
+            raise _FullStatusNeeded(path)
+        if (entry.is_file(follow_symlinks=False) or entry.is_symlink()) and not self.is_ignored(
+            path
+        ):
+            self.status[path] = self.status.get(path, 0) | self.wt_new
+
+    def _take_in_dataset(self, path: str, entry: os.DirEntry[str], top: str) -> None:
+        is_file = entry.is_file(follow_symlinks=False)
+        if not path.isprintable() and _not_utf8(path):
+            if not is_file or path in self.status:
+                raise _FullStatusNeeded(path)
+            self.files[top] = self.files.get(top, 0) + 1  # counted only: no rule asked
+            return
+        if path in self.changes.keep:
+            return  # read on its own, as an extra path
+        if path in self.status or not is_file:
+            self._take(path, entry)
+            return
+        self.files[top] = self.files.get(top, 0) + 1
+        if top not in self.not_ignored and not self.is_ignored(path):
+            self.not_ignored.add(top)
 
 
 class _Changes:

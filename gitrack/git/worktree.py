@@ -7,9 +7,11 @@ libgit2 writes files itself where it can; where it cannot do what `git checkout`
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrack.errors import GitrackError
+from gitrack.git import ignores
 from gitrack.git._pygit2 import (
     CheckoutStrategy,
     FileStatus,
@@ -61,6 +63,11 @@ class Worktree:
         if unfiltered and filters is not None:
             blobs = filters.clean_blobs(unfiltered)
             pending += [p for p in unfiltered if blobs[p] != str(index[p].id)]
+        seen = [p for p, f in status.items() if p.endswith("/.gitignore") and f & FileStatus.WT_NEW]
+        repo = self._repo
+        if ignores.negation_below_root(repo.root, Path(repo._r.path), seen):
+            # libgit2 calls ignored some files git does not (ignores.py): git's list too
+            pending = list(set(pending).union(ignores.untracked_files(repo.root, True)))
         return sorted(pending)
 
     def is_sparse(self) -> bool:

@@ -1,9 +1,10 @@
 """A snapshot leaves a run's datasets out (their untracked regular files: the data cache
 holds them) and is otherwise exactly what `git add -A` stages.
 
-When every untracked folder git reports lies in a dataset, the snapshot reads those folders
-itself instead of having status list each file (snapshot._status): the result must be the
-same tree, whatever the ignore rules, links, nested folders and tracked files there.
+The snapshot reads the untracked folders git reports itself instead of having status list
+each file (snapshot._status), and falls back to status for what it cannot judge (a name
+that is not UTF-8): both must give the same tree, whatever the ignore rules, links, nested
+folders and tracked files there, in the datasets and beside them.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ IGNORES = (
 DATASETS = ("data", "dir", "dir/sub", "data/a")
 _name = st.sampled_from(["f", "k.tmp", "x.tmp", "é 名", "g.bin"])
 _folder = st.sampled_from(["", "a/", "a/b/", "ign/", "ign/c/", "sub/"])
-_kind = st.sampled_from(["file", "file", "exec", "link", "broken link", "folder link", "empty"])
+_kind = st.sampled_from(
+    ["file", "file", "exec", "link", "broken link", "folder link", "empty", "rules", "negations"]
+)
 dataset_entries = st.lists(st.tuples(_kind, _folder, _name), max_size=12)
 
 
 def full_tree_entries(repo: Path, scratch: Path) -> dict[str, str]:
-    """path -> "mode oid" of the tree `git add -A` would stage (a throwaway index)."""
+    """path -> "mode oid" of the tree `git add -A` would stage (in a copy of the index)."""
     env = {**os.environ, "GIT_INDEX_FILE": str(scratch / "oracle-index")}
-    for args in (["read-tree", "HEAD"], ["add", "-A"]):
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    shutil.copyfile(repo / ".git" / "index", scratch / "oracle-index")
+    subprocess.run(["git", "add", "-A"], cwd=repo, env=env, check=True, capture_output=True)
     tree = subprocess.run(
         ["git", "write-tree"], cwd=repo, env=env, check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -76,6 +79,9 @@ def write_dataset(repo: Path, dataset: str, entries: list[tuple[str, str, str]])
             continue
         if kind == "empty":
             path.mkdir()
+        elif kind in ("rules", "negations"):  # the folder's own .gitignore
+            rules = "g.bin\nb/\n/f\n" if kind == "rules" else "!x.tmp\n!a/\n"
+            path.with_name(".gitignore").write_text(rules)
         elif kind.endswith("link"):
             target = {"link": "../f", "broken link": "nowhere", "folder link": "."}[kind]
             os.symlink(target, path)
@@ -94,10 +100,15 @@ def write_dataset(repo: Path, dataset: str, entries: list[tuple[str, str, str]])
     ops=st.one_of(st.just([]), mutation_lists),  # none: nothing untracked beside the dataset
     dataset=st.sampled_from(DATASETS),
     entries=dataset_entries,
+    beside=dataset_entries,
     ignore=st.sampled_from(IGNORES),
 )
 def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
-    ops: list[Op], dataset: str, entries: list[tuple[str, str, str]], ignore: str
+    ops: list[Op],
+    dataset: str,
+    entries: list[tuple[str, str, str]],
+    beside: list[tuple[str, str, str]],
+    ignore: str,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_base_repo(Path(tmp) / "src")
@@ -107,6 +118,7 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
         if (repo / dataset).is_file() or (repo / dataset).is_symlink():
             return  # the mutations left a file where the dataset would be
         write_dataset(repo, dataset, entries)
+        write_dataset(repo, "new", beside)  # untracked, outside the dataset
 
         state = Repo.discover(repo).worktree.build_worktree_tree(exclude=[dataset])
 
@@ -114,7 +126,8 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
         assert tree_entries(repo, state.tree) == wanted
         counted = state.excluded.get(dataset, 0)
         # Files that git ignores, in a folder git reports as untracked, are counted too.
-        assert counted == left_out if "tmp" not in ignore else counted >= left_out
+        ignores_some = "tmp" in ignore or any(kind == "rules" for kind, _, _ in entries)
+        assert counted >= left_out if ignores_some else counted == left_out
         entries, excluded = built_beside_an_untracked_folder(repo, dataset)
         assert entries == wanted  # the same tree whichever way status was asked
         assert bool(excluded) == bool(state.excluded)
@@ -124,10 +137,12 @@ def built_beside_an_untracked_folder(
     repo: Path, dataset: str, extra_paths: tuple[str, ...] = ()
 ) -> tuple[dict[str, str], dict[str, int]]:
     """The snapshot's entries and counts, built while an untracked folder outside the
-    dataset exists (so status lists every untracked file), less that folder."""
+    dataset holds a file whose name is not UTF-8 (so status lists every untracked file),
+    less that folder."""
     beside = repo / "zz beside"
     beside.mkdir()
     (beside / "f.txt").write_text("beside\n")
+    Path(os.fsdecode(os.fsencode(beside) + b"/\xff.txt")).write_text("not UTF-8\n")
     try:
         built = Repo.discover(repo).worktree.build_worktree_tree(
             extra_paths=extra_paths, exclude=[dataset]
@@ -135,7 +150,7 @@ def built_beside_an_untracked_folder(
     finally:
         shutil.rmtree(beside)
     entries = tree_entries(repo, built.tree)
-    assert entries.pop("zz beside/f.txt")
+    assert entries.pop("zz beside/f.txt") and entries.pop(os.fsdecode(b"zz beside/\xff.txt"))
     return entries, built.excluded
 
 
@@ -248,3 +263,30 @@ def test_a_folder_named_as_an_extra_path_inside_a_dataset_is_read(tmp_path: Path
     assert "data/x/d/lnk" in tree_entries(repo, state.tree)
     beside, _ = built_beside_an_untracked_folder(repo, "data", extra_paths=("data/x/d",))
     assert beside == tree_entries(repo, state.tree)
+
+
+def test_an_untracked_folder_holding_the_dataset_is_read_beside_it(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n", ".gitignore": "*.log\n"})
+    files = ("data/a/1.csv", "data/a/2.csv", "data/notes.md", "data/b/c.py", "data/b/d.log")
+    for name in files:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(name)
+    os.symlink("1.csv", repo / "data" / "a" / "latest")
+    os.symlink("a", repo / "data" / "current")
+    make_repo(repo / "data" / "inner", {"code.py": "y\n"})
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data/a"])
+
+    wanted, left_out = expected_without(repo, tmp_path, "data/a")
+    del wanted["data/inner"]  # `git add -A` embeds a repository; a snapshot leaves it out
+    assert tree_entries(repo, state.tree) == wanted
+    assert sorted(wanted) == [
+        ".gitignore",
+        "data/a/latest",
+        "data/b/c.py",
+        "data/current",
+        "data/notes.md",
+        "train.py",
+    ]
+    assert state.excluded == {"data/a": 2} and left_out == 2
+    assert built_beside_an_untracked_folder(repo, "data/a")[0] == wanted

@@ -1,0 +1,97 @@
+"""Where libgit2 reads the ignore rules otherwise than git (gitrack.git.ignores): a
+negation in a .gitignore below the root. git's own answer is the spec: what `git add -A`
+stages, what `git status` calls untracked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import git, make_repo
+from test_snapshot_datasets import expected_without, tree_entries
+
+from gitrack.git import Repo
+
+
+def repo_with_a_negation(root: Path) -> Path:
+    """`*.tmp` ignored at the root, `!keep.tmp` re-included by sub/.gitignore (tracked)."""
+    repo = make_repo(
+        root,
+        {".gitignore": "*.tmp\n", "sub/.gitignore": "!keep.tmp\n", "sub/code.py": "x\n"},
+    )
+    (repo / "sub" / "keep.tmp").write_text("kept by the negation\n")
+    (repo / "sub" / "other.tmp").write_text("ignored\n")
+    (repo / "sub" / "new" / "deeper").mkdir(parents=True)
+    (repo / "sub" / "new" / "deeper" / "keep.tmp").write_text("in an untracked folder\n")
+    return repo
+
+
+def git_untracked(repo: Path) -> list[str]:
+    return sorted(git("ls-files", "-o", "--exclude-standard", cwd=repo).split())
+
+
+@pytest.mark.parametrize("exclude", [[], ["data"], ["sub/new"]])
+def test_a_file_a_nested_negation_re_includes_is_in_the_snapshot(
+    tmp_path: Path, exclude: list[str]
+) -> None:
+    repo = repo_with_a_negation(tmp_path / "repo")
+    (repo / "data").mkdir()
+    (repo / "data" / "d.csv").write_text("1\n")
+    assert git_untracked(repo) == ["data/d.csv", "sub/keep.tmp", "sub/new/deeper/keep.tmp"]
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=exclude)
+
+    wanted, left_out = expected_without(repo, tmp_path, exclude[0] if exclude else "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert "sub/keep.tmp" in wanted and "sub/other.tmp" not in wanted
+    assert state.excluded == ({exclude[0]: left_out} if exclude else {})
+
+
+def test_a_negation_in_an_untracked_gitignore_is_seen(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {".gitignore": "*.tmp\n", "train.py": "x\n"})
+    for folder in ("data", "notes"):  # in a dataset's folder, and in another one
+        (repo / folder / "in").mkdir(parents=True)
+        (repo / folder / ".gitignore").write_text("!keep.tmp\n")
+        (repo / folder / "in" / "keep.tmp").write_text(f"{folder}\n")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    wanted, _ = expected_without(repo, tmp_path, "data")
+    assert tree_entries(repo, state.tree) == wanted
+    assert "notes/in/keep.tmp" in wanted and state.excluded == {"data": 2}
+
+
+def test_a_tracked_negation_is_found_in_an_index_of_version_4(tmp_path: Path) -> None:
+    """Version 4 names an entry by what differs from the one before: "b/.gitignore"
+    after "b/.gitattributes" is stored as "ignore"."""
+    repo = repo_with_a_negation(tmp_path / "repo")
+    (repo / "sub" / ".gitattributes").write_text("*.bin binary\n")
+    git("add", "sub/.gitattributes", cwd=repo)
+    git("update-index", "--index-version=4", cwd=repo)
+
+    state = Repo.discover(repo).worktree.build_worktree_tree()
+
+    assert "sub/keep.tmp" in tree_entries(repo, state.tree)
+
+
+def test_pending_changes_name_a_file_a_nested_negation_re_includes(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {".gitignore": "*.tmp\n", "sub/.gitignore": "!keep.tmp\n"})
+    worktree = Repo.discover(repo).worktree
+    (repo / "sub" / "other.tmp").write_text("ignored\n")
+    assert worktree.pending_changes() == []
+
+    (repo / "sub" / "keep.tmp").write_text("untracked\n")
+
+    assert worktree.pending_changes() == ["sub/keep.tmp"] == git_untracked(repo)
+
+
+def test_an_escaped_exclamation_mark_is_no_negation(tmp_path: Path) -> None:
+    """`\\!name` names a file starting with "!": libgit2 reads it as git does."""
+    repo = make_repo(tmp_path / "repo", {"sub/.gitignore": "\\!bang\n", "a.py": "x\n"})
+    (repo / "sub" / "!bang").write_text("ignored\n")
+    os.symlink("a.py", repo / "sub" / "link")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree()
+
+    assert sorted(tree_entries(repo, state.tree)) == ["a.py", "sub/.gitignore", "sub/link"]
