@@ -47,15 +47,18 @@ def run_git(
     return proc.stdout
 
 
-def run_git_bytes(args: list[str], cwd: str | os.PathLike[str], stdin: bytes) -> bytes:
-    """`run_git` for bytes in and out (file names that are not UTF-8 stay intact)."""
+def run_git_bytes(
+    args: list[str], cwd: str | os.PathLike[str], stdin: bytes, ok: tuple[int, ...] = (0,)
+) -> bytes:
+    """`run_git` for bytes in and out (file names that are not UTF-8 stay intact); ``ok``:
+    the exit codes that are answers, not failures."""
     try:
         proc = subprocess.run(
             ["git", *args], cwd=cwd, input=stdin, capture_output=True, check=False
         )
     except FileNotFoundError as exc:
         raise GitCommandError("the git binary was not found on PATH; install git") from exc
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         err = proc.stderr.decode(errors="replace")
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
         detail = lines[-1] if lines else f"exit {proc.returncode}"

@@ -1,16 +1,19 @@
 """Where libgit2's ignore rules are not git's, and git's own answer there.
 
-libgit2 (1.9) does not let a negation (``!pattern``) in a .gitignore below the root
-re-include a path that a rule from a higher level excludes: with ``*.tmp`` at the root and
-``!keep.tmp`` in ``sub/.gitignore``, git stages ``sub/keep.tmp`` and libgit2's status and
-``path_is_ignored`` call it ignored (libgit2 issue #7284). A snapshot built on libgit2's
-answer would leave that file out, and a checkout of the run would not bring it back.
+A snapshot built on libgit2's answers alone would not be what `git add -A` stages:
 
-So where a .gitignore below the root holds a negation, git is asked which files are
-untracked (``git ls-files --others --exclude-standard``). Finding those files costs one
-read of the index file in a repository where no tracked .gitignore lies below the root
-(the common case); otherwise one `git ls-files` lists them. Not seen: a .gitignore that is
-itself untracked and ignored.
+* libgit2 (1.9) does not let a negation (``!pattern``) in a .gitignore below the root
+  re-include a path that a rule from a higher level excludes: with ``*.tmp`` at the root and
+  ``!keep.tmp`` in ``sub/.gitignore``, git stages ``sub/keep.tmp`` and libgit2's status and
+  ``path_is_ignored`` call it ignored (libgit2 issue #7284). Where a .gitignore below the
+  root holds a negation, git lists the untracked files (``git ls-files --others
+  --exclude-standard``). Finding those files costs one read of the index file in a
+  repository where no tracked .gitignore lies below the root (the common case); otherwise
+  one `git ls-files` lists them. Not seen: a .gitignore that is itself untracked and ignored.
+* libgit2 judges a symbolic link to a folder as the folder: ``data/`` in .gitignore hides
+  the link ``data -> /mnt/datasets`` from it, which git stages (a folder-only pattern does
+  not match a link), and ``!*/`` lets in a link git ignores. So git judges every untracked
+  link (``git check-ignore``), in one call, made only when there is one.
 """
 
 from __future__ import annotations
@@ -64,3 +67,12 @@ def untracked_files(root: Path, directories: bool = False) -> list[str]:
         args += ["--directory", "--no-empty-directory"]
     listed = run_git_bytes(args, cwd=root, stdin=b"")
     return [os.fsdecode(path) for path in listed.split(b"\0") if path]
+
+
+def ignored_by_git(root: Path, paths: list[str]) -> set[str]:
+    """Those of ``paths`` (untracked) that git ignores; it looks at each, so a link is
+    judged as a link."""
+    stdin = b"".join(os.fsencode(path) + b"\0" for path in paths)
+    # Exit code 1: none is ignored.
+    out = run_git_bytes(["check-ignore", "--stdin", "-z"], cwd=root, stdin=stdin, ok=(0, 1))
+    return {os.fsdecode(path) for path in out.split(b"\0") if path}

@@ -69,6 +69,7 @@ def build_worktree_tree(
         changes.take(path, flags, extra=False)
     for path in extras:
         changes.take(path, FileStatus.WT_NEW, extra=True)
+    changes.settle_links()
     changes.clean_filtered()
     for path in changes.removals:
         _index_remove(index, path)
@@ -102,7 +103,7 @@ def _status(repo: Repo, changes: _Changes) -> dict[str, int]:
     if changes.excluding:
         status = _status_beside_datasets(repo, changes, counts, ignore_files)
     else:
-        status = dict(raw.status(untracked_files="all", ignored=False))
+        status = _with_ignored_links(repo, raw.status(untracked_files="all", ignored=True))
     wt_new = int(FileStatus.WT_NEW)
     ignore_files += [p for p, f in status.items() if p.endswith(_IGNORE_FILE) and f & wt_new]
     if ignores.negation_below_root(repo.root, Path(raw.path), ignore_files):
@@ -128,7 +129,7 @@ def _status_beside_datasets(
     again, `-uall`.
     """
     raw = repo._r
-    status: dict[str, int] = dict(raw.status(untracked_files="normal", ignored=False))
+    status = _with_ignored_links(repo, raw.status(untracked_files="normal", ignored=True))
     folders = [path[:-1] for path in status if path.endswith("/")]
     if not folders:
         return status
@@ -138,10 +139,27 @@ def _status_beside_datasets(
             del status[folder + "/"]
             scan.read(folder)
     except _FullStatusNeeded:
-        return dict(raw.status(untracked_files="all", ignored=False))
+        return _with_ignored_links(repo, raw.status(untracked_files="all", ignored=True))
     counts.update(scan.counts())
     ignore_files += scan.ignore_files
     return dict(sorted(status.items()))  # in libgit2's order, as `-uall` gives them
+
+
+def _with_ignored_links(repo: Repo, status: dict[str, int]) -> dict[str, int]:
+    """``status`` as asked without the ignored files, but for the links: those git judges
+    again (_Changes.settle_links; libgit2 judges a link to a folder as the folder)."""
+    ignored, wt_new = int(FileStatus.IGNORED), int(FileStatus.WT_NEW)
+    out: dict[str, int] = {}
+    for path, flags in status.items():
+        if not flags & ignored:
+            out[path] = flags
+            continue
+        rest = flags & ~ignored  # a staged deletion (`git rm --cached`) of what is ignored now
+        if os.path.islink(os.path.join(repo.root, path.rstrip("/"))):
+            out[path.rstrip("/")] = rest | wt_new
+        elif rest:
+            out[path] = rest
+    return out
 
 
 class _UntrackedScan:
@@ -185,6 +203,8 @@ class _UntrackedScan:
             if any(entry.name == ".git" and os.path.exists(entry.path) for entry in entries):
                 continue  # libgit2 looks for .git through a link, as here
             for entry in entries:
+                if entry.name == ".git":
+                    continue  # a link or file of that name: git never takes one either
                 path = f"{rel}/{entry.name}"
                 # Outside a dataset, a path may be one (or hold one): asked of each.
                 within = top if top is not None else self.changes.excluded_by(path)
@@ -203,11 +223,12 @@ class _UntrackedScan:
                     self._take_in_dataset(path, entry, within)
 
     def _take(self, path: str, entry: os.DirEntry[str]) -> None:
-        """A file or link outside the datasets: new, unless git ignores it."""
+        """A file outside the datasets, new unless git ignores it; a link, new (git judges
+        it later, see _Changes.settle_links)."""
         if not path.isprintable() and _not_utf8(path):
             raise _FullStatusNeeded(path)
-        if (entry.is_file(follow_symlinks=False) or entry.is_symlink()) and not self.is_ignored(
-            path
+        if entry.is_symlink() or (
+            entry.is_file(follow_symlinks=False) and not self.is_ignored(path)
         ):
             self.status[path] = self.status.get(path, 0) | self.wt_new
 
@@ -245,6 +266,7 @@ class _Changes:
         self.skipped: dict[str, int] = {}
         self.warnings: list[str] = []
         self._filtered: list[tuple[str, int]] = []  # (path, mode): the git binary cleans these
+        self._links: list[str] = []  # untracked: git judges whether it ignores them
         self._exclude: tuple[str, ...] = ()
         self._keep: set[str] = set()
         self.excluded: dict[str, int] = {}
@@ -307,9 +329,10 @@ class _Changes:
         if stat.S_ISDIR(st.st_mode):
             self._take_directory(path)
         elif stat.S_ISLNK(st.st_mode):
-            target = os.readlink(os.fsencode(self.repo.root / path))
-            blob = self._write(lambda: self.repo._r.create_blob(target))
-            self.additions.append((path, blob, int(FileMode.LINK)))
+            if path in user_index or extra:
+                self._take_link(path)
+            else:
+                self._links.append(path)  # untracked: git judges it (settle_links)
         elif stat.S_ISREG(st.st_mode):
             self._take_file(path, st, flags)
         # sockets, fifos, devices: git cannot store them either
@@ -349,6 +372,8 @@ class _Changes:
         top = self.excluded_by(path) if untracked and self._exclude else None
         if top is not None:  # a dataset's file: its bytes are in the data cache already
             self.excluded[top] = self.excluded.get(top, 0) + 1
+            if path in self.head_index:  # removed from the index: not HEAD's copy either
+                self.removals.append(path)
             return
         if untracked and self.max_untracked is not None and st.st_size > self.max_untracked:
             self.skipped[path] = st.st_size
@@ -366,6 +391,23 @@ class _Changes:
     def _write(self, write: Callable[[], pygit2.Oid]) -> pygit2.Oid:
         # A `git gc` running meanwhile can make an object write fail for a moment.
         return retry_writes(self.repo.has_object, str(self.repo.root), write)
+
+    def _take_link(self, path: str) -> None:
+        target = os.readlink(os.fsencode(self.repo.root / path))
+        blob = self._write(lambda: self.repo._r.create_blob(target))
+        self.additions.append((path, blob, int(FileMode.LINK)))
+
+    def settle_links(self) -> None:
+        """The untracked links git does not ignore (libgit2 judges a link to a folder as
+        the folder: see ignores.py), asked of git in one call."""
+        if not self._links:
+            return
+        ignored = ignores.ignored_by_git(self.repo.root, self._links)
+        for path in self._links:
+            if path not in ignored:
+                self._take_link(path)
+            elif path in self.head_index:  # removed from the index, and ignored now
+                self.removals.append(path)
 
     def clean_filtered(self) -> None:
         """Files whose clean filter only git runs (git-lfs...): stored as `git add` would."""

@@ -95,3 +95,44 @@ def test_an_escaped_exclamation_mark_is_no_negation(tmp_path: Path) -> None:
     state = Repo.discover(repo).worktree.build_worktree_tree()
 
     assert sorted(tree_entries(repo, state.tree)) == ["a.py", "sub/.gitignore", "sub/link"]
+
+
+@pytest.mark.parametrize("exclude", [[], ["data"]])
+def test_a_link_to_a_folder_is_judged_as_a_link(tmp_path: Path, exclude: list[str]) -> None:
+    """`cache/` is for folders: git stages the link `cache -> elsewhere`; `!*/` lets in
+    folders, not a link git's `*` ignores."""
+    repo = make_repo(
+        tmp_path / "repo", {".gitignore": "cache/\nnotes/*\n!notes/*/\n", "a.py": "x\n"}
+    )
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", repo / "cache")  # in a tracked folder
+    for folder in ("data/in", "notes/in"):  # untracked folders, in a dataset or not
+        (repo / folder).mkdir(parents=True)
+        os.symlink(tmp_path / "elsewhere", repo / folder / "cache")
+        os.symlink(".", repo / folder.replace("/in", "") / "here")
+    (repo / "notes" / "in" / "n.md").write_text("kept\n")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=exclude)
+
+    wanted, _ = expected_without(repo, tmp_path, exclude[0] if exclude else "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"cache", "data/in/cache", "data/here", "notes/in/cache"} <= set(wanted)
+    assert "notes/here" not in wanted  # a link in notes/, which `notes/*` ignores
+
+
+def test_a_link_removed_from_the_index_is_judged_by_git(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {"a.py": "x\n"})
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("kept", "gone"):
+        os.symlink(tmp_path / "elsewhere", repo / name)
+    git("add", "kept", "gone", cwd=repo)
+    git("commit", "-q", "-m", "links", cwd=repo)
+    git("rm", "-q", "--cached", "kept", "gone", cwd=repo)
+    # `kept/` is for folders: git stages the link again; `gone` names it, so git ignores it.
+    (repo / ".gitignore").write_text("kept/\ngone\n")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree()
+
+    wanted, _ = expected_without(repo, tmp_path, "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert "kept" in wanted and "gone" not in wanted
