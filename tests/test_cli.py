@@ -241,15 +241,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert f"run {listed[0]['id'][:8]}" in git("log", "-1", cwd=target)  # one line per run
 
 
+@pytest.mark.parametrize("lazy", [False, True], ids=["list", "made-as-written"])
 @pytest.mark.parametrize("count", [0, 1, 1000, 1001, 2500])
 def test_a_json_list_written_in_pieces_is_the_list_written_at_once(
-    count: int, capsys: pytest.CaptureFixture[str]
+    count: int, lazy: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from gitrack.cli import runs
     from gitrack.views.terminal import printable_json
 
     items = [f'{{"n":{n},"s":"\\u007f\x7f\x85é"}}' for n in range(count)]
-    runs._echo_json_list(items)
+    runs._echo_json_list(iter(items) if lazy else items)
     assert capsys.readouterr().out == printable_json("[" + ",".join(items) + "]") + "\n"
 
 

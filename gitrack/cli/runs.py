@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Iterable
+from itertools import islice
 from pathlib import Path
 
 import click
@@ -177,7 +179,7 @@ def list_runs(
 
         click.echo(markdown.runs_table(runs))
     elif as_json and not sys.stdout.isatty():
-        _echo_json_list([run.public_json() for run in runs])
+        _echo_json_list(run.public_json() for run in runs)
     elif as_json:
         _print_json([r.record.to_public(r.commit) for r in runs])
     elif not runs and deleted:
@@ -193,15 +195,19 @@ def list_runs(
         click.echo(lstable.table(runs, width, focus, chosen, listing.depths))
 
 
-def _echo_json_list(items: list[str]) -> None:
+def _echo_json_list(items: Iterable[str]) -> None:
     """``[item,item,…]`` and a newline, compact and fast; C0 controls are escaped by JSON
-    itself, DEL and C1 here. Written in pieces: 100,000 runs make 100 MB of JSON, which one
-    string would have copied three times more (joined, bracketed, given a newline)."""
+    itself, DEL and C1 here. Written in pieces, each made as it is written: 100,000 runs
+    make 100 MB of JSON, which one string would have copied three times more (joined,
+    bracketed, given a newline), and a list of every item held whole 90 MB more (28,000
+    page faults of a cold listing)."""
     step = 1000
-    for start in range(0, len(items), step):
-        piece = ",".join(items[start : start + step])
-        click.echo(printable_json(("," if start else "[") + piece), nl=False)
-    click.echo("]" if items else "[]")
+    left = iter(items)
+    opening = "["
+    while piece := list(islice(left, step)):
+        click.echo(printable_json(opening + ",".join(piece)), nl=False)
+        opening = ","
+    click.echo("[]" if opening == "[" else "]")
 
 
 @cli.command()

@@ -545,3 +545,36 @@ def test_an_entry_of_one_unedited_copy_is_made_as_any_entry_is(line: str) -> Non
     run_id = items[0][1][0]
     general = notecache._entry(run_id, found, edits.RunState())
     assert notecache._entry(run_id, found, None) == general
+
+
+def test_an_index_saved_section_by_section_is_read_back_whole(tmp_path: Path) -> None:
+    """Index.save writes each section as it makes it and the header's offset last: what
+    it wrote reads back as the index it saved, chunk by chunk."""
+    index = notecache.Index("c0ffee" * 6)
+    for n in range(3 * notecache.CHUNK_RUNS + 5):
+        copy = ("ab" * 20, f"2026-01-01T00:00:00.{n:06d}Z", "aa", "bb", f'{{"n":{n}}}', 1, b"")
+        index.place((f"{n:04x}", copy[1], None, (copy,)))
+    index.bad_lines = [("cd" * 20, 3, "not a JSON object")]
+    path = tmp_path / "notes.cache"
+    index.save(path)
+    back = notecache.read(path)
+    assert back is not None and back.tip == index.tip
+    assert list(back.runs()) == list(index.runs())
+    assert back.bad_lines == index.bad_lines
+    back.load_patch_state()
+    assert back.keys == index.keys
+
+
+def test_a_damaged_index_found_while_saving_is_raised_not_taken_for_a_failed_write(
+    tmp_path: Path,
+) -> None:
+    """A chunk read from disk that is too big is split (so decoded) before the file is
+    opened: damage there is raised (history rebuilds the index), never swallowed with the
+    errors of a cache that cannot be written."""
+    index = notecache.Index("c0ffee" * 6)
+    damaged = b"\0\0\0\0" + marshal.dumps([])  # its check does not match
+    index.visible = [notecache.Chunk(damaged, ((0, len(damaged)), 2 * notecache.CHUNK_RUNS + 1))]
+    path = tmp_path / "notes.cache"
+    with pytest.raises(ValueError, match="damaged section"):
+        index.save(path)
+    assert not path.exists()
