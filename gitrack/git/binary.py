@@ -48,13 +48,22 @@ def run_git(
 
 
 def run_git_bytes(
-    args: list[str], cwd: str | os.PathLike[str], stdin: bytes, ok: tuple[int, ...] = (0,)
+    args: list[str],
+    cwd: str | os.PathLike[str],
+    stdin: bytes,
+    ok: tuple[int, ...] = (0,),
+    env: dict[str, str] | None = None,
 ) -> bytes:
     """`run_git` for bytes in and out (file names that are not UTF-8 stay intact); ``ok``:
     the exit codes that are answers, not failures."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=stdin, capture_output=True, check=False
+            ["git", *args],
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            check=False,
+            env={**os.environ, **env} if env else None,
         )
     except FileNotFoundError as exc:
         raise GitCommandError("the git binary was not found on PATH; install git") from exc

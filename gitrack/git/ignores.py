@@ -28,6 +28,9 @@ from gitrack.git.binary import run_git_bytes
 _NEGATION = re.compile(rb"^!", re.MULTILINE)  # "\!x" is a name starting with "!"
 _NESTED = b"/.gitignore\x00"  # how a tracked .gitignore below the root is named in the index
 IGNORE_FILE = ".gitignore"
+# Pathspecs as gitrack writes them, whatever the user's environment says (check-ignore
+# refuses GIT_LITERAL_PATHSPECS; a name starting with ":" is kept a name by "./").
+_PATTERNS = {"GIT_LITERAL_PATHSPECS": "0", "GIT_GLOB_PATHSPECS": "0", "GIT_ICASE_PATHSPECS": "0"}
 
 
 def negation_below_root(root: Path, git_dir: Path, untracked: Iterable[str]) -> bool:
@@ -45,9 +48,8 @@ def _tracked_ignore_files(root: Path, git_dir: Path) -> list[str]:
     # Versions 2 and 3 name each entry in full; version 4 by what differs from the last.
     if data[4:8] in (b"\0\0\0\2", b"\0\0\0\3") and _NESTED not in data:
         return []
-    listed = run_git_bytes(
-        ["ls-files", "-z", "--cached", "--", f":(glob)**/{IGNORE_FILE}"], cwd=root, stdin=b""
-    )
+    args = ["ls-files", "-z", "--cached", "--", f":(glob)**/{IGNORE_FILE}"]
+    listed = run_git_bytes(args, cwd=root, stdin=b"", env=_PATTERNS)
     return [os.fsdecode(path) for path in listed.split(b"\0") if path]
 
 
@@ -72,7 +74,8 @@ def untracked_files(root: Path, directories: bool = False) -> list[str]:
 def ignored_by_git(root: Path, paths: list[str]) -> set[str]:
     """Those of ``paths`` (untracked) that git ignores; it looks at each, so a link is
     judged as a link."""
-    stdin = b"".join(os.fsencode(path) + b"\0" for path in paths)
+    stdin = b"".join(b"./" + os.fsencode(path) + b"\0" for path in paths)
     # Exit code 1: none is ignored.
-    out = run_git_bytes(["check-ignore", "--stdin", "-z"], cwd=root, stdin=stdin, ok=(0, 1))
-    return {os.fsdecode(path) for path in out.split(b"\0") if path}
+    args = ["check-ignore", "--stdin", "-z"]
+    out = run_git_bytes(args, cwd=root, stdin=stdin, ok=(0, 1), env=_PATTERNS)
+    return {os.fsdecode(path.removeprefix(b"./")) for path in out.split(b"\0") if path}

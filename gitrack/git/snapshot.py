@@ -329,8 +329,8 @@ class _Changes:
         if stat.S_ISDIR(st.st_mode):
             self._take_directory(path)
         elif stat.S_ISLNK(st.st_mode):
-            if path in user_index or extra:
-                self._take_link(path)
+            if path in user_index or extra or path in self._keep:
+                self._take_link(path)  # an extra path is taken even if ignored
             else:
                 self._links.append(path)  # untracked: git judges it (settle_links)
         elif stat.S_ISREG(st.st_mode):

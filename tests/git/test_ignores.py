@@ -136,3 +136,27 @@ def test_a_link_removed_from_the_index_is_judged_by_git(tmp_path: Path) -> None:
     wanted, _ = expected_without(repo, tmp_path, "-")
     assert tree_entries(repo, state.tree) == wanted
     assert "kept" in wanted and "gone" not in wanted
+
+
+def test_an_ignored_link_named_as_an_extra_path_is_taken(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", {".gitignore": "*.lnk\n", "a.py": "x\n"})
+    os.symlink("a.py", repo / "top.lnk")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(extra_paths=["top.lnk"])
+
+    assert "top.lnk" in tree_entries(repo, state.tree)
+
+
+def test_links_whose_names_look_like_pathspec_magic_are_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo(tmp_path / "repo", {".gitignore": "foo\n", "a.py": "x\n"})
+    for name in (":(x)l", ":foo", ":!foo"):
+        os.symlink("a.py", repo / name)
+    monkeypatch.setenv("GIT_LITERAL_PATHSPECS", "1")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree()
+
+    wanted, _ = expected_without(repo, tmp_path, "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert {":(x)l", ":foo", ":!foo"} <= set(wanted)
