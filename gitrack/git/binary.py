@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from gitrack.errors import ConcurrentUpdateError, GitCommandError
 from gitrack.git.cas import TryAgain, is_lasting, retrying
@@ -28,23 +28,8 @@ def run_git(
     env: dict[str, str] | None = None,
 ) -> str:
     """Run the git binary; return stdout. Raise GitCommandError with git's own words."""
-    try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            input=stdin,
-            env={**os.environ, **env} if env else None,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise GitCommandError("the git binary was not found on PATH; install git") from exc
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        detail = lines[-1] if lines else f"exit {proc.returncode}"
-        raise GitCommandError(f"git {_command_name(args)} failed: {detail}")
-    return proc.stdout
+    out: str = _run(args, cwd, stdin, env, (0,), text=True)
+    return out
 
 
 def run_git_bytes(
@@ -56,19 +41,34 @@ def run_git_bytes(
 ) -> bytes:
     """`run_git` for bytes in and out (file names that are not UTF-8 stay intact); ``ok``:
     the exit codes that are answers, not failures."""
+    out: bytes = _run(args, cwd, stdin, env, ok, text=False)
+    return out
+
+
+def _run(
+    args: list[str],
+    cwd: str | os.PathLike[str] | None,
+    stdin: str | bytes | None,
+    env: dict[str, str] | None,
+    ok: tuple[int, ...],
+    text: bool,
+) -> Any:
+    """git's stdout, as text or bytes; GitCommandError with git's last words on an exit
+    code not in ``ok``."""
     try:
         proc = subprocess.run(
             ["git", *args],
             cwd=cwd,
-            input=stdin,
             capture_output=True,
-            check=False,
+            text=text,
+            input=stdin,
             env={**os.environ, **env} if env else None,
+            check=False,
         )
     except FileNotFoundError as exc:
         raise GitCommandError("the git binary was not found on PATH; install git") from exc
     if proc.returncode not in ok:
-        err = proc.stderr.decode(errors="replace")
+        err = proc.stderr if text else proc.stderr.decode(errors="replace")
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
         detail = lines[-1] if lines else f"exit {proc.returncode}"
         raise GitCommandError(f"git {_command_name(args)} failed: {detail}")

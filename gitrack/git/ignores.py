@@ -2,14 +2,16 @@
 
 A snapshot built on libgit2's answers alone would not be what `git add -A` stages:
 
-* libgit2 (1.9) does not let a negation (``!pattern``) in a .gitignore below the root
-  re-include a path that a rule from a higher level excludes: with ``*.tmp`` at the root and
-  ``!keep.tmp`` in ``sub/.gitignore``, git stages ``sub/keep.tmp`` and libgit2's status and
+* libgit2 (1.9) does not let a negation (``!pattern``) re-include a path that a rule from
+  another ignore file excludes: with ``*.tmp`` at the root and ``!keep.tmp`` in
+  ``sub/.gitignore``, git stages ``sub/keep.tmp`` and libgit2's status and
   ``path_is_ignored`` call it ignored (libgit2 issue #7284). Where a .gitignore below the
   root holds a negation, git lists the untracked files (``git ls-files --others
   --exclude-standard``). Finding those files costs one read of the index file in a
   repository where no tracked .gitignore lies below the root (the common case); otherwise
-  one `git ls-files` lists them. Not seen: a .gitignore that is itself untracked and ignored.
+  one `git ls-files` lists them. Not covered: a negation in the root .gitignore against a
+  rule of ``.git/info/exclude`` or ``core.excludesFile``, and an untracked .gitignore in a
+  folder status does not report (an ignored one, outside the folders a snapshot reads).
 * libgit2 judges a symbolic link to a folder as the folder: ``data/`` in .gitignore hides
   the link ``data -> /mnt/datasets`` from it, which git stages (a folder-only pattern does
   not match a link), and ``!*/`` lets in a link git ignores. So git judges every untracked
@@ -20,17 +22,25 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from gitrack.git._pygit2 import FileStatus
 from gitrack.git.binary import run_git_bytes
 
 _NEGATION = re.compile(rb"^!", re.MULTILINE)  # "\!x" is a name starting with "!"
 _NESTED = b"/.gitignore\x00"  # how a tracked .gitignore below the root is named in the index
 IGNORE_FILE = ".gitignore"
+_BELOW = "/" + IGNORE_FILE
 # Pathspecs as gitrack writes them, whatever the user's environment says (check-ignore
 # refuses GIT_LITERAL_PATHSPECS; a name starting with ":" is kept a name by "./").
 _PATTERNS = {"GIT_LITERAL_PATHSPECS": "0", "GIT_GLOB_PATHSPECS": "0", "GIT_ICASE_PATHSPECS": "0"}
+
+
+def ignore_files_in(status: Mapping[str, int]) -> list[str]:
+    """The untracked .gitignore files below the root that a status names."""
+    wt_new = int(FileStatus.WT_NEW)
+    return [path for path, flags in status.items() if path.endswith(_BELOW) and flags & wt_new]
 
 
 def negation_below_root(root: Path, git_dir: Path, untracked: Iterable[str]) -> bool:

@@ -32,8 +32,6 @@ from gitrack.git.types import WorktreeTree
 if TYPE_CHECKING:
     from gitrack.git.repo import Repo
 
-_IGNORE_FILE = "/" + ignores.IGNORE_FILE
-
 
 def build_worktree_tree(
     repo: Repo,
@@ -99,15 +97,15 @@ def _status(repo: Repo, changes: _Changes) -> dict[str, int]:
     """
     raw = repo._r
     counts: dict[str, int] = {}  # dataset -> its untracked files left out
-    ignore_files: list[str] = []  # untracked .gitignore files seen in the datasets
+    ignore_files: list[str] = []  # the .gitignore files the scan of untracked folders read
     if changes.excluding:
         status = _status_beside_datasets(repo, changes, counts, ignore_files)
     else:
         status = _with_ignored_links(repo, raw.status(untracked_files="all", ignored=True))
-    wt_new = int(FileStatus.WT_NEW)
-    ignore_files += [p for p, f in status.items() if p.endswith(_IGNORE_FILE) and f & wt_new]
+    ignore_files += ignores.ignore_files_in(status)
     if ignores.negation_below_root(repo.root, Path(raw.path), ignore_files):
         status = dict(raw.status(untracked_files="no", ignored=False))
+        wt_new = int(FileStatus.WT_NEW)
         for path in ignores.untracked_files(repo.root):
             status[path] = status.get(path, 0) | wt_new
         return status

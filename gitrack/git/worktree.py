@@ -63,8 +63,8 @@ class Worktree:
         if unfiltered and filters is not None:
             blobs = filters.clean_blobs(unfiltered)
             pending += [p for p in unfiltered if blobs[p] != str(index[p].id)]
-        seen = [p for p, f in status.items() if p.endswith("/.gitignore") and f & FileStatus.WT_NEW]
         repo = self._repo
+        seen = ignores.ignore_files_in(status)
         if ignores.negation_below_root(repo.root, Path(repo._r.path), seen):
             # libgit2 calls ignored some files git does not (ignores.py): git's list too
             pending = list(set(pending).union(ignores.untracked_files(repo.root, True)))
