@@ -282,3 +282,20 @@ def test_ls_json_into_a_pipe_the_reader_closed_early_exits_0(repo: Path) -> None
     proc.stdout.close()
     err = proc.stderr.read()
     assert (proc.wait(timeout=60), err) == (0, b"")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", [["ls", "--json"], ["ls"], ["--version"]])
+def test_output_onto_a_full_disk_is_an_error_not_a_crash(repo: Path, args: list[str]) -> None:
+    """stdout on a full disk is the user's condition: one line, exit 1, no crash log
+    (review: it was exit 3, "a bug in gitrack"; a short output failed in Python's exit
+    flush instead, exit 120)."""
+    assert gitrack("run", "--", "true", cwd=repo).code == 0
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            gitrack_cmd(*args), cwd=repo, stdout=full, stderr=subprocess.PIPE, check=False
+        )
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert err.startswith("Error: No space left on device") and "free some space" in err
+    assert "Traceback" not in err and not list(repo.glob(".git/gitrack/*crash*"))

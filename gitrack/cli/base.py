@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import importlib
 import json
@@ -136,6 +137,7 @@ def invoke(argv: list[str] | None) -> int:
 def _invoke(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="gitrack", standalone_mode=False)
+        sys.stdout.flush()  # a full disk met here, not in Python's exit-time flush (exit 120)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 130
@@ -150,9 +152,24 @@ def _invoke(argv: list[str] | None) -> int:
     except (BrokenPipeError, ClosedPipe):
         _quiet_stdout()
         return 0  # `gitrack ls | head`: the reader had what it wanted
+    except OSError as exc:
+        if exc.errno not in _FULL_DISK:
+            return _crash(exc, argv)
+        # the user's disk, not a bug: every write gitrack makes is atomic, so nothing is lost
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"Error: {exc.strerror}{where}: free some space, then run it again", err=True)
+        _quiet_stdout()
+        return 1
     except Exception as exc:
-        from gitrack import crash
-
-        click.echo(crash.report(exc, list(sys.argv[1:] if argv is None else argv)), err=True)
-        return crash.CRASH_EXIT
+        return _crash(exc, argv)
     return result if isinstance(result, int) else 0
+
+
+_FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _crash(exc: BaseException, argv: list[str] | None) -> int:
+    from gitrack import crash
+
+    click.echo(crash.report(exc, list(sys.argv[1:] if argv is None else argv)), err=True)
+    return crash.CRASH_EXIT

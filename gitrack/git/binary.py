@@ -55,24 +55,28 @@ def _run(
 ) -> Any:
     """git's stdout, as text or bytes; GitCommandError with git's last words on an exit
     code not in ``ok``."""
+    data = stdin.encode("utf-8", "surrogateescape") if isinstance(stdin, str) else stdin
     try:
         proc = subprocess.run(
             ["git", *args],
             cwd=cwd,
             capture_output=True,
-            text=text,
-            input=stdin,
+            input=data,
             env={**os.environ, **env} if env else None,
             check=False,
         )
     except FileNotFoundError as exc:
-        raise GitCommandError("the git binary was not found on PATH; install git") from exc
+        if exc.filename == "git":  # not the cwd, which raises the same error
+            raise GitCommandError("the git binary was not found on PATH; install git") from exc
+        raise GitCommandError(
+            f"folder {cwd} does not exist: run gitrack from a folder that does"
+        ) from exc
     if proc.returncode not in ok:
-        err = proc.stderr if text else proc.stderr.decode(errors="replace")
-        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+        lines = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
         detail = lines[-1] if lines else f"exit {proc.returncode}"
         raise GitCommandError(f"git {_command_name(args)} failed: {detail}")
-    return proc.stdout
+    # a file name that is not UTF-8 comes back as Python's os functions take it
+    return proc.stdout.decode("utf-8", "surrogateescape") if text else proc.stdout
 
 
 def cat_blobs(git_dir: Path, blobs: Sequence[str]) -> Iterator[bytes | None]:

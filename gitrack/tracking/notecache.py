@@ -260,12 +260,13 @@ def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """``write`` into a unique temp file renamed over ``path``: concurrent writers each
     replace the whole file, and readers keep the one they opened. A temp file a crash left
     behind goes once it is an hour old (younger ones may be another writer's). A cache
-    that cannot be written only costs time."""
+    that cannot be written only costs time; anything else (marshal's ValueError on a value
+    it cannot pack) is a bug, raised."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(path) as temp, temp.open("wb") as out:
             write(out)
-    except (OSError, ValueError):
+    except OSError:
         return
     for left in path.parent.glob(f"{temp_prefix(path.name)}tmp*"):
         with contextlib.suppress(OSError):

@@ -578,3 +578,16 @@ def test_a_damaged_index_found_while_saving_is_raised_not_taken_for_a_failed_wri
     with pytest.raises(ValueError, match="damaged section"):
         index.save(path)
     assert not path.exists()
+
+
+def test_a_value_the_index_cannot_pack_is_raised_not_taken_for_a_full_disk(
+    tmp_path: Path,
+) -> None:
+    """Only an OSError means "the cache cannot be written" (it then costs time only); a
+    value marshal cannot pack is a bug, raised, as before sections were streamed (review)."""
+    index = notecache.Index("aa" * 20)
+    index.committed_as = {"x": [object()]}  # type: ignore[list-item]
+    path = tmp_path / "notes.cache"
+    with pytest.raises(ValueError, match="unmarshallable"):
+        index.save(path)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
