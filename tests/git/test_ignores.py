@@ -120,6 +120,29 @@ def test_a_link_to_a_folder_is_judged_as_a_link(tmp_path: Path, exclude: list[st
     assert "notes/here" not in wanted  # a link in notes/, which `notes/*` ignores
 
 
+@pytest.mark.parametrize("exclude", [[], ["data"]])
+def test_a_link_among_many_ignored_files_is_judged_as_a_link(
+    tmp_path: Path, exclude: list[str]
+) -> None:
+    """Where a folder holds many ignored files, it is read once for its links (the root too)."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": "*.pyc\ncache/\n", "a.py": "x\n"})
+    (tmp_path / "elsewhere").mkdir()
+    for folder in (repo, repo / "out", repo / "data"):
+        folder.mkdir(exist_ok=True)
+        for i in range(12):
+            (folder / f"{i}.pyc").write_text("ignored\n")
+        os.symlink(tmp_path / "elsewhere", folder / "cache")
+        os.symlink("0.pyc", folder / "l.pyc")  # a link git ignores
+        (folder / "n.md").write_text("not ignored\n")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=exclude)
+
+    wanted, _ = expected_without(repo, tmp_path, exclude[0] if exclude else "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"cache", "out/cache", "data/cache"} <= set(wanted)
+    assert not {"l.pyc", "out/l.pyc", "data/l.pyc"} & set(wanted)
+
+
 def test_a_link_removed_from_the_index_is_judged_by_git(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"a.py": "x\n"})
     (tmp_path / "elsewhere").mkdir()
@@ -160,3 +183,43 @@ def test_links_whose_names_look_like_pathspec_magic_are_names(
     wanted, _ = expected_without(repo, tmp_path, "-")
     assert tree_entries(repo, state.tree) == wanted
     assert {":(x)l", ":foo", ":!foo"} <= set(wanted)
+
+
+@pytest.mark.parametrize("dataset", ["F/D", "F", "data", "a.txt"])
+def test_beside_a_keep_folder_file_the_datasets_are_read_and_the_rest_listed_by_git(
+    tmp_path: Path, dataset: str
+) -> None:
+    """A tracked "keep this folder" .gitignore (`*`, `!.gitignore`): git lists the untracked
+    files, less the datasets', whose folders are read: in a folder with no tracked file,
+    in one holding tracked files, in a tracked file turned into a folder."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            ".gitignore": "*.log\nign/\n",
+            "logs/.gitignore": "*\n!.gitignore\n",
+            "a.txt": "a\n",
+            "data/t.csv": "t\n",
+        },
+    )
+    (repo / "a.txt").unlink()
+    names = ("F/D/1.csv", "F/D/sub/2.csv", "F/D/x.log", "F/D/ign/3.csv", "F/other/o.py", "F/f.py",
+             "data/new.csv", "data/sub/n.csv", "a.txt/in/b.csv", "logs/l.txt")  # fmt: skip
+    for name in names:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(name)
+    (tmp_path / "elsewhere").mkdir()
+    for link, target in {"F/D/ign/lnk": "../1.csv", "F/D/lnk": "1.csv", "data/sub/lnk": "n.csv",
+                         "a.txt/in/lnk": "b.csv", "F/lnk": "f.py"}.items():  # fmt: skip
+        os.symlink(target, repo / link)
+    os.symlink(tmp_path / "elsewhere", repo / "F" / "D" / "sub" / "ign")  # a link, not ign/
+    make_repo(repo / "F" / "D" / "inner", {"code.py": "y\n"})
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=[dataset])
+
+    wanted, left_out = expected_without(repo, tmp_path, dataset)
+    del wanted["F/D/inner"]  # `git add -A` embeds a repository; a snapshot leaves it out
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"F/D/lnk", "F/D/sub/ign", "data/sub/lnk", "a.txt/in/lnk"} <= set(wanted)
+    assert "F/D/ign/lnk" not in wanted and "logs/l.txt" not in wanted
+    # Counted: the dataset's untracked files, and those git ignores in the folders read.
+    assert state.excluded[dataset] >= left_out > 0

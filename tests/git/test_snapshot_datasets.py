@@ -35,6 +35,10 @@ _kind = st.sampled_from(
     ["file", "file", "exec", "link", "broken link", "folder link", "empty", "rules", "negations"]
 )
 dataset_entries = st.lists(st.tuples(_kind, _folder, _name), max_size=12)
+# A tracked .gitignore below the root holding a negation (so git lists the untracked files,
+# see ignores.py): none, a "keep this folder" file, one re-including what others exclude.
+NESTED_RULES = ("", "*\n!.gitignore\n", "!k.tmp\n!x.tmp\n!a/\n")
+nested_negation = st.tuples(st.sampled_from(NESTED_RULES), st.sampled_from(["logs", *DATASETS]))
 
 
 def full_tree_entries(repo: Path, scratch: Path) -> dict[str, str]:
@@ -104,6 +108,7 @@ def write_dataset(repo: Path, dataset: str, entries: list[tuple[str, str, str]])
     entries=dataset_entries,
     beside=dataset_entries,
     ignore=st.sampled_from(IGNORES),
+    nested=nested_negation,
 )
 def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
     ops: list[Op],
@@ -111,6 +116,7 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
     entries: list[tuple[str, str, str]],
     beside: list[tuple[str, str, str]],
     ignore: str,
+    nested: tuple[str, str],
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_base_repo(Path(tmp) / "src")
@@ -119,6 +125,12 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
             (repo / ".gitignore").write_text(ignore)
         if (repo / dataset).is_file() or (repo / dataset).is_symlink():
             return  # the mutations left a file where the dataset would be
+        rules, folder = nested
+        on_the_way = [repo / "/".join(folder.split("/")[:n]) for n in (1, 2)]
+        if rules and not any(p.is_file() or p.is_symlink() for p in on_the_way):
+            (repo / folder).mkdir(parents=True, exist_ok=True)
+            (repo / folder / ".gitignore").write_text(rules)
+            git("add", "-f", f"{folder}/.gitignore", cwd=repo)  # tracked: in the index
         write_dataset(repo, dataset, entries)
         write_dataset(repo, "new", beside)  # untracked, outside the dataset
 
@@ -127,8 +139,9 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
         wanted, left_out = expected_without(repo, Path(tmp), dataset)
         assert tree_entries(repo, state.tree) == wanted
         counted = state.excluded.get(dataset, 0)
-        # Files that git ignores, in a folder git reports as untracked, are counted too.
-        ignores_some = "*" in ignore or any(kind == "rules" for kind, _, _ in entries)
+        # Files that git ignores, in a folder git reports as untracked, are counted too (in
+        # the folders below it that git ignores as well, where git lists the untracked files).
+        ignores_some = bool(ignore or nested[0]) or any(kind == "rules" for kind, _, _ in entries)
         assert counted >= left_out if ignores_some else counted == left_out
         entries, excluded = built_beside_an_untracked_folder(repo, dataset)
         assert entries == wanted  # the same tree whichever way status was asked
