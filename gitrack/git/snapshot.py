@@ -221,6 +221,8 @@ class _Changes:
             return
         if untracked and self.max_untracked is not None and st.st_size > self.max_untracked:
             self.skipped[path] = st.st_size
+            if path in self.head_index:  # removed from the index: not HEAD's copy either
+                self.removals.append(path)
             return
         if path in self.head_index and not self.filemode:
             mode = int(self.head_index[path].mode)
