@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,7 @@ def status_for_snapshot(repo: Repo, changes: _Changes) -> dict[str, int]:
 def _status_by_git(repo: Repo, changes: _Changes) -> dict[str, int]:
     """`_status` with the untracked files git lists (ignores.py: where libgit2 would call
     some ignored). The datasets' folders git names are read here for their links only
-    (_read_dataset_folders), as libgit2's would be: their files are not listed one by one."""
+    (_read_for_links), as libgit2's would be: their files are not listed one by one."""
     status = dict(repo._r.status(untracked_files="no", ignored=False))
     wt_new = int(FileStatus.WT_NEW)
     # A dataset holding an extra path (a checkout's verification) is listed as any folder.
@@ -63,7 +64,7 @@ def _status_by_git(repo: Repo, changes: _Changes) -> dict[str, int]:
         files, folders = ignores.untracked_files(repo.root), []
     for path in files:
         status[path] = status.get(path, 0) | wt_new
-    _read_dataset_folders(repo, changes, status, folders)
+    _read_for_links(repo, changes, status, folders)
     return status
 
 
@@ -79,14 +80,21 @@ def _now_folders(repo: Repo, status: dict[str, int]) -> list[str]:
     return found
 
 
-def _read_dataset_folders(
-    repo: Repo, changes: _Changes, status: dict[str, int], folders: list[str]
+def _read_for_links(
+    repo: Repo,
+    changes: _Changes,
+    status: dict[str, int],
+    folders: list[str],
+    counted: bool = True,
+    ignored: Callable[[str], bool] | None = None,
 ) -> None:
-    """The untracked folders git names in the datasets (so each holds a file git does not
-    ignore): their regular files counted, their links added as new, judged by git later
-    (_Changes.settle_links: so every folder below is read, those git ignores too, whose
-    links git then ignores). A file status names (`git rm --cached`) is removed there
-    (_Changes.take). A folder holding a repository of its own is skipped, as git skips it."""
+    """Untracked folders read for their links, added as new, which git judges later
+    (_Changes.settle_links: so a folder below that git ignores may be read too, whose links
+    git then ignores); ``ignored``: libgit2's word on a folder below, not read if it says
+    so (a name that is not UTF-8 is read). ``counted``: the folders git names in the
+    datasets (so each holds a file git does not ignore), whose regular files are counted;
+    a file status names there (`git rm --cached`) is removed (_Changes.take). A folder
+    holding a repository of its own is skipped, as git skips it."""
     root, wt_new = os.fspath(repo.root), int(FileStatus.WT_NEW)
     counts: dict[str, int] = {}
     stack = list(folders)
@@ -96,7 +104,7 @@ def _read_dataset_folders(
             with os.scandir(os.path.join(root, rel)) as found:
                 entries = list(found)
         except OSError:
-            continue  # gone since git listed it, or unreadable: git could not read it either
+            continue  # gone since it was listed, or unreadable: git could not read it either
         if any(entry.name == ".git" and os.path.exists(entry.path) for entry in entries):
             continue
         for entry in entries:
@@ -104,10 +112,11 @@ def _read_dataset_folders(
             if entry.name == ".git":
                 continue  # a link or file of that name: git never takes one
             if entry.is_dir(follow_symlinks=False):
-                stack.append(path)
+                if ignored is None or _not_utf8(path) or not ignored(path + "/"):
+                    stack.append(path)
             elif entry.is_symlink():
                 status[path] = status.get(path, 0) | wt_new
-            elif entry.is_file(follow_symlinks=False):
+            elif counted and entry.is_file(follow_symlinks=False):
                 top = changes.excluded_by(path)
                 if top is not None:
                     counts[top] = counts.get(top, 0) + 1
@@ -128,7 +137,15 @@ def _status_beside_datasets(
     again, `-uall`.
     """
     raw = repo._r
-    status = _with_ignored_links(repo, raw.status(untracked_files="normal", ignored=True))
+    found = raw.status(untracked_files="normal", ignored=True)
+    status = _with_ignored_links(repo, found)
+    # libgit2 calls ignored an untracked folder where it ignores everything, links to
+    # folders too, which git may stage (ignores.py): read for those, unless a rule names
+    # the folder itself (then git ignores all of it too).
+    hidden = [path[:-1] for path, flags in found.items() if path.endswith("/")
+              and int(flags) == int(FileStatus.IGNORED) and path[:-1] not in status
+              and (_not_utf8(path) or not raw.path_is_ignored(path))]  # fmt: skip
+    _read_for_links(repo, changes, status, hidden, False, raw.path_is_ignored)
     folders = [path[:-1] for path in status if path.endswith("/")]
     if not folders:
         return status

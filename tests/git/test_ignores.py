@@ -143,6 +143,28 @@ def test_a_link_among_many_ignored_files_is_judged_as_a_link(
     assert not {"l.pyc", "out/l.pyc", "data/l.pyc"} & set(wanted)
 
 
+@pytest.mark.parametrize("exclude", [[], ["data"], ["out"]])
+def test_a_link_to_a_folder_among_ignored_files_only_is_judged_as_a_link(
+    tmp_path: Path, exclude: list[str]
+) -> None:
+    """An untracked folder where git ignores everything but a link to a folder (which a
+    folder-only rule does not name): libgit2 calls the whole folder ignored."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": "*.pyc\ncache/\nbuild/\n", "a.py": "x\n"})
+    (tmp_path / "elsewhere").mkdir()
+    for folder in ("out/deep", "out/build", "data"):
+        (repo / folder).mkdir(parents=True, exist_ok=True)
+        (repo / folder / "1.pyc").write_text("ignored\n")
+        os.symlink(tmp_path / "elsewhere", repo / folder / "cache")
+    (repo / "data" / "d.csv").write_text("1\n")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=exclude)
+
+    wanted, _ = expected_without(repo, tmp_path, exclude[0] if exclude else "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"out/deep/cache", "data/cache"} <= set(wanted)
+    assert "out/build/cache" not in wanted  # in a folder git ignores
+
+
 def test_a_link_removed_from_the_index_is_judged_by_git(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"a.py": "x\n"})
     (tmp_path / "elsewhere").mkdir()
