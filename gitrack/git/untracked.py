@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,20 +80,17 @@ def _now_folders(repo: Repo, status: dict[str, int]) -> list[str]:
 
 
 def _read_for_links(
-    repo: Repo,
-    changes: _Changes,
-    status: dict[str, int],
-    folders: list[str],
-    counted: bool = True,
-    ignored: Callable[[str], bool] | None = None,
+    repo: Repo, changes: _Changes, status: dict[str, int], folders: list[str], hidden: bool = False
 ) -> None:
     """Untracked folders read for their links, added as new, which git judges later
     (_Changes.settle_links: so a folder below that git ignores may be read too, whose links
-    git then ignores); ``ignored``: libgit2's word on a folder below, not read if it says
-    so (a name that is not UTF-8 is read). ``counted``: the folders git names in the
-    datasets (so each holds a file git does not ignore), whose regular files are counted;
-    a file status names there (`git rm --cached`) is removed (_Changes.take). A folder
-    holding a repository of its own is skipped, as git skips it."""
+    git then ignores). A folder holding a repository of its own is skipped, as git skips it.
+
+    The folders git names in the datasets (so each holds a file git does not ignore): their
+    regular files counted; a file status names there (`git rm --cached`) is removed
+    (_Changes.take). ``hidden``: folders where libgit2 ignores everything, so only a link to
+    a folder can be git's (see ignores.py); folders below libgit2 ignores are not read."""
+    ignored = repo._r.path_is_ignored if hidden else None
     root, wt_new = os.fspath(repo.root), int(FileStatus.WT_NEW)
     counts: dict[str, int] = {}
     stack = list(folders)
@@ -115,8 +111,9 @@ def _read_for_links(
                 if ignored is None or _not_utf8(path) or not ignored(path + "/"):
                     stack.append(path)
             elif entry.is_symlink():
-                status[path] = status.get(path, 0) | wt_new
-            elif counted and entry.is_file(follow_symlinks=False):
+                if not hidden or entry.is_dir():
+                    status[path] = status.get(path, 0) | wt_new
+            elif not hidden and entry.is_file(follow_symlinks=False):
                 top = changes.excluded_by(path)
                 if top is not None:
                     counts[top] = counts.get(top, 0) + 1
@@ -145,7 +142,7 @@ def _status_beside_datasets(
     hidden = [path[:-1] for path, flags in found.items() if path.endswith("/")
               and int(flags) == int(FileStatus.IGNORED) and path[:-1] not in status
               and (_not_utf8(path) or not raw.path_is_ignored(path))]  # fmt: skip
-    _read_for_links(repo, changes, status, hidden, False, raw.path_is_ignored)
+    _read_for_links(repo, changes, status, hidden, hidden=True)
     folders = [path[:-1] for path in status if path.endswith("/")]
     if not folders:
         return status
