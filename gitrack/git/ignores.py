@@ -32,7 +32,8 @@ from pathlib import Path
 from gitrack.git._pygit2 import FileStatus
 from gitrack.git.binary import run_git_bytes
 
-_NEGATION = re.compile(rb"^!", re.MULTILINE)  # "\!x" is a name starting with "!"
+# "\!x" is a name starting with "!"; git skips a UTF-8 byte order mark starting the file.
+_NEGATION = re.compile(rb"^!|\A\xef\xbb\xbf!", re.MULTILINE)
 _NESTED = b"/.gitignore\x00"  # how a tracked .gitignore below the root is named in the index
 IGNORE_FILE = ".gitignore"
 _BELOW = "/" + IGNORE_FILE

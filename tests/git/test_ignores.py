@@ -48,6 +48,21 @@ def test_a_file_a_nested_negation_re_includes_is_in_the_snapshot(
     assert state.excluded == ({exclude[0]: left_out} if exclude else {})
 
 
+def test_a_negation_on_the_first_line_after_a_byte_order_mark_is_seen(tmp_path: Path) -> None:
+    """git skips a UTF-8 byte order mark at the start of a .gitignore."""
+    repo = repo_with_a_negation(tmp_path / "repo")
+    (repo / "sub" / ".gitignore").write_bytes(b"\xef\xbb\xbf!keep.tmp\n")
+    git("commit", "-q", "-am", "a byte order mark", cwd=repo)
+    assert "sub/keep.tmp" in git_untracked(repo)
+
+    state = Repo.discover(repo).worktree.build_worktree_tree()
+
+    wanted, _ = expected_without(repo, tmp_path, "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert "sub/keep.tmp" in wanted
+    assert Repo.discover(repo).worktree.pending_changes() == ["sub/keep.tmp", "sub/new/"]
+
+
 def test_a_negation_in_an_untracked_gitignore_is_seen(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {".gitignore": "*.tmp\n", "train.py": "x\n"})
     for folder in ("data", "notes"):  # in a dataset's folder, and in another one
