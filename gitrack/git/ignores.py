@@ -12,10 +12,11 @@ A snapshot built on libgit2's answers alone would not be what `git add -A` stage
   files costs one read of the index file in a repository where no tracked .gitignore lies
   below the root (the common case); otherwise one `git ls-files` lists them. The tracked
   ones are looked at before any status is asked (a "keep this folder" .gitignore, ``*``
-  and ``!.gitignore``, is common), the untracked ones in what the status found. Not
-  covered: a negation in the root .gitignore against a
-  rule of ``.git/info/exclude`` or ``core.excludesFile``, and an untracked .gitignore in a
-  folder status does not report (an ignored one, outside the folders a snapshot reads).
+  and ``!.gitignore``, is common), the untracked ones in what the status found. The same
+  for a negation in the root .gitignore where ``.git/info/exclude`` or the excludes file
+  (``core.excludesFile``) holds a rule: libgit2 1.9 misjudges it too. Not covered: an
+  untracked .gitignore in a folder status does not report (an ignored one, outside the
+  folders a snapshot reads).
 * libgit2 judges a symbolic link to a folder as the folder: ``data/`` in .gitignore hides
   the link ``data -> /mnt/datasets`` from it, which git stages (a folder-only pattern does
   not match a link), and ``!*/`` lets in a link git ignores. So git judges every untracked
@@ -28,9 +29,13 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitrack.git._pygit2 import FileStatus
 from gitrack.git.binary import run_git_bytes
+
+if TYPE_CHECKING:
+    from gitrack.git.repo import Repo
 
 # "\!x" is a name starting with "!"; git skips a UTF-8 byte order mark starting the file.
 _NEGATION = re.compile(rb"^!|\A\xef\xbb\xbf!", re.MULTILINE)
@@ -52,6 +57,32 @@ def negation_below_root(root: Path, git_dir: Path, untracked: Iterable[str]) -> 
     """Does a .gitignore below the root hold a negation? ``untracked``: the untracked
     .gitignore files seen (relative paths); the tracked ones are found here."""
     return negation_in(root, untracked) or negation_in(root, _tracked_ignore_files(root, git_dir))
+
+
+def root_negation_over_excludes(repo: Repo) -> bool:
+    """Does the root .gitignore hold a negation while .git/info/exclude or the excludes file
+    (core.excludesFile) holds a rule? libgit2 does not let the one re-include what the
+    others exclude either."""
+    if not _negates(repo.root / IGNORE_FILE):
+        return False  # the common case: one small file read
+    return any(_has_rule(path) for path in (repo.common_dir / "info" / "exclude", _excludes(repo)))
+
+
+def _excludes(repo: Repo) -> Path:
+    """The excludes file git reads: core.excludesFile, or its default place."""
+    configured = repo.config_value("core.excludesFile")
+    if configured:
+        return repo.root / os.path.expanduser(configured)  # relative: to the top, as git
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return Path(xdg or os.path.expanduser("~/.config")) / "git" / "ignore"
+
+
+def _has_rule(path: Path) -> bool:
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return False
+    return any(line.strip() and not line.startswith(b"#") for line in lines)
 
 
 def negation_in(root: Path, ignore_files: Iterable[str]) -> bool:

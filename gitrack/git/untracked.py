@@ -34,7 +34,8 @@ def status_for_snapshot(repo: Repo, changes: _Changes) -> dict[str, int]:
     git stages (see ignores.py): the untracked files are then the ones git lists.
     """
     raw = repo._r
-    if ignores.tracked_negation_below_root(repo.root, Path(raw.path)):
+    misjudged = ignores.tracked_negation_below_root(repo.root, Path(raw.path))
+    if misjudged or ignores.root_negation_over_excludes(repo):
         return _status_by_git(repo, changes)  # libgit2's untracked files not even asked
     counts: dict[str, int] = {}  # dataset -> its untracked files left out
     ignore_files: list[str] = []  # the .gitignore files the scan of untracked folders read

@@ -77,6 +77,38 @@ def test_a_negation_in_an_untracked_gitignore_is_seen(tmp_path: Path) -> None:
     assert "notes/in/keep.tmp" in wanted and state.excluded == {"data": 2}
 
 
+@pytest.mark.parametrize("excludes", ["info/exclude", "core.excludesFile", "default place"])
+@pytest.mark.parametrize("exclude", [[], ["data"]])
+def test_a_root_negation_against_a_rule_of_the_excludes_files_is_seen(
+    tmp_path: Path, excludes: str, exclude: list[str]
+) -> None:
+    """libgit2 1.9 does not let the root .gitignore re-include what .git/info/exclude or
+    the excludes file excludes; git does."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": "!keep.tmp\n", "a.py": "x\n"})
+    rules = "# scratch files\n*.tmp\n"
+    if excludes == "info/exclude":
+        (repo / ".git" / "info" / "exclude").write_text(rules)
+    elif excludes == "core.excludesFile":
+        (tmp_path / "ignore").write_text(rules)
+        git("config", "core.excludesFile", str(tmp_path / "ignore"), cwd=repo)
+    else:  # the test's own (conftest: libgit2 looks there too)
+        default = Path(os.environ["XDG_CONFIG_HOME"]) / "git" / "ignore"
+        default.parent.mkdir(parents=True, exist_ok=True)
+        default.write_text(rules)
+    for name in ("keep.tmp", "other.tmp", "sub/keep.tmp", "data/keep.tmp", "data/d.csv"):
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_text(name)
+    assert git_untracked(repo) == ["data/d.csv", "data/keep.tmp", "keep.tmp", "sub/keep.tmp"]
+    worktree = Repo.discover(repo).worktree
+
+    state = worktree.build_worktree_tree(exclude=exclude)
+
+    wanted, _ = expected_without(repo, tmp_path, exclude[0] if exclude else "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"keep.tmp", "sub/keep.tmp"} <= set(wanted)
+    assert worktree.pending_changes() == ["data/", "keep.tmp", "sub/"]
+
+
 def test_a_tracked_negation_is_found_in_an_index_of_version_4(tmp_path: Path) -> None:
     """Version 4 names an entry by what differs from the one before: "b/.gitignore"
     after "b/.gitattributes" is stored as "ignore"."""
