@@ -22,8 +22,14 @@ if TYPE_CHECKING:
     from gitrack.git.snapshot import _Changes
 
 
-class _FullStatusNeeded(Exception):
-    """Something in an untracked folder only git should judge: ask `-uall`."""
+class _GitListsThem(Exception):
+    """Something in an untracked folder only git should judge, or many files to judge:
+    git lists the untracked files (_status_by_git)."""
+
+
+# Files outside the datasets whose ignore rules the scan asks libgit2 at most (~8 µs each):
+# beyond, git lists the untracked files (two or three processes, ~10 ms, then ~1 µs each).
+JUDGED_AT_MOST = 2000
 
 
 def status_for_snapshot(repo: Repo, changes: _Changes) -> dict[str, int]:
@@ -40,7 +46,10 @@ def status_for_snapshot(repo: Repo, changes: _Changes) -> dict[str, int]:
     counts: dict[str, int] = {}  # dataset -> its untracked files left out
     ignore_files: list[str] = []  # the .gitignore files the scan of untracked folders read
     if changes.excluding:
-        status = _status_beside_datasets(repo, changes, counts, ignore_files)
+        beside = _status_beside_datasets(repo, changes, counts, ignore_files)
+        if beside is None:
+            return _status_by_git(repo, changes, trusted=True)
+        status = beside
     else:
         status = _with_ignored_links(repo, raw.status(untracked_files="all", ignored=True))
     ignore_files += ignores.ignore_files_in(status)
@@ -50,10 +59,12 @@ def status_for_snapshot(repo: Repo, changes: _Changes) -> dict[str, int]:
     return status
 
 
-def _status_by_git(repo: Repo, changes: _Changes) -> dict[str, int]:
+def _status_by_git(repo: Repo, changes: _Changes, trusted: bool = False) -> dict[str, int]:
     """`_status` with the untracked files git lists (ignores.py: where libgit2 would call
     some ignored). The datasets' folders git names are read here for their links only
-    (_read_for_links), as libgit2's would be: their files are not listed one by one."""
+    (_read_for_links), as libgit2's would be: their files are not listed one by one.
+    ``trusted``: libgit2 reads the ignore rules as git here, so they are read as beside
+    libgit2's status (_UntrackedScan: the same counts, folders it ignores not read)."""
     status = dict(repo._r.status(untracked_files="no", ignored=False))
     wt_new = int(FileStatus.WT_NEW)
     # A dataset holding an extra path (a checkout's verification) is listed as any folder.
@@ -64,6 +75,22 @@ def _status_by_git(repo: Repo, changes: _Changes) -> dict[str, int]:
         files, folders = ignores.untracked_files(repo.root), []
     for path in files:
         status[path] = status.get(path, 0) | wt_new
+    if trusted and folders:
+        before = dict(status)
+        scan = _UntrackedScan(repo, changes, status)
+        try:
+            for folder in folders:
+                scan.read(folder)
+        except _GitListsThem:
+            pass  # a name libgit2 cannot take
+        else:
+            below = "/" + ignores.IGNORE_FILE
+            seen = [*scan.ignore_files, *(path for path in files if path.endswith(below))]
+            if not ignores.negation_in(repo.root, seen):
+                changes.count_excluded(scan.counts())
+                return status
+        status.clear()
+        status.update(before)  # read again, as below
     _read_for_links(repo, changes, status, folders)
     return status
 
@@ -123,16 +150,18 @@ def _read_for_links(
 
 def _status_beside_datasets(
     repo: Repo, changes: _Changes, counts: dict[str, int], ignore_files: list[str]
-) -> dict[str, int]:
+) -> dict[str, int] | None:
     """`_status` as libgit2 sees it, with datasets to leave out; their files counted in
-    ``counts``.
+    ``counts``. None: git should list the untracked files instead (_status_by_git).
 
     A dataset git does not ignore holds 10^4-10^6 untracked files that the snapshot leaves
     out: listing each through libgit2 and looking at it again cost ~10 µs a file (10 s a
     run beside 10^6 files). So status is asked first without descending into untracked
     folders (`-unormal`), and the untracked folders it reports are read here
-    (_UntrackedScan); only what that cannot judge as git does makes status be asked
-    again, `-uall`.
+    (_UntrackedScan). What that cannot judge as git does, and a scan that would ask
+    libgit2's rules of many files outside the datasets (~8 µs each, where git's own list
+    costs a process and ~1 µs a file), have git list them (the datasets' folders still
+    read, not listed).
     """
     raw = repo._r
     found = raw.status(untracked_files="normal", ignored=True)
@@ -152,8 +181,8 @@ def _status_beside_datasets(
         for folder in folders:
             del status[folder + "/"]
             scan.read(folder)
-    except _FullStatusNeeded:
-        return _with_ignored_links(repo, raw.status(untracked_files="all", ignored=True))
+    except _GitListsThem:
+        return None
     counts.update(scan.counts())
     ignore_files += scan.ignore_files
     return dict(sorted(status.items()))  # in libgit2's order, as `-uall` gives them
@@ -220,9 +249,10 @@ class _UntrackedScan:
     is skipped, as git skips it (`-uall` names it, and the snapshot leaves it out); a
     folder git ignores is not read. A dataset's count is 0 when git ignores every file
     counted (nothing to say of it then); otherwise it includes the files git ignores in
-    the folders read (checking each would cost what was saved). Raises _FullStatusNeeded
+    the folders read (checking each would cost what was saved). Raises _GitListsThem
     for a folder it cannot read, a name that is not UTF-8 (libgit2's ignore rules take
-    UTF-8) other than a dataset's file, or a folder of a dataset named in ``keep``.
+    UTF-8) other than a dataset's file, a folder of a dataset named in ``keep``, or more
+    than JUDGED_AT_MOST files to judge outside the datasets.
     """
 
     def __init__(self, repo: Repo, changes: _Changes, status: dict[str, int]) -> None:
@@ -234,6 +264,7 @@ class _UntrackedScan:
         self.files: dict[str, int] = {}  # dataset -> regular files counted
         self.not_ignored: set[str] = set()  # datasets with a file git does not ignore
         self.ignore_files: list[str] = []  # every one read, whether git ignores it or not
+        self.judged = 0  # files outside the datasets whose rules libgit2 was asked
 
     def counts(self) -> dict[str, int]:
         return {top: n for top, n in self.files.items() if top in self.not_ignored}
@@ -246,7 +277,7 @@ class _UntrackedScan:
                 with os.scandir(os.path.join(self.root, rel)) as found:
                     entries = list(found)
             except OSError as exc:
-                raise _FullStatusNeeded(rel) from exc
+                raise _GitListsThem(rel) from exc
             if any(entry.name == ".git" and os.path.exists(entry.path) for entry in entries):
                 continue  # libgit2 looks for .git through a link, as here
             for entry in entries:
@@ -259,9 +290,9 @@ class _UntrackedScan:
                     self.ignore_files.append(path)  # its rules may be some libgit2 misreads
                 if entry.is_dir(follow_symlinks=False):
                     if not path.isprintable() and _not_utf8(path):
-                        raise _FullStatusNeeded(path)
+                        raise _GitListsThem(path)
                     if within is not None and path in self.changes.keep:
-                        raise _FullStatusNeeded(path)
+                        raise _GitListsThem(path)
                     if not self.is_ignored(path + "/"):
                         stack.append((path, within))  # its links are looked at one by one
                 elif within is None:
@@ -273,17 +304,21 @@ class _UntrackedScan:
         """A file outside the datasets, new unless git ignores it; a link, new (git judges
         it later, see _Changes.settle_links)."""
         if not path.isprintable() and _not_utf8(path):
-            raise _FullStatusNeeded(path)
-        if entry.is_symlink() or (
-            entry.is_file(follow_symlinks=False) and not self.is_ignored(path)
-        ):
+            raise _GitListsThem(path)
+        if entry.is_symlink():
             self.status[path] = self.status.get(path, 0) | self.wt_new
+        elif entry.is_file(follow_symlinks=False):
+            self.judged += 1
+            if self.judged > JUDGED_AT_MOST:
+                raise _GitListsThem(path)  # git lists them faster
+            if not self.is_ignored(path):
+                self.status[path] = self.status.get(path, 0) | self.wt_new
 
     def _take_in_dataset(self, path: str, entry: os.DirEntry[str], top: str) -> None:
         is_file = entry.is_file(follow_symlinks=False)
         if not path.isprintable() and _not_utf8(path):
             if not is_file or path in self.status:
-                raise _FullStatusNeeded(path)
+                raise _GitListsThem(path)
             self.files[top] = self.files.get(top, 0) + 1  # counted only: no rule asked
             return
         if path in self.changes.keep:
