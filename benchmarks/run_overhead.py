@@ -37,10 +37,15 @@ folder of notes beside it, and times ``gitrack run -d data -- true`` in place of
 run -- true`` (which would snapshot the data): the snapshot leaves the dataset out without
 having status list its files, and the stat cache vouches for them (the warm-up cached them).
 
+``--keep-folder`` commits a ``logs/.gitignore`` that keeps its folder (``*`` then
+``!.gitignore``, a common file): a negation below the root, where libgit2 misjudges the
+ignore rules, so the snapshot has git list the untracked files (gitrack/git/ignores.py).
+With ``--dataset N``, the cost of that listing beside a dataset.
+
 It is a benchmark, not a test: it always exits 0 and only reports whether the target is met.
 
     python benchmarks/run_overhead.py [--files 5000] [--repeat 15] [--dataset 0]
-                                      [--baseline-src DIR] [--keep]
+                                      [--keep-folder] [--baseline-src DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -172,6 +177,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--files", type=int, default=5000, help="tracked files (default 5000)")
     parser.add_argument("--repeat", type=int, default=15, help="timed rounds (default 15)")
     parser.add_argument("--dataset", type=int, default=0, help="files in a dataset (default 0)")
+    parser.add_argument(
+        "--keep-folder", action="store_true", help="commit logs/.gitignore: '*', '!.gitignore'"
+    )
     parser.add_argument("--baseline-src", type=Path, help="another gitrack source tree to compare")
     parser.add_argument("--keep", action="store_true", help="keep the repository; print its path")
     args = parser.parse_args(argv)
@@ -203,7 +211,17 @@ def add_dataset(repo: Path, files: int) -> None:
         (repo / "notes" / name).write_text(f"{name}\n")
 
 
-def benchmark(workdir: Path, files: int, repeat: int, baseline: Path | None, dataset: int) -> None:
+def add_keep_folder(repo: Path, env: dict[str, str]) -> None:
+    """A committed logs/.gitignore that ignores everything in logs/ but itself."""
+    (repo / "logs").mkdir()
+    (repo / "logs" / ".gitignore").write_text("*\n!.gitignore\n")
+    benchlib.git(repo, env, "add", "logs/.gitignore")
+    benchlib.git(repo, env, "commit", "--quiet", "-m", "keep logs/")
+
+
+def benchmark(
+    workdir: Path, files: int, repeat: int, baseline: Path | None, dataset: int, keep: bool
+) -> None:
     repo = workdir / "repo"
     env = benchlib.isolated_home(workdir / "home")
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)  # this source tree
@@ -212,6 +230,9 @@ def benchmark(workdir: Path, files: int, repeat: int, baseline: Path | None, dat
         f"{EDITED_FILES} edited, {UNTRACKED_FILES} untracked: {repo}"
     )
     build_repository(repo, env, files)
+    if keep:
+        print("and a committed logs/.gitignore keeping its folder ('*', '!.gitignore')")
+        add_keep_folder(repo, env)
     if dataset:
         print(f"and a dataset of {dataset} files git does not ignore, beside an untracked notes/")
         add_dataset(repo, dataset)
@@ -245,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "gitrack-bench-",
         args.keep,
         lambda workdir: benchmark(
-            workdir, args.files, args.repeat, args.baseline_src, args.dataset
+            workdir, args.files, args.repeat, args.baseline_src, args.dataset, args.keep_folder
         ),
     )
 

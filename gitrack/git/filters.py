@@ -45,7 +45,8 @@ class Filters:
     def applies(self, path: str) -> bool:
         """Does git run a driver on ``path`` (its `filter` attribute names a configured one)?"""
         try:
-            value = self._repo._r.get_attr(path, "filter")
+            # As bytes: a name that is not UTF-8 (surrogate escapes) is matched as git does.
+            value = self._repo._r.get_attr(os.fsencode(path), "filter")
         except pygit2.GitError:
             return False
         return isinstance(value, str) and value in self._drivers

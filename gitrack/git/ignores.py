@@ -7,11 +7,16 @@ A snapshot built on libgit2's answers alone would not be what `git add -A` stage
   ``sub/.gitignore``, git stages ``sub/keep.tmp`` and libgit2's status and
   ``path_is_ignored`` call it ignored (libgit2 issue #7284). Where a .gitignore below the
   root holds a negation, git lists the untracked files (``git ls-files --others
-  --exclude-standard``). Finding those files costs one read of the index file in a
-  repository where no tracked .gitignore lies below the root (the common case); otherwise
-  one `git ls-files` lists them. Not covered: a negation in the root .gitignore against a
-  rule of ``.git/info/exclude`` or ``core.excludesFile``, and an untracked .gitignore in a
-  folder status does not report (an ignored one, outside the folders a snapshot reads).
+  --exclude-standard``; beside datasets, a folder with no tracked file as one, and those
+  outside the datasets in one more call: see untracked_beside). Finding those .gitignore
+  files costs one read of the index file in a repository where no tracked .gitignore lies
+  below the root (the common case); otherwise one `git ls-files` lists them. The tracked
+  ones are looked at before any status is asked (a "keep this folder" .gitignore, ``*``
+  and ``!.gitignore``, is common), the untracked ones in what the status found. The same
+  for a negation in the root .gitignore where ``.git/info/exclude`` or the excludes file
+  (``core.excludesFile``) holds a rule: libgit2 1.9 misjudges it too. Not covered: an
+  untracked .gitignore in a folder status does not report (an ignored one, outside the
+  folders a snapshot reads).
 * libgit2 judges a symbolic link to a folder as the folder: ``data/`` in .gitignore hides
   the link ``data -> /mnt/datasets`` from it, which git stages (a folder-only pattern does
   not match a link), and ``!*/`` lets in a link git ignores. So git judges every untracked
@@ -22,13 +27,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitrack.git._pygit2 import FileStatus
 from gitrack.git.binary import run_git_bytes
 
-_NEGATION = re.compile(rb"^!", re.MULTILINE)  # "\!x" is a name starting with "!"
+if TYPE_CHECKING:
+    from gitrack.git.repo import Repo
+
+# "\!x" is a name starting with "!"; git skips a UTF-8 byte order mark starting the file.
+_NEGATION = re.compile(rb"^!|\A\xef\xbb\xbf!", re.MULTILINE)
 _NESTED = b"/.gitignore\x00"  # how a tracked .gitignore below the root is named in the index
 IGNORE_FILE = ".gitignore"
 _BELOW = "/" + IGNORE_FILE
@@ -46,8 +56,44 @@ def ignore_files_in(status: Mapping[str, int]) -> list[str]:
 def negation_below_root(root: Path, git_dir: Path, untracked: Iterable[str]) -> bool:
     """Does a .gitignore below the root hold a negation? ``untracked``: the untracked
     .gitignore files seen (relative paths); the tracked ones are found here."""
-    named = [*untracked, *_tracked_ignore_files(root, git_dir)]
-    return any(_negates(root / path) for path in named if "/" in path)
+    return negation_in(root, untracked) or negation_in(root, _tracked_ignore_files(root, git_dir))
+
+
+def root_negation_over_excludes(repo: Repo) -> bool:
+    """Does the root .gitignore hold a negation while .git/info/exclude or the excludes file
+    (core.excludesFile) holds a rule? libgit2 does not let the one re-include what the
+    others exclude either."""
+    if not _negates(repo.root / IGNORE_FILE):
+        return False  # the common case: one small file read
+    return any(_has_rule(path) for path in (repo.common_dir / "info" / "exclude", _excludes(repo)))
+
+
+def _excludes(repo: Repo) -> Path:
+    """The excludes file git reads: core.excludesFile, or its default place."""
+    configured = repo.config_value("core.excludesFile")
+    if configured:
+        return repo.root / os.path.expanduser(configured)  # relative: to the top, as git
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    return Path(xdg or os.path.expanduser("~/.config")) / "git" / "ignore"
+
+
+def _has_rule(path: Path) -> bool:
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return False
+    return any(line.strip() and not line.startswith(b"#") for line in lines)
+
+
+def negation_in(root: Path, ignore_files: Iterable[str]) -> bool:
+    """Does one of ``ignore_files`` below the root (relative paths) hold a negation?"""
+    return any(_negates(root / path) for path in ignore_files if "/" in path)
+
+
+def tracked_negation_below_root(root: Path, git_dir: Path) -> bool:
+    """Does a tracked .gitignore below the root hold a negation? (Known before any status is
+    asked: one read of the index file, in most repositories.)"""
+    return negation_in(root, _tracked_ignore_files(root, git_dir))
 
 
 def _tracked_ignore_files(root: Path, git_dir: Path) -> list[str]:
@@ -70,15 +116,68 @@ def _negates(path: Path) -> bool:
         return False  # gone or unreadable: git reads no rule from it either
 
 
-def untracked_files(root: Path, directories: bool = False) -> list[str]:
+def untracked_files(
+    root: Path, directories: bool = False, pathspecs: Iterable[str] = ()
+) -> list[str]:
     """The untracked files git does not ignore, as `git status -uall` lists them (a folder
     holding a repository of its own as ``folder/``); ``directories``: a folder with no
-    tracked file as one ``folder/``, as `git status -unormal` lists it."""
+    tracked file as one ``folder/``, as `git status -unormal` lists it. ``pathspecs``:
+    only those (magic as written: see _literal)."""
     args = ["ls-files", "-z", "--others", "--exclude-standard"]
     if directories:
         args += ["--directory", "--no-empty-directory"]
-    listed = run_git_bytes(args, cwd=root, stdin=b"")
+    listed = run_git_bytes([*args, "--", *pathspecs], cwd=root, stdin=b"", env=_PATTERNS)
     return [os.fsdecode(path) for path in listed.split(b"\0") if path]
+
+
+def untracked_beside(
+    root: Path, datasets: Sequence[str], replaced: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """git's untracked files, as `untracked_files` lists them, less those under
+    ``datasets`` (folders whose untracked files the caller reads itself): for those, the
+    untracked folders git names in them (``untracked_files(directories=True)``, with no
+    ``/`` at the end), where git found a file it does not ignore.
+
+    git lists a folder with no tracked file as one; one more `git ls-files` lists the files
+    of those outside the datasets, less the datasets inside them, so that the files of a
+    dataset git does not ignore (10^4-10^6) are never listed one by one. ``replaced``:
+    tracked files that are folders now, which git leaves out of that list (git 2.39:
+    `--directory` names no folder where the index has a file) but not out of the full one.
+    """
+    files: list[str] = []
+    folders: list[str] = []
+    expand: list[str] = []  # folders outside the datasets
+    inner: list[str] = []  # the datasets inside those
+    for path in [*untracked_files(root, directories=True), *(f"{p}/" for p in replaced)]:
+        folder = path[:-1]
+        if not path.endswith("/"):
+            files.append(path)
+        elif any(_within(folder, top) for top in datasets):
+            folders.append(folder)
+        else:
+            expand.append(folder)
+            inner += [top for top in datasets if _within(top, folder) and top != folder]
+    if expand:
+        specs = [_literal(f"{folder}/") for folder in expand]
+        specs += [_literal(top, "exclude") for top in inner]
+        files += untracked_files(root, pathspecs=specs)
+    if inner:  # wholly untracked: git names each as one folder, or not at all (all ignored)
+        for path in untracked_files(root, True, [_literal(f"{top}/") for top in inner]):
+            if path.endswith("/") and any(_within(path[:-1], top) for top in datasets):
+                folders.append(path[:-1])
+            else:
+                files.append(path)
+    return files, folders
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + "/")
+
+
+def _literal(path: str, magic: str = "") -> str:
+    """A pathspec naming ``path`` itself from the top, whatever characters it holds (with
+    _PATTERNS in the environment, which lets magic through)."""
+    return f":(top,literal{',' + magic if magic else ''}){path}"
 
 
 def ignored_by_git(root: Path, paths: list[str]) -> set[str]:

@@ -10,11 +10,10 @@ import contextlib
 import os
 import stat
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrack.errors import NoCommitError
-from gitrack.git import ignores
+from gitrack.git import ignores, untracked
 from gitrack.git._pygit2 import (
     FileMode,
     FileStatus,
@@ -61,7 +60,7 @@ def build_worktree_tree(
     with reading_the_index():
         changes = _Changes(repo, index, max_untracked_bytes)
         changes.exclude(exclude, keep=set(extra_paths))
-        status = _status(repo, changes)
+        status = untracked.status_for_snapshot(repo, changes)
     extras = [p for p in extra_paths if p not in status and p not in index]
     for path, flags in status.items():
         changes.take(path, flags, extra=False)
@@ -82,169 +81,6 @@ def build_worktree_tree(
         warnings=changes.warnings,
         excluded=changes.excluded,
     )
-
-
-class _FullStatusNeeded(Exception):
-    """Something in an untracked folder only git should judge: ask `-uall`."""
-
-
-def _status(repo: Repo, changes: _Changes) -> dict[str, int]:
-    """What `git status` reports, each untracked file on its own (`-uall`) except those of
-    the excluded datasets.
-
-    Where a .gitignore below the root holds a negation, libgit2 calls ignored some files
-    git stages (see ignores.py): the untracked files are then the ones git lists.
-    """
-    raw = repo._r
-    counts: dict[str, int] = {}  # dataset -> its untracked files left out
-    ignore_files: list[str] = []  # the .gitignore files the scan of untracked folders read
-    if changes.excluding:
-        status = _status_beside_datasets(repo, changes, counts, ignore_files)
-    else:
-        status = _with_ignored_links(repo, raw.status(untracked_files="all", ignored=True))
-    ignore_files += ignores.ignore_files_in(status)
-    if ignores.negation_below_root(repo.root, Path(raw.path), ignore_files):
-        status = dict(raw.status(untracked_files="no", ignored=False))
-        wt_new = int(FileStatus.WT_NEW)
-        for path in ignores.untracked_files(repo.root):
-            status[path] = status.get(path, 0) | wt_new
-        return status
-    changes.count_excluded(counts)
-    return status
-
-
-def _status_beside_datasets(
-    repo: Repo, changes: _Changes, counts: dict[str, int], ignore_files: list[str]
-) -> dict[str, int]:
-    """`_status` as libgit2 sees it, with datasets to leave out; their files counted in
-    ``counts``.
-
-    A dataset git does not ignore holds 10^4-10^6 untracked files that the snapshot leaves
-    out: listing each through libgit2 and looking at it again cost ~10 µs a file (10 s a
-    run beside 10^6 files). So status is asked first without descending into untracked
-    folders (`-unormal`), and the untracked folders it reports are read here
-    (_UntrackedScan); only what that cannot judge as git does makes status be asked
-    again, `-uall`.
-    """
-    raw = repo._r
-    status = _with_ignored_links(repo, raw.status(untracked_files="normal", ignored=True))
-    folders = [path[:-1] for path in status if path.endswith("/")]
-    if not folders:
-        return status
-    scan = _UntrackedScan(repo, changes, status)
-    try:
-        for folder in folders:
-            del status[folder + "/"]
-            scan.read(folder)
-    except _FullStatusNeeded:
-        return _with_ignored_links(repo, raw.status(untracked_files="all", ignored=True))
-    counts.update(scan.counts())
-    ignore_files += scan.ignore_files
-    return dict(sorted(status.items()))  # in libgit2's order, as `-uall` gives them
-
-
-def _with_ignored_links(repo: Repo, status: dict[str, int]) -> dict[str, int]:
-    """``status`` as asked without the ignored files, but for the links: those git judges
-    again (_Changes.settle_links; libgit2 judges a link to a folder as the folder)."""
-    ignored, wt_new = int(FileStatus.IGNORED), int(FileStatus.WT_NEW)
-    out: dict[str, int] = {}
-    for path, flags in status.items():
-        if not flags & ignored:
-            out[path] = flags
-            continue
-        rest = flags & ~ignored  # a staged deletion (`git rm --cached`) of what is ignored now
-        if os.path.islink(os.path.join(repo.root, path.rstrip("/"))):
-            out[path.rstrip("/")] = rest | wt_new
-        elif rest:
-            out[path] = rest
-    return out
-
-
-class _UntrackedScan:
-    """Makes a status asked `-unormal` what `-uall` reports in the untracked folders it
-    names, less the regular files of the excluded datasets, which are only counted.
-
-    Outside the datasets, each file and link git does not ignore is added as new; inside
-    them, only the links (their regular files are in the data cache). A path status
-    already names (a file removed from the index with `git rm --cached`) gets the
-    new-in-the-working-tree flag `-uall` gives it. A folder holding a repository of its own
-    is skipped, as git skips it (`-uall` names it, and the snapshot leaves it out); a
-    folder git ignores is not read. A dataset's count is 0 when git ignores every file
-    counted (nothing to say of it then); otherwise it includes the files git ignores in
-    the folders read (checking each would cost what was saved). Raises _FullStatusNeeded
-    for a folder it cannot read, a name that is not UTF-8 (libgit2's ignore rules take
-    UTF-8) other than a dataset's file, or a folder of a dataset named in ``keep``.
-    """
-
-    def __init__(self, repo: Repo, changes: _Changes, status: dict[str, int]) -> None:
-        self.is_ignored = repo._r.path_is_ignored
-        self.root = os.fspath(repo.root)
-        self.changes = changes
-        self.status = status
-        self.wt_new = int(FileStatus.WT_NEW)
-        self.files: dict[str, int] = {}  # dataset -> regular files counted
-        self.not_ignored: set[str] = set()  # datasets with a file git does not ignore
-        self.ignore_files: list[str] = []  # every one read, whether git ignores it or not
-
-    def counts(self) -> dict[str, int]:
-        return {top: n for top, n in self.files.items() if top in self.not_ignored}
-
-    def read(self, folder: str) -> None:
-        stack = [(folder, self.changes.excluded_by(folder))]
-        while stack:
-            rel, top = stack.pop()
-            try:
-                with os.scandir(os.path.join(self.root, rel)) as found:
-                    entries = list(found)
-            except OSError as exc:
-                raise _FullStatusNeeded(rel) from exc
-            if any(entry.name == ".git" and os.path.exists(entry.path) for entry in entries):
-                continue  # libgit2 looks for .git through a link, as here
-            for entry in entries:
-                if entry.name == ".git":
-                    continue  # a link or file of that name: git never takes one either
-                path = f"{rel}/{entry.name}"
-                # Outside a dataset, a path may be one (or hold one): asked of each.
-                within = top if top is not None else self.changes.excluded_by(path)
-                if entry.name == ignores.IGNORE_FILE:
-                    self.ignore_files.append(path)  # its rules may be some libgit2 misreads
-                if entry.is_dir(follow_symlinks=False):
-                    if not path.isprintable() and _not_utf8(path):
-                        raise _FullStatusNeeded(path)
-                    if within is not None and path in self.changes.keep:
-                        raise _FullStatusNeeded(path)
-                    if not self.is_ignored(path + "/"):
-                        stack.append((path, within))  # its links are looked at one by one
-                elif within is None:
-                    self._take(path, entry)
-                else:
-                    self._take_in_dataset(path, entry, within)
-
-    def _take(self, path: str, entry: os.DirEntry[str]) -> None:
-        """A file outside the datasets, new unless git ignores it; a link, new (git judges
-        it later, see _Changes.settle_links)."""
-        if not path.isprintable() and _not_utf8(path):
-            raise _FullStatusNeeded(path)
-        if entry.is_symlink() or (
-            entry.is_file(follow_symlinks=False) and not self.is_ignored(path)
-        ):
-            self.status[path] = self.status.get(path, 0) | self.wt_new
-
-    def _take_in_dataset(self, path: str, entry: os.DirEntry[str], top: str) -> None:
-        is_file = entry.is_file(follow_symlinks=False)
-        if not path.isprintable() and _not_utf8(path):
-            if not is_file or path in self.status:
-                raise _FullStatusNeeded(path)
-            self.files[top] = self.files.get(top, 0) + 1  # counted only: no rule asked
-            return
-        if path in self.changes.keep:
-            return  # read on its own, as an extra path
-        if path in self.status or not is_file:
-            self._take(path, entry)
-            return
-        self.files[top] = self.files.get(top, 0) + 1
-        if top not in self.not_ignored and not self.is_ignored(path):
-            self.not_ignored.add(top)
 
 
 class _Changes:
@@ -287,6 +123,16 @@ class _Changes:
     @property
     def keep(self) -> set[str]:
         return self._keep
+
+    @property
+    def exclude_paths(self) -> tuple[str, ...]:
+        return self._exclude
+
+    def keeps_within(self, top: str) -> bool:
+        """Is an extra path at, under or above the excluded path ``top``?"""
+        return any(
+            p == top or p.startswith(top + "/") or top.startswith(p + "/") for p in self._keep
+        )
 
     def count_excluded(self, counts: dict[str, int]) -> None:
         for top, files in counts.items():
@@ -375,6 +221,8 @@ class _Changes:
             return
         if untracked and self.max_untracked is not None and st.st_size > self.max_untracked:
             self.skipped[path] = st.st_size
+            if path in self.head_index:  # removed from the index: not HEAD's copy either
+                self.removals.append(path)
             return
         if path in self.head_index and not self.filemode:
             mode = int(self.head_index[path].mode)
@@ -414,16 +262,6 @@ class _Changes:
         blobs = self.filters.clean_blobs([path for path, _ in self._filtered])
         for path, mode in self._filtered:
             self.additions.append((path, pygit2.Oid(hex=blobs[path]), mode))
-
-
-def _not_utf8(path: str) -> bool:
-    """A name os.scandir decoded with surrogate escapes, which pygit2's path_is_ignored cannot
-    take."""
-    try:
-        path.encode()
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _write_tree(repo: Repo, index: pygit2.Index, changes: _Changes) -> pygit2.Oid:

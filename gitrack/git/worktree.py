@@ -65,7 +65,8 @@ class Worktree:
             pending += [p for p in unfiltered if blobs[p] != str(index[p].id)]
         repo = self._repo
         seen = ignores.ignore_files_in(status)
-        if ignores.negation_below_root(repo.root, Path(repo._r.path), seen):
+        misjudged = ignores.negation_below_root(repo.root, Path(repo._r.path), seen)
+        if misjudged or ignores.root_negation_over_excludes(repo):
             # libgit2 calls ignored some files git does not (ignores.py): git's list too
             pending = list(set(pending).union(ignores.untracked_files(repo.root, True)))
         return sorted(pending)

@@ -48,6 +48,21 @@ def test_a_file_a_nested_negation_re_includes_is_in_the_snapshot(
     assert state.excluded == ({exclude[0]: left_out} if exclude else {})
 
 
+def test_a_negation_on_the_first_line_after_a_byte_order_mark_is_seen(tmp_path: Path) -> None:
+    """git skips a UTF-8 byte order mark at the start of a .gitignore."""
+    repo = repo_with_a_negation(tmp_path / "repo")
+    (repo / "sub" / ".gitignore").write_bytes(b"\xef\xbb\xbf!keep.tmp\n")
+    git("commit", "-q", "-am", "a byte order mark", cwd=repo)
+    assert "sub/keep.tmp" in git_untracked(repo)
+
+    state = Repo.discover(repo).worktree.build_worktree_tree()
+
+    wanted, _ = expected_without(repo, tmp_path, "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert "sub/keep.tmp" in wanted
+    assert Repo.discover(repo).worktree.pending_changes() == ["sub/keep.tmp", "sub/new/"]
+
+
 def test_a_negation_in_an_untracked_gitignore_is_seen(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {".gitignore": "*.tmp\n", "train.py": "x\n"})
     for folder in ("data", "notes"):  # in a dataset's folder, and in another one
@@ -60,6 +75,38 @@ def test_a_negation_in_an_untracked_gitignore_is_seen(tmp_path: Path) -> None:
     wanted, _ = expected_without(repo, tmp_path, "data")
     assert tree_entries(repo, state.tree) == wanted
     assert "notes/in/keep.tmp" in wanted and state.excluded == {"data": 2}
+
+
+@pytest.mark.parametrize("excludes", ["info/exclude", "core.excludesFile", "default place"])
+@pytest.mark.parametrize("exclude", [[], ["data"]])
+def test_a_root_negation_against_a_rule_of_the_excludes_files_is_seen(
+    tmp_path: Path, excludes: str, exclude: list[str]
+) -> None:
+    """libgit2 1.9 does not let the root .gitignore re-include what .git/info/exclude or
+    the excludes file excludes; git does."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": "!keep.tmp\n", "a.py": "x\n"})
+    rules = "# scratch files\n*.tmp\n"
+    if excludes == "info/exclude":
+        (repo / ".git" / "info" / "exclude").write_text(rules)
+    elif excludes == "core.excludesFile":
+        (tmp_path / "ignore").write_text(rules)
+        git("config", "core.excludesFile", str(tmp_path / "ignore"), cwd=repo)
+    else:  # the test's own (conftest: libgit2 looks there too)
+        default = Path(os.environ["XDG_CONFIG_HOME"]) / "git" / "ignore"
+        default.parent.mkdir(parents=True, exist_ok=True)
+        default.write_text(rules)
+    for name in ("keep.tmp", "other.tmp", "sub/keep.tmp", "data/keep.tmp", "data/d.csv"):
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_text(name)
+    assert git_untracked(repo) == ["data/d.csv", "data/keep.tmp", "keep.tmp", "sub/keep.tmp"]
+    worktree = Repo.discover(repo).worktree
+
+    state = worktree.build_worktree_tree(exclude=exclude)
+
+    wanted, _ = expected_without(repo, tmp_path, exclude[0] if exclude else "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"keep.tmp", "sub/keep.tmp"} <= set(wanted)
+    assert worktree.pending_changes() == ["data/", "keep.tmp", "sub/"]
 
 
 def test_a_tracked_negation_is_found_in_an_index_of_version_4(tmp_path: Path) -> None:
@@ -120,6 +167,51 @@ def test_a_link_to_a_folder_is_judged_as_a_link(tmp_path: Path, exclude: list[st
     assert "notes/here" not in wanted  # a link in notes/, which `notes/*` ignores
 
 
+@pytest.mark.parametrize("exclude", [[], ["data"]])
+def test_a_link_among_many_ignored_files_is_judged_as_a_link(
+    tmp_path: Path, exclude: list[str]
+) -> None:
+    """Where a folder holds many ignored files, it is read once for its links (the root too)."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": "*.pyc\ncache/\n", "a.py": "x\n"})
+    (tmp_path / "elsewhere").mkdir()
+    for folder in (repo, repo / "out", repo / "data"):
+        folder.mkdir(exist_ok=True)
+        for i in range(12):
+            (folder / f"{i}.pyc").write_text("ignored\n")
+        os.symlink(tmp_path / "elsewhere", folder / "cache")
+        os.symlink("0.pyc", folder / "l.pyc")  # a link git ignores
+        (folder / "n.md").write_text("not ignored\n")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=exclude)
+
+    wanted, _ = expected_without(repo, tmp_path, exclude[0] if exclude else "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"cache", "out/cache", "data/cache"} <= set(wanted)
+    assert not {"l.pyc", "out/l.pyc", "data/l.pyc"} & set(wanted)
+
+
+@pytest.mark.parametrize("exclude", [[], ["data"], ["out"]])
+def test_a_link_to_a_folder_among_ignored_files_only_is_judged_as_a_link(
+    tmp_path: Path, exclude: list[str]
+) -> None:
+    """An untracked folder where git ignores everything but a link to a folder (which a
+    folder-only rule does not name): libgit2 calls the whole folder ignored."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": "*.pyc\ncache/\nbuild/\n", "a.py": "x\n"})
+    (tmp_path / "elsewhere").mkdir()
+    for folder in ("out/deep", "out/build", "data"):
+        (repo / folder).mkdir(parents=True, exist_ok=True)
+        (repo / folder / "1.pyc").write_text("ignored\n")
+        os.symlink(tmp_path / "elsewhere", repo / folder / "cache")
+    (repo / "data" / "d.csv").write_text("1\n")
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=exclude)
+
+    wanted, _ = expected_without(repo, tmp_path, exclude[0] if exclude else "-")
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"out/deep/cache", "data/cache"} <= set(wanted)
+    assert "out/build/cache" not in wanted  # in a folder git ignores
+
+
 def test_a_link_removed_from_the_index_is_judged_by_git(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo", {"a.py": "x\n"})
     (tmp_path / "elsewhere").mkdir()
@@ -160,3 +252,43 @@ def test_links_whose_names_look_like_pathspec_magic_are_names(
     wanted, _ = expected_without(repo, tmp_path, "-")
     assert tree_entries(repo, state.tree) == wanted
     assert {":(x)l", ":foo", ":!foo"} <= set(wanted)
+
+
+@pytest.mark.parametrize("dataset", ["F/D", "F", "data", "a.txt"])
+def test_beside_a_keep_folder_file_the_datasets_are_read_and_the_rest_listed_by_git(
+    tmp_path: Path, dataset: str
+) -> None:
+    """A tracked "keep this folder" .gitignore (`*`, `!.gitignore`): git lists the untracked
+    files, less the datasets', whose folders are read: in a folder with no tracked file,
+    in one holding tracked files, in a tracked file turned into a folder."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            ".gitignore": "*.log\nign/\n",
+            "logs/.gitignore": "*\n!.gitignore\n",
+            "a.txt": "a\n",
+            "data/t.csv": "t\n",
+        },
+    )
+    (repo / "a.txt").unlink()
+    names = ("F/D/1.csv", "F/D/sub/2.csv", "F/D/x.log", "F/D/ign/3.csv", "F/other/o.py", "F/f.py",
+             "data/new.csv", "data/sub/n.csv", "a.txt/in/b.csv", "logs/l.txt")  # fmt: skip
+    for name in names:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(name)
+    (tmp_path / "elsewhere").mkdir()
+    for link, target in {"F/D/ign/lnk": "../1.csv", "F/D/lnk": "1.csv", "data/sub/lnk": "n.csv",
+                         "a.txt/in/lnk": "b.csv", "F/lnk": "f.py"}.items():  # fmt: skip
+        os.symlink(target, repo / link)
+    os.symlink(tmp_path / "elsewhere", repo / "F" / "D" / "sub" / "ign")  # a link, not ign/
+    make_repo(repo / "F" / "D" / "inner", {"code.py": "y\n"})
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=[dataset])
+
+    wanted, left_out = expected_without(repo, tmp_path, dataset)
+    del wanted["F/D/inner"]  # `git add -A` embeds a repository; a snapshot leaves it out
+    assert tree_entries(repo, state.tree) == wanted
+    assert {"F/D/lnk", "F/D/sub/ign", "data/sub/lnk", "a.txt/in/lnk"} <= set(wanted)
+    assert "F/D/ign/lnk" not in wanted and "logs/l.txt" not in wanted
+    # Counted: the dataset's untracked files, and those git ignores in the folders read.
+    assert state.excluded[dataset] >= left_out > 0

@@ -2,9 +2,10 @@
 holds them) and is otherwise exactly what `git add -A` stages.
 
 The snapshot reads the untracked folders git reports itself instead of having status list
-each file (snapshot._status), and falls back to status for what it cannot judge (a name
-that is not UTF-8): both must give the same tree, whatever the ignore rules, links, nested
-folders and tracked files there, in the datasets and beside them.
+each file (untracked.status_for_snapshot), and has git list the untracked files for what
+it cannot judge (a name that is not UTF-8) and where libgit2 misjudges the ignore rules (a
+negation below the root): each way must give the same tree, whatever the ignore rules,
+links, nested folders and tracked files there, in the datasets and beside them.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import git, make_repo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutations import Op, apply_ops, make_base_repo, mutation_lists
 
-from gitrack.git import Repo
+from gitrack.git import Repo, untracked
 
 IGNORES = (
     *("", "*.tmp\n", "ign/\n", "*.tmp\nign/\n", "/data/\n", "data/a/\n", "*.tmp\n!k.tmp\n"),
@@ -35,6 +37,10 @@ _kind = st.sampled_from(
     ["file", "file", "exec", "link", "broken link", "folder link", "empty", "rules", "negations"]
 )
 dataset_entries = st.lists(st.tuples(_kind, _folder, _name), max_size=12)
+# A tracked .gitignore below the root holding a negation (so git lists the untracked files,
+# see ignores.py): none, a "keep this folder" file, one re-including what others exclude.
+NESTED_RULES = ("", "*\n!.gitignore\n", "!k.tmp\n!x.tmp\n!a/\n")
+nested_negation = st.tuples(st.sampled_from(NESTED_RULES), st.sampled_from(["logs", *DATASETS]))
 
 
 def full_tree_entries(repo: Path, scratch: Path) -> dict[str, str]:
@@ -104,6 +110,7 @@ def write_dataset(repo: Path, dataset: str, entries: list[tuple[str, str, str]])
     entries=dataset_entries,
     beside=dataset_entries,
     ignore=st.sampled_from(IGNORES),
+    nested=nested_negation,
 )
 def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
     ops: list[Op],
@@ -111,6 +118,7 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
     entries: list[tuple[str, str, str]],
     beside: list[tuple[str, str, str]],
     ignore: str,
+    nested: tuple[str, str],
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_base_repo(Path(tmp) / "src")
@@ -119,6 +127,12 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
             (repo / ".gitignore").write_text(ignore)
         if (repo / dataset).is_file() or (repo / dataset).is_symlink():
             return  # the mutations left a file where the dataset would be
+        rules, folder = nested
+        on_the_way = [repo / "/".join(folder.split("/")[:n]) for n in (1, 2)]
+        if rules and not any(p.is_file() or p.is_symlink() for p in on_the_way):
+            (repo / folder).mkdir(parents=True, exist_ok=True)
+            (repo / folder / ".gitignore").write_text(rules)
+            git("add", "-f", f"{folder}/.gitignore", cwd=repo)  # tracked: in the index
         write_dataset(repo, dataset, entries)
         write_dataset(repo, "new", beside)  # untracked, outside the dataset
 
@@ -127,8 +141,9 @@ def test_a_snapshot_without_a_dataset_is_git_add_all_less_its_untracked_files(
         wanted, left_out = expected_without(repo, Path(tmp), dataset)
         assert tree_entries(repo, state.tree) == wanted
         counted = state.excluded.get(dataset, 0)
-        # Files that git ignores, in a folder git reports as untracked, are counted too.
-        ignores_some = "*" in ignore or any(kind == "rules" for kind, _, _ in entries)
+        # Files that git ignores, in a folder git reports as untracked, are counted too (in
+        # the folders below it that git ignores as well, where git lists the untracked files).
+        ignores_some = bool(ignore or nested[0]) or any(kind == "rules" for kind, _, _ in entries)
         assert counted >= left_out if ignores_some else counted == left_out
         entries, excluded = built_beside_an_untracked_folder(repo, dataset)
         assert entries == wanted  # the same tree whichever way status was asked
@@ -139,7 +154,7 @@ def built_beside_an_untracked_folder(
     repo: Path, dataset: str, extra_paths: tuple[str, ...] = ()
 ) -> tuple[dict[str, str], dict[str, int]]:
     """The snapshot's entries and counts, built while an untracked folder outside the
-    dataset holds a file whose name is not UTF-8 (so status lists every untracked file),
+    dataset holds a file whose name is not UTF-8 (so git lists the untracked files),
     less that folder."""
     beside = repo / "zz beside"
     beside.mkdir()
@@ -307,3 +322,67 @@ def test_a_dataset_file_removed_from_the_index_is_not_kept_as_head_had_it(tmp_pa
 
     assert sorted(tree_entries(repo, state.tree)) == ["train.py"]
     assert state.excluded == {"data": 1}
+
+
+def test_many_files_to_judge_beside_a_dataset_are_listed_by_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past JUDGED_AT_MOST files to judge outside the datasets, git lists the untracked
+    files (the datasets' folders still read): the same tree."""
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n", ".gitignore": "*.log\ncache/\n"})
+    (tmp_path / "elsewhere").mkdir()
+    for name in ("notes/a.md", "notes/b.log", "notes/sub/c.md", "data/1.csv", "data/d/2.csv"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(name)
+    os.symlink(tmp_path / "elsewhere", repo / "notes" / "cache")  # a link: git stages it
+    os.symlink("1.csv", repo / "data" / "latest")
+    wanted, left_out = expected_without(repo, tmp_path, "data")
+    assert {"notes/a.md", "notes/sub/c.md", "notes/cache", "data/latest"} <= set(wanted)
+    monkeypatch.setattr(untracked, "JUDGED_AT_MOST", 1)
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    assert tree_entries(repo, state.tree) == wanted
+    assert state.excluded == {"data": left_out} and left_out == 2
+
+
+def test_past_the_limit_a_negation_in_an_untracked_gitignore_is_still_git_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git lists the untracked files past JUDGED_AT_MOST; libgit2's rules still read the
+    datasets' folders, unless an untracked .gitignore holds a negation, which libgit2
+    misjudges (`!ign/` re-includes data/ign/ for git, not for libgit2)."""
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n", ".gitignore": "ign/\n"})
+    for name in ("notes/a.md", "notes/b.md", "data/1.csv", "data/ign/2.csv"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(name)
+    (repo / "data" / ".gitignore").write_text("!ign/\n")
+    os.symlink("2.csv", repo / "data" / "ign" / "latest")
+    wanted, left_out = expected_without(repo, tmp_path, "data")
+    assert "data/ign/latest" in wanted
+    monkeypatch.setattr(untracked, "JUDGED_AT_MOST", 1)
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+
+    assert tree_entries(repo, state.tree) == wanted
+    assert state.excluded == {"data": left_out} and left_out == 3
+
+
+def test_past_the_limit_the_datasets_are_counted_as_below_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dataset git lists for a link, whose only file is in a folder git ignores: nothing
+    said of it, whichever way the untracked files were found."""
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n", ".gitignore": "data/a/\n"})
+    for name in ("notes/a.md", "notes/b.md", "data/a/f.csv"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(name)
+    os.symlink("../train.py", repo / "data" / "link")
+    worktree = Repo.discover(repo).worktree
+    below = worktree.build_worktree_tree(exclude=["data"])
+    monkeypatch.setattr(untracked, "JUDGED_AT_MOST", 1)
+
+    past = worktree.build_worktree_tree(exclude=["data"])
+
+    assert past.tree == below.tree and "data/link" in tree_entries(repo, past.tree)
+    assert past.excluded == below.excluded == {}

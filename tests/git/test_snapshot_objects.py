@@ -1,4 +1,5 @@
-"""The snapshot's tree never names an object that is not in the repository."""
+"""The snapshot's tree never names an object that is not in the repository, nor keeps one
+for a file it leaves out."""
 
 from __future__ import annotations
 
@@ -114,3 +115,22 @@ def test_the_strict_object_check_is_on_again_after_a_snapshot(
     index.add(pygit2.IndexEntry("ghost", pygit2.Oid(hex="1" * 40), pygit2.enums.FileMode.BLOB))
     with pytest.raises(pygit2.GitError):
         index.write_tree(raw)
+
+
+def test_a_file_removed_from_the_index_and_now_too_large_is_left_out_as_untracked(
+    repo: Path,
+) -> None:
+    """`git rm --cached`, then written again over the size limit: an untracked file over the
+    limit (left out, reported), so HEAD's copy is not in the tree either."""
+    (repo / "big.bin").write_text("small at first\n")
+    git("add", "big.bin", cwd=repo)
+    git("commit", "-q", "-m", "big.bin", cwd=repo)
+    git("rm", "-q", "--cached", "big.bin", cwd=repo)
+    (repo / "big.bin").write_bytes(b"x" * 5000)
+    (repo / "new.bin").write_bytes(b"y" * 5000)  # untracked all along: the same case
+
+    state = Repo.discover(repo).worktree.build_worktree_tree(max_untracked_bytes=1000)
+
+    assert state.skipped == {"big.bin": 5000, "new.bin": 5000}
+    listed = git("ls-tree", "-r", "--name-only", state.tree, cwd=repo).split()
+    assert "big.bin" not in listed and "new.bin" not in listed

@@ -25,6 +25,8 @@ from conftest import (
     worktree_state,
 )
 
+from gitrack.git import Repo
+
 
 def tree_of_git_add_all(repo: Path, scratch: Path) -> str:
     """What `git add -A` then `git write-tree` give, run on a copy of the user's index."""
@@ -233,6 +235,22 @@ def test_snapshot_and_checkout_of_git_lfs_files(tmp_path: Path) -> None:
     snapshot = _check_snapshot_and_restores(repo, tmp_path)
     pointer = git("cat-file", "blob", f"{snapshot}:sub/new.bin", cwd=repo)
     assert pointer.startswith("version https://git-lfs")
+
+
+def test_a_name_that_is_not_utf8_goes_through_the_filter_as_in_git(tmp_path: Path) -> None:
+    config = [("config", *item.split("=", 1)) for item in TOY_FILTER]
+    repo = make_repo(tmp_path / "repo", {".gitattributes": "*.dat filter=b64\n"})
+    for args in config:
+        git(*args, cwd=repo)
+    untracked = os.fsencode(repo) + b"/new \xff.dat"
+    with open(untracked, "wb") as fh:
+        fh.write(b"raw bytes\n")
+    worktree = Repo.discover(repo).worktree
+
+    state = worktree.build_worktree_tree()
+
+    assert state.tree == tree_of_git_add_all(repo, tmp_path)
+    assert worktree.pending_changes() == [os.fsdecode(b"new \xff.dat")]
 
 
 # ------------------------------------------------------------------ submodules
