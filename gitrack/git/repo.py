@@ -29,6 +29,7 @@ from gitrack.git._pygit2 import (
     pygit2,
 )
 from gitrack.git.binary import FALLBACK_SIGNATURE, run_git
+from gitrack.git.configfiles import follow_git_environment
 from gitrack.git.gitconfig import LocalConfig
 from gitrack.git.notes import Notes
 from gitrack.git.refs import Refs
@@ -60,6 +61,7 @@ class Repo:
     @classmethod
     def discover(cls, path: str | os.PathLike[str] = ".") -> Repo:
         where = os.path.abspath(path)
+        follow_git_environment()
         try:
             found = pygit2.discover_repository(where)
         except pygit2.GitError as exc:
