@@ -117,7 +117,7 @@ class Hasher:
         # stat key is the same, so the check after a restore does not read them again;
         # kept out of the stat cache, where a file this recent is not trusted (RACY_NS).
         self.written: dict[str, tuple[StatKey, str]] = {}
-        # The same for the folders a restore wrote from a manifest, 32 bytes a file: the
+        # The same for the folders a restore wrote from a manifest, 48 bytes a file: the
         # folder's path -> its record (no dict entry per file: 10^6 of them).
         self.written_folders: dict[str, WrittenFolder] = {}
 

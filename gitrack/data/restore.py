@@ -206,6 +206,17 @@ def _entries(store: DataStore, rel: str, digest: str, dirs: list[str]) -> Iterat
         raise CacheError(f"cannot restore {rel!r}: manifest {digest} is invalid ({exc})") from exc
 
 
+def _entries_again(store: DataStore, path: PathPlan) -> Iterator[FileEntry]:
+    """``_entries`` of a manifest that was canonical when planned."""
+    try:
+        yield from _entries(store, path.rel, path.digest, [])
+    except NotCanonical as exc:  # its bytes changed since: they no longer hash to its name
+        raise CacheError(
+            f"cannot restore {path.rel!r}: manifest {path.digest} changed in the cache while "
+            "it was restored"
+        ) from exc
+
+
 def _current_state(store: DataStore, rel: str, target: Path) -> PathState | None:
     """The path as it is now; None if nothing hashable is there (missing, a broken or
     unreadable link, a special file). An unreadable file or folder is an error now,
@@ -313,13 +324,13 @@ def _apply_writes(
 
 def _apply_streamed(store: DataStore, path: PathPlan, fresh: bool) -> int:
     """A new folder's files, read from its manifest a slice at a time as they are written:
-    neither the files nor the record of what was written holds more than 32 bytes a file
+    neither the files nor the record of what was written holds more than 48 bytes a file
     (``WrittenFolder``: what the check after the restore trusts, and what a rollback
     removes). Each file is verified as it is written; the folder's hash is checked after."""
     top = os.fspath(path.target)
-    written = WrittenFolder(top, lambda: _entries(store, path.rel, path.digest, []))
+    written = WrittenFolder(top, lambda: _entries_again(store, path))
     store.hasher.written_folders[top] = written
-    entries = _entries(store, path.rel, path.digest, [])
+    entries = _entries_again(store, path)
     count = 0
     while chunk := list(itertools.islice(entries, hasher_module.SLICE)):
         writes = [

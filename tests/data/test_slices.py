@@ -286,3 +286,15 @@ def test_a_new_folder_missing_an_object_is_refused_before_anything_is_written(
     with pytest.raises(CacheError, match="set/a0"):
         apply_restore(store, plan)
     assert not (store.root / "set").exists()
+
+
+def test_a_manifest_that_changes_between_plan_and_restore_stops_the_restore(
+    tmp_path: Path,
+) -> None:
+    store, digest, _ = _taken_then_moved(tmp_path)
+    plan = plan_restore(store, {"set": digest})
+    manifest = object_path(store.cache.root, digest)
+    os.chmod(manifest, 0o644)
+    manifest.write_bytes(b'{"v":1,"files":[],"dirs":[]}')  # JSON, no longer canonical
+    with pytest.raises(CacheError, match="changed in the cache"):
+        apply_restore(store, plan)
