@@ -253,6 +253,9 @@ class CorruptManifest(ValueError):
 
 
 _READ_AT_ONCE = 256 * 1024  # bytes of a manifest read (and decoded) at a time
+# An item not matched within this many characters is not canonical (the whole reader reads
+# it): text is never read again and again in search of the end of one item.
+_ITEM_MAX = 1024 * 1024
 
 
 def read_stream(stream: IO[bytes], digest: str, dirs: list[str]) -> Iterator[FileEntry]:
@@ -269,12 +272,16 @@ def read_stream(stream: IO[bytes], digest: str, dirs: list[str]) -> Iterator[Fil
         (name,) = reader.match(_DIR)
         check_relative_name(name)
         dirs.append(name)
-    while not reader.skip(_TAIL):
-        flag, file_hash, path, size = reader.match(_FILE)
-        check_relative_name(path)
-        if not hashing.is_valid(file_hash) or hashing.is_dir_hash(file_hash):
-            raise ValueError(f"bad hash in manifest: {file_hash!r}")
-        yield FileEntry(path, int(size), flag == "true", file_hash)
+    valid = hashing.is_valid
+    while True:
+        for flag, file_hash, path, size in reader.run_of(_FILE):
+            check_relative_name(path)
+            if not valid(file_hash) or file_hash.endswith(hashing.DIR_SUFFIX):
+                raise ValueError(f"bad hash in manifest: {file_hash!r}")
+            yield FileEntry(path, int(size), flag == "true", file_hash)
+        if reader.skip(_TAIL):
+            break
+        reader.read_more()
     if not reader.at_end():
         raise NotCanonical
     if hashing.PREFIX + reader.digest.hexdigest() != hashing.object_name(digest):
@@ -331,8 +338,22 @@ class _Pieces:
             if found is not None:
                 self._pos = found.end()
                 return found.groups()
-            if not self._more():
-                raise NotCanonical
+            self.read_more()
+
+    def run_of(self, pattern: re.Pattern[str]) -> Iterator[Any]:
+        """The groups of each match of ``pattern`` from here on in the text read so far,
+        each right after the one before (a file's item at a time, without a call each to
+        read more: ``read_more`` once these are done)."""
+        text, pos = self._text, self._pos
+        while (found := pattern.match(text, pos)) is not None:  # anchored: no search ahead
+            pos = self._pos = found.end()
+            yield found.groups()
+
+    def read_more(self) -> None:
+        """More text, for an item cut where the text read so far ends; NotCanonical if
+        there is no more: what is here is not an item."""
+        if len(self._text) - self._pos > _ITEM_MAX or not self._more():
+            raise NotCanonical
 
     def at_end(self) -> bool:
         while self._more():

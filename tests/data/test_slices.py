@@ -298,3 +298,20 @@ def test_a_manifest_that_changes_between_plan_and_restore_stops_the_restore(
     manifest.write_bytes(b'{"v":1,"files":[],"dirs":[]}')  # JSON, no longer canonical
     with pytest.raises(CacheError, match="changed in the cache"):
         apply_restore(store, plan)
+
+
+def test_an_item_too_long_to_read_a_piece_at_a_time_is_left_to_the_whole_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text is never read again and again in search of one item's end: past _ITEM_MAX the
+    manifest counts as not canonical, and the restore plans it as a whole, as before."""
+    store, digest, wanted = _taken_then_moved(tmp_path)
+    monkeypatch.setattr(manifest_module, "_READ_AT_ONCE", 8)
+    monkeypatch.setattr(manifest_module, "_ITEM_MAX", 16)
+    data = object_path(store.cache.root, digest).read_bytes()
+    with pytest.raises(NotCanonical):
+        list(read_stream(io.BytesIO(data), digest, []))
+    plan = plan_restore(store, {"set": digest})
+    assert not plan.paths[0].streamed and len(plan.paths[0].writes) == len(FILES)
+    assert apply_restore(store, plan) == len(FILES)
+    assert tree_state(store.root / "set") == wanted
