@@ -4,7 +4,9 @@ What protects an object from `gitrack gc`:
 
 * a **pending marker** (``pending/<run id>.json``, ``….api.json`` for the Python API): every
   hash a run in progress will reference, written *before* the run looks for or writes any
-  of those objects, removed only *after* its note is written;
+  of those objects, removed only *after* its note is written (a dataset folder is
+  announced a slice of files at a time, ``….slice<n>.json``, each slice's marker written
+  before that slice's objects are looked for: data/slices.py);
 * a **note**: every recorded run's hashes (a folder's manifest names its files). `gitrack
   pull` merges the notes *before* it downloads the objects they name;
 * a **preserved list** (``preserved/*.json``): what a checkout replaced, kept PRESERVE_DAYS;

@@ -5,6 +5,8 @@ No object cache here: `gitrack hash` only hashes (and must start fast).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import stat
 from array import array
@@ -12,12 +14,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import xxhash
+
 from gitrack.data import hashing
-from gitrack.data.manifest import FileEntry, Manifest, digest_of_sorted
+from gitrack.data.manifest import FileEntry, Manifest, ManifestWriter
 from gitrack.data.progress import Progress
 from gitrack.data.state import StatCache, StatKey, now_ns
 from gitrack.data.walk import Found, FoundFiles, files_under, full_path, walk
 from gitrack.errors import GitrackError
+
+SLICE = 4096  # files of a folder hashed (and cached) at a time: what is held at once
+SPOOLED = 256 * 1024  # manifest bytes kept in memory to hash (more: in a temp file)
 
 
 class MissingDataError(GitrackError):
@@ -76,10 +83,27 @@ class StatStamp:
 
 def stamp_of(path: str, folder: bool, files: Iterable[Found]) -> StatStamp:
     """The stamp of ``files``, sorted by path as ``walk`` and ``files_under`` give them (the
-    check after a run walks the folder again without keeping it). A name holds no NUL and a
-    stat key is 32 bytes: no two lists of files give the same bytes to hash."""
-    pieces = (rel.encode("utf-8", "surrogateescape") + b"\0" + key for rel, _, _, key in files)
-    return StatStamp(path, folder, hashing.hash_pieces(pieces))
+    check after a run walks the folder again without keeping it)."""
+    stamp = Stamper(path, folder)
+    stamp.add(files)
+    return stamp.done()
+
+
+class Stamper:
+    """A StatStamp made a slice of files at a time (in the order of their paths). A name
+    holds no NUL and a stat key is 32 bytes: no two lists of files give the same bytes."""
+
+    def __init__(self, path: str, folder: bool) -> None:
+        self.path, self.folder = path, folder
+        self._digest = xxhash.xxh3_128()
+
+    def add(self, files: Iterable[Found]) -> None:
+        update = self._digest.update
+        for rel, _, _, key in files:
+            update(rel.encode("utf-8", "surrogateescape") + b"\0" + key)
+
+    def done(self) -> StatStamp:
+        return StatStamp(self.path, self.folder, hashing.PREFIX + self._digest.hexdigest())
 
 
 class Hasher:
@@ -93,6 +117,22 @@ class Hasher:
         # stat key is the same, so the check after a restore does not read them again;
         # kept out of the stat cache, where a file this recent is not trusted (RACY_NS).
         self.written: dict[str, tuple[StatKey, str]] = {}
+        # The same for the folders a restore wrote from a manifest, 48 bytes a file: the
+        # folder's path -> its record (no dict entry per file: 10^6 of them).
+        self.written_folders: dict[str, WrittenFolder] = {}
+
+    def written_files(self) -> dict[str, tuple[StatKey, str]]:
+        """Every file this process wrote (``written``, and the files of ``written_folders``):
+        path -> (stat key once in place, hash). A dict entry per file: for a rollback after
+        a failure, not for the way a restore goes. The files of a folder whose manifest
+        cannot be read again are left out (a rollback removes only what it knows is its own)."""
+        out = dict(self.written)
+        for folder in self.written_folders.values():
+            try:
+                out.update(folder.files())
+            except (GitrackError, OSError, ValueError):
+                continue
+        return out
 
     def require(self, rel: str) -> None:
         """Raise MissingDataError if nothing is at ``rel``."""
@@ -140,15 +180,12 @@ class Hasher:
         read: Reader | None,
         keep_manifest: bool,
     ) -> PathState:
-        found, empty_dirs, warnings = walk(target)
         top = os.fspath(target)
+        if not keep_manifest:  # only the hash is wanted: a slice of files held at a time
+            return self._digest_dir(rel, target, link, label)
+        found, empty_dirs, warnings = walk(target)
         hashes = self.hash_files(found, top, label, read)
         stamp = stamp_of(rel, True, found)
-        if not keep_manifest:  # only the hash is wanted: no entry kept, nor the manifest
-            pairs = zip(found, hashes, strict=True)
-            files = (FileEntry(n, size, x, digest) for (n, size, x, _), digest in pairs)
-            digest = digest_of_sorted(files, empty_dirs)  # walk sorts them by path
-            return PathState(rel, digest, stamp, link, top, (), None, warnings)
         entries = tuple(
             FileEntry(name, size, executable, digest)
             for (name, size, executable, _), digest in zip(found, hashes, strict=True)
@@ -157,28 +194,77 @@ class Hasher:
         manifest = Manifest(entries, tuple(empty_dirs))
         return PathState(rel, manifest.digest(), stamp, link, top, entries, manifest, warnings)
 
+    def _digest_dir(self, rel: str, target: Path, link: str | None, label: str) -> PathState:
+        """A folder's state with its hash and stamp only, each file encoded into both as its
+        slice is hashed: neither its entries nor all of the manifest's bytes are held (what
+        the hash needs of them waits in a temp file, see ``ManifestWriter``)."""
+        import tempfile
+
+        empty: list[str] = []
+        warnings: list[str] = []
+        stamp = Stamper(rel, True)
+        written = self.written_folders.get(os.fspath(target))
+        trusted = written.cursor() if written is not None else None
+        with tempfile.SpooledTemporaryFile(SPOOLED) as spool, Progress(label, 0) as bar:
+            manifest = ManifestWriter(spool)
+            slices = self.hash_slices(target, label, empty, warnings, bar, trusted=trusted)
+            for found, hashes in slices:
+                stamp.add(found)
+                manifest.add(entries_of(found, hashes))
+            digest = manifest.finish(empty)
+        return PathState(rel, digest, stamp.done(), link, os.fspath(target), (), None, warnings)
+
+    def hash_slices(
+        self,
+        target: Path,
+        label: str,
+        empty: list[str],
+        warnings: list[str],
+        bar: Progress,
+        read: Reader | None = None,
+        trusted: WrittenCursor | None = None,
+    ) -> Iterator[tuple[FoundFiles, list[str]]]:
+        """The files under the folder ``target`` with their hashes (``hash_files``), SLICE
+        files at a time in the order of their paths: what a folder of 10^6 files holds at
+        once is one slice. Empty folders and warnings go to the lists given. ``trusted``:
+        the files a restore has just written there, not read again while unchanged."""
+        top = os.fspath(target)
+        files = files_under(target, empty, warnings)
+        while found := FoundFiles.of(itertools.islice(files, SLICE)):
+            known = trusted.hashes(found) if trusted is not None else None
+            yield found, self.hash_files(found, top, label, read, bar, known)
+
     def hash_files(
         self,
         files: FoundFiles,
         top: str,
         label: str,
         read: Reader | None = None,
+        bar: Progress | None = None,
+        known: list[str] | None = None,
     ) -> list[str]:
         """The hash of each file under ``top`` (sorted by path, as ``walk`` gives them; a
         path "" is ``top`` itself), in order; unchanged files come from the stat cache,
-        unread, the others from ``read`` (default: only hashed)."""
+        unread, the others from ``read`` (default: only hashed). ``bar``: the progress of a
+        whole folder hashed a slice at a time (this call adds what it reads to its total)."""
         if not files:
             return []
         started = now_ns()
         out = self._known_hashes(files, top)
+        if known is not None:  # "" where it knows nothing
+            out = [mine or theirs for mine, theirs in zip(out, known, strict=True)]
         # The indexes of the files to read: packed (10^6 of them, not 10^6 int objects).
         todo = array("q", (index for index, digest in enumerate(out) if not digest))
         if todo:
             reader = read or _hash_one
             paths = files.paths
-            with Progress(label, sum(files.size(i) for i in todo)) as bar:
+            size = sum(files.size(i) for i in todo)
+            with contextlib.nullcontext(bar) if bar else Progress(label, size) as shown:
+                if bar:
+                    bar.grow(size)
                 digests = hashing.in_batches(
-                    lambda i: reader(full_path(top, paths[i]), files.size(i), bar.advance), todo
+                    lambda i: reader(full_path(top, paths[i]), files.size(i), shown.advance),
+                    todo,
                 )
             for index, digest in zip(todo, digests, strict=True):
                 out[index] = digest
@@ -195,7 +281,8 @@ class Hasher:
         # A merge of two lists sorted by path, the stat cache's read a few rows at a time
         # (all of them: the cursor is done before the stat cache is written to).
         paths, index, start = files.paths, 0, len(top) + 1
-        for path, key, digest in self.state.entries_under(top):
+        rows = self.state.entries_under(top, paths[0], paths[-1])  # a slice's: its range
+        for path, key, digest in rows:
             rel = path[start:]  # "" for ``top`` itself
             while index < len(paths) and paths[index] < rel:
                 index += 1
@@ -226,6 +313,77 @@ class Hasher:
             return stamp_of(rel, True, files_under(target, [], []))
         except (OSError, GitrackError):  # gone, or a folder in it unreadable: it changed
             return None
+
+
+class WrittenFolder:
+    """A folder a restore is writing from a manifest, 48 bytes a file: the stat key each
+    file had once written and verified, and its hash, by the file's position in the
+    manifest (zeros: not written by it); the manifest's files are read again only for
+    their paths (``entries``, for a rollback)."""
+
+    def __init__(self, top: str, entries: Callable[[], Iterator[FileEntry]]) -> None:
+        self.top = top
+        self.entries = entries
+        self.records = bytearray()
+
+    def record(self, index: int, key: StatKey, digest: str) -> None:
+        end = (index + 1) * _RECORD
+        if len(self.records) < end:
+            self.records.extend(bytes(end - len(self.records)))
+        self.records[end - _RECORD : end] = key + bytes.fromhex(hashing.hex_of(digest))
+
+    def written(self, index: int) -> tuple[StatKey, str] | None:
+        """(stat key, hash) of the file the restore wrote at ``index``; None if none."""
+        record = bytes(self.records[index * _RECORD : (index + 1) * _RECORD])
+        if len(record) < _RECORD or record == _UNWRITTEN:
+            return None
+        return record[:KEY_SIZE], hashing.PREFIX + record[KEY_SIZE:].hex()
+
+    def cursor(self) -> WrittenCursor:
+        return WrittenCursor(self)
+
+    def files(self) -> Iterator[tuple[str, tuple[StatKey, str]]]:
+        """(path, (stat key, hash)) of each file the restore wrote."""
+        for index, entry in enumerate(self.entries()):
+            if index * _RECORD >= len(self.records):
+                return
+            written = self.written(index)
+            if written is not None:
+                yield full_path(self.top, entry.path), written
+
+
+class WrittenCursor:
+    """A walk's files of a written folder matched, in order, to the manifest's positions
+    (the walk and the manifest are both sorted by path): a file whose stat key is the one
+    recorded at its position has the hash recorded there; any other is read. A stat key
+    names one file (its inode) in one state (size, times): whatever its name now, its
+    bytes are the ones written and verified there (as the stat cache trusts a key)."""
+
+    def __init__(self, folder: WrittenFolder) -> None:
+        self._folder = folder
+        self._position = 0
+
+    def hashes(self, found: FoundFiles) -> list[str]:
+        out = []
+        written, position = self._folder.written, self._position
+        for index in range(len(found)):
+            hit = written(position + index)
+            out.append(hit[1] if hit is not None and hit[0] == found.key(index) else "")
+        self._position = position + len(found)
+        return out
+
+
+KEY_SIZE = 32  # a stat key's bytes
+_RECORD = KEY_SIZE + 16  # and a hash's
+_UNWRITTEN = bytes(_RECORD)
+
+
+def entries_of(found: FoundFiles, hashes: list[str]) -> Iterator[FileEntry]:
+    """The manifest's entries of a slice of files, made as they are encoded."""
+    pairs = zip(found, hashes, strict=True)
+    return (
+        FileEntry(rel, size, executable, digest) for (rel, size, executable, _), digest in pairs
+    )
 
 
 def hash_paths(paths: list[Path], cwd: str | Path = ".") -> list[tuple[str, Path]]:

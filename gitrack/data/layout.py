@@ -41,5 +41,16 @@ def ensure_writable(folder: Path) -> None:
 
 
 def pending_markers(folder: Path, run_id: str) -> list[Path]:
-    """The markers a run may have left: its own, and the Python API's (datasets it logged)."""
-    return [folder / "pending" / f"{run_id}.json", folder / "pending" / f"{run_id}.api.json"]
+    """The markers a run may have left: its own, the Python API's (datasets it logged), and
+    those of its datasets' slices (``slice_marker_name``)."""
+    pending = folder / "pending"
+    try:
+        slices = sorted(pending.glob(slice_marker_name(run_id, "*") + ".json"))
+    except OSError:
+        slices = []
+    return [pending / f"{run_id}.json", pending / f"{run_id}.api.json", *slices]
+
+
+def slice_marker_name(run_id: str, index: int | str) -> str:
+    """The name (less ``.json``) of the marker of a slice of a run's dataset files."""
+    return f"{run_id}.slice{index}"

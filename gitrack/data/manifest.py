@@ -19,7 +19,9 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
+
+import xxhash
 
 from gitrack import jsonsafe
 from gitrack.data import hashing
@@ -90,20 +92,79 @@ def encode_sorted(files: Iterable[FileEntry], empty_dirs: Iterable[str]) -> Iter
     """The canonical bytes of a manifest of ``files`` (sorted by path), a few thousand files
     at a time, file by file: what ``json.dumps`` with sorted keys, no spaces and UTF-8 gives,
     without a dict per file (10^6 files: 10^6 dicts)."""
-    string = json.JSONEncoder(ensure_ascii=False).encode
-    dirs = ",".join(string(d) for d in sorted(empty_dirs))
-    yield f'{{"dirs":[{dirs}],"files":['.encode()
+    yield encode_head(empty_dirs)
     pending = iter(files)
     first = True
     while batch := list(itertools.islice(pending, _ENCODED_AT_ONCE)):
-        piece = ",".join(
-            f'{{"exec":{"true" if f.executable else "false"},"hash":{string(f.hash)},'
-            f'"path":{string(f.path)},"size":{int(f.size)}}}'
-            for f in batch
-        )
-        yield f"{'' if first else ','}{piece}".encode()
+        yield encode_files(batch, first)
         first = False
-    yield f'],"v":{VERSION}}}'.encode()
+    yield TAIL
+
+
+def encode_head(empty_dirs: Iterable[str]) -> bytes:
+    """The bytes before the first file: the empty folders, sorted."""
+    dirs = ",".join(_string(d) for d in sorted(empty_dirs))
+    return f'{{"dirs":[{dirs}],"files":['.encode()
+
+
+def encode_files(files: Iterable[FileEntry], first: bool) -> bytes:
+    """The bytes of some files of the list (in order), with the comma before them unless
+    they are the ``first``: a writer may encode a folder's files a slice at a time."""
+    piece = ",".join(
+        f'{{"exec":{"true" if f.executable else "false"},"hash":{_string(f.hash)},'
+        f'"path":{_string(f.path)},"size":{int(f.size)}}}'
+        for f in files
+    )
+    return f"{'' if first or not piece else ','}{piece}".encode()
+
+
+_string = json.JSONEncoder(ensure_ascii=False).encode
+TAIL = f'],"v":{VERSION}}}'.encode()  # the bytes after the last file
+_NO_DIRS = encode_head(())  # the head of a folder with no empty sub-folder
+
+
+class ManifestWriter:
+    """A manifest's canonical bytes written to ``out`` a slice of files at a time (sorted
+    by path), hashed as they are written: a folder of 10^6 files never has its manifest
+    whole in memory. The empty folders come first in the bytes but are known only once the
+    folder is walked: the bytes are written as if there were none, and if there are, what
+    follows that head is read back from ``out`` and hashed again behind the right head
+    (and copied to ``rewrite``, where the right bytes are then)."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._digest = xxhash.xxh3_128()
+        self._first = True
+        self._write(_NO_DIRS)
+
+    def _write(self, data: bytes) -> None:
+        self._out.write(data)
+        self._digest.update(data)
+
+    def add(self, files: Iterable[FileEntry]) -> None:
+        piece = encode_files(files, self._first)
+        if piece:
+            self._write(piece)
+            self._first = False
+
+    def finish(self, empty_dirs: Iterable[str], rewrite: IO[bytes] | None = None) -> str:
+        """The manifest's hash (``Manifest.digest``); ``rewrite`` gets the bytes if the
+        folder has empty sub-folders (then ``out`` does not hold them)."""
+        self._write(TAIL)
+        empty = list(empty_dirs)
+        if not empty:
+            return hashing.PREFIX + self._digest.hexdigest() + hashing.DIR_SUFFIX
+        head = encode_head(empty)
+        digest = xxhash.xxh3_128(head)
+        if rewrite is not None:
+            rewrite.write(head)
+        self._out.flush()
+        self._out.seek(len(_NO_DIRS))
+        while chunk := self._out.read(1024 * 1024):
+            digest.update(chunk)
+            if rewrite is not None:
+                rewrite.write(chunk)
+        return hashing.PREFIX + digest.hexdigest() + hashing.DIR_SUFFIX
 
 
 def digest_of_sorted(files: Iterable[FileEntry], empty_dirs: Iterable[str]) -> str:
@@ -181,3 +242,121 @@ def _contiguous(pattern: re.Pattern[str], text: str, start: int, end: int) -> It
         yield match.groups()
     if pos != end:
         raise _NotCanonical
+
+
+class NotCanonical(ValueError):
+    """A manifest ``read_stream`` leaves to the JSON reader: not the canonical bytes."""
+
+
+class CorruptManifest(ValueError):
+    """A manifest's bytes do not hash to the name it was read under."""
+
+
+_READ_AT_ONCE = 256 * 1024  # bytes of a manifest read (and decoded) at a time
+# An item not matched within this many characters is not canonical (the whole reader reads
+# it): text is never read again and again in search of the end of one item.
+_ITEM_MAX = 1024 * 1024
+
+
+def read_stream(stream: IO[bytes], digest: str, dirs: list[str]) -> Iterator[FileEntry]:
+    """The files of the canonical manifest ``stream`` holds, one at a time, each name and
+    hash checked (ValueError otherwise), a piece of its bytes read at a time: a restore of
+    10^6 files never holds them all. ``dirs`` gets its empty folders (checked too) before
+    the first file. NotCanonical for any other text (read it with ``Manifest.from_bytes``:
+    the same files); CorruptManifest, once the last file is read, if the bytes do not hash
+    to ``digest``: a reader acts on what it was given only once the iteration is over."""
+    reader = _Pieces(stream)
+    if not reader.starts_with(_HEAD):
+        raise NotCanonical
+    while not reader.skip(_MIDDLE):
+        (name,) = reader.match(_DIR)
+        check_relative_name(name)
+        dirs.append(name)
+    valid = hashing.is_valid
+    while True:
+        for flag, file_hash, path, size in reader.run_of(_FILE):
+            check_relative_name(path)
+            if not valid(file_hash) or file_hash.endswith(hashing.DIR_SUFFIX):
+                raise ValueError(f"bad hash in manifest: {file_hash!r}")
+            yield FileEntry(path, int(size), flag == "true", file_hash)
+        if reader.skip(_TAIL):
+            break
+        reader.read_more()
+    if not reader.at_end():
+        raise NotCanonical
+    if hashing.PREFIX + reader.digest.hexdigest() != hashing.object_name(digest):
+        raise CorruptManifest(f"its hash is not {digest}")
+
+
+class _Pieces:
+    """The text of a stream, read and decoded a piece at a time as ``read_stream`` asks,
+    its bytes hashed as they are read."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        import codecs
+
+        self._stream = stream
+        self._decode = codecs.getincrementaldecoder("utf-8")().decode
+        self.digest = xxhash.xxh3_128()
+        self._text = ""
+        self._pos = 0
+        self._eof = False
+
+    def _more(self) -> bool:
+        if self._eof:
+            return False
+        data = self._stream.read(_READ_AT_ONCE)
+        self.digest.update(data)
+        self._eof = not data
+        try:
+            text = self._decode(data, final=self._eof)
+        except UnicodeDecodeError as exc:
+            raise NotCanonical from exc
+        self._text = self._text[self._pos :] + text  # what was read goes
+        self._pos = 0
+        return True
+
+    def starts_with(self, prefix: str) -> bool:
+        while len(self._text) - self._pos < len(prefix) and self._more():
+            pass
+        if not self._text.startswith(prefix, self._pos):
+            return False
+        self._pos += len(prefix)
+        return True
+
+    def skip(self, literal: str) -> bool:
+        """Is ``literal`` next (then past it)? Items come before it: a match of an item
+        never starts with it, so reading more until it could be decided is enough."""
+        return self.starts_with(literal)
+
+    def match(self, pattern: re.Pattern[str]) -> Any:
+        """The groups of ``pattern`` matched right here. A match within the text read so
+        far is a match of the whole text: each item's pattern ends by looking at the
+        character after it."""
+        while True:
+            found = pattern.match(self._text, self._pos)
+            if found is not None:
+                self._pos = found.end()
+                return found.groups()
+            self.read_more()
+
+    def run_of(self, pattern: re.Pattern[str]) -> Iterator[Any]:
+        """The groups of each match of ``pattern`` from here on in the text read so far,
+        each right after the one before (a file's item at a time, without a call each to
+        read more: ``read_more`` once these are done)."""
+        text, pos = self._text, self._pos
+        while (found := pattern.match(text, pos)) is not None:  # anchored: no search ahead
+            pos = self._pos = found.end()
+            yield found.groups()
+
+    def read_more(self) -> None:
+        """More text, for an item cut where the text read so far ends; NotCanonical if
+        there is no more: what is here is not an item."""
+        if len(self._text) - self._pos > _ITEM_MAX or not self._more():
+            raise NotCanonical
+
+    def at_end(self) -> bool:
+        while self._more():
+            if len(self._text) > self._pos:
+                return False
+        return len(self._text) == self._pos

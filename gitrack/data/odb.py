@@ -169,10 +169,18 @@ class Cache:
         return os.fspath(self.root / "tmp")
 
     def _publish(self, temp: Path, digest: str) -> None:
+        self.add_temp(os.fspath(temp), digest)
+
+    def add_temp(self, temp: str, digest: str) -> None:
+        """A complete temp file of ``open_temp`` (its hash ``digest``, checked by its
+        writer) made read-only and renamed into place: a manifest written as it grew."""
         from gitrack.data.batch import publish
 
-        os.chmod(temp, 0o444)  # cache objects are read-only
-        if not publish(self, os.fspath(temp), digest):
+        try:
+            os.chmod(temp, 0o444)  # cache objects are read-only
+        except OSError as exc:
+            raise self.write_error(exc) from exc
+        if not publish(self, temp, digest):
             raise self.write_error(FileNotFoundError(errno.ENOENT, "removed meanwhile", temp))
 
     def add_files(

@@ -14,7 +14,7 @@ REDRAW_S = 0.1
 class Progress:
     def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
         self.label = label
-        self.total = max(total, 1)
+        self.total = total
         self.done = 0
         self._stream = stream if stream is not None else sys.stderr
         self._enabled = _is_terminal(self._stream)
@@ -22,6 +22,11 @@ class Progress:
         self._last = 0.0
         self._shown = False
         self._lock = threading.Lock()
+
+    def grow(self, amount: int) -> None:
+        """More work found (a folder is hashed a slice at a time: its total grows)."""
+        with self._lock:
+            self.total += amount
 
     def advance(self, amount: int) -> None:
         with self._lock:
@@ -35,7 +40,7 @@ class Progress:
             self._draw(now)
 
     def _draw(self, now: float) -> None:
-        fraction = min(self.done / self.total, 1.0)
+        fraction = min(self.done / max(self.total, 1), 1.0)
         width = 30
         filled = int(fraction * width)
         rate = self.done / max(now - self._start, 1e-9) / 2**20

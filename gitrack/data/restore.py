@@ -9,18 +9,27 @@ cache lacks, so a refusal or a missing object stops the restore before anything 
 (``DataStore.preserve``: a restore loses nothing), every file is verified by hash as it
 is written, and each restored path is hashed again at the end against the record: that
 final hash is what sees a difference no plan predicted (VerificationError).
+
+A folder where nothing is yet (a deleted dataset) holds no file of its own in the plan:
+its manifest is read as a stream, once to look for every object, and again as its files
+are written a slice at a time (``_apply_streamed``), each name checked again as it is
+read; what was written is kept 48 bytes a file (``WrittenFolder``). A folder of 10^6 files
+restores in the memory of one slice and of that record.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitrack.data import hasher as hasher_module
 from gitrack.data import hashing
-from gitrack.data.hasher import MissingDataError, PathState
-from gitrack.data.manifest import Manifest
+from gitrack.data.hasher import MissingDataError, PathState, WrittenFolder
+from gitrack.data.manifest import CorruptManifest, FileEntry, Manifest, NotCanonical, read_stream
 from gitrack.data.odb import CacheError
 from gitrack.data.store import DataStore
 from gitrack.data.walk import full_path, refuse_unkeepable, remove_empty_dirs
@@ -39,6 +48,7 @@ class FileWrite:
     inner: str  # relative to ``top``: a file of a recorded folder
     digest: str
     executable: bool
+    position: int = -1  # in the manifest, when the folder is written from it as a stream
 
     @property
     def name(self) -> str:
@@ -57,6 +67,7 @@ class PathPlan:
     up_to_date: bool = False
     folder: bool = False  # the record is a folder (a manifest), not a file
     new_folder: bool = False  # nothing was there: no file of it can be in the way
+    streamed: bool = False  # a new folder's files: read from its manifest as written
     remove: list[Path] = field(default_factory=list)  # files the recorded folder lacks
     writes: list[FileWrite] = field(default_factory=list)
     empty_dirs: list[str] = field(default_factory=list)  # relative to ``target``
@@ -111,6 +122,8 @@ def _plan_folder(store: DataStore, plan: PathPlan) -> None:
     if not store.cache.exists(plan.digest):
         plan.missing.append((plan.rel, plan.digest))  # no manifest: nothing more to decide
         return
+    if plan.seen is None and not os.path.lexists(plan.target) and _plan_streamed(store, plan):
+        return
     manifest = _manifest(store, plan.rel, plan.digest)
     seen = plan.seen if plan.seen is not None and plan.seen.manifest is not None else None
     current = {entry.path: entry for entry in seen.entries} if seen else {}
@@ -157,6 +170,51 @@ def _plan_new_folder(store: DataStore, plan: PathPlan, manifest: Manifest) -> No
         if not exists(entry.hash):
             plan.missing.append((f"{plan.rel}/{entry.path}", entry.hash))
     plan.empty_dirs = list(manifest.empty_dirs)
+
+
+def _plan_streamed(store: DataStore, plan: PathPlan) -> bool:
+    """A folder that does not exist yet, planned from its manifest read as a stream: each
+    object looked for, no file held (the restore reads the manifest again as it writes).
+    False for a manifest that is not in the canonical form (planned as a whole instead)."""
+    plan.new_folder = plan.streamed = True
+    exists = store.cache.exists
+    try:
+        for entry in _entries(store, plan.rel, plan.digest, plan.empty_dirs):
+            if not exists(entry.hash):
+                plan.missing.append((f"{plan.rel}/{entry.path}", entry.hash))
+    except NotCanonical:
+        plan.new_folder = plan.streamed = False
+        plan.missing, plan.empty_dirs = [], []
+        return False
+    return True
+
+
+def _entries(store: DataStore, rel: str, digest: str, dirs: list[str]) -> Iterator[FileEntry]:
+    """The files of the manifest ``digest`` in the cache, read as a stream (``read_stream``:
+    its hash is checked once the last is read); ``dirs`` gets its empty folders."""
+    path = store.cache.path_for(digest)
+    try:
+        with open(path, "rb") as stream:
+            yield from read_stream(stream, digest, dirs)
+    except FileNotFoundError as exc:
+        raise store.cache.missing_error(digest) from exc
+    except CorruptManifest as exc:
+        raise CacheError(f"cache object {path} is corrupt ({exc})") from exc
+    except NotCanonical:
+        raise
+    except ValueError as exc:
+        raise CacheError(f"cannot restore {rel!r}: manifest {digest} is invalid ({exc})") from exc
+
+
+def _entries_again(store: DataStore, path: PathPlan) -> Iterator[FileEntry]:
+    """``_entries`` of a manifest that was canonical when planned."""
+    try:
+        yield from _entries(store, path.rel, path.digest, [])
+    except NotCanonical as exc:  # its bytes changed since: they no longer hash to its name
+        raise CacheError(
+            f"cannot restore {path.rel!r}: manifest {path.digest} changed in the cache while "
+            "it was restored"
+        ) from exc
 
 
 def _current_state(store: DataStore, rel: str, target: Path) -> PathState | None:
@@ -240,17 +298,48 @@ def _apply_path(store: DataStore, path: PathPlan) -> int:
     for extra in path.remove:
         store.preserve(extra)
         extra.unlink()
-    new: list[FileWrite] = []
-    for write in path.writes:
-        if not (made and path.new_folder) and os.path.lexists(write.top / write.inner):
-            _write(store, write)  # something is in the way: kept first, one at a time
-        else:
-            new.append(write)
-    _write_new_files(store, new, fresh=made and path.new_folder)
+    fresh = made and path.new_folder
+    if path.streamed:
+        count = _apply_streamed(store, path, fresh)
+    else:
+        _apply_writes(store, path.writes, fresh)
+        count = len(path.writes)
     remove_empty_dirs(target, keep=set(path.empty_dirs))
     for folder in path.empty_dirs:
         safe_target(target, folder).mkdir(parents=True, exist_ok=True)
-    return len(path.writes)
+    return count
+
+
+def _apply_writes(
+    store: DataStore, writes: list[FileWrite], fresh: bool, written: WrittenFolder | None = None
+) -> None:
+    new: list[FileWrite] = []
+    for write in writes:
+        if not fresh and os.path.lexists(write.top / write.inner):
+            _write(store, write)  # something is in the way: kept first, one at a time
+        else:
+            new.append(write)
+    _write_new_files(store, new, fresh, written)
+
+
+def _apply_streamed(store: DataStore, path: PathPlan, fresh: bool) -> int:
+    """A new folder's files, read from its manifest a slice at a time as they are written:
+    neither the files nor the record of what was written holds more than 48 bytes a file
+    (``WrittenFolder``: what the check after the restore trusts, and what a rollback
+    removes). Each file is verified as it is written; the folder's hash is checked after."""
+    top = os.fspath(path.target)
+    written = WrittenFolder(top, lambda: _entries_again(store, path))
+    store.hasher.written_folders[top] = written
+    entries = _entries_again(store, path)
+    count = 0
+    while chunk := list(itertools.islice(entries, hasher_module.SLICE)):
+        writes = [
+            FileWrite(path.rel, path.target, e.path, e.hash, e.executable, count + index)
+            for index, e in enumerate(chunk)
+        ]
+        _apply_writes(store, writes, fresh, written)
+        count += len(writes)
+    return count
 
 
 def _make_folder(target: Path) -> bool:
@@ -277,7 +366,12 @@ def _write(store: DataStore, write: FileWrite) -> None:
     store.cache.restore_to(write.digest, dest, write.executable, record=store.hasher.written)
 
 
-def _write_new_files(store: DataStore, writes: list[FileWrite], fresh: bool = False) -> None:
+def _write_new_files(
+    store: DataStore,
+    writes: list[FileWrite],
+    fresh: bool = False,
+    written: WrittenFolder | None = None,
+) -> None:
     """Files where nothing is yet: each folder checked (no link on the way) and made once,
     then the files copied in batches on threads (``Cache.restore_files``). ``fresh``: in a
     folder this restore has just made, each is written under its own name (created, never
@@ -296,7 +390,17 @@ def _write_new_files(store: DataStore, writes: list[FileWrite], fresh: bool = Fa
     items = hashing.Mapped(writes, lambda write: (write.digest, _target(write), write.executable))
     # Into ``written`` as each is placed: the check after the restore trusts their stat
     # keys (no second read), and a rollback after a failure removes these files only.
-    store.cache.restore_files(items, fresh=fresh, record=store.hasher.written)
+    if written is None:
+        store.cache.restore_files(items, fresh=fresh, record=store.hasher.written)
+        return
+    record: dict[str, tuple[bytes, str]] = {}
+    try:
+        store.cache.restore_files(items, fresh=fresh, record=record)
+    finally:  # what was placed before a failure too: a rollback removes those
+        for write in writes:
+            placed = record.get(_target(write))
+            if placed is not None:
+                written.record(write.position, placed[0], placed[1])
 
 
 def _target(write: FileWrite) -> str:

@@ -79,20 +79,27 @@ class StatCache:
         except (OSError, sqlite3.Error):
             self._conn = None
 
-    def entries_under(self, root: str) -> Iterator[tuple[str, StatKey, str]]:
+    def entries_under(
+        self, root: str, first: str = "", last: str | None = None
+    ) -> Iterator[tuple[str, StatKey, str]]:
         """(path, stat key, hash) of every entry at or below ``root`` (an absolute path),
         sorted by path (as UTF-8 bytes: the order of Python's ``str`` for any path SQLite
-        holds), a few rows at a time: a folder of 10^6 files is never loaded at once."""
+        holds), a few rows at a time: a folder of 10^6 files is never loaded at once.
+        ``first`` and ``last`` (paths relative to ``root``, not empty): only the entries
+        from ``root/first`` to ``root/last``, the files of one slice of a walk."""
         if self._conn is None:
             return
         # root itself sorts first; then '/' sorts just before '0': [root + '/', root + '0')
         # is everything below root, read in the order of the table's key (an ORDER BY over
         # both would make SQLite sort the whole range before the first row).
         select = "SELECT path, inode, mtime_ns, size, ctime_ns, hash FROM hashes WHERE "
-        queries = (
+        queries: tuple[tuple[str, tuple[str, ...]], ...] = (
             (select + "path = ?", (root,)),
             (select + "path >= ? AND path < ? ORDER BY path", (root + "/", root + "0")),
         )
+        if first and last is not None:
+            bounds = (f"{root}/{first}", f"{root}/{last}")
+            queries = ((select + "path >= ? AND path <= ? ORDER BY path", bounds),)
         try:
             for query, args in queries:
                 cursor = self._conn.execute(query, args)
@@ -103,7 +110,7 @@ class StatCache:
                         except struct.error:
                             continue  # not a stat key of ours (edited by hand?): never matches
                         yield path, key, digest
-        except sqlite3.Error:
+        except (sqlite3.Error, UnicodeEncodeError):  # a name SQLite cannot hold: hashed
             return  # what was read is right; the rest is simply hashed
 
     def store(self, entries: Iterable[tuple[str, StatKey, str]], hashed_at_ns: int) -> None:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from gitrack.data import hashing
-from gitrack.data.hasher import Hasher, PathState
+from gitrack.data.hasher import Hasher, PathState, Reader
 from gitrack.data.layout import cache_root
 from gitrack.data.odb import Cache
 from gitrack.data.progress import Progress
@@ -61,6 +61,11 @@ class DataStore:
         ``tmp/`` becomes an object only in ``store``, after the run's pending marker names
         it (gc.py), and ``discard_staged`` removes those never stored. ``store`` looks
         again for the objects written in place (a `gitrack gc --now` in between)."""
+        return self.hasher.hash_path(rel, label, self.stage_reader())
+
+    def stage_reader(self) -> Reader:
+        """The reader of ``hash_and_stage``: each small file's object written as it is
+        hashed (in place, or a staged copy), a large one only hashed."""
         from gitrack.data import batch
 
         copier = batch.Copier()
@@ -81,7 +86,7 @@ class DataStore:
             self.staged.update(staged)
             return staged[name][1]
 
-        return self.hasher.hash_path(rel, label, read)
+        return read
 
     def store(self, state: PathState, label: str = "caching") -> None:
         """Every file of ``state`` into the cache: staged copies renamed into place, missing

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn, overload
 
@@ -37,6 +37,16 @@ class FoundFiles(Sequence[Found]):
         """One file, its path "" (a dataset that is a file)."""
         files = cls()
         files.add(_found("", st))
+        return files
+
+    @classmethod
+    def of(cls, found: Iterable[Found]) -> FoundFiles:
+        """``found`` (a slice of ``files_under``), packed."""
+        files = cls()
+        paths, records, pack = files.paths, files._records, _RECORD.pack
+        for rel, size, executable, key in found:
+            paths.append(rel)
+            records += pack(size, executable, key)
         return files
 
     def add(self, found: Found) -> None:
@@ -77,13 +87,9 @@ class FoundFiles(Sequence[Found]):
 
 def walk(top: Path) -> tuple[FoundFiles, list[str], list[str]]:
     """Files under ``top`` (links to files followed), sorted; empty folders; warnings."""
-    found = FoundFiles()
     empty: list[str] = []
     warnings: list[str] = []
-    paths, records, pack = found.paths, found._records, _RECORD.pack  # 10^6 times: no call
-    for rel, size, executable, key in files_under(top, empty, warnings):
-        paths.append(rel)
-        records += pack(size, executable, key)
+    found = FoundFiles.of(files_under(top, empty, warnings))
     return found, sorted(empty), warnings
 
 

@@ -57,7 +57,7 @@ class DataUndo:
         now = _scan(self.root, self.paths)
         # What the restore made: removed, deepest first so that folders are empty by then.
         # Only its own files (as it wrote them): one the user made there meanwhile stays.
-        written = store.hasher.written
+        written = store.hasher.written_files()
         for rel in sorted(now, key=lambda p: p.count("/"), reverse=True):
             kind = now[rel][0]
             if self.before.get(rel, ("", 0))[0] == kind:

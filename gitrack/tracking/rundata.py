@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from gitrack.data import gc
+from gitrack.data import gc, layout
 from gitrack.data.hasher import MissingDataError, PathState, StatStamp
 from gitrack.data.store import DataStore
 
@@ -24,24 +24,27 @@ class RunData:
         self._inputs: list[StatStamp] = []  # the datasets' stat stamps, not their files
         self._marker: Path | None = None
         self._protected: set[str] = set()
+        self._slices: list[Path] = []  # markers of the datasets' slices (data/slices.py)
 
     def take_inputs(self, paths: list[str]) -> None:
         """Hash and cache the datasets; a missing one raises before the command starts,
-        and before any is read (hashing writes a new file's object as it reads it)."""
+        and before any is read (hashing writes a new file's object as it reads it). A
+        folder is taken a slice of files at a time (data/slices.py), each slice named by
+        a pending marker of its own: neither its files' entries nor their hashes are held."""
+        from gitrack.data.slices import take
+
         for path in paths:
             self.store.hasher.require(path)
+        inputs: list[StatStamp] = []
         try:
-            states = [self.store.hash_and_stage(p, f"hashing {p}") for p in paths]
-            self._protect(_all_hashes(states))
-            for state in states:
-                self.store.store(state, f"caching {state.path}")
+            for path in paths:
+                state = take(self.store, path, f"hashing {path}", self._protect_slice)
                 self._note(state)
                 self.datasets[state.path] = state.hash
+                inputs.append(state.stamp)  # what the check after the command needs
         finally:
             self.store.discard_staged()  # copies of files not stored (an error stopped it)
-        # What the check after the command needs; the files' entries go now, not at the end
-        # of the run (a folder of 10^6 files holds as many).
-        self._inputs = [state.stamp for state in states]
+        self._inputs = inputs
 
     def take_large_files(self, paths: list[str]) -> None:
         for path in paths:
@@ -72,9 +75,16 @@ class RunData:
 
     def finish(self) -> None:
         """The run is recorded: its objects are referenced by the note from now on."""
-        if self._marker is not None:
+        for marker in [*self._slices, *([self._marker] if self._marker else [])]:
             with contextlib.suppress(OSError):
-                self._marker.unlink()
+                marker.unlink()
+        self._slices.clear()
+
+    def _protect_slice(self, hashes: list[str]) -> None:
+        """A marker of its own for a slice of a dataset's hashes (added to none: a folder of
+        10^6 files is not held, nor its marker rewritten for each slice)."""
+        name = layout.slice_marker_name(self.run_id, len(self._slices))
+        self._slices.append(gc.mark_pending(self.store.cache, name, hashes))
 
     def _protect(self, hashes: Iterable[str]) -> None:
         """Until the note is written, a pending marker keeps `gitrack gc` off the objects

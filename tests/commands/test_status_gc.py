@@ -265,16 +265,16 @@ def test_gc_between_caching_files_and_writing_the_manifest(
     unrestorable. (Deterministic here: gc runs at the instant the manifest is stored, with
     no grace period: the pending marker alone must protect the files.)"""
     write_files(drepo, {"data/images/fresh.png": os.urandom(100)})
-    real_add_bytes = Cache.add_bytes
+    real_add_temp = Cache.add_temp  # a dataset folder's manifest, written as it grew
     reports: list[gc.GcReport] = []
 
-    def add_bytes_after_a_concurrent_gc(self: Cache, data: bytes, digest: str) -> str:
+    def add_temp_after_a_concurrent_gc(self: Cache, temp: str, digest: str) -> None:
         reports.append(gc.collect_garbage(Context.open(drepo), grace_s=0))
-        return real_add_bytes(self, data, digest)
+        real_add_temp(self, temp, digest)
 
-    monkeypatch.setattr(Cache, "add_bytes", add_bytes_after_a_concurrent_gc)
+    monkeypatch.setattr(Cache, "add_temp", add_temp_after_a_concurrent_gc)
     run_id = record_data(drepo)
-    monkeypatch.setattr(Cache, "add_bytes", real_add_bytes)
+    monkeypatch.setattr(Cache, "add_temp", real_add_temp)
     assert reports, "the folder's manifest was never stored"
     (drepo / "data/images/x.png").unlink()
     res = gitrack("checkout", run_id, cwd=drepo)

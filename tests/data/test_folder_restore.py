@@ -89,8 +89,8 @@ def test_a_new_folder_is_written_without_a_temp_file_or_rename_per_file(
     # Each file's stat key, taken as it was written, holds: the check after the restore
     # trusts them instead of reading the files again.
     restored = {str(p) for p in (store.root / "set").rglob("*.txt")}
-    assert set(store.hasher.written) == restored
-    for path, (key, _) in store.hasher.written.items():
+    assert set(store.hasher.written_files()) == restored
+    for path, (key, _) in store.hasher.written_files().items():
         assert key == stat_key(os.stat(path))
 
 
@@ -114,9 +114,9 @@ def test_a_file_that_fails_is_removed_and_the_files_written_are_recorded(
     with pytest.raises(CacheError):
         apply_restore(store, plan_restore(store, {"set": digest}))
     on_disk = {str(p) for p in (store.root / "set").rglob("*") if p.is_file()}
-    assert on_disk == set(store.hasher.written)
+    assert on_disk == set(store.hasher.written_files())
     assert len(on_disk) == 7 and _hidden(store.root) == []
-    for path, (key, _) in store.hasher.written.items():
+    for path, (key, _) in store.hasher.written_files().items():
         assert key == stat_key(os.stat(path))
 
 
@@ -133,7 +133,7 @@ def test_a_corrupt_object_is_named_and_leaves_no_file_of_its_own(
     assert "is corrupt" in message and obj.name in message
     assert str(store.root / "set") + "/" in message
     on_disk = {str(p) for p in (store.root / "set").rglob("*") if p.is_file()}
-    assert on_disk == set(store.hasher.written)  # the corrupt copy is not among them
+    assert on_disk == set(store.hasher.written_files())  # the corrupt copy is not among them
     assert _hidden(store.root) == []
 
 

@@ -212,7 +212,7 @@ def test_a_restored_folder_is_checked_without_reading_it_again(
     assert apply_restore(store, plan) == len(FILES)
     assert tree_state(store.root / "set") == wanted
     restored = {str(p) for p in (store.root / "set").rglob("*.txt")}
-    assert set(store.hasher.written) == restored  # each one known by its stat, not read
+    assert set(store.hasher.written_files()) == restored  # each one known by its stat, not read
 
 
 def test_a_file_in_two_datasets_leaves_no_copy_behind(store: DataStore) -> None:
