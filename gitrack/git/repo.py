@@ -69,7 +69,9 @@ class Repo:
         if found is None:
             raise NotARepositoryError(where)
         try:
-            repo = pygit2.Repository(found)
+            # opened from where it was found, not from its git dir: a .git file pointing
+            # elsewhere (`git init --separate-git-dir`) names no work tree in that git dir
+            repo = pygit2.Repository(where)
         except pygit2.GitError as exc:
             raise GitrackError(f"cannot open the repository at {found}: {exc}") from exc
         if repo.is_bare or repo.workdir is None:

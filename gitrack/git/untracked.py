@@ -51,7 +51,9 @@ def status_for_snapshot(repo: Repo, changes: _Changes) -> dict[str, int]:
             return _status_by_git(repo, changes, trusted=True)
         status = beside
     else:
-        status = _with_ignored_links(repo, raw.status(untracked_files="all", ignored=True))
+        found = raw.status(untracked_files="all", ignored=True)
+        ignore_files += ignores.ignore_files_in(found)
+        status = _with_ignored_links(repo, found)
     ignore_files += ignores.ignore_files_in(status)
     if ignores.negation_in(repo.root, ignore_files):  # found only now: asked again, of git
         return _status_by_git(repo, changes)
@@ -165,6 +167,7 @@ def _status_beside_datasets(
     """
     raw = repo._r
     found = raw.status(untracked_files="normal", ignored=True)
+    ignore_files += ignores.ignore_files_in(found)  # ignored ones too
     status = _with_ignored_links(repo, found)
     # libgit2 calls ignored an untracked folder where it ignores everything, links to
     # folders too, which git may stage (ignores.py): read for those, unless a rule names
@@ -186,6 +189,18 @@ def _status_beside_datasets(
     counts.update(scan.counts())
     ignore_files += scan.ignore_files
     return dict(sorted(status.items()))  # in libgit2's order, as `-uall` gives them
+
+
+def with_links_judged_by_git(repo: Repo, status: dict[str, int]) -> dict[str, int]:
+    """``status`` (asked with the ignored files) without them, its untracked links judged
+    by git: those git ignores left out, those it does not ignore in."""
+    out = _with_ignored_links(repo, status)
+    wt_new = int(FileStatus.WT_NEW)
+    root = os.fspath(repo.root)
+    links = [p for p, flags in out.items() if flags == wt_new and os.path.islink(f"{root}/{p}")]
+    for path in ignores.ignored_by_git(repo.root, links) if links else ():
+        del out[path]
+    return out
 
 
 def _with_ignored_links(repo: Repo, status: dict[str, int]) -> dict[str, int]:

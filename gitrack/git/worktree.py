@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitrack.errors import GitrackError
-from gitrack.git import ignores
+from gitrack.git import ignores, untracked
 from gitrack.git._pygit2 import (
     CheckoutStrategy,
     FileStatus,
@@ -45,8 +45,10 @@ class Worktree:
     def pending_changes(self) -> list[str]:
         """Paths with uncommitted changes or untracked (not ignored) files."""
         with reading_the_index():
-            status = self._repo._r.status(untracked_files="normal", ignored=False)
+            found = self._repo._r.status(untracked_files="normal", ignored=True)
             index = self._repo._r.index
+        # as the snapshot takes them: links git judges, not libgit2 (see ignores.py)
+        status = untracked.with_links_judged_by_git(self._repo, found)
         pending = []
         unfiltered = []  # libgit2 compared raw bytes where git compares cleaned ones
         filters = Filters.configured(self._repo)
@@ -64,7 +66,7 @@ class Worktree:
             blobs = filters.clean_blobs(unfiltered)
             pending += [p for p in unfiltered if blobs[p] != str(index[p].id)]
         repo = self._repo
-        seen = ignores.ignore_files_in(status)
+        seen = ignores.ignore_files_in(found)
         misjudged = ignores.negation_below_root(repo.root, Path(repo._r.path), seen)
         if misjudged or ignores.root_negation_over_excludes(repo):
             # libgit2 calls ignored some files git does not (ignores.py): git's list too

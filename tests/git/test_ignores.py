@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import git, make_repo
-from test_snapshot_datasets import expected_without, tree_entries
+from test_snapshot_datasets import expected_without, full_tree_entries, tree_entries
 
 from gitrack.git import Repo
 
@@ -292,3 +292,116 @@ def test_beside_a_keep_folder_file_the_datasets_are_read_and_the_rest_listed_by_
     assert "F/D/ign/lnk" not in wanted and "logs/l.txt" not in wanted
     # Counted: the dataset's untracked files, and those git ignores in the folders read.
     assert state.excluded[dataset] >= left_out > 0
+
+
+GIT_MODES = ["keep-folder-file", "past-the-limit", "not-utf8-beside"]
+
+
+def into_git_mode(repo: Path, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each way the snapshot beside datasets comes to have git list the untracked files."""
+    from gitrack.git import untracked
+
+    if mode == "keep-folder-file":
+        (repo / "logs").mkdir()
+        (repo / "logs" / ".gitignore").write_text("*\n!.gitignore\n")
+        git("add", "logs/.gitignore", cwd=repo)
+        git("commit", "-qm", "keep logs", cwd=repo)
+    elif mode == "past-the-limit":
+        monkeypatch.setattr(untracked, "JUDGED_AT_MOST", 0)
+    else:
+        (repo / "up" / os.fsdecode(b"caf\xe9")).write_text("x\n")
+
+
+@pytest.mark.parametrize("mode", GIT_MODES)
+def test_a_dataset_that_is_a_link_in_an_untracked_folder_is_staged_as_a_link(
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git names a link as a file: a pathspec `up/data/` never matched it (review)."""
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n"})
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "a.csv").write_text("1\n")
+    (repo / "up").mkdir()
+    (repo / "up" / "notes.md").write_text("n\n")
+    os.symlink(tmp_path / "elsewhere", repo / "up" / "data")
+    into_git_mode(repo, mode, monkeypatch)
+    wanted, _ = expected_without(repo, tmp_path, "up/data")
+    assert "up/data" in wanted
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["up/data"])
+    assert tree_entries(repo, state.tree) == wanted
+
+
+def test_past_a_few_hundred_untracked_folders_git_lists_all_but_the_datasets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pathspec a folder costs git a match of each against each path: past the limit,
+    one list less the datasets, the same tree and the same datasets left out (review)."""
+    from gitrack.git import ignores
+
+    monkeypatch.setattr(ignores, "_FOLDER_SPECS_AT_MOST", 2)
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n", ".gitignore": "*.log\n"})
+    into_git_mode(repo, "keep-folder-file", monkeypatch)
+    for n in range(5):
+        (repo / f"u{n}" / "deep").mkdir(parents=True)
+        (repo / f"u{n}" / "deep" / "f.txt").write_text(f"{n}\n")
+        (repo / f"u{n}" / "x.log").write_text("ignored\n")
+    (repo / "u0" / "data").mkdir()
+    for n in range(3):
+        (repo / "u0" / "data" / f"{n}.csv").write_text(f"{n}\n")
+    wanted, _ = expected_without(repo, tmp_path, "u0/data")
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["u0/data"])
+    assert tree_entries(repo, state.tree) == wanted
+    assert not any(path.startswith("u0/data") for path in wanted)
+
+
+def test_a_negation_in_info_exclude_against_the_excludes_file_is_git_s(tmp_path: Path) -> None:
+    """git ranks .git/info/exclude above core.excludesFile (review)."""
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n"})
+    (tmp_path / "global-ignore").write_text("*.log\n")
+    git("config", "core.excludesFile", str(tmp_path / "global-ignore"), cwd=repo)
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "exclude").write_text("!keep.log\n")
+    (repo / "keep.log").write_text("k\n")
+    (repo / "other.log").write_text("o\n")
+    wanted, _ = expected_without(repo, tmp_path, "data")
+    assert "keep.log" in wanted and "other.log" not in wanted
+    worktree = Repo.discover(repo).worktree
+    assert tree_entries(repo, worktree.build_worktree_tree().tree) == wanted
+    assert "keep.log" in worktree.pending_changes()
+
+
+@pytest.mark.parametrize("exclude", [[], ["data"]], ids=["alone", "beside-a-dataset"])
+def test_a_negation_in_an_ignored_untracked_gitignore_is_git_s(
+    tmp_path: Path, exclude: list[str]
+) -> None:
+    """A whitelist ignores src/.gitignore itself; git reads its rules all the same
+    (review)."""
+    files = {"train.py": "x\n", "src/a.py": "", ".gitignore": "*\n!*/\n!*.py\n!/.gitignore\n"}
+    repo = make_repo(tmp_path / "repo", files)
+    (repo / "src" / ".gitignore").write_text("!keep.txt\n")
+    (repo / "src" / "keep.txt").write_text("k\n")
+    (repo / "data").mkdir()
+    (repo / "data" / "a.py").write_text("1\n")
+    wanted = (
+        expected_without(repo, tmp_path, "data")[0]
+        if exclude
+        else full_tree_entries(repo, tmp_path)
+    )
+    assert "src/keep.txt" in wanted
+    worktree = Repo.discover(repo).worktree
+    state = worktree.build_worktree_tree(exclude=exclude)
+    assert tree_entries(repo, state.tree) == wanted
+    assert "src/keep.txt" in worktree.pending_changes()
+
+
+def test_pending_changes_judge_untracked_links_as_git_does(tmp_path: Path) -> None:
+    """`data/` ignores a folder, not the link data -> elsewhere, which git stages: a
+    checkout over it would lose it (review). `!*/` does not let in a link git ignores."""
+    repo = make_repo(tmp_path / "repo", {"train.py": "x\n", ".gitignore": "data/\n*.l\n!*/\n"})
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", repo / "data")
+    os.symlink(tmp_path / "elsewhere", repo / "folder.l")
+    worktree = Repo.discover(repo).worktree
+    staged = tree_entries(repo, worktree.build_worktree_tree().tree)
+    assert "data" in staged and "folder.l" not in staged
+    pending = worktree.pending_changes()
+    assert "data" in pending and "folder.l" not in pending

@@ -339,3 +339,24 @@ def test_checkout_refuses_when_the_submodule_lacks_the_runs_commit(tmp_path: Pat
     assert "submodule 'lib'" in res.err and "fetch" in res.err, res.err
     assert repo_state(clone) == before
     assert _head(clone / "lib") == lib_head
+
+
+# ------------------------------------------------------------------ a separate git dir
+def test_a_run_and_its_checkout_in_a_repository_with_a_separate_git_dir(tmp_path: Path) -> None:
+    """`git init --separate-git-dir`: the work tree holds a .git file naming a git dir
+    elsewhere, which names no work tree itself; libgit2 opened from that git dir guessed
+    its parent as the work tree (review: every snapshot failed)."""
+    repo, git_dir = tmp_path / "work", tmp_path / "elsewhere.git"
+    git("init", "-q", f"--separate-git-dir={git_dir}", str(repo), cwd=tmp_path)
+    (repo / "train.py").write_text("print('v1')\n")
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "first", cwd=repo)
+    (repo / "sub").mkdir()
+    (repo / "train.py").write_text("print('edited, not committed')\n")
+    (repo / "sub" / "new.txt").write_text("untracked\n")
+    expected = worktree_state(repo)
+    run_id = record("true", cwd=repo / "sub")
+    assert snapshot_tree(repo, run_id) == tree_of_git_add_all(repo, tmp_path)
+    git("stash", "-u", "-q", cwd=repo)
+    assert gitrack("checkout", run_id, cwd=repo).code == 0
+    assert worktree_state(repo) == expected
