@@ -13,6 +13,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any, TypeVar, cast
 
 import xxhash
 
@@ -205,13 +206,20 @@ class Hasher:
         stamp = Stamper(rel, True)
         written = self.written_folders.get(os.fspath(target))
         trusted = written.cursor() if written is not None else None
-        with tempfile.SpooledTemporaryFile(SPOOLED) as spool, Progress(label, 0) as bar:
-            manifest = ManifestWriter(spool)
-            slices = self.hash_slices(target, label, empty, warnings, bar, trusted=trusted)
-            for found, hashes in slices:
-                stamp.add(found)
-                manifest.add(entries_of(found, hashes))
-            digest = manifest.finish(empty)
+        try:
+            with tempfile.SpooledTemporaryFile(SPOOLED) as file, Progress(label, 0) as bar:
+                manifest = ManifestWriter(cast(IO[bytes], _Spool(file)))
+                slices = self.hash_slices(target, label, empty, warnings, bar, trusted=trusted)
+                for found, hashes in slices:
+                    stamp.add(found)
+                    manifest.add(entries_of(found, hashes))
+                digest = manifest.finish(empty)
+        except _SpoolError as exc:
+            where = tempfile.gettempdir()
+            raise GitrackError(
+                f"cannot hash {rel}: a temp file in {where} failed ({exc.__cause__}); free "
+                "some space there, or point TMPDIR at a folder that has it"
+            ) from exc
         return PathState(rel, digest, stamp.done(), link, os.fspath(target), (), None, warnings)
 
     def hash_slices(
@@ -410,3 +418,38 @@ def _hash_one(path: str | Path, _size: int, progress: hashing.Progress) -> str:
         raise GitrackError(
             f"cannot read {path}: {exc.strerror or exc}; check it exists and is readable"
         ) from exc
+
+
+T = TypeVar("T")
+
+
+class _SpoolError(Exception):
+    """The temp file a manifest's bytes wait in failed (its OSError is the cause)."""
+
+
+class _Spool:
+    """A manifest's bytes in memory, then in a temp file in $TMPDIR (what ManifestWriter
+    uses of a file), whose failures (no room there, no such folder) are told apart from
+    the folder's own."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self._spool = spool
+
+    def write(self, data: bytes) -> int:
+        return self._call(self._spool.write, data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._call(self._spool.read, size)
+
+    def seek(self, offset: int) -> int:
+        return self._call(self._spool.seek, offset)
+
+    def flush(self) -> None:
+        self._call(self._spool.flush)
+
+    @staticmethod
+    def _call(method: Callable[..., T], *args: Any) -> T:
+        try:
+            return method(*args)
+        except OSError as exc:
+            raise _SpoolError() from exc

@@ -385,6 +385,8 @@ def _write_new_files(
         dest = safe_target(write.top, inner) if inner else write.top
         if os.path.islink(dest):
             raise UnsafePathError(write.name, _LINK_REFUSAL)
+        if fresh:
+            _refuse_own_file_on_the_way(write.top, inner, write.name)
         _make_parents(store, dest / "file")
     # Each (hash, target, executable) made as its batch starts: 10^6 are never held at once.
     items = hashing.Mapped(writes, lambda write: (write.digest, _target(write), write.executable))
@@ -405,6 +407,19 @@ def _write_new_files(
 
 def _target(write: FileWrite) -> str:
     return full_path(os.fspath(write.top), write.inner)  # 10^6 of them: no pathlib
+
+
+def _refuse_own_file_on_the_way(top: Path, inner: str, name: str) -> None:
+    """In a folder the restore has just made, a file where a folder of ``inner`` goes is
+    one it wrote (a hostile manifest naming ``a`` and ``a/b``): never kept as the user's and
+    replaced, which a rollback would then put back (review)."""
+    if not inner:
+        return
+    folder = os.fspath(top)
+    for part in inner.split("/"):
+        folder = f"{folder}/{part}"
+        if not os.path.isdir(folder) and os.path.lexists(folder):
+            raise UnsafePathError(name, "the manifest names a file and a folder the same")
 
 
 def _make_parents(store: DataStore, target: Path) -> None:

@@ -18,10 +18,13 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import BinaryIO
 
-from gitrack.data.hasher import PathState, Stamper, entries_of
+from gitrack.data import hashing
+from gitrack.data.hasher import PathState, Reader, Stamper, entries_of
 from gitrack.data.manifest import ManifestWriter
 from gitrack.data.progress import Progress
 from gitrack.data.store import DataStore
@@ -55,8 +58,8 @@ def _take_folder(store: DataStore, rel: str, label: str, protect: Protect) -> Pa
     empty: list[str] = []
     warnings: list[str] = []
     stamp = Stamper(rel, True)
-    read = store.stage_reader()
     temps: list[str] = []
+    read = _keeping_alive(store.stage_reader(), temps)
     try:
         with _temp(store, temps) as out, Progress(label, 0) as bar:
             manifest = ManifestWriter(out)
@@ -96,6 +99,26 @@ def _store_slice(
     bar.grow(copied)
     store.cache.add_files(sources, bar.advance, staged, in_place)
     in_place.clear()  # looked for again: done (a later slice freshens what it shares)
+
+
+TOUCH_EVERY_S = 600.0  # gc and fsck --repair take a temp file untouched for an hour as dead
+
+
+def _keeping_alive(read: Reader, temps: list[str]) -> Reader:
+    """``read``, which also touches the manifest's temp file now and then: it is written to
+    only as its slices are encoded, and one slice of large files on slow storage may take
+    longer than the hour after which `gitrack gc` removes a temp file (review)."""
+    touched = time.monotonic()
+
+    def reader(path: str | Path, size: int, progress: hashing.Progress) -> str:
+        nonlocal touched
+        if temps and time.monotonic() - touched > TOUCH_EVERY_S:
+            with contextlib.suppress(OSError):
+                os.utime(temps[0])
+            touched = time.monotonic()
+        return read(path, size, progress)
+
+    return reader
 
 
 @contextlib.contextmanager

@@ -315,3 +315,79 @@ def test_an_item_too_long_to_read_a_piece_at_a_time_is_left_to_the_whole_reader(
     assert not plan.paths[0].streamed and len(plan.paths[0].writes) == len(FILES)
     assert apply_restore(store, plan) == len(FILES)
     assert tree_state(store.root / "set") == wanted
+
+
+def test_the_manifest_temp_file_outlives_a_slow_slice_and_a_gc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest's temp file is written to as slices are encoded; one slice of large
+    files on slow storage may take longer than the hour after which gc (or fsck --repair)
+    takes a temp file for a dead writer's: it is touched as files are read (review)."""
+    from gitrack.data import gc
+
+    monkeypatch.setattr(slices, "TOUCH_EVERY_S", 0.0)
+    store = _store(tmp_path, empty_dir=False)
+    calls: list[list[str]] = []
+
+    def protect(hashes: list[str]) -> None:
+        calls.append(hashes)
+        if len(calls) == 2:  # a slice that took two hours: its temp file looks that old
+            for temp in (store.cache.root / "tmp").iterdir():
+                old = os.path.getmtime(temp) - 7200
+                os.utime(temp, (old, old))
+        if len(calls) == 3:  # then a gc, after a slice whose files were read
+            gc.collect(store.cache, lambda: ([], []), grace_s=0)
+        gc.mark_pending(store.cache, f"r.slice{len(calls)}", hashes)
+
+    state = slices.take(store, "set", "hashing", protect)
+    assert state.hash == reference_dir_hash(store.root / "set")
+
+
+def _hostile_manifest(store: DataStore, files: list[tuple[str, bytes]]) -> str:
+    """Canonical manifest bytes naming ``files`` in the order given (not sorted)."""
+    entries = [
+        FileEntry(path, len(data), False, store.cache.add_bytes(data, hashing.hash_bytes(data)))
+        for path, data in files
+    ]
+    raw = (
+        manifest_module.encode_head(())
+        + manifest_module.encode_files(entries, True)
+        + manifest_module.TAIL
+    )
+    digest = hashing.hash_bytes(raw) + hashing.DIR_SUFFIX
+    store.cache.add_bytes(raw, digest)
+    return digest
+
+
+def test_a_manifest_naming_a_file_and_a_folder_the_same_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    """`a` in one slice, `a/b` in a later one: the restore's own file `a` was kept as the
+    user's and replaced, and the rollback put it back (review). Refused; nothing is left."""
+    from gitrack.paths import UnsafePathError
+    from gitrack.tracking.rollback import DataUndo
+
+    store = DataStore(tmp_path / "root", Cache(tmp_path / "cache"), StatCache(tmp_path / "s"))
+    store.root.mkdir()
+    files = [("a", b"file a"), *((f"b{i}", b"f") for i in range(4)), ("a/b", b"x")]
+    digest = _hostile_manifest(store, files)
+    undo = DataUndo(store.root, ["set"])
+    with pytest.raises(UnsafePathError, match="a file and a folder"):
+        apply_restore(store, plan_restore(store, {"set": digest}))
+    undo.roll_back(store)
+    assert not (store.root / "set").exists()
+    assert not store.preserved
+
+
+def test_no_room_for_the_manifest_s_temp_file_is_an_error_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check of a folder spools its manifest's bytes in $TMPDIR past 256 KiB (review:
+    a missing or full $TMPDIR was exit 3)."""
+    import tempfile
+
+    store = _store(tmp_path, empty_dir=True)
+    monkeypatch.setattr(hasher, "SPOOLED", 10)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    with pytest.raises(GitrackError, match="point TMPDIR at a folder"):
+        store.hasher.current_hash("set")
