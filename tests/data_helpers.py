@@ -246,3 +246,20 @@ def userns_available(*flags: str) -> bool:
 
 def python_exe() -> str:
     return sys.executable
+
+
+def fail_the_copy_at(monkeypatch: pytest.MonkeyPatch, failing: int, half: bytes = b"") -> None:
+    """The cache's copier fails with an I/O error at its ``failing``-th copy (from 0),
+    after writing ``half`` into the file it was writing."""
+    from gitrack.data import batch
+
+    calls = iter(range(10**9))
+    copy = batch.Copier.copy
+
+    def fail(self: batch.Copier, source: str, fd: int, progress: object) -> str:
+        if next(calls) == failing:
+            os.write(fd, half)
+            raise OSError(5, "Input/output error", source)
+        return copy(self, source, fd, progress)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch.Copier, "copy", fail)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from data_helpers import set_executable, tree_state, write_files
+from data_helpers import fail_the_copy_at, set_executable, tree_state, write_files
 
 from gitrack.data import batch
 from gitrack.data.odb import Cache, CacheError
@@ -101,16 +101,7 @@ def test_a_file_that_fails_is_removed_and_the_files_written_are_recorded(
     what was written is in ``written`` with its stat key, so a checkout's rollback removes
     those files, and only those."""
     digest, _ = _stored_then_moved(store, tmp_path)
-    calls = iter(range(len(FILES)))
-    copy = batch.Copier.copy
-
-    def failing(self: batch.Copier, source: str, fd: int, progress: object) -> str:
-        if next(calls) == 7:
-            os.write(fd, b"half")
-            raise OSError(5, "Input/output error", source)
-        return copy(self, source, fd, progress)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(batch.Copier, "copy", failing)
+    fail_the_copy_at(monkeypatch, 7, half=b"half")
     with pytest.raises(CacheError):
         apply_restore(store, plan_restore(store, {"set": digest}))
     on_disk = {str(p) for p in (store.root / "set").rglob("*") if p.is_file()}

@@ -12,6 +12,7 @@ import pytest
 from conftest import gitrack, make_repo
 from data_helpers import (
     default_cache,
+    fail_the_copy_at,
     object_path,
     record_data,
     reference_dir_hash,
@@ -25,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_manifest import _manifest_bytes
 
-from gitrack.data import batch, hasher, hashing, slices
+from gitrack.data import hasher, hashing, slices
 from gitrack.data import manifest as manifest_module
 from gitrack.data.manifest import (
     CorruptManifest,
@@ -201,15 +202,7 @@ def test_a_streamed_restore_that_fails_records_every_file_it_wrote(
     """Half way through its third slice: what the rollback removes is exactly what was
     written, in the slices before and in the one that failed."""
     store, digest, _ = _taken_then_moved(tmp_path)
-    calls = iter(range(len(FILES)))
-    copy = batch.Copier.copy
-
-    def failing(self: batch.Copier, source: str, fd: int, progress: object) -> str:
-        if next(calls) == 7:
-            raise OSError(5, "Input/output error", source)
-        return copy(self, source, fd, progress)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(batch.Copier, "copy", failing)
+    fail_the_copy_at(monkeypatch, 7)
     with pytest.raises(CacheError):
         apply_restore(store, plan_restore(store, {"set": digest}))
     on_disk = {str(p) for p in (store.root / "set").rglob("*") if p.is_file()}

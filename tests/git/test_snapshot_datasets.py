@@ -324,6 +324,19 @@ def test_a_dataset_file_removed_from_the_index_is_not_kept_as_head_had_it(tmp_pa
     assert state.excluded == {"data": 1}
 
 
+def past_the_limit_as_git(
+    repo: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch, left_out: int
+) -> dict[str, str]:
+    """The snapshot less ``data`` past JUDGED_AT_MOST is `git add -A`'s tree less the
+    dataset's ``left_out`` untracked files, counted; that tree."""
+    wanted, counted = expected_without(repo, scratch, "data")
+    monkeypatch.setattr(untracked, "JUDGED_AT_MOST", 1)
+    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
+    assert tree_entries(repo, state.tree) == wanted
+    assert state.excluded == {"data": counted} and counted == left_out
+    return wanted
+
+
 def test_many_files_to_judge_beside_a_dataset_are_listed_by_git(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -336,14 +349,8 @@ def test_many_files_to_judge_beside_a_dataset_are_listed_by_git(
         (repo / name).write_text(name)
     os.symlink(tmp_path / "elsewhere", repo / "notes" / "cache")  # a link: git stages it
     os.symlink("1.csv", repo / "data" / "latest")
-    wanted, left_out = expected_without(repo, tmp_path, "data")
+    wanted = past_the_limit_as_git(repo, tmp_path, monkeypatch, left_out=2)
     assert {"notes/a.md", "notes/sub/c.md", "notes/cache", "data/latest"} <= set(wanted)
-    monkeypatch.setattr(untracked, "JUDGED_AT_MOST", 1)
-
-    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
-
-    assert tree_entries(repo, state.tree) == wanted
-    assert state.excluded == {"data": left_out} and left_out == 2
 
 
 def test_past_the_limit_a_negation_in_an_untracked_gitignore_is_still_git_s(
@@ -358,14 +365,8 @@ def test_past_the_limit_a_negation_in_an_untracked_gitignore_is_still_git_s(
         (repo / name).write_text(name)
     (repo / "data" / ".gitignore").write_text("!ign/\n")
     os.symlink("2.csv", repo / "data" / "ign" / "latest")
-    wanted, left_out = expected_without(repo, tmp_path, "data")
+    wanted = past_the_limit_as_git(repo, tmp_path, monkeypatch, left_out=3)
     assert "data/ign/latest" in wanted
-    monkeypatch.setattr(untracked, "JUDGED_AT_MOST", 1)
-
-    state = Repo.discover(repo).worktree.build_worktree_tree(exclude=["data"])
-
-    assert tree_entries(repo, state.tree) == wanted
-    assert state.excluded == {"data": left_out} and left_out == 3
 
 
 def test_past_the_limit_the_datasets_are_counted_as_below_it(
