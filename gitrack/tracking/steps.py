@@ -25,13 +25,17 @@ def encode(steps: list[Step]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table(
-        {
-            "key": pa.array([s[0] for s in steps], pa.string()),
-            "step": pa.array([s[1] for s in steps], pa.int64()),
-            "value": pa.array([s[2] for s in steps], pa.float64()),
-            "timestamp": pa.array([s[3] for s in steps], pa.float64()),
-        }
+    from gitrack.arrow_arrays import column
+
+    keys, numbers, values, times = zip(*steps, strict=True) if steps else ((), (), (), ())
+    table = pa.Table.from_arrays(
+        [
+            column(keys, pa.string()),
+            column(numbers, pa.int64()),
+            column(values, pa.float64()),
+            column(times, pa.float64()),
+        ],
+        names=["key", "step", "value", "timestamp"],
     )
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")

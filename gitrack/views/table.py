@@ -65,6 +65,8 @@ def to_arrow(runs: list[history.Run]) -> pa.Table:
     :func:`row_of` gives, metrics' "NaN" and "Infinity" read as the floats they stand for."""
     import pyarrow as pa
 
+    from gitrack.arrow_arrays import column
+
     rows = [run.table_row() for run in runs]
     at = {name: n for n, name in enumerate(TABLE_FIELDS)}
     columns = {
@@ -75,7 +77,7 @@ def to_arrow(runs: list[history.Run]) -> pa.Table:
         values = [row[at[group]] for row in rows]
         for key in sorted({key for value in values for key in value}):
             columns[f"{group}.{key}"] = [value.get(key) for value in values]
-    arrays = [pa.array(_column(name, v), type=_arrow_type(name)) for name, v in columns.items()]
+    arrays = [column(_column(name, v), _arrow_type(name)) for name, v in columns.items()]
     return pa.Table.from_arrays(arrays, names=list(columns))
 
 
