@@ -70,7 +70,7 @@ SortKey = tuple[str, str]  # (started, run id): runs are listed by it, newest fi
 MAGIC = b"GTRKLIX1"
 CHUNK_RUNS = 256
 TEMP_GRACE_S = 3600
-CACHE_FORMAT = 9  # bump whenever the layout changes or parse_note accepts less
+CACHE_FORMAT = 10  # bump whenever the layout changes or parse_note accepts less
 _KEY = ("gitrack-listing-index", CACHE_FORMAT, __version__, FORMAT_VERSION, sys.version_info[:2])
 _DAMAGED = (EOFError, ValueError, TypeError, IndexError, KeyError)
 

@@ -220,11 +220,13 @@ _FIELDS = fields(RunRecord)
 _PARSERS = [(f.name, f.metadata["parse"]) for f in _FIELDS if f.metadata["parse"] is not None]
 _PARSE = dict(_PARSERS)
 COLUMN_FIELDS = tuple(f.name for f in _FIELDS if f.metadata["column"])
-# What a table of runs (gitrack.runs(), views/table.py) shows of each besides its commit:
-# the listing index keeps these apart, so that a table decodes only them.
+# What a table of runs (gitrack.runs(), views/table.py) shows of each and what `--where`
+# and `--sort` compare, besides its commit, base commit and snapshot (which a listed run
+# holds): the listing index keeps these apart, so that a table or a search decodes only them.
 TABLE_FIELDS = (
     "id", "name", "started", "duration_s", "status", "dirty", "exit_code", "user", "host",
-    "experiment", "parent", "params", "metrics", "tags", "datasets", "outputs",
+    "experiment", "parent", "params", "metrics", "tags", "datasets", "outputs", "rerun_of",
+    "cpu_s", "max_rss_bytes",
 )  # fmt: skip
 _table_values = operator.itemgetter(*TABLE_FIELDS)
 # The public form: "id", "name" (and "commit") first, then every field but "v" in order,

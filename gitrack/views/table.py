@@ -8,13 +8,14 @@ pyarrow is imported only to build a table.
 from __future__ import annotations
 
 import json
+import operator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitrack.errors import GitrackError
 from gitrack.paths import user_output
 from gitrack.tracking import history
-from gitrack.tracking.record import TABLE_FIELDS
+from gitrack.tracking.record import COLUMN_FIELDS, TABLE_FIELDS, decode_number
 from gitrack.views import query
 
 if TYPE_CHECKING:
@@ -26,14 +27,27 @@ ATTRIBUTE_COLUMNS = (
 )  # fmt: skip
 GROUPS = ("params", "metrics", "tags", "datasets", "outputs")
 FORMATS = ("parquet", "csv", "jsonl")
+# row_of: the attribute columns a table row holds (a listed run holds the commits).
+_ROW_ATTRIBUTES = [name for name in COLUMN_FIELDS if name not in ("base_commit", "snapshot")]
+_row_attributes = operator.itemgetter(*map(TABLE_FIELDS.index, _ROW_ATTRIBUTES))
+_GROUP_AT = [(group + ".", TABLE_FIELDS.index(group)) for group in GROUPS]
+_METRICS_AT = TABLE_FIELDS.index("metrics")
 
 
 def row_of(run: history.Run) -> query.Row:
-    rec = run.record
-    row: query.Row = {"commit": run.commit, **rec.columns()}
-    for group in GROUPS:
-        for key, value in getattr(rec, group).items():
-            row[f"{group}.{key}"] = value
+    """The columns `--where` and `--sort` compare: the commit, the record's attribute
+    columns, then each group's keys (``metrics.auc``). Built from the table row the listing
+    index keeps apart, not from the record (a search over 100,000 runs parsed each run's
+    whole JSON: 80% of its time)."""
+    values = run.table_row()
+    row: query.Row = dict(zip(_ROW_ATTRIBUTES, _row_attributes(values), strict=True))
+    row["commit"], row["base_commit"], row["snapshot"] = run.commit, run.base_commit, run.snapshot
+    for prefix, at in _GROUP_AT:
+        if items := values[at]:
+            row.update(zip(map(prefix.__add__, items), items.values(), strict=True))
+    for key, value in values[_METRICS_AT].items():
+        if type(value) is not float:  # "NaN" or "Infinity" as the JSON has them (or an int)
+            row["metrics." + key] = decode_number(value)
     return row
 
 

@@ -150,9 +150,19 @@ def test_where_and_sort(runs_repo: Path) -> None:
         gitrack_module.runs(where="metrics.auc >", cwd=runs_repo)
 
 
+def _row_of_the_record(run: history.Run) -> dict[str, object]:
+    """A run's row as it was built before the index kept table rows: from its record."""
+    rec = run.record
+    row: dict[str, object] = {"commit": run.commit, **rec.columns()}
+    for group in table_view.GROUPS:
+        for key, value in getattr(rec, group).items():
+            row[f"{group}.{key}"] = value
+    return row
+
+
 def _table_row_by_row(runs: list[history.Run]) -> pa.Table:
     """The table as it was built before: each run's record turned into a row."""
-    rows = [table_view.row_of(run) for run in runs]
+    rows = [_row_of_the_record(run) for run in runs]
     names = table_view.columns_of(rows)
     values = {name: [row.get(name) for row in rows] for name in names}
     return pa.Table.from_arrays(
@@ -184,6 +194,38 @@ def test_the_table_from_the_index_rows_is_the_table_of_the_records(runs_repo: Pa
     assert repr(built.to_pylist()) == repr(expected.to_pylist())
     assert built.column("tags.verdict").to_pylist().count("best") == 1
     assert built.column("metrics.m").to_pylist().count(7.0) == 1
+
+
+def test_search_rows_from_the_index_are_the_rows_of_the_records(runs_repo: Path) -> None:
+    """--where and --sort compare rows built from the index's table rows, not from each
+    run's JSON: the same keys with the same values as the record gives,
+    for every attribute a search names (cpu_s, max_rss_bytes and rerun_of included), after
+    edits, on a forged line, and for runs built from a record rather than the index."""
+
+    def odd(data: dict[str, object]) -> None:
+        data.update(exit_code="3", duration_s=2, params={"n": 5}, metrics={"m": 7, "x": "NaN"})
+        data.update(experiment="exp", parent="ab" * 8, cpu_s=1.5, max_rss_bytes=2**40)
+
+    forge_note(runs_repo, odd)
+    assert gitrack("tag", "first", "verdict=best", cwd=runs_repo).code == 0
+    assert gitrack("rename", "first", "renamed", cwd=runs_repo).code == 0
+    newest = history.load_runs(Repo.discover(runs_repo)).runs[0].id  # recorded by the CLI
+    assert "recorded rerun" in gitrack("rerun", newest, "--yes", cwd=runs_repo).err
+    loaded = history.load_runs(Repo.discover(runs_repo))
+    assert len(loaded.runs) == 4
+    rows = [table_view.row_of(run) for run in loaded.runs]
+    records = [history.Run(run.record, run.commit) for run in loaded.runs]
+    for row, run, built in zip(rows, loaded.runs, records, strict=True):
+        expected = _row_of_the_record(run)
+        assert repr(sorted(row.items())) == repr(sorted(expected.items()))  # NaN: as text
+        assert repr(table_view.row_of(built)) == repr(row)
+    named = {row["name"]: row for row in rows}
+    assert named["renamed"]["tags.verdict"] == "best"
+    assert [row["rerun_of"] for row in rows] == [newest, None, None, None]
+    assert any(row.get("max_rss_bytes") == 2**40 for row in rows)
+    assert all(row["cpu_s"] is not None for row in rows if row["rerun_of"])
+    found = gitrack_module.runs(where="attributes.max_rss_bytes > 1e12", cwd=runs_repo)
+    assert found.num_rows == 1
 
 
 def test_no_runs_is_an_empty_table(tmp_path: Path) -> None:
