@@ -205,10 +205,27 @@ def hook_script(name: str, python: str | None = None) -> str:
     """hooks/hook.sh with the hook's name and the interpreter filled in, each as one
     single-quoted shell word: a venv in a folder named ``$(…)``, with a backtick or a
     quote, must neither run code nor break the hook on every commit and checkout."""
-    template = (resources.files("gitrack.hook_scripts") / "hook.sh").read_text()
+    template = _hook_template()
     values = {"@HOOK@": sh_quote(name), "@PYTHON@": sh_quote(python or sys.executable)}
     # One pass: a value that happens to contain "@HOOK@" is never substituted again.
     return re.sub("@HOOK@|@PYTHON@", lambda match: values[match.group(0)], template)
+
+
+def _hook_template() -> str:
+    """hooks/hook.sh: package data once installed (``gitrack.hook_scripts``, which the
+    wheel maps to hooks/); beside the package in a source checkout run without installing
+    it (``PYTHONPATH=CLONE``, as benchmarks/ runs its baselines), where no such module is."""
+    try:
+        return (resources.files("gitrack.hook_scripts") / "hook.sh").read_text()
+    except ModuleNotFoundError:
+        beside = Path(__file__).resolve().parents[2] / "hooks" / "hook.sh"
+        try:
+            return beside.read_text()
+        except OSError as exc:
+            raise GitrackError(
+                f"gitrack's hook script is missing (not installed, and not at {beside}): "
+                "reinstall gitrack"
+            ) from exc
 
 
 def sh_quote(value: str) -> str:

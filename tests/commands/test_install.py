@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import git, gitrack, record, run_by_id, worktree_state
+
+from gitrack.commands import install
 
 KEYS = {
     "notes.displayref": "refs/notes/runs",  # one readable line per run (derived)
@@ -135,3 +139,25 @@ def test_users_own_hook_keeps_running_and_comes_back(repo: Path) -> None:
 
     assert gitrack("uninstall", cwd=repo).code == 0
     assert worktree_state(repo / ".git" / "hooks") == hooks
+
+
+def test_install_from_a_source_checkout_that_is_not_installed(repo: Path) -> None:
+    """PYTHONPATH=CLONE (benchmarks/ runs baselines so): gitrack.hook_scripts exists only
+    once installed (the wheel maps hooks/ to it), so the hook script is read from hooks/."""
+    root = Path(__file__).resolve().parents[2]
+    script = f"""
+import importlib.util, sys
+# No installed gitrack: drop an editable install's finder, put the checkout first.
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
+sys.path.insert(0, {str(root)!r})
+assert importlib.util.find_spec("gitrack.hook_scripts") is None, "installed after all"
+from gitrack.cli import main
+sys.exit(main(["install"]))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    hook = (repo / ".git" / "hooks" / "post-rewrite").read_text()
+    assert hook == install.hook_script("post-rewrite")
+    assert (root / "hooks" / "hook.sh").read_text().splitlines()[0] == hook.splitlines()[0]
