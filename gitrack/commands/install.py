@@ -82,7 +82,8 @@ class Change:
 
 def install(repo: Repo) -> list[Change]:
     """Idempotent: a second install changes nothing and says so. Refuses, changing
-    nothing, when a hook cannot be chained safely."""
+    nothing, when a hook cannot be chained safely or could not start gitrack."""
+    _hook_template()
     _check_hooks(repo)
     changes = _drop_replaced(repo)
     changes += _install_config(repo)
@@ -218,14 +219,33 @@ def _hook_template() -> str:
     try:
         return (resources.files("gitrack.hook_scripts") / "hook.sh").read_text()
     except ModuleNotFoundError:
-        beside = Path(__file__).resolve().parents[2] / "hooks" / "hook.sh"
+        checkout = Path(__file__).resolve().parents[2]
+        beside = checkout / "hooks" / "hook.sh"
         try:
-            return beside.read_text()
+            template = beside.read_text()
         except OSError as exc:
             raise GitrackError(
                 f"gitrack's hook script is missing (not installed, and not at {beside}): "
                 "reinstall gitrack"
             ) from exc
+        _refuse_hooks_without_gitrack(checkout)
+        return template
+
+
+def _refuse_hooks_without_gitrack(checkout: Path) -> None:
+    """The hooks run ``PYTHON -m gitrack.hookrun`` from git, which does not carry this
+    process's PYTHONPATH: a gitrack found only through it, in a checkout, would be missing
+    on every commit. Another copy installed for this Python serves them."""
+    from importlib import metadata
+
+    for dist in metadata.distributions(name="gitrack"):
+        if Path(str(dist.locate_file(""))).resolve() != checkout:
+            return
+    raise GitrackError(
+        f"gitrack is not installed for {sys.executable}, only found in {checkout}: the git "
+        "hooks start that Python, which would not find it; install it first: "
+        f"python -m pip install -e {checkout}"
+    )
 
 
 def sh_quote(value: str) -> str:

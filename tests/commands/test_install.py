@@ -141,23 +141,42 @@ def test_users_own_hook_keeps_running_and_comes_back(repo: Path) -> None:
     assert worktree_state(repo / ".git" / "hooks") == hooks
 
 
-def test_install_from_a_source_checkout_that_is_not_installed(repo: Path) -> None:
-    """PYTHONPATH=CLONE (benchmarks/ runs baselines so): gitrack.hook_scripts exists only
-    once installed (the wheel maps hooks/ to it), so the hook script is read from hooks/."""
+def _install_from_the_checkout(repo: Path, *, installed: bool) -> subprocess.CompletedProcess[str]:
+    """`gitrack install` run from this checkout with no editable finder (PYTHONPATH=CLONE,
+    as benchmarks/ runs a baseline). ``installed=False``: no installed gitrack either (its
+    dependencies imported first, then every site folder taken off the path)."""
     root = Path(__file__).resolve().parents[2]
     script = f"""
 import importlib.util, sys
-# No installed gitrack: drop an editable install's finder, put the checkout first.
+import click, pygit2, pygit2.enums, xxhash  # what gitrack needs, imported while reachable
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
+if not {installed!r}:
+    sys.path[:] = [p for p in sys.path if "-packages" not in p]
 sys.path.insert(0, {str(root)!r})
 assert importlib.util.find_spec("gitrack.hook_scripts") is None, "installed after all"
 from gitrack.cli import main
 sys.exit(main(["install"]))
 """
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, check=False
     )
+
+
+def test_install_from_a_source_checkout_with_gitrack_installed(repo: Path) -> None:
+    """gitrack.hook_scripts exists only once installed (the wheel maps hooks/ to it): from a
+    checkout the hook script is read from hooks/; the hooks run the installed gitrack."""
+    proc = _install_from_the_checkout(repo, installed=True)
     assert proc.returncode == 0, proc.stderr
     hook = (repo / ".git" / "hooks" / "post-rewrite").read_text()
     assert hook == install.hook_script("post-rewrite")
-    assert (root / "hooks" / "hook.sh").read_text().splitlines()[0] == hook.splitlines()[0]
+
+
+def test_install_from_a_checkout_not_installed_is_refused(repo: Path) -> None:
+    """Hooks that could not import gitrack would print an error on every commit: refused,
+    with the fix, and nothing written."""
+    proc = _install_from_the_checkout(repo, installed=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "gitrack is not installed for" in proc.stderr
+    assert "python -m pip install -e" in proc.stderr
+    assert not (repo / ".git" / "hooks" / "post-rewrite").exists()
+    assert git("config", "--get-all", "notes.rewriteRef", cwd=repo, check=False) == ""
