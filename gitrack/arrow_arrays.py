@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _DIGITS = bytes.maketrans(b"\x00\x01", b"01")
+_STRING_BYTES_AT_MOST = 2**31 - 2  # pa.array's own limit for one string array
 
 
 def column(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
@@ -76,8 +77,8 @@ def _only(values: Sequence[Any], kind: type) -> None:
 
 
 def _micros(value: datetime) -> int:
-    if value.tzinfo is None:
-        raise TypeError("a naive datetime")
+    if value.tzinfo is not timezone.utc:  # pa.array's reading of other zones is its own
+        raise TypeError("not a UTC datetime")
     return (value - _EPOCH) // _MICROSECOND
 
 
@@ -85,7 +86,10 @@ def _utf8(values: Sequence[Any]) -> tuple[bytes, array[int]]:
     """The values' UTF-8 bytes end to end, and where each starts (Arrow's int32 offsets)."""
     _only(values, str)
     encoded = [b"" if v is None else v.encode() for v in values]
-    return b"".join(encoded), array("i", accumulate(map(len, encoded), initial=0))
+    data = b"".join(encoded)
+    if len(data) > _STRING_BYTES_AT_MOST:  # pa.array splits it into chunks, or refuses
+        raise OverflowError("too much text for one string array")
+    return data, array("i", accumulate(map(len, encoded), initial=0))
 
 
 def _bitmap(flags: bytes) -> pa.Buffer:

@@ -77,6 +77,7 @@ def test_long_columns_and_their_bitmaps() -> None:
         ([True, 2], pa.int64()),
         ([datetime(2026, 1, 1), None], TIMESTAMP),  # naive: pa.array's own reading
         ([datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=5)))], TIMESTAMP),
+        ([datetime(2020, 1, 1, tzinfo=timezone(timedelta(seconds=30, microseconds=7)))], TIMESTAMP),
         ([1.5, 2.5], pa.int64()),  # refused by pa.array too
         (["a", 1], pa.string()),
         (["\udc80"], pa.string()),  # a lone surrogate: not UTF-8
