@@ -15,6 +15,7 @@ and uninstalled in, each hook runs once, and `gitrack uninstall` leaves no gitra
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -212,6 +213,7 @@ def hook_script(name: str, python: str | None = None) -> str:
     return re.sub("@HOOK@|@PYTHON@", lambda match: values[match.group(0)], template)
 
 
+@functools.cache  # install checks it first, then fills it in for each hook
 def _hook_template() -> str:
     """hooks/hook.sh: package data once installed (``gitrack.hook_scripts``, which the
     wheel maps to hooks/); beside the package in a source checkout run without installing

@@ -167,13 +167,6 @@ class ManifestWriter:
         return hashing.PREFIX + digest.hexdigest() + hashing.DIR_SUFFIX
 
 
-def digest_of_sorted(files: Iterable[FileEntry], empty_dirs: Iterable[str]) -> str:
-    """``Manifest(files, empty_dirs).digest()`` for ``files`` sorted by path, each entry
-    encoded into the hash as it comes, and neither the entries nor the bytes kept (the check
-    after a restore needs only the hash)."""
-    return hashing.hash_pieces(encode_sorted(files, empty_dirs)) + hashing.DIR_SUFFIX
-
-
 Parsed = tuple[tuple[FileEntry, ...], tuple[str, ...]]  # (files, empty folders)
 
 

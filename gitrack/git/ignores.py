@@ -53,7 +53,12 @@ def ignore_files_in(status: Mapping[str, int]) -> list[str]:
     """The untracked .gitignore files below the root that a status names, those it ignores
     too: git reads the rules of an ignored .gitignore (a whitelist's `*`) all the same."""
     untracked = int(FileStatus.WT_NEW | FileStatus.IGNORED)
-    return [path for path, flags in status.items() if path.endswith(_BELOW) and flags & untracked]
+    return nested_ignore_files(path for path, flags in status.items() if flags & untracked)
+
+
+def nested_ignore_files(paths: Iterable[str]) -> list[str]:
+    """Those of ``paths`` that are .gitignore files below the root."""
+    return [path for path in paths if path.endswith(_BELOW)]
 
 
 def negation_below_root(root: Path, git_dir: Path, untracked: Iterable[str]) -> bool:

@@ -86,8 +86,7 @@ def _status_by_git(repo: Repo, changes: _Changes, trusted: bool = False) -> dict
         except _GitListsThem:
             pass  # a name libgit2 cannot take
         else:
-            below = "/" + ignores.IGNORE_FILE
-            seen = [*scan.ignore_files, *(path for path in files if path.endswith(below))]
+            seen = [*scan.ignore_files, *ignores.nested_ignore_files(files)]
             if not ignores.negation_in(repo.root, seen):
                 changes.count_excluded(scan.counts())
                 return status

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Iterable
 
 import pytest
 import xxhash
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from gitrack.data.manifest import (
     FileEntry,
     Manifest,
-    digest_of_sorted,
+    ManifestWriter,
     read_any,
     read_canonical,
 )
@@ -299,6 +301,13 @@ def test_canonical_bytes_take_the_fast_path() -> None:
     files, dirs = read_any(GOLDEN.decode())
     assert read_canonical(GOLDEN.decode()) == (files, dirs)
     assert read_canonical(b'{"dirs":[],"files":[],"v":1}'.decode()) == ((), ())
+
+
+def digest_of_sorted(files: Iterable[FileEntry], empty_dirs: list[str]) -> str:
+    """The hash ManifestWriter gives of ``files`` (sorted by path) added as they come."""
+    writer = ManifestWriter(io.BytesIO())
+    writer.add(files)
+    return writer.finish(empty_dirs, io.BytesIO())
 
 
 def test_the_hash_of_sorted_entries_as_they_come_is_the_manifests() -> None:
